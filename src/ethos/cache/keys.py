@@ -1,0 +1,116 @@
+"""Readable, scoped cache keys.
+
+A key reads ``namespace:vFORMAT:SCOPE:slug-of-the-question:HASH`` where
+
+* ``namespace`` partitions tenants or features (``marketing``),
+* ``vFORMAT`` is the cache-format version of the code that wrote the entry,
+* ``SCOPE`` is a short hash of everything else that changes an answer: the answerer and
+  model, its system prompt, and the knowledge-base version,
+* the slug is the normalised question, truncated, so that globs such as
+  ``marketing:*:*pricing*`` select entries by what they are about,
+* ``HASH`` is a hash of the full normalised question (the slug may be truncated).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+
+SLUG_MAX_CHARS = 80
+_NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# Keep what changes the meaning of a question: letters, digits, currency, percent, and
+# the separators inside a number ("1,200", "4.5"). Everything else is punctuation.
+_NUMBER_SEP_RE = re.compile(r"(?<=\d)[.,](?=\d)")
+_DROP_RE = re.compile(r"[^\w\s$€£¥%]", re.UNICODE)
+_SPACE_RE = re.compile(r"\s+")
+_PATTERN_ALLOWED_RE = re.compile(r"^[A-Za-z0-9_:*?\[\]!.$%€£¥-]+$")
+PATTERN_MAX_CHARS = 256
+
+
+class InvalidPattern(ValueError):
+    """A key pattern that is empty, too long, or uses characters keys never contain."""
+
+
+def normalise(text: str) -> str:
+    """Case, width, whitespace and punctuation folded; numbers and currency kept."""
+    t = unicodedata.normalize("NFKC", text).casefold()
+    t = t.replace("’", "'").replace("'", "")
+    t = _NUMBER_SEP_RE.sub("\x00", t)  # protect 1,200 and 4.5
+    t = _DROP_RE.sub(" ", t)
+    t = t.replace("\x00", ".")
+    t = t.replace("_", " ")
+    return _SPACE_RE.sub(" ", t).strip()
+
+
+def slug(normalised: str) -> str:
+    """The readable part of a key: words joined by '-', at most SLUG_MAX_CHARS."""
+    s = normalised.replace(" ", "-").replace(":", "-")
+    return s[:SLUG_MAX_CHARS].rstrip("-")
+
+
+def validate_namespace(namespace: str) -> str:
+    if not _NAMESPACE_RE.match(namespace):
+        raise ValueError(
+            "namespace must be 1-63 lowercase letters, digits, '-' or '_', starting with a"
+            " letter or digit"
+        )
+    return namespace
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Everything besides the question that decides which answer is right."""
+
+    namespace: str
+    format_version: int
+    answerer: str  # e.g. "kb" or "llm:gpt-4o-mini"
+    prompt_version: str  # hash of the system prompt
+    kb_version: str  # hash of the knowledge base
+
+    @property
+    def digest(self) -> str:
+        raw = f"{self.answerer}\x1f{self.prompt_version}\x1f{self.kb_version}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:10]
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix shared by every entry of this scope."""
+        return f"{self.namespace}:v{self.format_version}:{self.digest}:"
+
+
+def make_key(scope: Scope, question: str) -> tuple[str, str]:
+    """Return ``(key, normalised_question)`` for a question in a scope."""
+    norm = normalise(question)
+    h = hashlib.sha256(norm.encode()).hexdigest()[:16]
+    return f"{scope.prefix}{slug(norm) or 'empty'}:{h}", norm
+
+
+def parse_pattern(key_pattern: str) -> str:
+    """Turn the admin ``key_pattern`` into a glob over keys; ``all`` means every key.
+
+    Only characters that keys can contain, plus the glob characters ``* ? [ ] !``, are
+    accepted, so a pattern can never carry SQL or Redis syntax through to a store.
+    """
+    p = key_pattern.strip()
+    if not p:
+        raise InvalidPattern("key_pattern is empty; use 'all' or a glob such as 'marketing:*'")
+    if len(p) > PATTERN_MAX_CHARS:
+        raise InvalidPattern(f"key_pattern is longer than {PATTERN_MAX_CHARS} characters")
+    if p.lower() == "all":
+        return "*"
+    if not _PATTERN_ALLOWED_RE.match(p):
+        raise InvalidPattern(
+            "key_pattern may hold only letters, digits and _ : - . $ % and the glob"
+            " characters * ? [ ] !"
+        )
+    if p.count("[") != p.count("]"):
+        raise InvalidPattern("key_pattern has an unbalanced '[' ... ']'")
+    return p
+
+
+def glob_matches(pattern: str, key: str) -> bool:
+    """Case-sensitive glob match, the same semantics every store implements."""
+    return fnmatch.fnmatchcase(key, pattern)

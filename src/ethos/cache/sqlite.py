@@ -1,0 +1,261 @@
+"""The embedded store: one SQLite file in WAL mode, shareable by several processes.
+
+Writers in other processes are seen through SQLite itself; removals bump an ``epoch`` row
+so that every process's memory tier can drop what it holds (see :meth:`SQLiteStore.epoch`).
+A full or read-only disk, a locked or corrupt file: all surface as ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from .entry import Entry
+from .store import Store, StoreStats, StoreUnavailable
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    format_version INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    hit_count INTEGER NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    embedding BLOB NOT NULL DEFAULT x''
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entries_scope ON entries(scope, format_version);
+CREATE TABLE IF NOT EXISTS entry_sources (
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (source, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entry_sources_key ON entry_sources(key);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta(name, value) VALUES ('epoch', 0);
+"""
+
+_NEVER = 1e18  # expires_at of entries without TTL
+
+
+def to_sqlite_glob(pattern: str) -> str:
+    """fnmatch's ``[!x]`` is SQLite's ``[^x]``; everything else is the same."""
+    return pattern.replace("[!", "[^")
+
+
+class SQLiteStore(Store):
+    backend = "sqlite"
+    remote = False
+
+    def __init__(self, path: str | os.PathLike[str] = ":memory:", timeout_s: float = 0.25) -> None:
+        super().__init__()
+        self.path = str(path)
+        self._lock = threading.RLock()
+        self._timeout_s = timeout_s
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=max(timeout_s, 1.0), isolation_level=None,
+                check_same_thread=False,
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA busy_timeout={int(max(timeout_s, 1.0) * 1000)}")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"cannot open SQLite cache at {self.path}: {e}") from e
+        self._data_version = -1
+        self._epoch = 0
+
+    # --- helpers -------------------------------------------------------------
+    def _run(self, fn):
+        with self._lock:
+            try:
+                return fn(self._db)
+            except sqlite3.Error as e:
+                if self._db.in_transaction:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise StoreUnavailable(f"SQLite cache at {self.path}: {e}") from e
+
+    def _bump_epoch(self, db: sqlite3.Connection) -> None:
+        db.execute("UPDATE meta SET value = value + 1 WHERE name = 'epoch'")
+        self._epoch = db.execute("SELECT value FROM meta WHERE name='epoch'").fetchone()[0]
+
+    @staticmethod
+    def _row_entry(row) -> Entry:
+        data, hits, emb = row
+        return Entry.from_json(data, hit_count=hits, embedding=bytes(emb))
+
+    # --- Store ---------------------------------------------------------------
+    def get(self, key: str, now: float) -> Entry | None:
+        def op(db):
+            return db.execute(
+                "SELECT data, hit_count, embedding FROM entries WHERE key=? AND expires_at>?",
+                (key, now),
+            ).fetchone()
+
+        row = self._run(op)
+        self._count("reads")
+        return self._row_entry(row) if row else None
+
+    def put(self, entry: Entry) -> None:
+        expires = entry.created_at + entry.ttl_s if entry.ttl_s else _NEVER
+
+        def op(db):
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
+                "INSERT OR REPLACE INTO entries(key, scope, format_version, created_at,"
+                " expires_at, hit_count, data, embedding) VALUES (?,?,?,?,?,0,?,?)",
+                (entry.key, entry.scope, entry.format_version, entry.created_at, expires,
+                 entry.to_json(), entry.embedding),
+            )
+            db.execute("DELETE FROM entry_sources WHERE key=?", (entry.key,))
+            db.executemany(
+                "INSERT OR IGNORE INTO entry_sources(source, key) VALUES (?,?)",
+                [(s, entry.key) for s in entry.sources],
+            )
+            db.execute("COMMIT")
+
+        self._run(op)
+        self._count("writes")
+
+    def _delete_where(self, where: str, args: tuple) -> int:
+        def op(db):
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
+                f"DELETE FROM entry_sources WHERE key IN (SELECT key FROM entries WHERE {where})",
+                args,
+            )
+            n = db.execute(f"DELETE FROM entries WHERE {where}", args).rowcount
+            self._bump_epoch(db)
+            db.execute("COMMIT")
+            return n
+
+        n = self._run(op)
+        self._count("deletes", max(n, 1))
+        return n
+
+    def delete_matching(self, pattern: str) -> int:
+        if pattern == "*":
+            return self._delete_where("1", ())
+        return self._delete_where("key GLOB ?", (to_sqlite_glob(pattern),))
+
+    def delete_by_source(self, source: str) -> int:
+        return self._delete_where(
+            "key IN (SELECT key FROM entry_sources WHERE source=?)", (source,)
+        )
+
+    def delete_keys(self, keys) -> int:
+        keys = list(keys)
+        if not keys:
+            return 0
+        n = 0
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            n += self._delete_where(f"key IN ({marks})", tuple(chunk))
+        return n
+
+    def purge_expired(self, now: float) -> int:
+        return self._delete_where("expires_at<=?", (now,))
+
+    def add_hits(self, hits: dict[str, int]) -> None:
+        if not hits:
+            return
+
+        def op(db):
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "UPDATE entries SET hit_count = hit_count + ? WHERE key=?",
+                [(n, k) for k, n in hits.items()],
+            )
+            db.execute("COMMIT")
+
+        self._run(op)
+        self._count("writes", len(hits))
+
+    def scan(self, pattern: str = "*", batch: int = 500) -> Iterator[list[Entry]]:
+        last = ""
+        glob = to_sqlite_glob(pattern)
+        while True:
+            def op(db, last=last):
+                return db.execute(
+                    "SELECT key, data, hit_count, embedding FROM entries"
+                    " WHERE key > ? AND key GLOB ? ORDER BY key LIMIT ?",
+                    (last, glob, batch),
+                ).fetchall()
+
+            rows = self._run(op)
+            self._count("reads", max(len(rows), 1))
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [self._row_entry(r[1:]) for r in rows]
+            if len(rows) < batch:
+                return
+
+    def scope_vectors(self, scope: str, format_version: int) -> list[tuple[str, bytes]]:
+        """Keys and embeddings of every entry of a scope that has an embedding."""
+        def op(db):
+            return db.execute(
+                "SELECT key, embedding FROM entries WHERE scope=? AND format_version=?"
+                " AND length(embedding) > 0",
+                (scope, format_version),
+            ).fetchall()
+
+        rows = self._run(op)
+        self._count("reads", max(len(rows), 1))
+        return [(k, bytes(e)) for k, e in rows]
+
+    def count(self) -> int:
+        return self._run(lambda db: db.execute("SELECT count(*) FROM entries").fetchone()[0])
+
+    def stats(self) -> StoreStats:
+        def op(db):
+            n = db.execute("SELECT count(*) FROM entries").fetchone()[0]
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            size = db.execute("PRAGMA page_size").fetchone()[0]
+            return n, pages * size
+
+        n, size = self._run(op)
+        return StoreStats(entries=n, size_bytes=size, backend=self.backend)
+
+    def epoch(self) -> int:
+        with self._lock:
+            try:
+                dv = self._db.execute("PRAGMA data_version").fetchone()[0]
+                if dv != self._data_version:
+                    self._data_version = dv
+                    self._epoch = self._db.execute(
+                        "SELECT value FROM meta WHERE name='epoch'"
+                    ).fetchone()[0]
+            except sqlite3.Error as e:
+                raise StoreUnavailable(f"SQLite cache at {self.path}: {e}") from e
+            return self._epoch
+
+    def ping(self) -> bool:
+        try:
+            self._run(lambda db: db.execute("SELECT 1").fetchone())
+            return True
+        except StoreUnavailable:
+            return False
+
+    def integrity_ok(self) -> bool:
+        """SQLite's own integrity check."""
+        row = self._run(lambda db: db.execute("PRAGMA integrity_check").fetchone())
+        return row[0] == "ok"
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+

@@ -1,0 +1,145 @@
+"""The storage interface every cache backend implements, and its errors.
+
+A store is a dumb keyed table of :class:`Entry`: it knows expiry, glob patterns over keys,
+the knowledge-base documents behind each entry, and an *epoch* that changes whenever
+something is removed, so that an in-memory tier in front of it (possibly in another
+process) can tell its copies are stale. Which entries may be stored is decided above it.
+
+Errors: every backend raises :class:`StoreUnavailable` (a subclass of :class:`StoreError`)
+when it cannot be reached or times out, so callers can bypass the cache and keep answering.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .entry import Entry
+
+
+class StoreError(Exception):
+    """A store operation failed."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached, is read-only or full, or did not answer in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    entries: int
+    size_bytes: int
+    backend: str
+
+
+@dataclass(slots=True)
+class OpCounter:
+    """Store operations by kind: the base of the cost signal."""
+
+    reads: int = 0
+    writes: int = 0
+    deletes: int = 0
+
+
+class Store(abc.ABC):
+    """Abstract cache storage. Implementations must be safe to call from many threads."""
+
+    backend: str = "abstract"
+    #: True when an operation crosses the network (callers then run it off the event loop).
+    remote: bool = False
+
+    def __init__(self) -> None:
+        self.ops = OpCounter()
+        self._op_listeners: list = []
+
+    def on_op(self, listener) -> None:  # listener(kind: str, n: int)
+        """Call ``listener(kind, n)`` on every read/write/delete (for metrics)."""
+        self._op_listeners.append(listener)
+
+    def _count(self, kind: str, n: int = 1) -> None:
+        setattr(self.ops, kind, getattr(self.ops, kind) + n)
+        for listener in self._op_listeners:
+            listener(kind, n)
+
+    # --- required ------------------------------------------------------------
+    @abc.abstractmethod
+    def get(self, key: str, now: float) -> Entry | None:
+        """The live entry under ``key``, or None (expired entries are misses)."""
+
+    @abc.abstractmethod
+    def put(self, entry: Entry) -> None:
+        """Insert or replace an entry (hit count restarts at 0)."""
+
+    @abc.abstractmethod
+    def delete_matching(self, pattern: str) -> int:
+        """Remove entries whose key matches the glob ``pattern``; return how many."""
+
+    @abc.abstractmethod
+    def delete_by_source(self, source: str) -> int:
+        """Remove entries grounded on knowledge-base document ``source``; return how many."""
+
+    @abc.abstractmethod
+    def add_hits(self, hits: dict[str, int]) -> None:
+        """Add to the hit counts of existing entries (missing keys are ignored)."""
+
+    @abc.abstractmethod
+    def scan(self, pattern: str = "*", batch: int = 500) -> Iterator[list[Entry]]:
+        """Every live entry matching ``pattern``, in batches, with hit counts."""
+
+    @abc.abstractmethod
+    def count(self) -> int:
+        """Number of stored entries (expired ones not yet purged may be included)."""
+
+    @abc.abstractmethod
+    def stats(self) -> StoreStats: ...
+
+    @abc.abstractmethod
+    def epoch(self) -> int:
+        """A number that changes whenever entries are removed (cheap; for memory tiers)."""
+
+    @abc.abstractmethod
+    def ping(self) -> bool:
+        """True when the store answers."""
+
+    @abc.abstractmethod
+    def purge_expired(self, now: float) -> int:
+        """Remove expired entries; return how many."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release connections."""
+
+    # --- derived -------------------------------------------------------------
+    def delete_keys(self, keys: Iterable[str]) -> int:
+        """Remove exactly these keys; return how many existed."""
+        n = 0
+        for k in keys:
+            n += self.delete_matching(_escape_glob(k))
+        return n
+
+
+def _escape_glob(key: str) -> str:
+    out = []
+    for c in key:
+        out.append(f"[{c}]" if c in "*?[]" else c)
+    return "".join(out)
+
+
+def open_store(url: str, **kwargs) -> Store:
+    """Open the store named by a URL: ``sqlite:///PATH``, ``sqlite://:memory:``, ``redis://…``."""
+    if url.startswith("sqlite://"):
+        from .sqlite import SQLiteStore
+
+        path = url[len("sqlite://") :]
+        if path.startswith("/"):
+            path = path[1:] if not path.startswith("//") else path[1:]
+        return SQLiteStore(path or ":memory:", **kwargs)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            from .redis import RedisStore
+        except ImportError as e:  # pragma: no cover - redis is a core dependency
+            raise StoreError(f"the Redis store is not available: {e}") from e
+        return RedisStore.from_url(url, **kwargs)
+    raise StoreError(
+        f"unknown cache URL {url!r}: use sqlite:///PATH or redis://HOST:PORT/DB"
+    )

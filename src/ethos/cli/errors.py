@@ -1,0 +1,18 @@
+"""Errors a command raises to stop with a message and an exit code."""
+
+from __future__ import annotations
+
+
+class CLIError(Exception):
+    """Stop the command: print ``error: MESSAGE`` and exit with ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+#: Exit codes shared by all commands.
+EXIT_OK = 0
+EXIT_FAILED = 1  # did not do what was asked
+EXIT_USAGE = 2  # bad input
+EXIT_FOUND = 1  # a scan found something

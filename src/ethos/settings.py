@@ -1,0 +1,92 @@
+"""One typed settings object for the whole service, read from ``ETHOS_*`` variables.
+
+Every field says its unit. Secrets (the admin key, the LLM key) are read here and
+nowhere else, and are kept as ``SecretStr`` so that they never appear in a repr or log.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The cache format this code writes and reads. Entries of other formats are misses.
+CACHE_FORMAT_VERSION = 1
+
+#: Longest accepted chat message, in characters.
+MAX_MESSAGE_CHARS = 4000
+
+
+class Settings(BaseSettings):
+    """Settings of one revision of the service."""
+
+    model_config = SettingsConfigDict(env_prefix="ETHOS_", extra="ignore")
+
+    # --- the revision -------------------------------------------------------
+    revision: str = Field("blue", description="Name of this revision (blue, green, ...).")
+    state_dir: Path = Field(Path(".ethos"), description="Directory for local state files.")
+
+    # --- the cache ----------------------------------------------------------
+    cache_enabled: bool = Field(True, description="False bypasses the cache entirely.")
+    cache_url: str = Field(
+        "",
+        description="sqlite:///PATH or redis://HOST:PORT/DB; empty means sqlite under state_dir.",
+    )
+    cache_namespace: str = Field("marketing", description="Default cache namespace.")
+    cache_format_version: int = Field(
+        CACHE_FORMAT_VERSION, ge=1, description="Cache format written and read."
+    )
+    cache_ttl_s: int = Field(86400, ge=1, description="Default entry lifetime, seconds.")
+    cache_max_ttl_s: int = Field(
+        30 * 86400, ge=1, description="Longest lifetime a request may ask for, seconds."
+    )
+    cache_memory_entries: int = Field(
+        10000, ge=0, description="Entries kept in the in-process memory tier (0: none)."
+    )
+    cache_store_timeout_s: float = Field(
+        0.25, gt=0, description="Timeout of one store operation, seconds."
+    )
+
+    # --- the answerer -------------------------------------------------------
+    llm_base_url: str = Field(
+        "", description="OpenAI-compatible base URL (…/v1); empty: the embedded KB answerer."
+    )
+    llm_api_key: SecretStr = Field(SecretStr(""), description="Bearer key of the LLM endpoint.")
+    llm_model: str = Field("gpt-4o-mini", description="Model name sent to the LLM endpoint.")
+    llm_timeout_s: float = Field(30.0, gt=0, description="Timeout of one LLM call, seconds.")
+    llm_retries: int = Field(2, ge=0, le=5, description="Retries of a failed LLM call.")
+    kb_dir: Path | None = Field(
+        None, description="Directory of markdown documents; default: the bundled KB."
+    )
+
+    # --- the admin surface --------------------------------------------------
+    admin_api_key: SecretStr = Field(
+        SecretStr(""), description="Key for /api/admin/*; admin routes refuse without one."
+    )
+
+    # --- logging ------------------------------------------------------------
+    log_file: Path | None = Field(
+        None, description="Also append JSON log lines here (default: stderr only)."
+    )
+
+    @field_validator("revision")
+    @classmethod
+    def _revision_name(cls, v: str) -> str:
+        v = v.strip()
+        if not v or not all(c.isalnum() or c in "-_." for c in v):
+            raise ValueError("revision must be a non-empty name of letters, digits, - _ .")
+        return v
+
+    def resolved_cache_url(self) -> str:
+        """The cache URL, defaulting to a SQLite file under ``state_dir``."""
+        if self.cache_url:
+            return self.cache_url
+        return f"sqlite:///{(self.state_dir / 'cache.sqlite3').as_posix()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once from the environment."""
+    return Settings()
