@@ -1,0 +1,29 @@
+"""The intelligent cache: keys, exact and semantic lookup, admission gates, stores."""
+
+from .admission import Exchange, Gate, Rejection, completeness_gate, decide
+from .entry import Entry
+from .keys import InvalidPattern, Scope, make_key, normalise, parse_pattern
+from .response_cache import Lookup, ResponseCache, SemanticMatcher
+from .store import Store, StoreError, StoreStats, StoreUnavailable, open_store
+
+__all__ = [
+    "Entry",
+    "Exchange",
+    "Gate",
+    "InvalidPattern",
+    "Lookup",
+    "Rejection",
+    "ResponseCache",
+    "Scope",
+    "SemanticMatcher",
+    "Store",
+    "StoreError",
+    "StoreStats",
+    "StoreUnavailable",
+    "completeness_gate",
+    "decide",
+    "make_key",
+    "normalise",
+    "open_store",
+    "parse_pattern",
+]

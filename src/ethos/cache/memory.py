@@ -1,0 +1,63 @@
+"""The in-process memory tier in front of a store.
+
+It holds copies of recently used entries. Copies are dropped when the store's epoch moves
+(something was removed, possibly by another process) and when they expire, so a removal
+anywhere is never served from memory afterwards.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from .entry import Entry
+
+
+class MemoryTier:
+    """A bounded LRU of entries, cleared when the store epoch changes."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._items: OrderedDict[str, Entry] = OrderedDict()
+        self._epoch: int | None = None
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def sync(self, epoch: int) -> None:
+        """Drop everything if the store's epoch is not the one our copies came from."""
+        if epoch != self._epoch:
+            with self._lock:
+                self._items.clear()
+                self._epoch = epoch
+
+    def get(self, key: str, now: float) -> Entry | None:
+        e = self._items.get(key)
+        if e is None:
+            return None
+        if e.expired(now):
+            self.discard(key)
+            return None
+        try:
+            self._items.move_to_end(key)
+        except KeyError:  # removed by another thread meanwhile
+            pass
+        return e
+
+    def put(self, entry: Entry) -> None:
+        if self.max_entries <= 0:
+            return
+        with self._lock:
+            self._items[entry.key] = entry
+            self._items.move_to_end(entry.key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()

@@ -1,0 +1,312 @@
+"""The response cache: scope, exact and semantic lookup, admission, invalidation.
+
+This is the one object the service talks to. It never raises for store trouble: a store
+that is down or slow turns a lookup into ``bypass`` (the caller answers without the cache)
+and is retried after a short pause, so a dead store never slows every request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from .admission import DEFAULT_GATES, Exchange, Gate, Rejection, decide
+from .entry import Entry
+from .keys import Scope, make_key, validate_namespace
+from .memory import MemoryTier
+from .store import Store, StoreUnavailable
+
+#: after a store failure, how long to bypass it before trying again (seconds)
+STORE_RETRY_AFTER_S = 1.0
+
+
+class SemanticMatcher(Protocol):
+    """What the cache needs of a semantic tier (see ``ethos.cache.semantic``)."""
+
+    @property
+    def state(self) -> str:  # "off" | "loading" | "ready"
+        ...
+
+    def embed(self, text: str) -> bytes | None:
+        """The question's vector as bytes, or None when not ready."""
+
+    def nearest(
+        self, scope: Scope, question: str, vector: bytes, *, session_dependent: bool
+    ) -> tuple[str, float] | None:
+        """A verified neighbour ``(key, similarity)`` in the scope, or None."""
+
+    def added(self, entry: Entry) -> None: ...
+
+    def reset(self) -> None:
+        """Forget every vector (after an invalidation); reload lazily from the store."""
+
+
+@dataclass(slots=True)
+class Lookup:
+    """The outcome of a lookup, and what is needed to store the answer afterwards."""
+
+    result: str  # hit | semantic_hit | miss | bypass
+    key: str
+    normalised: str
+    scope: Scope
+    entry: Entry | None = None
+    similarity: float | None = None
+    reason: str | None = None  # why bypass
+    vector: bytes = b""
+
+
+@dataclass(slots=True)
+class CacheCounters:
+    hits: int = 0
+    semantic_hits: int = 0
+    misses: int = 0
+    bypasses: int = 0
+
+    @property
+    def hit_rate(self) -> float | None:
+        looked = self.hits + self.semantic_hits + self.misses
+        return (self.hits + self.semantic_hits) / looked if looked else None
+
+
+class ResponseCache:
+    def __init__(
+        self,
+        store: Store,
+        scope: Scope,
+        *,
+        default_ttl_s: int = 86400,
+        max_ttl_s: int = 30 * 86400,
+        memory_entries: int = 10000,
+        gates: Sequence[Gate] = DEFAULT_GATES,
+        semantic: SemanticMatcher | None = None,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.scope = scope
+        self.default_ttl_s = default_ttl_s
+        self.max_ttl_s = max_ttl_s
+        self.memory = MemoryTier(memory_entries)
+        self.gates = tuple(gates)
+        self.semantic = semantic
+        self.enabled = enabled
+        self.clock = clock
+        self.counters = CacheCounters()
+        self.store_error: str | None = None
+        self._retry_at = 0.0
+        self._hits: Counter[str] = Counter()
+        self._hits_lock = threading.Lock()
+        #: listeners called with (result) for each lookup and (rejection) for each refusal
+        self.on_lookup: list[Callable[[Lookup], None]] = []
+        self.on_reject: list[Callable[[Rejection, Exchange], None]] = []
+
+    # --- store health ------------------------------------------------------------
+    @property
+    def store_up(self) -> bool:
+        return self.store_error is None
+
+    def _store_failed(self, e: Exception) -> None:
+        self.store_error = str(e) or type(e).__name__
+        self._retry_at = self.clock() + STORE_RETRY_AFTER_S
+
+    def _store_ok(self) -> None:
+        self.store_error = None
+
+    def _store_usable(self) -> bool:
+        return self.store_error is None or self.clock() >= self._retry_at
+
+    def check_store(self) -> bool:
+        """Ping the store now; updates :attr:`store_up` (used by /health)."""
+        if self.store.ping():
+            self._store_ok()
+            return True
+        self._store_failed(StoreUnavailable(f"{self.store.backend} store does not answer"))
+        return False
+
+    # --- lookup ------------------------------------------------------------------
+    def scope_for(self, namespace: str | None) -> Scope:
+        if not namespace or namespace == self.scope.namespace:
+            return self.scope
+        return replace(self.scope, namespace=validate_namespace(namespace))
+
+    def _finish(self, lk: Lookup) -> Lookup:
+        c = self.counters
+        if lk.result == "hit":
+            c.hits += 1
+        elif lk.result == "semantic_hit":
+            c.semantic_hits += 1
+        elif lk.result == "miss":
+            c.misses += 1
+        else:
+            c.bypasses += 1
+        if lk.entry is not None:
+            self._count_hit(lk.entry.key)
+        for f in self.on_lookup:
+            f(lk)
+        return lk
+
+    def lookup_exact(
+        self, question: str, namespace: str | None = None, *, no_cache: bool = False
+    ) -> Lookup:
+        """Exact tier only. A ``miss`` may still be answered by :meth:`lookup_semantic`."""
+        scope = self.scope_for(namespace)
+        key, norm = make_key(scope, question)
+        lk = Lookup("miss", key, norm, scope)
+        if not self.enabled:
+            lk.result, lk.reason = "bypass", "cache disabled"
+            return lk
+        if no_cache:
+            lk.result, lk.reason = "bypass", "no_cache requested"
+            return lk
+        if not self._store_usable():
+            lk.result, lk.reason = "bypass", f"store unavailable: {self.store_error}"
+            return lk
+        now = self.clock()
+        try:
+            self.memory.sync(self.store.epoch())
+            entry = self.memory.get(key, now)
+            if entry is None:
+                entry = self.store.get(key, now)
+                if entry is not None:
+                    self.memory.put(entry)
+            self._store_ok()
+        except StoreUnavailable as e:
+            self._store_failed(e)
+            lk.result, lk.reason = "bypass", f"store unavailable: {self.store_error}"
+            return lk
+        if entry is not None and entry.format_version == scope.format_version:
+            lk.result, lk.entry = "hit", entry
+        return lk
+
+    def semantic_ready(self) -> bool:
+        return self.semantic is not None and self.semantic.state == "ready"
+
+    def lookup_semantic(self, lk: Lookup, *, session_dependent: bool = False) -> Lookup:
+        """After an exact miss: embed, find a verified neighbour, fetch it."""
+        if lk.result != "miss" or not self.semantic_ready():
+            return lk
+        assert self.semantic is not None
+        vec = self.semantic.embed(lk.normalised)
+        if vec is None:
+            return lk
+        lk.vector = vec
+        match = self.semantic.nearest(
+            lk.scope, lk.normalised, vec, session_dependent=session_dependent
+        )
+        if match is None:
+            return lk
+        key, sim = match
+        now = self.clock()
+        try:
+            entry = self.memory.get(key, now) or self.store.get(key, now)
+        except StoreUnavailable as e:
+            self._store_failed(e)
+            return lk
+        if entry is not None and entry.format_version == lk.scope.format_version:
+            lk.result, lk.entry, lk.similarity = "semantic_hit", entry, sim
+            self.memory.put(entry)
+        return lk
+
+    def lookup(
+        self,
+        question: str,
+        namespace: str | None = None,
+        *,
+        no_cache: bool = False,
+        session_dependent: bool = False,
+    ) -> Lookup:
+        """Exact, then semantic; counts the result."""
+        lk = self.lookup_exact(question, namespace, no_cache=no_cache)
+        lk = self.lookup_semantic(lk, session_dependent=session_dependent)
+        return self._finish(lk)
+
+    finish = _finish
+
+    # --- admission ---------------------------------------------------------------
+    def admit(
+        self, lk: Lookup, ex: Exchange, *, ttl_s: int | None = None, no_store: bool = False
+    ) -> Rejection | None:
+        """Store the answer unless a gate (or the request) refuses; return the refusal."""
+        rejection: Rejection | None
+        if not self.enabled:
+            rejection = Rejection("request", "cache_disabled", "ETHOS_CACHE_ENABLED=false")
+        elif no_store:
+            rejection = Rejection("request", "no_store", "the request asked not to store")
+        elif lk.result == "bypass" and not self._store_usable():
+            rejection = Rejection("request", "store_unavailable", lk.reason or "")
+        else:
+            rejection = decide(ex, self.gates)
+        if rejection is not None:
+            for f in self.on_reject:
+                f(rejection, ex)
+            return rejection
+        ttl = min(ttl_s or self.default_ttl_s, self.max_ttl_s)
+        vector = lk.vector
+        if not vector and self.semantic is not None and not ex.session_dependent:
+            vector = self.semantic.embed(lk.normalised) or b""
+        entry = Entry(
+            key=lk.key,
+            namespace=lk.scope.namespace,
+            format_version=lk.scope.format_version,
+            scope=lk.scope.digest,
+            question=lk.normalised,
+            reply=ex.reply,
+            sources=list(ex.sources),
+            created_at=self.clock(),
+            ttl_s=ttl,
+            embedding=b"" if ex.session_dependent else vector,
+            meta={"answerer": ex.answerer},
+        )
+        try:
+            self.store.put(entry)
+            self._store_ok()
+        except StoreUnavailable as e:
+            self._store_failed(e)
+            return Rejection("request", "store_unavailable", str(e))
+        self.memory.put(entry)
+        if self.semantic is not None and entry.embedding:
+            self.semantic.added(entry)
+        return None
+
+    # --- invalidation ------------------------------------------------------------
+    def _after_removal(self) -> None:
+        self.memory.clear()
+        if self.semantic is not None:
+            self.semantic.reset()
+
+    def invalidate(self, pattern: str) -> int:
+        """Remove entries whose key matches the glob (``*`` for all). Raises StoreUnavailable."""
+        n = self.store.delete_matching(pattern)
+        self._after_removal()
+        return n
+
+    def invalidate_source(self, source: str) -> int:
+        n = self.store.delete_by_source(source)
+        self._after_removal()
+        return n
+
+    # --- hit counts --------------------------------------------------------------
+    def _count_hit(self, key: str) -> None:
+        # Written by flush_hits(), which the service calls periodically off the event loop.
+        with self._hits_lock:
+            self._hits[key] += 1
+
+    def flush_hits(self) -> None:
+        """Write pending hit counts to the store (kept for later if it is down)."""
+        with self._hits_lock:
+            pending, self._hits = self._hits, Counter()
+        if not pending:
+            return
+        try:
+            self.store.add_hits(dict(pending))
+        except StoreUnavailable:
+            with self._hits_lock:
+                self._hits.update(pending)
+
+    def close(self) -> None:
+        self.flush_hits()
+        self.store.close()
