@@ -127,13 +127,12 @@ class SQLiteStore(Store):
         self._count("writes")
 
     def _delete_where(self, where: str, args: tuple) -> int:
+        """Delete entries by a condition on ``key`` (the column both tables share)."""
+
         def op(db):
             db.execute("BEGIN IMMEDIATE")
-            db.execute(
-                f"DELETE FROM entry_sources WHERE key IN (SELECT key FROM entries WHERE {where})",
-                args,
-            )
             n = db.execute(f"DELETE FROM entries WHERE {where}", args).rowcount
+            db.execute(f"DELETE FROM entry_sources WHERE {where}", args)
             self._bump_epoch(db)
             db.execute("COMMIT")
             return n
@@ -148,14 +147,16 @@ class SQLiteStore(Store):
         return self._delete_where("key GLOB ?", (to_sqlite_glob(pattern),))
 
     def delete_by_source(self, source: str) -> int:
-        return self._delete_where(
-            "key IN (SELECT key FROM entry_sources WHERE source=?)", (source,)
+        keys = self._run(
+            lambda db: [
+                r[0]
+                for r in db.execute("SELECT key FROM entry_sources WHERE source=?", (source,))
+            ]
         )
+        return self.delete_keys(keys)
 
     def delete_keys(self, keys) -> int:
         keys = list(keys)
-        if not keys:
-            return 0
         n = 0
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
@@ -164,7 +165,9 @@ class SQLiteStore(Store):
         return n
 
     def purge_expired(self, now: float) -> int:
-        return self._delete_where("expires_at<=?", (now,))
+        return self._delete_where(
+            "key IN (SELECT key FROM entries WHERE expires_at<=?)", (now,)
+        )
 
     def add_hits(self, hits: dict[str, int]) -> None:
         if not hits:
