@@ -25,12 +25,15 @@ class MemoryTier:
     def __len__(self) -> int:
         return len(self._items)
 
-    def sync(self, epoch: int) -> None:
-        """Drop everything if the store's epoch is not the one our copies came from."""
-        if epoch != self._epoch:
-            with self._lock:
-                self._items.clear()
-                self._epoch = epoch
+    def sync(self, epoch: int) -> bool:
+        """Drop everything if the store's epoch moved; True when it did."""
+        if epoch == self._epoch:
+            return False
+        with self._lock:
+            self._items.clear()
+            first = self._epoch is None
+            self._epoch = epoch
+        return not first
 
     def get(self, key: str, now: float) -> Entry | None:
         e = self._items.get(key)

@@ -167,7 +167,8 @@ class ResponseCache:
             return lk
         now = self.clock()
         try:
-            self.memory.sync(self.store.epoch())
+            if self.memory.sync(self.store.epoch()) and self.semantic is not None:
+                self.semantic.reset()  # removed elsewhere (another process)
             entry = self.memory.get(key, now)
             if entry is None:
                 entry = self.store.get(key, now)

@@ -20,6 +20,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     key TEXT PRIMARY KEY,
     scope TEXT NOT NULL,
+    question TEXT NOT NULL DEFAULT '',
     format_version INTEGER NOT NULL,
     created_at REAL NOT NULL,
     expires_at REAL NOT NULL,
@@ -111,10 +112,11 @@ class SQLiteStore(Store):
         def op(db):
             db.execute("BEGIN IMMEDIATE")
             db.execute(
-                "INSERT OR REPLACE INTO entries(key, scope, format_version, created_at,"
-                " expires_at, hit_count, data, embedding) VALUES (?,?,?,?,?,0,?,?)",
-                (entry.key, entry.scope, entry.format_version, entry.created_at, expires,
-                 entry.to_json(), entry.embedding),
+                "INSERT OR REPLACE INTO entries(key, scope, question, format_version,"
+                " created_at, expires_at, hit_count, data, embedding)"
+                " VALUES (?,?,?,?,?,?,0,?,?)",
+                (entry.key, entry.scope, entry.question, entry.format_version,
+                 entry.created_at, expires, entry.to_json(), entry.embedding),
             )
             db.execute("DELETE FROM entry_sources WHERE key=?", (entry.key,))
             db.executemany(
@@ -204,18 +206,20 @@ class SQLiteStore(Store):
             if len(rows) < batch:
                 return
 
-    def scope_vectors(self, scope: str, format_version: int) -> list[tuple[str, bytes]]:
-        """Keys and embeddings of every entry of a scope that has an embedding."""
+    def scope_vectors(
+        self, namespace: str, format_version: int, scope: str, now: float
+    ) -> list[tuple[str, str, bytes]]:
         def op(db):
             return db.execute(
-                "SELECT key, embedding FROM entries WHERE scope=? AND format_version=?"
+                "SELECT key, question, embedding FROM entries WHERE scope=?"
+                " AND format_version=? AND key GLOB ? AND expires_at>?"
                 " AND length(embedding) > 0",
-                (scope, format_version),
+                (scope, format_version, f"{namespace}:*", now),
             ).fetchall()
 
         rows = self._run(op)
         self._count("reads", max(len(rows), 1))
-        return [(k, bytes(e)) for k, e in rows]
+        return [(k, q, bytes(e)) for k, q, e in rows]
 
     def count(self) -> int:
         return self._run(lambda db: db.execute("SELECT count(*) FROM entries").fetchone()[0])

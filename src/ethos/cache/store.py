@@ -88,6 +88,12 @@ class Store(abc.ABC):
         """Every live entry matching ``pattern``, in batches, with hit counts."""
 
     @abc.abstractmethod
+    def scope_vectors(
+        self, namespace: str, format_version: int, scope: str, now: float
+    ) -> list[tuple[str, str, bytes]]:
+        """``(key, question, embedding)`` of every live entry of a scope that has a vector."""
+
+    @abc.abstractmethod
     def count(self) -> int:
         """Number of stored entries (expired ones not yet purged may be included)."""
 
