@@ -66,6 +66,13 @@ class Settings(BaseSettings):
         SecretStr(""), description="Key for /api/admin/*; admin routes refuse without one."
     )
 
+    # --- fault injection (tests and drills only) ----------------------------
+    faults: str = Field(
+        "",
+        description="Misbehave on purpose, e.g. 'error_rate=0.1,latency_ms=2000,ttft_ms=800'."
+        " Off unless set; /health shows it.",
+    )
+
     # --- logging ------------------------------------------------------------
     log_file: Path | None = Field(
         None, description="Also append JSON log lines here (default: stderr only)."
