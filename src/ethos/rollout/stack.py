@@ -1,0 +1,141 @@
+"""The local stack's state file: where the router and the revisions of `ethos stack up` live.
+
+The file is ``<state dir>/stack.json``; the state dir is ``--state-dir``, else
+``ETHOS_STATE_DIR``, else ``.ethos``. Its shape::
+
+    {"router": "http://127.0.0.1:8000",
+     "revisions": {"blue": "http://127.0.0.1:8001", "green": "http://127.0.0.1:8002"},
+     "admin_key_file": "/abs/.ethos/admin_key" | null,   # null: key came from the environment
+     "pids": {"router": 123, "blue": 124, "green": 125},
+     "base_port": 8000,
+     "cache_url": "sqlite:////abs/.ethos/cache.sqlite3",
+     "logs": {"router": "/abs/.ethos/logs/router.log", ...},
+     "started_at": "2026-11-28T16:00:00+00:00"}
+
+Other parts (``ethos rollback``) read targets with :func:`load_stack`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import StackError
+
+STACK_FILE = "stack.json"
+
+
+def resolve_state_dir(state_dir: str | os.PathLike[str] | None = None) -> Path:
+    """``state_dir`` if given, else ``$ETHOS_STATE_DIR``, else ``.ethos`` (relative to cwd)."""
+    if state_dir:
+        return Path(state_dir)
+    return Path(os.environ.get("ETHOS_STATE_DIR") or ".ethos")
+
+
+def stack_file(state_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Path of the stack file under the resolved state dir."""
+    return resolve_state_dir(state_dir) / STACK_FILE
+
+
+@dataclass
+class StackState:
+    """What `ethos stack up` started: URLs, pids, logs and where the admin key is kept."""
+
+    router: str
+    revisions: dict[str, str]
+    admin_key_file: str | None = None
+    pids: dict[str, int] = field(default_factory=dict)
+    base_port: int | None = None
+    cache_url: str | None = None
+    logs: dict[str, str] = field(default_factory=dict)
+    started_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form written to ``stack.json``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StackState:
+        """Read the JSON form; raises StackError when required fields are missing."""
+        try:
+            router = str(data["router"])
+            revisions = {str(k): str(v) for k, v in dict(data["revisions"]).items()}
+        except (KeyError, TypeError, ValueError) as e:
+            raise StackError(f"stack file lacks router/revisions: {e}") from e
+        return cls(
+            router=router,
+            revisions=revisions,
+            admin_key_file=data.get("admin_key_file"),
+            pids={str(k): int(v) for k, v in (data.get("pids") or {}).items()},
+            base_port=data.get("base_port"),
+            cache_url=data.get("cache_url"),
+            logs={str(k): str(v) for k, v in (data.get("logs") or {}).items()},
+            started_at=data.get("started_at"),
+        )
+
+    def public(self) -> dict[str, Any]:
+        """The ``ethos stack status --json`` shape: ``{"router": URL, "revisions": {...}}``."""
+        return {"router": self.router, "revisions": dict(self.revisions)}
+
+    def admin_key(self) -> str | None:
+        """The admin key: ``$ETHOS_ADMIN_API_KEY`` if set, else the stack's key file, else None."""
+        env = os.environ.get("ETHOS_ADMIN_API_KEY")
+        if env:
+            return env
+        if self.admin_key_file:
+            try:
+                return Path(self.admin_key_file).read_text().strip() or None
+            except OSError:
+                return None
+        return None
+
+
+def load_stack(state_dir: str | os.PathLike[str] | None = None) -> StackState | None:
+    """The recorded stack, or None when no stack file exists. Raises StackError if unreadable."""
+    path = stack_file(state_dir)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise StackError(f"cannot read {path}: {e}") from e
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise StackError(f"{path} is not valid JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise StackError(f"{path} does not hold a JSON object")
+    return StackState.from_dict(data)
+
+
+def save_stack(state: StackState, state_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Write the stack file atomically (write + rename) and return its path."""
+    path = stack_file(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(state.to_dict(), indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def remove_stack(state_dir: str | os.PathLike[str] | None = None) -> bool:
+    """Delete the stack file; True if there was one."""
+    try:
+        stack_file(state_dir).unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+__all__ = [
+    "STACK_FILE",
+    "StackState",
+    "load_stack",
+    "save_stack",
+    "remove_stack",
+    "resolve_state_dir",
+    "stack_file",
+]

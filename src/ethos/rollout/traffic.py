@@ -1,0 +1,239 @@
+"""Who gets how much traffic: the :class:`TrafficManager` interface and its local implementations.
+
+A traffic manager has two calls, both synchronous:
+
+- ``get_weights()`` -> ``{"blue": 100, "green": 0}``: the split now in force;
+- ``set_weights({"blue": 90, "green": 10})`` -> the split now in force after the change
+  (the call returns only once the change is in effect).
+
+Implementations: :class:`LocalRouterTraffic` (the admin API of ``ethos router``),
+:class:`ethos.rollout.cloudrun.CloudRunTraffic` (Cloud Run service traffic targets) and
+:class:`FakeTrafficManager` for unit tests. Every error is a
+:class:`~ethos.rollout.errors.TrafficError`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from .errors import (
+    InvalidWeightsError,
+    TrafficAuthError,
+    TrafficError,
+    TrafficUnreachableError,
+    UnknownRevisionError,
+)
+
+Weights = dict[str, int]
+
+
+def validate_weights(weights: Mapping[str, Any], known: Iterable[str] | None) -> Weights:
+    """Check a requested split and return it complete, in the order of ``known``.
+
+    Rules: a non-empty mapping of revision name -> integer 0..100 (``bool`` and ``float`` are
+    refused, also ``10.0``), summing to exactly 100, every name in ``known``. Known revisions
+    that are not named get 0, as ``gcloud run services update-traffic --to-revisions`` does.
+    ``known=None`` skips the name check (a client that does not know the names yet).
+
+    Raises :class:`InvalidWeightsError` or :class:`UnknownRevisionError`. Pure, no I/O.
+    """
+    if not isinstance(weights, Mapping) or not weights:
+        raise InvalidWeightsError(
+            'weights must be a non-empty JSON object of revision -> percent, e.g. {"blue": 100, "green": 0}'
+        )
+    known_list = list(known) if known is not None else None
+    for name, value in weights.items():
+        if not isinstance(name, str) or not name:
+            raise InvalidWeightsError(f"revision name must be a non-empty string, got {name!r}")
+        if known_list is not None and name not in known_list:
+            raise UnknownRevisionError(
+                f"unknown revision {name!r}; known revisions: {', '.join(known_list) or '(none)'}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidWeightsError(
+                f"weight of {name!r} must be an integer percent, got {value!r}"
+            )
+        if not 0 <= value <= 100:
+            raise InvalidWeightsError(f"weight of {name!r} must be within 0..100, got {value}")
+    total = sum(weights.values())
+    if total != 100:
+        shown = ", ".join(f"{k}={v}" for k, v in weights.items())
+        raise InvalidWeightsError(f"weights must sum to 100, got {total} ({shown})")
+    if known_list is None:
+        return {k: int(v) for k, v in weights.items()}
+    return {name: int(weights.get(name, 0)) for name in known_list}
+
+
+def parse_weights(text: str) -> Weights:
+    """Parse ``"blue=90,green=10"`` (the CLI form) into a mapping; values checked later.
+
+    Raises :class:`InvalidWeightsError` on malformed text. Pure.
+    """
+    out: Weights = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name:
+            raise InvalidWeightsError(f"expected NAME=PERCENT, got {part!r} (e.g. blue=90,green=10)")
+        try:
+            out[name] = int(value)
+        except ValueError:
+            raise InvalidWeightsError(f"weight of {name!r} must be an integer, got {value!r}") from None
+    if not out:
+        raise InvalidWeightsError("no weights given (e.g. blue=90,green=10)")
+    return out
+
+
+class TrafficManager(abc.ABC):
+    """Reads and sets the traffic split between revisions of one service."""
+
+    @abc.abstractmethod
+    def get_weights(self) -> Weights:
+        """Return the split now in force, e.g. ``{"blue": 100, "green": 0}``."""
+
+    @abc.abstractmethod
+    def set_weights(self, weights: Mapping[str, int]) -> Weights:
+        """Put ``weights`` in force (integers summing to 100) and return the split now in force."""
+
+    def describe(self) -> str:
+        """A short human description of the target (for logs and journals; no secrets)."""
+        return type(self).__name__
+
+
+#: ``handler(action, weights)``: ``action`` is "get" or "set"; return the weights to report
+#: (None: default behaviour) or raise a TrafficError to simulate a failure.
+FakeHandler = Callable[[str, Weights | None], Weights | None]
+
+
+class FakeTrafficManager(TrafficManager):
+    """In-memory traffic manager for unit tests; ``calls`` records every call made."""
+
+    def __init__(
+        self,
+        weights: Mapping[str, int] | None = None,
+        *,
+        handler: FakeHandler | None = None,
+    ) -> None:
+        self.weights: Weights = dict(weights) if weights is not None else {"blue": 100, "green": 0}
+        self.handler = handler
+        self.calls: list[tuple[str, Weights | None]] = []
+
+    def get_weights(self) -> Weights:
+        self.calls.append(("get", None))
+        if self.handler is not None:
+            out = self.handler("get", None)
+            if out is not None:
+                return dict(out)
+        return dict(self.weights)
+
+    def set_weights(self, weights: Mapping[str, int]) -> Weights:
+        requested = dict(weights)
+        self.calls.append(("set", requested))
+        checked = validate_weights(requested, self.weights.keys())
+        if self.handler is not None:
+            out = self.handler("set", checked)
+            if out is not None:
+                self.weights = dict(out)
+                return dict(out)
+        self.weights = checked
+        return dict(checked)
+
+    def describe(self) -> str:
+        return "fake"
+
+
+class LocalRouterTraffic(TrafficManager):
+    """The admin API of ``ethos router``: ``GET``/``PUT /router/traffic``.
+
+    ``transport`` lets tests plug in ``httpx.MockTransport``; by default real HTTP is used.
+    """
+
+    def __init__(
+        self,
+        router_url: str,
+        admin_key: str | None,
+        *,
+        timeout: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.router_url = router_url.rstrip("/")
+        self._admin_key = admin_key
+        self._timeout = timeout
+        self._transport = transport
+
+    def describe(self) -> str:
+        return f"local router {self.router_url}"
+
+    def get_weights(self) -> Weights:
+        return self._weights_from(self._request("GET", None))
+
+    def set_weights(self, weights: Mapping[str, int]) -> Weights:
+        # Shape check here so a bad call fails before any network; names are checked by the router.
+        checked = validate_weights(dict(weights), None)
+        if not self._admin_key:
+            raise TrafficAuthError(
+                "no admin key to change router weights: set ETHOS_ADMIN_API_KEY "
+                "(or use the key file of `ethos stack up`)"
+            )
+        return self._weights_from(self._request("PUT", checked))
+
+    # --- I/O ---------------------------------------------------------------------------
+
+    def _request(self, method: str, body: Weights | None) -> dict[str, Any]:
+        url = f"{self.router_url}/router/traffic"
+        headers = {"X-Admin-API-Key": self._admin_key} if self._admin_key and body is not None else {}
+        try:
+            with httpx.Client(timeout=self._timeout, transport=self._transport) as client:
+                r = client.request(method, url, json=body, headers=headers)
+        except httpx.TimeoutException as e:
+            raise TrafficUnreachableError(f"router {self.router_url} timed out ({e.__class__.__name__})") from e
+        except httpx.TransportError as e:
+            raise TrafficUnreachableError(f"router {self.router_url} unreachable: {e}") from e
+        data = _json_or_empty(r)
+        detail = data.get("detail") or r.text[:200]
+        if r.status_code in (401, 403):
+            raise TrafficAuthError(f"router refused the admin key ({r.status_code}): {detail}")
+        if r.status_code == 503 and data.get("error") == "admin_key_not_configured":
+            raise TrafficAuthError(f"router has no admin key configured: {detail}")
+        if r.status_code == 400:
+            if data.get("error") == "unknown_revision":
+                raise UnknownRevisionError(str(detail))
+            raise InvalidWeightsError(str(detail))
+        if r.status_code >= 500:
+            raise TrafficUnreachableError(f"router {self.router_url} answered {r.status_code}: {detail}")
+        if r.status_code != 200:
+            raise TrafficError(f"router {self.router_url} answered {r.status_code}: {detail}")
+        return data
+
+    @staticmethod
+    def _weights_from(data: Mapping[str, Any]) -> Weights:
+        weights = data.get("weights")
+        if not isinstance(weights, dict):
+            raise TrafficError(f"router answered without weights: {data!r}")
+        return {str(k): int(v) for k, v in weights.items()}
+
+
+def _json_or_empty(r: httpx.Response) -> dict[str, Any]:
+    try:
+        data = r.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+__all__ = [
+    "Weights",
+    "validate_weights",
+    "parse_weights",
+    "TrafficManager",
+    "FakeTrafficManager",
+    "FakeHandler",
+    "LocalRouterTraffic",
+]
