@@ -1,0 +1,169 @@
+"""Fault injection: the spec parser and the ASGI middleware on a tiny Starlette app."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from ethos.service.faults import FaultMiddleware, Faults
+
+
+def test_parse_full_spec() -> None:
+    f = Faults.parse("error_rate=0.1,latency_ms=2000,ttft_ms=800")
+    assert f == Faults(error_rate=0.1, latency_ms=2000, ttft_ms=800)
+    assert f.enabled
+    assert f.describe() == {"error_rate": 0.1, "latency_ms": 2000, "ttft_ms": 800}
+    assert Faults.parse(f.spec()) == f
+
+
+@pytest.mark.parametrize("spec", ["", "   ", None, ",", "error_rate=0"])
+def test_off_unless_set(spec: str | None) -> None:
+    f = Faults.parse(spec)
+    assert not f.enabled
+    assert f.describe() == {}
+
+
+def test_spaces_and_partial_spec() -> None:
+    assert Faults.parse(" ttft_ms = 800 ") == Faults(ttft_ms=800)
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("error_rate", "NAME=VALUE"),
+        ("=0.1", "NAME=VALUE"),
+        ("error_rate=", "NAME=VALUE"),
+        ("latency=5", "unknown fault 'latency'"),
+        ("error_rate=1.5", "within 0..1"),
+        ("error_rate=-0.1", "within 0..1"),
+        ("error_rate=nan", "within 0..1"),
+        ("error_rate=lots", "number 0..1"),
+        ("latency_ms=2.5", "whole milliseconds"),
+        ("ttft_ms=-1", "within 0.."),
+        ("ttft_ms=999999999", "within 0.."),
+        ("error_rate=0.1,error_rate=0.2", "given twice"),
+    ],
+)
+def test_bad_specs_say_what_is_wrong(spec: str, words: str) -> None:
+    with pytest.raises(ValueError, match="ETHOS_FAULTS") as info:
+        Faults.parse(spec)
+    assert words in str(info.value)
+
+
+class _Sleeps:
+    """Records the delays asked for instead of waiting."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+def _app(events: list[str]) -> Starlette:
+    async def chat(request: Request) -> JSONResponse:
+        events.append("app")
+        return JSONResponse({"reply": "hello"})
+
+    async def stream(request: Request) -> StreamingResponse:
+        async def gen():  # type: ignore[no-untyped-def]
+            yield b""
+            yield b"data: one\n\n"
+            yield b"data: two\n\n"
+
+        return StreamingResponse(gen(), media_type="text/event-stream")
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/api/ai/marketing-chat", chat, methods=["POST", "GET"]),
+            Route("/stream", stream, methods=["POST"]),
+            Route("/health", health),
+        ]
+    )
+
+
+def test_error_rate_one_fails_every_chat_request_with_json() -> None:
+    events: list[str] = []
+    app = FaultMiddleware(_app(events), Faults(error_rate=1.0), rng=random.Random(1))
+    with TestClient(app) as client:
+        r = client.post("/api/ai/marketing-chat", json={"message": "hi"})
+    assert r.status_code == 500
+    assert r.json()["error"] == "injected_fault"
+    assert "ETHOS_FAULTS" in r.json()["detail"]
+    assert events == []  # the app never saw it
+
+
+def test_error_rate_share_follows_the_rng() -> None:
+    events: list[str] = []
+    app = FaultMiddleware(_app(events), Faults(error_rate=0.1), rng=random.Random(7))
+    with TestClient(app) as client:
+        codes = [client.post("/api/ai/marketing-chat", json={}).status_code for _ in range(1000)]
+    failed = codes.count(500)
+    # Binomial(1000, 0.1): 100 +- 3 sigma (about 28).
+    assert 70 <= failed <= 130
+    assert codes.count(200) == 1000 - failed
+
+
+def test_only_post_chat_is_touched() -> None:
+    events: list[str] = []
+    app = FaultMiddleware(_app(events), Faults(error_rate=1.0), rng=random.Random(1))
+    with TestClient(app) as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/api/ai/marketing-chat").status_code == 200
+        assert client.post("/stream").status_code == 200
+
+
+def test_latency_and_ttft_are_waited_in_order() -> None:
+    events: list[str] = []
+    sleeps = _Sleeps()
+    app = FaultMiddleware(
+        _app(events), Faults(latency_ms=2000, ttft_ms=800), sleep=sleeps
+    )
+    with TestClient(app) as client:
+        r = client.post("/api/ai/marketing-chat", json={})
+    assert r.status_code == 200 and r.json() == {"reply": "hello"}
+    assert sleeps.calls == [2.0, 0.8]
+
+
+def test_ttft_waits_for_the_first_real_byte_of_a_stream() -> None:
+    """An empty first chunk carries no token; the delay goes before the first byte, once."""
+    order: list[str] = []
+
+    async def inner(scope, receive, send):  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for chunk, more in ((b"", True), (b"a", True), (b"b", False)):
+            order.append(f"app:{chunk.decode() or '-'}")
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+
+    async def sleep(s: float) -> None:
+        order.append(f"sleep:{s}")
+
+    async def send(message):  # type: ignore[no-untyped-def]
+        if message["type"] == "http.response.body":
+            order.append(f"out:{message['body'].decode() or '-'}")
+
+    async def receive():  # type: ignore[no-untyped-def]
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    mw = FaultMiddleware(inner, Faults(ttft_ms=800), sleep=sleep)
+    scope = {"type": "http", "method": "POST", "path": "/api/ai/marketing-chat"}
+    asyncio.run(mw(scope, receive, send))
+    assert order == ["app:-", "out:-", "app:a", "sleep:0.8", "out:a", "app:b", "out:b"]
+
+
+def test_real_delay_is_applied_without_injected_sleep() -> None:
+    events: list[str] = []
+    app = FaultMiddleware(_app(events), Faults(latency_ms=1))
+    with TestClient(app) as client:
+        assert client.post("/api/ai/marketing-chat", json={}).status_code == 200
+    assert events == ["app"]
