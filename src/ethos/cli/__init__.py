@@ -17,6 +17,8 @@ COMMANDS: dict[str, str] = {
     "serve": "serve:serve",
     "cache": "cache:cache",
     "pii": "pii:pii",
+    "router": "router:router",
+    "stack": "stack:stack",
 }
 
 

@@ -1,0 +1,335 @@
+"""The router: a weighted, streaming reverse proxy in front of the revisions (an ASGI app).
+
+Per request: read the body (small JSON chat requests), choose a revision with
+:func:`~.choice.route` from a snapshot of the weights, forward over a pooled aiohttp client,
+pass the response through chunk by chunk as it arrives, record the outcome. A weight change
+swaps the weights mapping; requests already routed keep their revision, so a change never
+fails a request in flight. A refused connection (nothing was sent) is retried once on the
+other revision.
+
+Own routes under ``/router/``: ``health``, ``stats``, ``metrics``, ``traffic`` (GET, and PUT
+with the admin key). Everything else is proxied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from ..errors import RolloutError, UnknownRevisionError
+from ..traffic import Weights, validate_weights
+from .auth import check_admin_key
+from .choice import fallback_revision, route, session_id_of
+from .metrics import RouterMetrics
+from .weights_store import initial_weights, load_weights, save_weights
+from .windows import DEFAULT_WINDOWS, Outcome, SlidingWindows, status_class
+
+log = logging.getLogger("ethos.router")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+# Hop-by-hop headers (RFC 9110 7.6.1) are for one connection and never forwarded.
+_HOP = frozenset(
+    b"connection keep-alive proxy-authenticate proxy-authorization te trailer "
+    b"transfer-encoding upgrade proxy-connection".split()
+)
+_MAX_BODY = 1 << 20  # 1 MiB: chat requests are small; larger bodies get 413
+
+
+@dataclass
+class RouterConfig:
+    """Everything the router needs; built by ``ethos router`` from its flags."""
+
+    revisions: dict[str, str]  # name -> base URL, in order (first is the default 100%)
+    admin_key: str | None = None
+    sticky: bool = False
+    state_file: Path | None = None  # where weights persist; None: not persisted
+    initial_weights: dict[str, int] | None = None  # used only when no saved weights exist
+    windows: Sequence[int] = DEFAULT_WINDOWS  # seconds
+    connect_timeout_s: float = 2.0
+    read_timeout_s: float = 300.0  # longest silence from a revision mid-response
+    max_connections: int = 1000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RouterApp:
+    """The ASGI application. ``clock`` and ``rng`` are injectable for tests."""
+
+    def __init__(
+        self,
+        config: RouterConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+        metrics: RouterMetrics | None = None,
+    ) -> None:
+        if not config.revisions:
+            raise RolloutError("the router needs at least one --revision NAME=URL")
+        self.config = config
+        self.known = list(config.revisions)
+        self._upstreams = {n: u.rstrip("/") for n, u in config.revisions.items()}
+        self._clock = clock
+        self._rng = rng
+        self.metrics = metrics or RouterMetrics()
+        self.windows = SlidingWindows(config.windows, clock=clock)
+        saved = load_weights(config.state_file, self.known) if config.state_file else None
+        self.weights: Weights = saved or initial_weights(self.known, config.initial_weights)
+        self.metrics.set_weights(self.weights)
+        self._weights_lock = asyncio.Lock()
+        self._session: aiohttp.ClientSession | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Open the pooled upstream client (inside the serving event loop)."""
+        connector = aiohttp.TCPConnector(limit=self.config.max_connections, keepalive_timeout=30)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,  # bytes pass through exactly as the revision sent them
+            skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=self.config.connect_timeout_s, sock_read=self.config.read_timeout_s
+            ),
+        )
+        if self.config.state_file and not self.config.state_file.exists():
+            save_weights(self.config.state_file, self.weights)
+
+    async def shutdown(self) -> None:
+        """Close the upstream client."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        if path.startswith("/router/") or path == "/router":
+            await self._admin(scope, receive, send)
+        else:
+            await self._proxy(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as e:  # reported to the server, which exits
+                    await send({"type": "lifespan.startup.failed", "message": str(e)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # --- weights -----------------------------------------------------------------------
+
+    async def set_weights(self, requested: Mapping[str, Any]) -> Weights:
+        """Validate, persist, then put in force. Raises TrafficError subclasses."""
+        checked = validate_weights(requested, self.known)
+        async with self._weights_lock:
+            if self.config.state_file:
+                # Persist first: a crash after this line restarts with the new weights.
+                await asyncio.to_thread(save_weights, self.config.state_file, checked)
+            self.weights = checked  # one reference swap; routed requests keep their choice
+            self.metrics.set_weights(checked)
+        log.info("weights set: %s", checked)
+        return dict(checked)
+
+    def traffic_view(self) -> dict[str, Any]:
+        """The body of ``GET /router/traffic``."""
+        return {"weights": dict(self.weights), "revisions": dict(self._upstreams), "sticky": self.config.sticky}
+
+    # --- admin routes ------------------------------------------------------------------
+
+    async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = scope["path"].rstrip("/"), scope["method"]
+        if path == "/router/health" and method in ("GET", "HEAD"):
+            await _json(send, 200, {"status": "ok", "revisions": dict(self._upstreams), "weights": self.weights})
+        elif path == "/router/stats" and method == "GET":
+            summary = self.windows.summary(self.known)
+            await _json(send, 200, {"weights": self.weights, "sticky": self.config.sticky,
+                                    "windows_s": list(self.windows.windows), "revisions": summary})
+        elif path == "/router/metrics" and method == "GET":
+            await _send_bytes(send, 200, self.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8")
+        elif path == "/router/traffic" and method == "GET":
+            await _json(send, 200, self.traffic_view())
+        elif path == "/router/traffic" and method in ("PUT", "POST"):
+            await self._put_traffic(scope, receive, send)
+        elif path in ("/router/health", "/router/stats", "/router/metrics", "/router/traffic"):
+            await _json(send, 405, {"error": "method_not_allowed", "detail": f"{method} is not allowed on {path}"})
+        else:
+            await _json(send, 404, {"error": "not_found", "detail": f"no router route {path}"})
+
+    async def _put_traffic(self, scope: Scope, receive: Receive, send: Send) -> None:
+        presented = _header(scope, b"x-admin-api-key")
+        denied = check_admin_key(presented, self.config.admin_key)
+        if denied is not None:
+            await _json(send, denied.status, {"error": denied.error, "detail": denied.detail})
+            return
+        try:
+            data = json.loads(await _read_body(receive, limit=64 * 1024) or b"null")
+        except ValueError:  # not JSON, or too large to be a weights object
+            await _json(send, 400, {"error": "invalid_json", "detail": 'body must be JSON, e.g. {"blue": 100, "green": 0}'})
+            return
+        if isinstance(data, dict) and isinstance(data.get("weights"), dict):
+            data = data["weights"]  # accept the GET shape too
+        try:
+            await self.set_weights(data)
+        except UnknownRevisionError as e:
+            await _json(send, 400, {"error": "unknown_revision", "detail": str(e)})
+            return
+        except RolloutError as e:
+            await _json(send, 400, {"error": "invalid_weights", "detail": str(e)})
+            return
+        await _json(send, 200, self.traffic_view())
+
+    # --- the proxy ---------------------------------------------------------------------
+
+    async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
+        t0 = self._clock()
+        try:
+            body = await _read_body(receive, limit=_MAX_BODY)
+        except ValueError:
+            await _json(send, 413, {"error": "body_too_large", "detail": f"request bodies are limited to {_MAX_BODY} bytes"})
+            return
+        headers: list[tuple[bytes, bytes]] = []
+        sid_header = ctype = None
+        for k, v in scope["headers"]:
+            if k in _HOP or k == b"host" or k == b"content-length":
+                continue
+            if k == b"x-session-id":
+                sid_header = v.decode("latin-1")
+            elif k == b"content-type":
+                ctype = v.decode("latin-1")
+            headers.append((k, v))
+        client = scope.get("client")
+        if client:
+            headers.append((b"x-forwarded-for", client[0].encode()))
+        weights = self.weights  # snapshot: this request's choice is final
+        sid = session_id_of(sid_header, body, ctype) if self.config.sticky else None
+        revision = route(weights, self._rng() * 100.0, sid)
+        target = scope.get("raw_path") or scope["path"].encode()
+        if scope.get("query_string"):
+            target = target + b"?" + scope["query_string"]
+        str_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+        retried = False
+        while True:
+            try:
+                await self._forward(scope["method"], revision, target, str_headers, body, send, t0, retried)
+                return
+            except aiohttp.ClientConnectorError as e:
+                # Refused before anything was sent upstream: safe to try the other revision once.
+                self._record(Outcome(revision, None, self._clock() - t0, None, connect_failed=True, retried=retried))
+                self.metrics.connect_failures.labels(revision).inc()
+                other = None if retried else fallback_revision(weights, revision)
+                if other is None:
+                    await _json(send, 502, {"error": "upstream_unreachable",
+                                            "detail": f"revision {revision!r} refused the connection: {e.os_error or e}"})
+                    return
+                self.metrics.retries.labels(revision, other).inc()
+                log.warning("revision %s refused a connection; retrying on %s", revision, other)
+                revision, retried = other, True
+
+    async def _forward(
+        self, method: str, revision: str, target: bytes, headers: list[tuple[str, str]],
+        body: bytes, send: Send, t0: float, retried: bool,
+    ) -> None:
+        assert self._session is not None, "router not started (lifespan)"
+        url = URL(self._upstreams[revision] + target.decode("latin-1"), encoded=True)
+        started = False
+        ttft: float | None = None
+        status: int | None = None
+        try:
+            async with self._session.request(method, url, headers=headers, data=body or None,
+                                             allow_redirects=False) as resp:
+                status = resp.status
+                out = [(k, v) for k, v in resp.raw_headers if k.lower() not in _HOP]
+                out.append((b"x-routed-to", revision.encode()))
+                await send({"type": "http.response.start", "status": status, "headers": out})
+                started = True
+                async for chunk in resp.content.iter_any():
+                    if ttft is None:
+                        ttft = self._clock() - t0
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if ttft is None:
+                    ttft = self._clock() - t0
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except aiohttp.ClientConnectorError:
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            self._record(Outcome(revision, None, self._clock() - t0, ttft, retried=retried))
+            if not started:
+                timeout = isinstance(e, asyncio.TimeoutError)
+                await _json(send, 504 if timeout else 502,
+                            {"error": "upstream_timeout" if timeout else "upstream_failed",
+                             "detail": f"revision {revision!r}: {e.__class__.__name__}: {e}"})
+            # Started: the client sees a truncated body (no clean end), which is the truth.
+            return
+        self._record(Outcome(revision, status, self._clock() - t0, ttft, retried=retried))
+
+    def _record(self, o: Outcome) -> None:
+        self.windows.record(o)
+        m = self.metrics
+        m.requests.labels(o.revision, status_class(o.status)).inc()
+        m.latency.labels(o.revision).observe(o.latency_s)
+        if o.ttft_s is not None:
+            m.ttft.labels(o.revision).observe(o.ttft_s)
+
+
+# --- small ASGI helpers ----------------------------------------------------------------
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope["headers"]:
+        if k == name:
+            return v.decode("latin-1")
+    return None
+
+
+async def _read_body(receive: Receive, limit: int = _MAX_BODY) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise ValueError("body too large")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+
+async def _send_bytes(send: Send, status: int, body: bytes, ctype: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _json(send: Send, status: int, payload: Any) -> None:
+    await _send_bytes(send, status, json.dumps(payload).encode(), b"application/json")
+
+
+__all__ = ["RouterApp", "RouterConfig"]
