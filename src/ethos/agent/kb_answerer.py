@@ -1,0 +1,78 @@
+"""The embedded answerer: replies from the bundled knowledge base, offline."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+
+from .base import Answer
+from .knowledge import KnowledgeBase
+
+#: BM25 score under which no passage is trusted to answer (the reply is the fallback).
+MIN_ANSWER_SCORE = 1.0
+#: a second passage is added when it scores at least this share of the best one
+SECOND_PASSAGE_SHARE = 0.9
+FALLBACK_TEXT = (
+    "I don't have information on that in the EthosPrompt knowledge base. Our team can help:"
+    " email support@ethosprompt.com or call 1300 384 677."
+)
+#: version of the way replies are composed; part of the cache scope
+COMPOSER_VERSION = "kb-1"
+#: words per streamed chunk
+STREAM_CHUNK_WORDS = 4
+
+
+class KnowledgeBaseAnswerer:
+    """Answers with the best-ranked passages of the knowledge base and names their sources."""
+
+    id = "kb"
+
+    def __init__(self, kb: KnowledgeBase | None = None) -> None:
+        self.kb = kb or KnowledgeBase.bundled()
+        self.kb_version = self.kb.version
+        self.prompt_version = hashlib.sha256(COMPOSER_VERSION.encode()).hexdigest()[:8]
+
+    def compose(self, question: str) -> Answer:
+        hits = self.kb.search(question, k=3)
+        if not hits or hits[0].score < MIN_ANSWER_SCORE:
+            return Answer(
+                FALLBACK_TEXT,
+                finish_reason="fallback",
+                retrieval_score=hits[0].score if hits else 0.0,
+            )
+        chosen = [hits[0]]
+        for h in hits[1:2]:
+            if h.score >= SECOND_PASSAGE_SHARE * hits[0].score and h.passage.text not in (
+                c.passage.text for c in chosen
+            ):
+                chosen.append(h)
+        text = "\n\n".join(h.passage.text for h in chosen)
+        sources = list(dict.fromkeys(h.passage.source for h in chosen))
+        return Answer(
+            text,
+            sources=sources,
+            retrieval_score=hits[0].score,
+            source_texts=[h.passage.text for h in chosen],
+        )
+
+    async def answer(self, question: str) -> Answer:
+        return self.compose(question)
+
+    async def stream(self, question: str) -> AsyncIterator[str | Answer]:
+        ans = self.compose(question)
+        for chunk in chunk_text(ans.text):
+            yield chunk
+        yield ans
+
+    async def aclose(self) -> None:
+        return None
+
+
+def chunk_text(text: str, words: int = STREAM_CHUNK_WORDS) -> list[str]:
+    """Split a reply into stream chunks that concatenate back to exactly ``text``."""
+    parts = text.split(" ")
+    chunks = []
+    for i in range(0, len(parts), words):
+        piece = " ".join(parts[i : i + words])
+        chunks.append(piece if i + words >= len(parts) else piece + " ")
+    return chunks or [""]

@@ -1,0 +1,98 @@
+"""Admin routes behind ``X-Admin-API-Key``: invalidation, stats, most-asked questions."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from ..cache import InvalidPattern, StoreUnavailable, parse_pattern
+from .auth import check_admin
+from .errors import ApiError
+
+router = APIRouter(prefix="/api/admin", dependencies=[Depends(check_admin)])
+log = logging.getLogger("ethos.admin")
+
+SOURCE_MAX_CHARS = 200
+TOP_MAX = 10000
+
+
+def _unavailable(e: StoreUnavailable) -> ApiError:
+    return ApiError(503, "store_unavailable", f"the cache store cannot be reached: {e}")
+
+
+@router.post("/cache/invalidate")
+async def invalidate(request: Request, key_pattern: str = Query(..., max_length=1000)):
+    st = request.app.state.ethos
+    try:
+        glob = parse_pattern(key_pattern)
+    except InvalidPattern as e:
+        raise ApiError(400, "invalid_key_pattern", str(e)) from None
+    try:
+        removed = await run_in_threadpool(st.cache.invalidate, glob)
+    except StoreUnavailable as e:
+        raise _unavailable(e) from None
+    log.info("cache invalidated", extra={"key_pattern": glob, "removed": removed})
+    return {"removed": removed, "key_pattern": key_pattern}
+
+
+@router.post("/cache/invalidate-source")
+async def invalidate_source(request: Request, source: str = Query(..., min_length=1)):
+    st = request.app.state.ethos
+    if len(source) > SOURCE_MAX_CHARS or "/" in source or "\x00" in source:
+        raise ApiError(400, "invalid_source", "source is a document file name such as pricing.md")
+    try:
+        removed = await run_in_threadpool(st.cache.invalidate_source, source)
+    except StoreUnavailable as e:
+        raise _unavailable(e) from None
+    log.info("cache invalidated by source", extra={"source": source, "removed": removed})
+    return {"removed": removed, "source": source}
+
+
+@router.get("/cache/stats")
+async def stats(request: Request):
+    st = request.app.state.ethos
+    c = st.cache.counters
+    try:
+        s = await run_in_threadpool(st.cache.store.stats)
+    except StoreUnavailable as e:
+        raise _unavailable(e) from None
+    return {
+        "entries": s.entries,
+        "size_bytes": s.size_bytes,
+        "backend": s.backend,
+        "hits": c.hits,
+        "semantic_hits": c.semantic_hits,
+        "misses": c.misses,
+        "bypasses": c.bypasses,
+        "hit_rate": c.hit_rate,
+    }
+
+
+def top_questions(store, n: int, namespace: str) -> list[dict]:
+    """The n most asked stored questions of a namespace, by hit count."""
+    best: list[tuple[int, str]] = []
+    for batch in store.scan(f"{namespace}:*"):
+        for e in batch:
+            item = (e.hit_count, e.question)
+            if len(best) < n:
+                heapq.heappush(best, item)
+            elif item > best[0]:
+                heapq.heapreplace(best, item)
+    return [{"question": q, "hits": h} for h, q in sorted(best, reverse=True)]
+
+
+@router.get("/cache/top")
+async def top(request: Request, n: int = Query(20, ge=1, le=TOP_MAX)):
+    """Most asked questions, for pre-warming another revision after a cache clear."""
+    st = request.app.state.ethos
+    await run_in_threadpool(st.cache.flush_hits)
+    try:
+        items = await run_in_threadpool(
+            top_questions, st.cache.store, n, st.cache.scope.namespace
+        )
+    except StoreUnavailable as e:
+        raise _unavailable(e) from None
+    return {"questions": [i["question"] for i in items], "items": items}

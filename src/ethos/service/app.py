@@ -1,0 +1,48 @@
+"""The FastAPI application: wiring only."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..settings import Settings, get_settings
+from . import admin, chat, errors, health
+from .observe import ObserveMiddleware
+from .state import AppState
+
+
+def create_app(settings: Settings | None = None, *, access_log: bool = True) -> FastAPI:
+    """Build one revision of the service. Its state is built now and closed at shutdown."""
+    settings = settings or get_settings()
+    state = AppState.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    app = FastAPI(
+        title="ethos: EthosPrompt Marketing Agent",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.ethos = state
+    errors.install(app)
+    app.include_router(chat.router)
+    app.include_router(health.router)
+    app.include_router(admin.router)
+    if settings.faults:
+        from .faults import FaultMiddleware, Faults
+
+        state.faults = Faults.parse(settings.faults)
+        state.metrics.faults_on.labels(settings.revision).set(1)
+        app.add_middleware(FaultMiddleware, faults=state.faults)
+    app.add_middleware(ObserveMiddleware, metrics=state.metrics, access_log=access_log)
+    return app

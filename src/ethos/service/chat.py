@@ -1,0 +1,146 @@
+"""``POST /api/ai/marketing-chat``: the cache in front of the answerer, JSON or streamed."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from ..agent.base import Answer, AnswererError
+from ..agent.kb_answerer import chunk_text
+from ..cache import Exchange, Lookup
+from .errors import error_response
+from .schemas import ChatRequest
+from .sessions import session_hash
+
+router = APIRouter()
+log = logging.getLogger("ethos.chat")
+
+X_CACHE = {"hit": "HIT", "semantic_hit": "SEMANTIC-HIT", "miss": "MISS", "bypass": "BYPASS"}
+
+
+def _headers(lk: Lookup, revision: str) -> dict[str, str]:
+    h = {"X-Cache": X_CACHE[lk.result], "X-Revision": revision}
+    if lk.similarity is not None:
+        h["X-Cache-Similarity"] = f"{lk.similarity:.3f}"
+    return h
+
+
+def _body(reply: str, lk: Lookup, revision: str, sources: list[str]) -> dict:
+    out = {"reply": reply, "cache": lk.result, "revision": revision, "sources": sources}
+    if lk.entry is not None:
+        out["key"] = lk.entry.key
+    if lk.similarity is not None:
+        out["similarity"] = round(lk.similarity, 4)
+    return out
+
+
+async def _lookup(st, req: ChatRequest, session_dependent: bool) -> Lookup:
+    cache = st.cache
+    ns = req.cache.namespace
+    no_cache = req.cache.no_cache or session_dependent
+    if cache.store.remote:
+        lk = await run_in_threadpool(cache.lookup_exact, req.message, ns, no_cache=no_cache)
+    else:
+        lk = cache.lookup_exact(req.message, ns, no_cache=no_cache)
+    if lk.result == "miss" and cache.semantic_ready():
+        lk = await run_in_threadpool(
+            cache.lookup_semantic, lk, session_dependent=session_dependent
+        )
+    if session_dependent and lk.result == "bypass":
+        lk.reason = "the question depends on earlier turns of the conversation"
+    return cache.finish(lk)
+
+
+def _exchange(req: ChatRequest, ans: Answer, answerer_id: str, session_dependent: bool) -> Exchange:
+    return Exchange(
+        question=req.message,
+        reply=ans.text,
+        answerer=answerer_id,
+        finish_reason=ans.finish_reason,
+        sources=tuple(ans.sources),
+        source_texts=tuple(ans.source_texts),
+        retrieval_score=ans.retrieval_score,
+        session_dependent=session_dependent,
+    )
+
+
+async def _admit(st, req: ChatRequest, lk: Lookup, ans: Answer, session_dependent: bool) -> None:
+    ex = _exchange(req, ans, st.answerer.id, session_dependent)
+    rejection = await run_in_threadpool(
+        st.cache.admit, lk, ex, ttl_s=req.cache.ttl, no_store=req.cache.no_store
+    )
+    if rejection is None:
+        st.metrics.admissions.labels(st.revision, "stored").inc()
+
+
+@router.post("/api/ai/marketing-chat")
+async def marketing_chat(req: ChatRequest, request: Request):
+    st = request.app.state.ethos
+    rstate = request.scope.setdefault("state", {})
+    rstate["session_hash"] = session_hash(req.session_id)
+    session_dependent = st.depends_on_history(req.session_id, req.message)
+    lk = await _lookup(st, req, session_dependent)
+    rstate["cache"] = lk.result
+    st.sessions.record(req.session_id, lk.normalised)
+    want_stream = req.stream or "text/event-stream" in request.headers.get("accept", "")
+    headers = _headers(lk, st.revision)
+
+    if want_stream:
+        return StreamingResponse(
+            _stream(st, req, lk, session_dependent),
+            media_type="text/event-stream",
+            headers={**headers, "Cache-Control": "no-cache"},
+        )
+
+    if lk.entry is not None:
+        return JSONResponse(
+            _body(lk.entry.reply, lk, st.revision, lk.entry.sources), headers=headers
+        )
+    try:
+        ans = await st.answerer.answer(req.message)
+    except AnswererError as e:
+        st.metrics.llm_errors.labels(st.revision, str(e.status)).inc()
+        log.warning("answerer failed", extra={"status": e.status, "error": str(e)})
+        return error_response(
+            e.status, "upstream_timeout" if e.status == 504 else "upstream_error", str(e),
+            headers={"X-Revision": st.revision},
+        )
+    await _admit(st, req, lk, ans, session_dependent)
+    return JSONResponse(_body(ans.text, lk, st.revision, ans.sources), headers=headers)
+
+
+def _sse(data: dict, event: str | None = None) -> str:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def _stream(st, req: ChatRequest, lk: Lookup, session_dependent: bool) -> AsyncIterator[str]:
+    if lk.entry is not None:
+        for chunk in chunk_text(lk.entry.reply):
+            yield _sse({"delta": chunk})
+        sources = lk.entry.sources
+    else:
+        final: Answer | None = None
+        try:
+            async for item in st.answerer.stream(req.message):
+                if isinstance(item, Answer):
+                    final = item
+                else:
+                    yield _sse({"delta": item})
+        except AnswererError as e:
+            st.metrics.llm_errors.labels(st.revision, str(e.status)).inc()
+            log.warning("answerer failed mid-stream", extra={"status": e.status, "error": str(e)})
+            yield _sse({"error": "upstream_error", "detail": str(e), "status": e.status}, "error")
+            return
+        assert final is not None
+        await _admit(st, req, lk, final, session_dependent)
+        sources = final.sources
+    done = {"cache": lk.result, "revision": st.revision, "sources": sources}
+    if lk.similarity is not None:
+        done["similarity"] = round(lk.similarity, 4)
+    yield _sse(done, "done")

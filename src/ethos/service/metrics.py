@@ -1,0 +1,98 @@
+"""Prometheus metrics of one revision, in a registry of its own (fresh per app, per test)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class ServiceMetrics:
+    """Every series carries the ``revision`` label."""
+
+    def __init__(self, revision: str, registry: CollectorRegistry | None = None) -> None:
+        self.revision = revision
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "ethos_requests", "HTTP requests by route and status.",
+            ["revision", "route", "status"], registry=r,
+        )
+        self.latency = Histogram(
+            "ethos_request_latency_seconds", "Time to the last byte of the response.",
+            ["revision", "route"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.ttft = Histogram(
+            "ethos_ttft_seconds", "Time to the first byte of the response body.",
+            ["revision", "route"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.cache_lookups = Counter(
+            "ethos_cache_lookups", "Cache lookups by result (hit, semantic_hit, miss, bypass).",
+            ["revision", "result"], registry=r,
+        )
+        self.store_ops = Counter(
+            "ethos_store_operations", "Store operations by kind (read, write, delete).",
+            ["revision", "op"], registry=r,
+        )
+        self.store_up = Gauge(
+            "ethos_store_up", "1 when the cache store answers, else 0.", ["revision"],
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "ethos_store_errors", "Store operations that failed (cache bypassed).",
+            ["revision"], registry=r,
+        )
+        self.admissions = Counter(
+            "ethos_cache_admissions", "Answers offered to the cache by outcome.",
+            ["revision", "outcome"], registry=r,
+        )
+        self.quality_rejections = Counter(
+            "ethos_cache_quality_rejections", "Answers not stored, by reason.",
+            ["revision", "reason"], registry=r,
+        )
+        self.admin_auth_failures = Counter(
+            "ethos_admin_auth_failures", "Admin requests refused (missing or wrong key).",
+            ["revision", "reason"], registry=r,
+        )
+        self.llm_errors = Counter(
+            "ethos_answerer_errors", "Answerer failures by HTTP status given.",
+            ["revision", "status"], registry=r,
+        )
+        self.faults_on = Gauge(
+            "ethos_faults_enabled", "1 when fault injection is switched on.", ["revision"],
+            registry=r,
+        )
+        self._lookup_children = {
+            res: self.cache_lookups.labels(revision, res)
+            for res in ("hit", "semantic_hit", "miss", "bypass")
+        }
+        self._op_children = {
+            kind: self.store_ops.labels(revision, op)
+            for kind, op in (("reads", "read"), ("writes", "write"), ("deletes", "delete"))
+        }
+        self._route_children: dict[tuple[str, int], tuple] = {}
+        self.store_up.labels(revision).set(1)
+
+    def count_lookup(self, result: str) -> None:
+        self._lookup_children[result].inc()
+
+    def count_store_op(self, kind: str, n: int) -> None:
+        self._op_children[kind].inc(n)
+
+    def observe_request(self, route: str, status: int, latency: float, ttft: float | None) -> None:
+        children = self._route_children.get((route, status))
+        if children is None:
+            children = (
+                self.requests.labels(self.revision, route, str(status)),
+                self.latency.labels(self.revision, route),
+                self.ttft.labels(self.revision, route),
+            )
+            self._route_children[(route, status)] = children
+        req, lat, first = children
+        req.inc()
+        lat.observe(latency)
+        if ttft is not None:
+            first.observe(ttft)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,39 @@
+"""Recent questions per conversation, to tell follow-ups that depend on earlier turns."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict, deque
+
+MAX_SESSIONS = 10000
+TURNS_KEPT = 5
+
+
+class SessionHistory:
+    """A bounded LRU of session id → last questions (normalised; never stored elsewhere)."""
+
+    def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
+        self.max_sessions = max_sessions
+        self._sessions: OrderedDict[str, deque[str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def has_history(self, session_id: str | None) -> bool:
+        return bool(session_id) and bool(self._sessions.get(session_id))
+
+    def record(self, session_id: str | None, question: str) -> None:
+        if not session_id:
+            return
+        with self._lock:
+            turns = self._sessions.pop(session_id, None) or deque(maxlen=TURNS_KEPT)
+            turns.append(question)
+            self._sessions[session_id] = turns
+            while len(self._sessions) > self.max_sessions:
+                self._sessions.popitem(last=False)
+
+
+def session_hash(session_id: str | None) -> str | None:
+    """What logs carry of a session id: a short hash, never the id itself."""
+    if not session_id:
+        return None
+    return hashlib.sha256(session_id.encode()).hexdigest()[:12]

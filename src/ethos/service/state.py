@@ -1,0 +1,139 @@
+"""Everything one running revision holds, built at start and closed at stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from ..agent import KnowledgeBase, KnowledgeBaseAnswerer, OpenAICompatibleAnswerer
+from ..agent.base import Answerer
+from ..cache import ResponseCache, Scope, Store, StoreError, open_store
+from ..cache.admission import DEFAULT_GATES
+from ..settings import Settings
+from .metrics import ServiceMetrics
+from .sessions import SessionHistory
+from .unavailable import UnavailableStore
+
+log = logging.getLogger("ethos.service")
+
+#: how often pending hit counts are written, and the store is pinged while down (seconds)
+HIT_FLUSH_INTERVAL_S = 1.0
+STORE_CHECK_INTERVAL_S = 2.0
+
+
+def build_answerer(settings: Settings, kb: KnowledgeBase) -> Answerer:
+    if settings.llm_base_url:
+        return OpenAICompatibleAnswerer(
+            settings.llm_base_url,
+            settings.llm_api_key.get_secret_value(),
+            settings.llm_model,
+            kb=kb,
+            timeout_s=settings.llm_timeout_s,
+            retries=settings.llm_retries,
+        )
+    return KnowledgeBaseAnswerer(kb)
+
+
+def open_cache_store(settings: Settings) -> Store:
+    url = settings.resolved_cache_url()
+    try:
+        return open_store(url, timeout_s=settings.cache_store_timeout_s)
+    except StoreError as e:
+        log.warning("cache store unavailable at start", extra={"error": str(e)})
+        return UnavailableStore(str(e))
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    metrics: ServiceMetrics
+    kb: KnowledgeBase
+    answerer: Answerer
+    cache: ResponseCache
+    sessions: SessionHistory = field(default_factory=SessionHistory)
+    faults: object | None = None
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    @property
+    def revision(self) -> str:
+        return self.settings.revision
+
+    @classmethod
+    def build(cls, settings: Settings) -> AppState:
+        metrics = ServiceMetrics(settings.revision)
+        kb = KnowledgeBase.from_dir(settings.kb_dir) if settings.kb_dir else KnowledgeBase.bundled()
+        answerer = build_answerer(settings, kb)
+        scope = Scope(
+            namespace=settings.cache_namespace,
+            format_version=settings.cache_format_version,
+            answerer=answerer.id,
+            prompt_version=answerer.prompt_version,
+            kb_version=answerer.kb_version,
+        )
+        store = open_cache_store(settings)
+        store.on_op(metrics.count_store_op)
+        cache = ResponseCache(
+            store,
+            scope,
+            default_ttl_s=settings.cache_ttl_s,
+            max_ttl_s=settings.cache_max_ttl_s,
+            memory_entries=settings.cache_memory_entries,
+            gates=DEFAULT_GATES,
+            enabled=settings.cache_enabled,
+        )
+        cache.on_lookup.append(lambda lk: metrics.count_lookup(lk.result))
+
+        def on_reject(rej, ex) -> None:
+            metrics.admissions.labels(settings.revision, rej.gate).inc()
+            if rej.gate in ("quality", "completeness"):
+                metrics.quality_rejections.labels(settings.revision, rej.reason).inc()
+
+        cache.on_reject.append(on_reject)
+        if isinstance(store, UnavailableStore):
+            cache._store_failed(StoreError(store.reason))
+        return cls(settings, metrics, kb, answerer, cache)
+
+    def depends_on_history(self, session_id: str | None, message: str) -> bool:
+        """A follow-up ("and the other one?") in a conversation that has earlier turns."""
+        if not self.sessions.has_history(session_id):
+            return False
+        from ..cache.semantic import depends_on_history
+
+        return depends_on_history(message)
+
+    # --- background work -----------------------------------------------------------
+    async def start(self) -> None:
+        self.tasks.append(asyncio.create_task(self._flush_hits_loop(), name="ethos.flush-hits"))
+        self.tasks.append(asyncio.create_task(self._store_watch_loop(), name="ethos.store-watch"))
+
+    async def _flush_hits_loop(self) -> None:
+        while True:
+            await asyncio.sleep(HIT_FLUSH_INTERVAL_S)
+            await asyncio.to_thread(self.cache.flush_hits)
+
+    async def _store_watch_loop(self) -> None:
+        """While the store is down, ping it (or reopen it) so the cache comes back by itself."""
+        while True:
+            await asyncio.sleep(STORE_CHECK_INTERVAL_S)
+            if self.cache.store_up:
+                self.metrics.store_up.labels(self.revision).set(1)
+                continue
+            if isinstance(self.cache.store, UnavailableStore):
+                store = await asyncio.to_thread(open_cache_store, self.settings)
+                if not isinstance(store, UnavailableStore):
+                    store.on_op(self.metrics.count_store_op)
+                    self.cache.store = store
+            ok = await asyncio.to_thread(self.cache.check_store)
+            self.metrics.store_up.labels(self.revision).set(1 if ok else 0)
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        for t in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self.tasks.clear()
+        await asyncio.to_thread(self.cache.close)
+        await self.answerer.aclose()
