@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,77 @@ class StackState:
         return None
 
 
+@dataclass
+class ProcessSpec:
+    """One process of the stack: how to start it and how to tell it is healthy."""
+
+    name: str  # "router", "blue", "green"
+    argv: list[str]
+    env: dict[str, str]  # variables set on top of the parent's environment
+    url: str
+    health_url: str
+    log_file: Path
+
+
+def parse_env_pairs(pairs: Iterable[str]) -> dict[str, str]:
+    """``("K=V", ...)`` -> ``{"K": "V"}``; raises StackError on an item without ``=``. Pure."""
+    out: dict[str, str] = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise StackError(f"expected KEY=VALUE, got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
+def plan_stack(
+    *,
+    state_dir: Path,
+    base_port: int,
+    ethos_argv: Sequence[str],
+    revision_env: Mapping[str, Mapping[str, str]],
+    weights: Mapping[str, int] | None = None,
+    sticky: bool = False,
+    host: str = "127.0.0.1",
+) -> list[ProcessSpec]:
+    """The processes of a stack: router on ``base_port``, revisions on the next ports. Pure.
+
+    ``ethos_argv`` is how to run the ``ethos`` command; ``revision_env`` holds, per revision in
+    order, the variables it gets on top of the shared ones (``--blue-env``/``--green-env``).
+    Every revision shares one SQLite cache under the state dir unless its env overrides
+    ``ETHOS_CACHE_URL``; each gets its own ``ETHOS_STATE_DIR`` below the stack's.
+    """
+    state_dir = state_dir.resolve()
+    logs = state_dir / "logs"
+    shared_cache = f"sqlite:///{state_dir / 'cache.sqlite3'}"
+    specs: list[ProcessSpec] = []
+    urls: dict[str, str] = {}
+    for i, (name, extra) in enumerate(revision_env.items(), start=1):
+        port = base_port + i
+        url = f"http://{host}:{port}"
+        urls[name] = url
+        env = {"ETHOS_CACHE_URL": shared_cache, "ETHOS_STATE_DIR": str(state_dir / "revisions" / name)}
+        env.update(extra)
+        specs.append(ProcessSpec(
+            name=name,
+            argv=[*ethos_argv, "serve", "--host", host, "--port", str(port), "--revision", name],
+            env=env, url=url, health_url=f"{url}/health", log_file=logs / f"{name}.log",
+        ))
+    router_url = f"http://{host}:{base_port}"
+    argv = [*ethos_argv, "router", "--listen", f"{host}:{base_port}", "--state-dir", str(state_dir)]
+    for name, url in urls.items():
+        argv += ["--revision", f"{name}={url}"]
+    if weights:
+        argv += ["--weights", ",".join(f"{k}={v}" for k, v in weights.items())]
+    if sticky:
+        argv.append("--sticky")
+    specs.append(ProcessSpec(
+        name="router", argv=argv, env={}, url=router_url,
+        health_url=f"{router_url}/router/health", log_file=logs / "router.log",
+    ))
+    return specs
+
+
 def load_stack(state_dir: str | os.PathLike[str] | None = None) -> StackState | None:
     """The recorded stack, or None when no stack file exists. Raises StackError if unreadable."""
     path = stack_file(state_dir)
@@ -132,6 +204,9 @@ def remove_stack(state_dir: str | os.PathLike[str] | None = None) -> bool:
 
 __all__ = [
     "STACK_FILE",
+    "ProcessSpec",
+    "plan_stack",
+    "parse_env_pairs",
     "StackState",
     "load_stack",
     "save_stack",

@@ -56,3 +56,31 @@ def test_resolve_state_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert resolve_state_dir("/x") == Path("/x")
     monkeypatch.delenv("ETHOS_STATE_DIR")
     assert resolve_state_dir() == Path(".ethos")
+
+
+def test_plan_stack(tmp_path: Path) -> None:
+    from ethos.rollout.stack import parse_env_pairs, plan_stack
+
+    specs = plan_stack(
+        state_dir=tmp_path, base_port=9100, ethos_argv=["ethos"],
+        revision_env={"blue": {}, "green": parse_env_pairs(["ETHOS_CACHE_URL=sqlite:///other.db", "X=a=b"])},
+        weights={"blue": 90, "green": 10},
+    )
+    by = {s.name: s for s in specs}
+    assert [s.name for s in specs] == ["blue", "green", "router"]
+    assert by["blue"].url == "http://127.0.0.1:9101" and by["green"].url == "http://127.0.0.1:9102"
+    assert by["router"].url == "http://127.0.0.1:9100"
+    assert by["blue"].argv[1:] == ["serve", "--host", "127.0.0.1", "--port", "9101", "--revision", "blue"]
+    assert by["blue"].env["ETHOS_CACHE_URL"] == f"sqlite:///{tmp_path.resolve() / 'cache.sqlite3'}"
+    assert by["green"].env["ETHOS_CACHE_URL"] == "sqlite:///other.db"  # per-revision override
+    assert by["green"].env["X"] == "a=b"
+    assert "--revision" in by["router"].argv and "blue=http://127.0.0.1:9101" in by["router"].argv
+    assert by["router"].argv[-2:] == ["--weights", "blue=90,green=10"]
+    assert by["router"].health_url.endswith("/router/health")
+
+
+def test_parse_env_pairs_refuses() -> None:
+    from ethos.rollout.stack import parse_env_pairs
+
+    with pytest.raises(StackError):
+        parse_env_pairs(["NOEQUALS"])

@@ -1,0 +1,298 @@
+"""``ethos stack up | status | down``: blue, green and the router as local processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
+
+KEY_FILE = "admin_key"
+
+
+def _ethos_argv() -> list[str]:
+    # The same interpreter as this command, so the children run this very code.
+    return [sys.executable, "-c", "from ethos.cli import main; main()"]
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not reaped) is not alive for our purpose.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _is_ours(pid: int) -> bool:
+    """Guard against pid reuse: only signal a process whose command line is an ethos one."""
+    try:
+        return b"ethos" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _admin_key(state_dir: Path) -> tuple[str, Path | None]:
+    """The shared key: from the environment, else the stack's key file (made with mode 0600)."""
+    env = os.environ.get("ETHOS_ADMIN_API_KEY")
+    if env:
+        return env, None
+    path = (state_dir / KEY_FILE).resolve()
+    if path.exists():
+        key = path.read_text().strip()
+        if key:
+            os.chmod(path, 0o600)
+            return key, path
+    key = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(key + "\n")
+    return key, path
+
+
+def _healthy(url: str, timeout: float = 2.0) -> tuple[bool, str]:
+    try:
+        r = httpx.get(url, timeout=timeout)
+    except httpx.HTTPError as e:
+        return False, f"unreachable ({e.__class__.__name__})"
+    if r.status_code != 200:
+        return False, f"HTTP {r.status_code}"
+    try:
+        data = r.json()
+    except ValueError:
+        return True, "ok"
+    status = str(data.get("status", "ok")) if isinstance(data, dict) else "ok"
+    extra = ""
+    if isinstance(data, dict) and "cache_format_version" in data:
+        extra = f", cache format v{data['cache_format_version']}"
+    return status in ("ok", "degraded"), status + extra
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _stop(pids: dict[str, int], grace: float = 10.0) -> list[str]:
+    """SIGTERM each process group, wait, SIGKILL what is left. Returns the names stopped."""
+    stopped: list[str] = []
+    live = {n: p for n, p in pids.items() if _pid_alive(p) and _is_ours(p)}
+    for pid in live.values():
+        try:
+            os.killpg(pid, signal.SIGTERM)  # each child leads its own session/group
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_pid_alive(p) for p in live.values()):
+        time.sleep(0.05)
+    for name, pid in live.items():
+        if _pid_alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        stopped.append(name)
+    for pid in live.values():  # reap our own children (when stopped by `up` itself)
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+    return stopped
+
+
+@click.group()
+def stack() -> None:
+    """The local blue/green stack: two revisions and the router, as background processes."""
+
+
+@stack.command()
+@click.option("--base-port", type=int, default=8000, show_default=True,
+              help="Router on N, blue on N+1, green on N+2.")
+@click.option("--blue-env", multiple=True, metavar="K=V", help="Extra environment of blue; repeat.")
+@click.option("--green-env", multiple=True, metavar="K=V", help="Extra environment of green; repeat.")
+@click.option("--weights", default="blue=100,green=0", show_default=True, help="Initial weights.")
+@click.option("--sticky/--no-sticky", default=False, help="Session stickiness in the router.")
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="State, logs, cache and key (default: $ETHOS_STATE_DIR or .ethos).")
+@click.option("--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for health.")
+@click.option("--yes", is_flag=True, help="No prompts (there are none; accepted for scripts).")
+@click.option("--json", "as_json", is_flag=True, help="Print the stack as JSON.")
+def up(base_port: int, blue_env: tuple[str, ...], green_env: tuple[str, ...], weights: str, sticky: bool,
+       state_dir: str | None, timeout: float, yes: bool, as_json: bool) -> None:
+    """Start blue, green and the router; wait until all are healthy; record the stack file."""
+    import subprocess
+
+    from ethos.rollout.errors import RolloutError
+    from ethos.rollout.router.weights_store import WEIGHTS_FILE
+    from ethos.rollout.stack import StackState, load_stack, plan_stack, parse_env_pairs, resolve_state_dir, save_stack
+    from ethos.rollout.traffic import parse_weights, validate_weights
+
+    sdir = resolve_state_dir(state_dir).resolve()
+    try:
+        envs = {"blue": parse_env_pairs(blue_env), "green": parse_env_pairs(green_env)}
+        initial = validate_weights(parse_weights(weights), envs)
+    except RolloutError as e:
+        raise CLIError(str(e), EXIT_USAGE) from None
+    if not 1 <= base_port <= 65533:
+        raise CLIError("--base-port must leave room for N, N+1, N+2 (1..65533)", EXIT_USAGE)
+    existing = load_stack(sdir) if (sdir / "stack.json").exists() else None
+    if existing and any(_pid_alive(p) and _is_ours(p) for p in existing.pids.values()):
+        raise CLIError(f"a stack is already running from {sdir} (router {existing.router}); "
+                       "run `ethos stack down` first", EXIT_FAILED)
+    busy = [p for p in (base_port, base_port + 1, base_port + 2) if not _port_free("127.0.0.1", p)]
+    if busy:
+        raise CLIError(f"port(s) {', '.join(map(str, busy))} already in use; pick another --base-port", EXIT_FAILED)
+
+    key, key_file = _admin_key(sdir)
+    specs = plan_stack(state_dir=sdir, base_port=base_port, ethos_argv=_ethos_argv(),
+                       revision_env=envs, weights=initial, sticky=sticky)
+    (sdir / WEIGHTS_FILE).unlink(missing_ok=True)  # a new stack starts from --weights
+    pids: dict[str, int] = {}
+    try:
+        for spec in specs:
+            spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+            env = {**os.environ, **spec.env, "ETHOS_ADMIN_API_KEY": key}
+            with open(spec.log_file, "ab") as log:
+                proc = subprocess.Popen(spec.argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True, cwd=os.getcwd())
+            pids[spec.name] = proc.pid
+        deadline = time.monotonic() + timeout
+        pending = {s.name: s for s in specs}
+        while pending:
+            for name, spec in list(pending.items()):
+                if not _pid_alive(pids[name]):
+                    raise CLIError(f"{name} exited during start-up; last lines of {spec.log_file}:\n"
+                                   f"{_tail(spec.log_file)}", EXIT_FAILED)
+                if _healthy(spec.health_url, timeout=1.0)[0]:
+                    del pending[name]
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(pending)
+                raise CLIError(f"not healthy within {timeout:g}s: {names}; logs under {sdir / 'logs'}", EXIT_FAILED)
+            if pending:
+                time.sleep(0.1)
+    except BaseException:
+        _stop(pids, grace=5.0)
+        raise
+    by = {s.name: s for s in specs}
+    state = StackState(
+        router=by["router"].url,
+        revisions={n: by[n].url for n in envs},
+        admin_key_file=str(key_file) if key_file else None,
+        pids=pids, base_port=base_port,
+        cache_url=by["blue"].env["ETHOS_CACHE_URL"],
+        logs={s.name: str(s.log_file) for s in specs},
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    save_stack(state, sdir)
+    if as_json:
+        click.echo(json.dumps(state.public()))
+        return
+    click.echo(f"router  {state.router}  weights {initial}")
+    for name, url in state.revisions.items():
+        click.echo(f"{name:<7} {url}")
+    if key_file:
+        click.echo(f"admin key: {key_file} (readable by you only; ETHOS_ADMIN_API_KEY overrides)")
+    else:
+        click.echo("admin key: from ETHOS_ADMIN_API_KEY")
+    click.echo(f"logs: {sdir / 'logs'}; stop with `ethos stack down`")
+
+
+@stack.command()
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"router": URL, "revisions": {...}} as recorded (no health checks).')
+def status(state_dir: str | None, as_json: bool) -> None:
+    """Show the recorded stack; the human form checks health and exits 1 if a part is down."""
+    from ethos.rollout.stack import load_stack, resolve_state_dir
+
+    sdir = resolve_state_dir(state_dir)
+    state = load_stack(sdir)
+    if state is None:
+        raise CLIError(f"no stack recorded in {sdir.resolve()} (start one with `ethos stack up`)", EXIT_FAILED)
+    if as_json:
+        click.echo(json.dumps(state.public()))
+        return
+    all_ok = True
+    rows: list[tuple[str, str, bool, str]] = []
+    ok, detail = _healthy(f"{state.router}/router/health")
+    rows.append(("router", state.router, ok, detail))
+    for name, url in state.revisions.items():
+        ok, detail = _healthy(f"{url}/health")
+        rows.append((name, url, ok, detail))
+    for name, url, ok, detail in rows:
+        all_ok &= ok
+        pid = state.pids.get(name)
+        click.echo(f"{name:<7} {url:<24} {'up  ' if ok else 'DOWN'} {detail}  (pid {pid})")
+    weights = _weights(state.router)
+    if weights:
+        click.echo("weights " + ", ".join(f"{k}={v}" for k, v in weights.items()))
+    if not all_ok:
+        raise CLIError("some parts of the stack are down (see above; logs under "
+                       f"{Path(next(iter(state.logs.values()), str(sdir))).parent})", EXIT_FAILED)
+
+
+def _weights(router: str) -> dict[str, Any] | None:
+    try:
+        return httpx.get(f"{router}/router/traffic", timeout=2.0).json().get("weights")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+
+
+@stack.command()
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--yes", is_flag=True, help="No prompts (there are none; accepted for scripts).")
+@click.option("--json", "as_json", is_flag=True)
+def down(state_dir: str | None, yes: bool, as_json: bool) -> None:
+    """Stop the router and the revisions and remove the stack file."""
+    from ethos.rollout.stack import load_stack, remove_stack, resolve_state_dir
+
+    sdir = resolve_state_dir(state_dir)
+    state = load_stack(sdir)
+    if state is None:
+        if as_json:
+            click.echo(json.dumps({"stopped": [], "detail": "no stack recorded"}))
+        else:
+            click.echo(f"no stack recorded in {sdir.resolve()}; nothing to stop")
+        return
+    # Router first: clients stop getting routed before the revisions go.
+    order = dict(sorted(state.pids.items(), key=lambda kv: kv[0] != "router"))
+    stopped = _stop(order)
+    left = [n for n, p in state.pids.items() if _pid_alive(p) and _is_ours(p)]
+    if left:
+        raise CLIError(f"could not stop: {', '.join(left)} (pids {[state.pids[n] for n in left]})", EXIT_FAILED)
+    remove_stack(sdir)
+    if as_json:
+        click.echo(json.dumps({"stopped": stopped}))
+    else:
+        click.echo(f"stopped: {', '.join(stopped) or '(nothing was running)'}")
