@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "pii": "pii:pii",
     "router": "router:router",
     "stack": "stack:stack",
+    "rollback": "rollback:rollback",
 }
 
 

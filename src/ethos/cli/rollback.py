@@ -1,0 +1,457 @@
+"""``ethos rollback emergency | standard | gradual | resume | verify | history``: the runbook, one command each.
+
+Each procedure is a plan of idempotent steps (``--dry-run`` prints it), journaled under
+``<state dir>/journal/`` and guarded by a lock; ``resume`` continues an interrupted run.
+Exit codes: 0 done, 1 failed, 2 bad input, 3 held or stopped on purpose, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..rollout.errors import RolloutError
+from ..rollout.journal import Journal, JournalError, LockHeld, new_rollback_id
+from ..rollout.notify import notifiers_from_env
+from ..rollout.procedures.assess import success_criteria
+from ..rollout.procedures.cache_decision import CAUSES, infer_cause
+from ..rollout.procedures.context import Context
+from ..rollout.procedures.plans import PLANS, PlanOptions, Step, describe_plan, parse_stages
+from ..rollout.procedures.revisions import RevisionClient
+from ..rollout.procedures.runner import Outcome, StepReport, execute
+from ..rollout.signals import RevisionSignals, RouterSignals, SignalsUnavailable
+from ..rollout.stack import resolve_state_dir
+from ..rollout.targets import TargetError, Targets, make_traffic, resolve_targets
+from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
+
+
+def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    opts = [
+        click.option("--router", metavar="URL", help="Router base URL (else $ETHOS_ROUTER_URL, else the stack file)."),
+        click.option("--revision", "revisions", multiple=True, metavar="NAME=URL",
+                     help="A revision's base URL; repeat (else the stack file)."),
+        click.option("--admin-key-env", metavar="VAR",
+                     help="Environment variable holding the admin key (default ETHOS_ADMIN_API_KEY)."),
+        click.option("--state-dir", metavar="DIR", help="State dir: stack file and journal (default .ethos)."),
+        click.option("--blue", default="blue", show_default=True, help="The stable revision to roll back to."),
+        click.option("--green", default="green", show_default=True, help="The revision rolled back from."),
+        click.option("--traffic", "traffic_kind", type=click.Choice(["router", "cloudrun"]), default="router",
+                     show_default=True, help="Traffic manager: the local router or Cloud Run."),
+        click.option("--service", help="Cloud Run service (with --traffic cloudrun)."),
+        click.option("--region", help="Cloud Run region (with --traffic cloudrun)."),
+        click.option("--project", default=lambda: os.environ.get("GOOGLE_CLOUD_PROJECT"),
+                     help="Cloud Run project (default $GOOGLE_CLOUD_PROJECT)."),
+        click.option("--cloudrun-revision", "cloud_revisions", multiple=True, metavar="NAME=CLOUD_REVISION",
+                     help="Map our name to a Cloud Run revision (default SERVICE-NAME)."),
+        click.option("--cloudrun-endpoint", hidden=True, help="Cloud Run API endpoint (tests)."),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON document."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def _procedure_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    opts = [
+        click.option("--reason", default="", help="Why (goes to the journal and the notification)."),
+        click.option("--cause", type=click.Choice(CAUSES), default=None,
+                     help="What went wrong; pii/corruption always clear the cache (default: from --reason)."),
+        click.option("--executed-by", default=lambda: os.environ.get("USER") or _user(),
+                     help="Who runs it (default $USER)."),
+        click.option("--warm", type=click.IntRange(min=0), default=0,
+                     help="After a clear, pre-warm blue with the N most asked questions."),
+        click.option("--dry-run", is_flag=True, help="Print the plan and change nothing."),
+        click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _targets(kw: dict[str, Any]) -> Targets:
+    cloud: dict[str, Any] = {}
+    if kw["traffic_kind"] == "cloudrun":
+        cloud = {"service": kw["service"], "region": kw["region"], "project": kw["project"],
+                 "api_endpoint": kw.get("cloudrun_endpoint")}
+        if kw["cloud_revisions"]:
+            cloud["revisions"] = dict(x.split("=", 1) for x in kw["cloud_revisions"] if "=" in x)
+    try:
+        return resolve_targets(router=kw["router"], revisions=kw["revisions"],
+                               admin_key_env=kw["admin_key_env"], state_dir=kw["state_dir"],
+                               blue=kw["blue"], green=kw["green"], traffic=kw["traffic_kind"],
+                               cloudrun=cloud)
+    except TargetError as e:
+        raise CLIError(str(e), EXIT_USAGE) from None
+
+
+def _state_dir(kw: dict[str, Any]) -> Path:
+    return resolve_state_dir(kw.get("state_dir"))
+
+
+def _emit(as_json: bool) -> Callable[[str], None]:
+    return (lambda line: None) if as_json else (lambda line: click.echo(line))
+
+
+def _printer(as_json: bool) -> Callable[[StepReport, float], None] | None:
+    if as_json:
+        return None
+
+    def show(rep: StepReport, elapsed: float) -> None:
+        now = datetime.now(timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+        took = f"  [{rep.duration_s * 1000:.0f} ms]" if rep.status != "done-before" else ""
+        click.echo(f"{now} +{elapsed:7.3f}s  {rep.status:<11} {rep.name:<24} {rep.message}{took}")
+
+    return show
+
+
+def _confirm(yes: bool, text: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise CLIError("no terminal to confirm on: pass --yes to act without a prompt", EXIT_USAGE)
+    if not click.confirm(text, default=False):
+        raise CLIError("not confirmed; nothing changed", EXIT_FAILED)
+
+
+def _context(targets: Targets, run: Any, procedure: str, params: dict[str, Any], as_json: bool) -> Context:
+    try:
+        traffic = make_traffic(targets)
+    except TargetError as e:
+        raise CLIError(str(e), EXIT_USAGE) from None
+    signals = RouterSignals(targets.router) if targets.router and targets.traffic == "router" else None
+    return Context(
+        targets=targets, traffic=traffic,
+        revisions=RevisionClient(targets.revisions, targets.admin_key),
+        run=run, procedure=procedure, signals=signals, notifiers=notifiers_from_env(),
+        reason=params.get("reason", ""), executed_by=params.get("executed_by", ""),
+        poll_s=float(params.get("poll_s", 5.0)), emit=_emit(as_json),
+    )
+
+
+def _finish(outcome: Outcome, journal: Journal, as_json: bool) -> None:
+    path = journal.path(outcome.rollback_id)
+    if as_json:
+        click.echo(json.dumps({**outcome.to_dict(), "journal": str(path)}, default=str))
+    else:
+        click.echo(f"{outcome.procedure} rollback {outcome.rollback_id}: {outcome.status} "
+                   f"in {outcome.elapsed_s:.2f} s - {outcome.message}")
+        click.echo(f"journal: {path}")
+        if outcome.status in ("failed", "held", "interrupted"):
+            click.echo("continue with: ethos rollback resume " + outcome.rollback_id)
+    if outcome.exit_code:
+        raise SystemExit(outcome.exit_code)
+
+
+def _run_procedure(procedure: str, opts: PlanOptions, kw: dict[str, Any], extra: dict[str, Any]) -> None:
+    as_json = kw["as_json"]
+    targets = _targets(kw)
+    plan = PLANS[procedure](opts)
+    params = {"options": _opts_dict(opts),
+              "reason": kw["reason"], "executed_by": kw["executed_by"], **extra}
+    if kw["dry_run"]:
+        _show_plan(procedure, plan, targets, opts, as_json)
+        return
+    _confirm(kw["yes"], f"{procedure} rollback to {targets.blue} on {targets.router or targets.traffic}?")
+    journal = Journal(_state_dir(kw))
+    rid = new_rollback_id()
+    try:
+        lock = journal.lock(rid).acquire()
+    except LockHeld as e:
+        raise CLIError(str(e), EXIT_FAILED) from None
+    try:
+        run = journal.start(procedure, [s.to_dict() for s in plan], params=params,
+                            targets=targets.public(), executed_by=kw["executed_by"], reason=kw["reason"],
+                            rollback_id=rid)
+        if lock.took_over:
+            run.note("took over a stale lock", holder=lock.took_over)
+        ctx = _context(targets, run, procedure, params, as_json)
+        if not as_json:
+            click.echo(f"{procedure} rollback {run.rollback_id} by {kw['executed_by']}: "
+                       f"{targets.green} -> {targets.blue} via {ctx.traffic.describe()}")
+        try:
+            outcome = execute(ctx, plan, printer=_printer(as_json))
+        finally:
+            ctx.revisions.close()
+    except JournalError as e:
+        raise CLIError(f"journal: {e}", EXIT_FAILED) from None
+    finally:
+        lock.release()
+    _finish(outcome, journal, as_json)
+
+
+def _opts_dict(o: PlanOptions) -> dict[str, Any]:
+    return {k: getattr(o, k) for k in o.__slots__}  # type: ignore[attr-defined]
+
+
+def _show_plan(procedure: str, plan: list[Step], targets: Targets, opts: PlanOptions, as_json: bool) -> None:
+    preview = _cache_preview(targets, opts)
+    if as_json:
+        click.echo(json.dumps({"procedure": procedure, "dry_run": True, "targets": targets.public(),
+                               "plan": [s.to_dict() for s in plan], "cache_preview": preview}))
+        return
+    click.echo(f"{procedure} rollback (dry run: nothing will change)")
+    click.echo(f"targets: router {targets.router or '-'}; "
+               + ", ".join(f"{k} {v}" for k, v in targets.revisions.items())
+               + f"; traffic via {targets.traffic}; admin key {'set' if targets.admin_key else 'NOT set'}")
+    for line in describe_plan(plan):
+        click.echo(line)
+    click.echo(f"cache: {preview['action']}: {preview['reason']}")
+
+
+def _cache_preview(targets: Targets, opts: PlanOptions) -> dict[str, Any]:
+    """Read-only look at /health to say now what the cache step will do."""
+    from ..rollout.procedures.cache_decision import decide_cache
+
+    fmts: dict[str, int | None] = {}
+    client = RevisionClient(targets.revisions, None, timeout=2.0)
+    try:
+        for name in (targets.blue, targets.green):
+            try:
+                v = client.health(name).get("cache_format_version")
+                fmts[name] = v if isinstance(v, int) else None
+            except RolloutError:
+                fmts[name] = None
+    finally:
+        client.close()
+    return decide_cache(opts.cache, fmts[targets.blue], fmts[targets.green], opts.cause).to_dict()  # type: ignore[arg-type]
+
+
+def _plan_options(kw: dict[str, Any], targets_hint: tuple[str, str], cache: str, **more: Any) -> PlanOptions:
+    cause = kw["cause"] or infer_cause(kw["reason"])
+    revisions = tuple(dict.fromkeys([targets_hint[0], targets_hint[1],
+                                     *[r.partition("=")[0] for r in kw["revisions"]]]))
+    return PlanOptions(blue=targets_hint[0], green=targets_hint[1], revisions=revisions,
+                       cache=cache, cause=cause, warm=kw["warm"], **more)
+
+
+def _with_revisions(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Fill the plan's revision list from the resolved targets (flags or stack file)."""
+    @functools.wraps(fn)
+    def wrapper(**kw: Any) -> Any:
+        if not kw["revisions"]:
+            t = _targets(kw)
+            kw["revisions"] = tuple(f"{k}={v}" for k, v in t.revisions.items())
+        return fn(**kw)
+    return wrapper
+
+
+@click.group()
+def rollback() -> None:
+    """Roll traffic back from green to blue: emergency, standard or gradual (the runbook)."""
+
+
+@rollback.command()
+@_target_options
+@_procedure_options
+@click.option("--cache", type=click.Choice(["clear", "preserve", "auto"]), default="clear", show_default=True,
+              help="Cache after rollback: clear (runbook), preserve (same format only), auto.")
+@_with_revisions
+def emergency(**kw: Any) -> None:
+    """100% blue, clear every revision's cache, verify traffic and health, notify."""
+    opts = _plan_options(kw, (kw["blue"], kw["green"]), kw["cache"], probe=False)
+    _run_procedure("emergency", opts, kw, {})
+
+
+@rollback.command()
+@_target_options
+@_procedure_options
+@click.option("--cache", type=click.Choice(["clear", "preserve", "auto"]), default="clear", show_default=True,
+              help="Cache after rollback: clear (runbook), preserve (same format only), auto.")
+@click.option("--force", is_flag=True, help="Roll back even if the signals do not confirm the issue.")
+@_with_revisions
+def standard(**kw: Any) -> None:
+    """The runbook's five steps: verify issue, shift, clear cache, verify (with probe), notify."""
+    opts = _plan_options(kw, (kw["blue"], kw["green"]), kw["cache"], force=kw["force"])
+    _run_procedure("standard", opts, kw, {})
+
+
+@rollback.command()
+@_target_options
+@_procedure_options
+@click.option("--cache", type=click.Choice(["clear", "preserve", "auto"]), default="auto", show_default=True,
+              help="Cache after rollback: clear, preserve (same format only), auto.")
+@click.option("--stages", default="50:15m,25:15m,5:30m", show_default=True,
+              help="Green percent and monitoring window per stage (e.g. 50:5s,25:5s,5:5s).")
+@click.option("--poll", "poll_s", type=float, default=5.0, show_default=True,
+              help="Seconds between signal reads while monitoring.")
+@_with_revisions
+def gradual(**kw: Any) -> None:
+    """Green 50 -> 25 -> 5 -> 0, watching blue each stage; holds and says why if blue degrades."""
+    try:
+        stages = parse_stages(kw["stages"])
+    except ValueError as e:
+        raise CLIError(f"--stages: {e}", EXIT_USAGE) from None
+    opts = _plan_options(kw, (kw["blue"], kw["green"]), kw["cache"], stages=stages)
+    _run_procedure("gradual", opts, kw, {"poll_s": kw["poll_s"]})
+
+
+@rollback.command()
+@click.argument("rollback_id", required=False)
+@click.option("--state-dir", metavar="DIR", help="State dir (default .ethos).")
+@click.option("--admin-key-env", metavar="VAR", help="Environment variable holding the admin key.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def resume(rollback_id: str | None, state_dir: str | None, admin_key_env: str | None, yes: bool,
+           as_json: bool) -> None:
+    """Continue an interrupted, failed or held rollback without redoing completed steps."""
+    journal = Journal(resolve_state_dir(state_dir))
+    try:
+        rec = journal.load(rollback_id) if rollback_id else journal.latest(resumable=True)
+    except JournalError as e:
+        raise CLIError(str(e), EXIT_USAGE) from None
+    if rec is None:
+        raise CLIError(f"no rollback to resume in {journal.dir}", EXIT_USAGE)
+    if not rec.resumable:
+        raise CLIError(f"rollback {rec.rollback_id} is {rec.status}; nothing to resume", EXIT_USAGE)
+    t = rec.targets
+    key_var = admin_key_env or "ETHOS_ADMIN_API_KEY"
+    targets = Targets(router=t.get("router"), revisions=dict(t.get("revisions") or {}),
+                      admin_key=os.environ.get(key_var) or _stack_key(state_dir),
+                      source="journal", traffic=t.get("traffic", "router"),
+                      cloudrun=dict(t.get("cloudrun") or {}), blue=t.get("blue", "blue"),
+                      green=t.get("green", "green"))
+    plan = [Step.from_dict(s) for s in rec.plan]
+    left = [s.name for s in plan if s.name not in rec.completed]
+    _confirm(yes, f"resume {rec.procedure} rollback {rec.rollback_id} ({len(left)} steps left: {', '.join(left)})?")
+    try:
+        lock = journal.lock(rec.rollback_id).acquire()
+    except LockHeld as e:
+        raise CLIError(str(e), EXIT_FAILED) from None
+    try:
+        run = journal.reopen(rec.rollback_id)
+        ctx = _context(targets, run, rec.procedure, rec.params, as_json)
+        if not as_json:
+            click.echo(f"resuming {rec.procedure} rollback {rec.rollback_id} ({rec.status}): "
+                       f"{len(rec.completed)} steps done, {len(left)} left")
+        try:
+            outcome = execute(ctx, plan, completed=rec.completed, printer=_printer(as_json))
+        finally:
+            ctx.revisions.close()
+    except JournalError as e:
+        raise CLIError(f"journal: {e}", EXIT_FAILED) from None
+    finally:
+        lock.release()
+    _finish(outcome, journal, as_json)
+
+
+def _stack_key(state_dir: str | None) -> str | None:
+    from ..rollout.stack import load_stack
+
+    try:
+        st = load_stack(state_dir)
+    except RolloutError:
+        return None
+    return st.admin_key() if st else None
+
+
+@rollback.command()
+@_target_options
+@click.option("--baseline-p95-ms", type=float, default=None,
+              help="Blue's normal p95 latency, ms (default: recorded by the last rollback).")
+@click.option("--no-probe", is_flag=True, help="Skip the functional probe.")
+def verify(baseline_p95_ms: float | None, no_probe: bool, **kw: Any) -> None:
+    """The runbook's success criteria after a rollback, each with its value and pass/fail."""
+    from ..rollout.procedures.plans import PROBE_MESSAGE
+
+    as_json = kw["as_json"]
+    targets = _targets(kw)
+    try:
+        traffic = make_traffic(targets)
+    except TargetError as e:
+        raise CLIError(str(e), EXIT_USAGE) from None
+    try:
+        weights: dict[str, int] | None = traffic.get_weights()
+        weights_error = ""
+    except RolloutError as e:
+        weights, weights_error = None, str(e)
+    signals = None
+    if targets.router:
+        try:
+            signals = RouterSignals(targets.router).read()
+        except SignalsUnavailable:
+            signals = None
+    baseline = _baseline(_state_dir(kw), targets.blue, baseline_p95_ms)
+    probe_ok, probe_detail = None, ""
+    if not no_probe:
+        client = RevisionClient(targets.revisions, targets.admin_key)
+        try:
+            r = client.chat(targets.router or targets.revisions[targets.blue], PROBE_MESSAGE)
+            probe_ok = r.status == 200 and bool(r.reply.strip())
+            probe_detail = f"{r.status}, {len(r.reply)} chars, by {r.revision or '?'}"
+        except RolloutError as e:
+            probe_ok, probe_detail = False, str(e)
+        finally:
+            client.close()
+    crit = success_criteria(weights, signals, targets.blue, baseline, probe_ok, probe_detail)
+    passed = all(c.passed for c in crit)
+    if as_json:
+        click.echo(json.dumps({"passed": passed, "criteria": [c.to_dict() for c in crit],
+                               "weights_error": weights_error or None}))
+    else:
+        for c in crit:
+            click.echo(f"{'PASS' if c.passed else 'FAIL'}  {c.name:<24} {c.value}  (expected {c.expected})")
+        if weights_error:
+            click.echo(f"traffic: {weights_error}")
+        click.echo("all success criteria pass" if passed else "some success criteria fail")
+    if not passed:
+        raise SystemExit(EXIT_FAILED)
+
+
+def _baseline(state_dir: Path, blue: str, p95_ms: float | None) -> RevisionSignals | None:
+    if p95_ms is not None:
+        return RevisionSignals(count=10**6, p95_ms=p95_ms)
+    try:
+        rec = Journal(state_dir).latest()
+    except JournalError:
+        return None
+    if rec is None:
+        return None
+    for step in ("baseline", "snapshot", "verify_issue"):
+        sig = (rec.completed.get(step) or {}).get("signals") or {}
+        if blue in sig:
+            return RevisionSignals.from_dict(sig[blue])
+    return None
+
+
+@rollback.command()
+@click.argument("rollback_id", required=False)
+@click.option("--state-dir", metavar="DIR", help="State dir (default .ethos).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def history(rollback_id: str | None, state_dir: str | None, as_json: bool) -> None:
+    """List past rollbacks, or show one run's journal."""
+    journal = Journal(resolve_state_dir(state_dir))
+    try:
+        if rollback_id:
+            rec = journal.load(rollback_id)
+            if as_json:
+                click.echo(json.dumps({**rec.summary(), "events": rec.events}))
+            else:
+                for e in rec.events:
+                    click.echo(f"{e.get('ts')}  {e.get('event'):<13} {e.get('step', '') or ''} "
+                               f"{e.get('status', '') or ''} {e.get('message', '') or ''}".rstrip())
+            return
+        runs = [r.summary() for r in journal.runs()]
+    except JournalError as e:
+        raise CLIError(str(e), EXIT_USAGE) from None
+    if as_json:
+        click.echo(json.dumps(runs))
+    else:
+        for r in runs:
+            click.echo(f"{r['rollback_id']}  {r['procedure']:<9} {r['status']:<11} "
+                       f"{r['steps_done']}/{r['steps']} steps  {r['message']}")

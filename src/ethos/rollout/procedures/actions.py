@@ -1,0 +1,311 @@
+"""The I/O of each step kind. Every action is idempotent: it looks first, acts only if needed.
+
+An action returns a :class:`StepResult` or raises a ``RolloutError`` (the runner turns it
+into a failed step). Decisions are delegated to the pure functions of :mod:`.assess` and
+:mod:`.cache_decision`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import RolloutError
+from ..notify import Notification, deliver
+from ..signals import RevisionSignals, SignalsUnavailable
+from .assess import blue_degraded, confirm_issue
+from .cache_decision import decide_cache
+from .context import Context, StepResult
+from .plans import Step
+from .revisions import RevisionRefused
+
+Action = Callable[[Context, Step], StepResult]
+
+
+def _w(weights: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in weights.items())
+
+
+def _read_signals(ctx: Context) -> dict[str, RevisionSignals] | None:
+    if ctx.signals is None:
+        return None
+    return ctx.signals.read()
+
+
+def snapshot(ctx: Context, step: Step) -> StepResult:
+    weights = ctx.traffic.get_weights()
+    unknown = [n for n in (ctx.blue, ctx.green) if n not in weights]
+    if unknown:
+        return StepResult("failed", f"traffic target does not know revision(s) {', '.join(unknown)} "
+                          f"(it has {', '.join(weights) or 'none'})", {"weights": weights})
+    health: dict[str, Any] = {}
+    for name in step.params.get("revisions", list(ctx.targets.revisions)):
+        try:
+            h = ctx.revisions.health(name)
+            health[name] = {"status": h.get("status"), "cache_format_version":
+                            h.get("cache_format_version"), "revision": h.get("revision")}
+        except RolloutError as e:
+            health[name] = {"status": "unreachable", "error": str(e)}
+    values: dict[str, Any] = {"weights": weights, "health": health}
+    try:  # blue's signals before the rollback: the baseline `ethos rollback verify` compares to
+        sig = _read_signals(ctx)
+        if sig is not None:
+            values["signals"] = {k: v.to_dict() for k, v in sig.items()}
+    except SignalsUnavailable as e:
+        values["signals_error"] = str(e)
+    if health.get(ctx.blue, {}).get("status") == "unreachable":
+        return StepResult("failed", f"{ctx.blue} (the revision to roll back to) is unreachable: "
+                          f"{health[ctx.blue]['error']}", values)
+    shown = "; ".join(f"{n} {h['status']}" + (f" (format {h.get('cache_format_version')})"
+                      if h.get("cache_format_version") is not None else "") for n, h in health.items())
+    return StepResult("ok", f"traffic {_w(weights)}; {shown}", values)
+
+
+def decide(ctx: Context, step: Step) -> StepResult:
+    health = ctx.results.get("snapshot", {}).get("health", {})
+    p = step.params
+
+    def fmt(name: str) -> int | None:
+        v = health.get(name, {}).get("cache_format_version")
+        return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
+
+    d = decide_cache(p.get("mode", "clear"), fmt(p.get("blue", ctx.blue)),
+                     fmt(p.get("green", ctx.green)), p.get("cause", "unspecified"))
+    if d.action == "refuse":
+        return StepResult("failed", d.reason, d.to_dict())
+    return StepResult("ok", f"cache will be {'cleared' if d.action == 'clear' else 'preserved'}: "
+                      f"{d.reason}", d.to_dict())
+
+
+def verify_issue(ctx: Context, step: Step) -> StepResult:
+    force = bool(step.params.get("force"))
+    try:
+        sig = _read_signals(ctx)
+    except SignalsUnavailable as e:
+        if force:
+            return StepResult("warn", f"signals unavailable ({e}); going ahead (--force)")
+        return StepResult("stopped", f"cannot verify the issue: {e}; use --force to roll back anyway")
+    if sig is None:
+        if force:
+            return StepResult("warn", "no signal source; going ahead (--force)")
+        return StepResult("stopped", "no signal source to verify the issue; use --force")
+    values = {"signals": {k: v.to_dict() for k, v in sig.items()}}
+    ok, reasons = confirm_issue(sig, ctx.blue, ctx.green, ctx.thresholds)
+    values["confirmed"], values["reasons"] = ok, reasons
+    if ok:
+        return StepResult("ok", "issue confirmed: " + "; ".join(reasons), values)
+    if force:
+        return StepResult("warn", "issue not confirmed (" + "; ".join(reasons) + "); going ahead (--force)",
+                          values)
+    return StepResult("stopped", "issue not confirmed: " + "; ".join(reasons)
+                      + "; nothing changed (use --force to roll back anyway)", values)
+
+
+def baseline(ctx: Context, step: Step) -> StepResult:
+    try:
+        sig = _read_signals(ctx)
+    except SignalsUnavailable as e:
+        return StepResult("warn", f"no baseline ({e}); monitoring uses the runbook's thresholds only")
+    if sig is None:
+        return StepResult("warn", "no signal source; stages are timed but not watched")
+    b = sig.get(step.params.get("blue", ctx.blue))
+    values = {"signals": {k: v.to_dict() for k, v in sig.items()},
+              "baseline": b.to_dict() if b else None}
+    if b is None:
+        return StepResult("warn", f"no signals for {ctx.blue} yet", values)
+    return StepResult("ok", f"{ctx.blue}: {b.count} requests, error rate {b.error_rate:.1%}, "
+                      f"p95 {b.p95_ms if b.p95_ms is not None else 'n/a'} ms", values)
+
+
+def set_traffic(ctx: Context, step: Step) -> StepResult:
+    target = {k: int(v) for k, v in step.params["weights"].items()}
+    before = ctx.traffic.get_weights()
+    if all(before.get(k, 0) == v for k, v in target.items()):
+        return StepResult("skipped", f"already {_w(target)}", {"before": before, "after": before})
+    after = ctx.traffic.set_weights(target)
+    values = {"before": before, "after": after}
+    if any(after.get(k, 0) != v for k, v in target.items()):
+        return StepResult("failed", f"asked {_w(target)} but traffic is {_w(after)}", values)
+    return StepResult("ok", f"{_w(after)} (was {_w(before)})", values)
+
+
+def collect_top(ctx: Context, step: Step) -> StepResult:
+    if ctx.cache_action() == "preserve":
+        return StepResult("skipped", "cache preserved: nothing to warm")
+    try:
+        qs = ctx.revisions.top_questions(step.params["revision"], int(step.params["n"]))
+    except RevisionRefused as e:
+        hint = " (the revision has no /api/admin/cache/top route)" if e.status == 404 else ""
+        return StepResult("warn", f"cannot read the most asked questions{hint}: {e}", {"questions": []})
+    return StepResult("ok", f"{len(qs)} questions remembered", {"questions": qs})
+
+
+def invalidate_cache(ctx: Context, step: Step) -> StepResult:
+    name = step.params["revision"]
+    if ctx.cache_action() == "preserve":
+        return StepResult("skipped", "cache preserved (see decide_cache)")
+    removed = ctx.revisions.invalidate_all(name)
+    return StepResult("ok", f"removed {removed} entries on {name}", {"removed": removed})
+
+
+def warm_cache(ctx: Context, step: Step) -> StepResult:
+    if ctx.cache_action() == "preserve":
+        return StepResult("skipped", "cache preserved: no warming needed")
+    qs = list(ctx.results.get("collect_top", {}).get("questions") or [])
+    if not qs:
+        return StepResult("skipped", "no questions to warm with")
+    url = ctx.revisions.url(step.params["revision"])
+
+    def ask(q: str) -> bool:
+        try:
+            return ctx.revisions.chat(url, q).status == 200
+        except RolloutError:
+            return False
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        ok = sum(pool.map(ask, qs))
+    values = {"asked": len(qs), "answered": ok}
+    status = "ok" if ok == len(qs) else "warn"
+    return StepResult(status, f"warmed {ok}/{len(qs)} questions on {step.params['revision']}", values)
+
+
+def verify_traffic(ctx: Context, step: Step) -> StepResult:
+    target = {k: int(v) for k, v in step.params["weights"].items()}
+    now: dict[str, int] = {}
+    for attempt in range(3):
+        now = ctx.traffic.get_weights()
+        if all(now.get(k, 0) == v for k, v in target.items()):
+            return StepResult("ok", f"traffic is {_w(now)}", {"weights": now})
+        ctx.sleep(0.2 * (attempt + 1))
+    return StepResult("failed", f"traffic is {_w(now)}, expected {_w(target)}", {"weights": now})
+
+
+def verify_health(ctx: Context, step: Step) -> StepResult:
+    required = set(step.params.get("required", [ctx.blue]))
+    health: dict[str, Any] = {}
+    bad_required, bad_other = [], []
+    for name in step.params.get("revisions", list(ctx.targets.revisions)):
+        try:
+            st = ctx.revisions.health(name).get("status")
+        except RolloutError as e:
+            st = f"unreachable ({e})"
+        health[name] = st
+        if st != "ok":
+            (bad_required if name in required else bad_other).append(f"{name}: {st}")
+    values = {"health": health}
+    if bad_required:
+        return StepResult("failed", "health not ok: " + "; ".join(bad_required), values)
+    if bad_other:
+        return StepResult("warn", "required revisions ok; others: " + "; ".join(bad_other), values)
+    return StepResult("ok", "all revisions ok", values)
+
+
+def probe(ctx: Context, step: Step) -> StepResult:
+    base = ctx.targets.router or ctx.revisions.url(ctx.blue)
+    r = ctx.revisions.chat(base, step.params["message"])
+    values = {"status": r.status, "reply_chars": len(r.reply), "cache": r.cache, "revision": r.revision}
+    if r.status != 200 or not r.reply.strip():
+        return StepResult("failed", f"probe answered {r.status} with {len(r.reply)} chars {r.detail}".strip(), values)
+    expect = step.params.get("expect_revision")
+    if expect and r.revision and r.revision != expect:
+        return StepResult("failed", f"probe was answered by {r.revision}, expected {expect}", values)
+    return StepResult("ok", f"200, {len(r.reply)} chars, answered by {r.revision or '?'} ({r.cache})", values)
+
+
+def monitor(ctx: Context, step: Step) -> StepResult:
+    seconds = float(step.params["seconds"])
+    blue, pct = step.params.get("blue", ctx.blue), step.params.get("green_percent")
+    base_d = ctx.results.get("baseline", {}).get("baseline")
+    base = RevisionSignals.from_dict(base_d) if base_d else None
+    if ctx.signals is None:
+        ctx.sleep(seconds)
+        return StepResult("warn", f"waited {seconds:g} s unwatched (no signal source)")
+    start, reads, last = ctx.clock(), 0, None
+    errors = 0
+    while True:
+        elapsed = ctx.clock() - start
+        if elapsed >= seconds and reads > 0:
+            break
+        ctx.sleep(min(ctx.poll_s, max(0.0, seconds - elapsed)))
+        try:
+            sig = ctx.signals.read()
+        except SignalsUnavailable as e:
+            errors += 1
+            ctx.emit(f"  monitor: signals unavailable ({e})")
+            if errors >= 3:
+                return StepResult("held", f"held at green={pct}%: cannot read signals ({e})",
+                                  {"reads": reads})
+            continue
+        reads += 1
+        last = sig.get(blue)
+        reasons = blue_degraded(last, base, blue, ctx.thresholds)
+        values = {"reads": reads, "blue": last.to_dict() if last else None,
+                  "elapsed_s": round(ctx.clock() - start, 3)}
+        if reasons:
+            values["reasons"] = reasons
+            return StepResult("held", f"held at green={pct}%: " + "; ".join(reasons)
+                              + " (fix, then `ethos rollback resume`)", values)
+        if last is not None:
+            ctx.emit(f"  monitor {ctx.clock() - start:6.1f}/{seconds:g} s: {blue} "
+                     f"{last.count} req, err {last.error_rate:.1%}, p95 {last.p95_ms} ms")
+    return StepResult("ok", f"{blue} stayed healthy for {seconds:g} s ({reads} reads)",
+                      {"reads": reads, "blue": last.to_dict() if last else None})
+
+
+def notification(ctx: Context, outcome: str, message: str = "") -> Notification:
+    """The notification of this run (also sent by the runner when a run fails or holds)."""
+    title = f"ROLLBACK {'EXECUTED' if outcome == 'done' else outcome.upper()} - Marketing Agent"
+    details: dict[str, Any] = {}
+    if message:
+        details["Detail"] = message
+    cache = ctx.results.get("decide_cache")
+    if cache:
+        details["Cache"] = f"{cache.get('action')}: {cache.get('reason')}"
+    return Notification(title=title, reason=ctx.reason or "(none given)",
+                        time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        executed_by=ctx.executed_by, procedure=ctx.procedure,
+                        rollback_id=ctx.run.rollback_id, outcome=outcome, details=details)
+
+
+def send(ctx: Context, n: Notification) -> list[dict[str, Any]]:
+    """Deliver to every notifier; each failed attempt becomes a journal note."""
+    def on_failure(who: str, attempt: int, error: str) -> None:
+        ctx.run.note("notification attempt failed", notifier=who, attempt=attempt, error=error)
+
+    out = deliver(ctx.notifiers, n, attempts=ctx.notify_attempts, backoff_s=ctx.notify_backoff_s,
+                  sleep=ctx.sleep, on_failure=on_failure)
+    return [d.to_dict() for d in out]
+
+
+def notify(ctx: Context, step: Step) -> StepResult:
+    if not ctx.notifiers:
+        return StepResult("skipped", "no notifier configured (set ETHOS_SLACK_WEBHOOK_URL or "
+                          "ETHOS_NOTIFY_WEBHOOK_URL)")
+    deliveries = send(ctx, notification(ctx, "done"))
+    failed = [d for d in deliveries if not d["ok"]]
+    values = {"deliveries": deliveries}
+    if failed:
+        return StepResult("warn", "notification failed (rollback stands): "
+                          + "; ".join(f"{d['notifier']}: {d['error']}" for d in failed), values)
+    return StepResult("ok", "sent to " + ", ".join(d["notifier"] for d in deliveries), values)
+
+
+ACTIONS: dict[str, Action] = {
+    "snapshot": snapshot,
+    "decide_cache": decide,
+    "verify_issue": verify_issue,
+    "baseline": baseline,
+    "set_traffic": set_traffic,
+    "collect_top": collect_top,
+    "invalidate_cache": invalidate_cache,
+    "warm_cache": warm_cache,
+    "verify_traffic": verify_traffic,
+    "verify_health": verify_health,
+    "probe": probe,
+    "monitor": monitor,
+    "notify": notify,
+}
+
+__all__ = ["ACTIONS", "Action", "notification", "send"]

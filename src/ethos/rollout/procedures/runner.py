@@ -1,0 +1,128 @@
+"""The one thin loop that runs a plan: journal, act, print, stop on a critical failure.
+
+Steps already completed (from the journal, on ``resume``) are not run again; their
+recorded values are put back in ``ctx.results`` so later steps see them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import RolloutError
+from .actions import ACTIONS, notification, send
+from .context import Context, StepResult
+from .plans import Step
+
+#: run status -> exit code of the command
+EXIT_CODES = {"done": 0, "failed": 1, "interrupted": 130, "held": 3, "stopped": 3}
+
+
+@dataclass
+class StepReport:
+    """One executed (or resumed-over) step, as printed and returned in ``--json``."""
+
+    name: str
+    status: str
+    message: str
+    started: str
+    duration_s: float
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """How the run ended."""
+
+    rollback_id: str
+    procedure: str
+    status: str  # done | failed | held | stopped | interrupted
+    message: str
+    steps: list[StepReport]
+    elapsed_s: float
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.status, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["exit_code"] = self.exit_code
+        return d
+
+
+Printer = Callable[[StepReport, float], None]
+
+
+def _run_step(ctx: Context, step: Step) -> StepResult:
+    action = ACTIONS.get(step.kind)
+    if action is None:
+        return StepResult("failed", f"unknown step kind {step.kind!r}")
+    try:
+        result = action(ctx, step)
+    except RolloutError as e:
+        result = StepResult("failed", str(e), {"error": type(e).__name__})
+    except Exception as e:  # noqa: BLE001 - recorded in the journal, never a stack trace out
+        result = StepResult("failed", f"unexpected {type(e).__name__}: {e}", {"error": type(e).__name__})
+    if result.status == "failed" and not step.critical:
+        result = StepResult("warn", result.message, result.values)
+    return result
+
+
+def execute(
+    ctx: Context,
+    plan: list[Step],
+    *,
+    completed: dict[str, dict[str, Any]] | None = None,
+    printer: Printer | None = None,
+) -> Outcome:
+    """Run ``plan`` step by step, journaling each; return the :class:`Outcome`."""
+    completed = completed or {}
+    t0 = time.monotonic()
+    reports: list[StepReport] = []
+    status, message = "done", "all steps completed"
+    for step in plan:
+        if step.name in completed:
+            ctx.results[step.name] = completed[step.name]
+            rep = StepReport(step.name, "done-before", "completed in an earlier attempt", "", 0.0,
+                             completed[step.name])
+            reports.append(rep)
+            if printer:
+                printer(rep, time.monotonic() - t0)
+            continue
+        started = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        ctx.run.step_started(step.name, step.kind, step.params)
+        s0 = time.monotonic()
+        try:
+            result = _run_step(ctx, step)
+        except KeyboardInterrupt:
+            ctx.run.step_ended(step.name, "failed", "interrupted", {}, time.monotonic() - s0)
+            status, message = "interrupted", f"interrupted during {step.name}"
+            reports.append(StepReport(step.name, "failed", "interrupted", started,
+                                      time.monotonic() - s0))
+            break
+        dur = time.monotonic() - s0
+        ctx.run.step_ended(step.name, result.status, result.message, result.values, dur)
+        rep = StepReport(step.name, result.status, result.message, started, round(dur, 6), result.values)
+        reports.append(rep)
+        if printer:
+            printer(rep, time.monotonic() - t0)
+        if result.status in ("ok", "skipped", "warn"):
+            ctx.results[step.name] = result.values
+            continue
+        status = result.status if result.status in ("held", "stopped") else "failed"
+        message = f"{step.name}: {result.message}"
+        break
+    if status in ("failed", "held") and ctx.notifiers:
+        # The team hears of a rollback that stopped half-way too; best effort, journaled.
+        deliveries = send(ctx, notification(ctx, status, message))
+        ctx.run.note("notified of the stop", deliveries=deliveries)
+    ctx.run.ended(status, message)
+    return Outcome(ctx.run.rollback_id, ctx.procedure, status, message, reports,
+                   round(time.monotonic() - t0, 6))
+
+
+__all__ = ["execute", "Outcome", "StepReport", "EXIT_CODES"]

@@ -1,0 +1,133 @@
+"""What a rollback acts on: the router, the revisions' URLs, the admin key, the traffic manager.
+
+Resolution order for each value: command-line flags, then the environment
+(``ETHOS_ROUTER_URL``, ``ETHOS_ADMIN_API_KEY`` or the variable ``--admin-key-env`` names),
+then the stack file of ``ethos stack up`` (``<state dir>/stack.json``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import PermanentError
+from .stack import load_stack
+from .traffic import LocalRouterTraffic, TrafficManager
+
+
+class TargetError(PermanentError):
+    """The targets are missing or inconsistent (bad flags, unknown revision names)."""
+
+
+@dataclass
+class Targets:
+    """Where the rollback acts. ``admin_key`` never appears in repr, journal or output."""
+
+    router: str | None
+    revisions: dict[str, str]
+    admin_key: str | None = field(default=None, repr=False)
+    source: str = "flags"
+    traffic: str = "router"  # router | cloudrun
+    cloudrun: dict[str, Any] = field(default_factory=dict)
+    blue: str = "blue"
+    green: str = "green"
+
+    def public(self) -> dict[str, Any]:
+        """The journaled, printable form (no key)."""
+        return {"router": self.router, "revisions": dict(self.revisions), "source": self.source,
+                "traffic": self.traffic, "cloudrun": dict(self.cloudrun), "blue": self.blue,
+                "green": self.green, "admin_key_set": bool(self.admin_key)}
+
+
+def _parse_revisions(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, url = item.partition("=")
+        name, url = name.strip(), url.strip()
+        if not sep or not name or not url.startswith(("http://", "https://")):
+            raise TargetError(f"bad --revision {item!r}: expected NAME=http(s)://HOST:PORT")
+        out[name] = url.rstrip("/")
+    return out
+
+
+def resolve_targets(
+    *,
+    router: str | None = None,
+    revisions: Sequence[str] = (),
+    admin_key_env: str | None = None,
+    state_dir: str | os.PathLike[str] | None = None,
+    blue: str = "blue",
+    green: str = "green",
+    traffic: str = "router",
+    cloudrun: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Targets:
+    """Combine flags, environment and stack file into :class:`Targets`; raises TargetError."""
+    env = os.environ if env is None else env
+    source = "flags"
+    revs = _parse_revisions(revisions)
+    router = (router or "").rstrip("/") or None
+    if router is None and env.get("ETHOS_ROUTER_URL"):
+        router, source = env["ETHOS_ROUTER_URL"].rstrip("/"), "env"
+    key_var = admin_key_env or "ETHOS_ADMIN_API_KEY"
+    key = env.get(key_var) or None
+    if admin_key_env and not key:
+        raise TargetError(f"--admin-key-env {admin_key_env}: that variable is not set")
+    stack = None
+    if router is None or not revs or key is None:
+        try:
+            stack = load_stack(state_dir)
+        except PermanentError as e:
+            raise TargetError(str(e)) from e
+    if stack is not None:
+        if router is None and traffic == "router":
+            router, source = stack.router, "stack"
+        if not revs:
+            revs = dict(stack.revisions)
+            source = "stack" if source != "flags" or router == stack.router else source
+        if key is None:
+            key = stack.admin_key()
+    if not revs:
+        raise TargetError(
+            "no revision URLs: pass --revision blue=URL --revision green=URL, "
+            "or start a local stack with `ethos stack up`"
+        )
+    if traffic == "router" and router is None:
+        raise TargetError("no router: pass --router URL, set ETHOS_ROUTER_URL, or run `ethos stack up`")
+    for role, name in (("--blue", blue), ("--green", green)):
+        if name not in revs:
+            raise TargetError(
+                f"unknown revision {name!r} ({role}); known revisions: {', '.join(sorted(revs))}"
+            )
+    if blue == green:
+        raise TargetError(f"--blue and --green name the same revision {blue!r}")
+    return Targets(router=router, revisions=revs, admin_key=key, source=source, traffic=traffic,
+                   cloudrun=dict(cloudrun or {}), blue=blue, green=green)
+
+
+def make_traffic(t: Targets) -> TrafficManager:
+    """The traffic manager the targets call for (local router or Cloud Run)."""
+    if t.traffic == "cloudrun":
+        try:
+            from .cloudrun import CloudRunTraffic
+        except ImportError as e:
+            raise TargetError(f"the Cloud Run traffic manager is not available: {e}") from e
+        cr = t.cloudrun
+        missing = [k for k in ("service", "region", "project") if not cr.get(k)]
+        if missing:
+            raise TargetError(f"--traffic cloudrun needs --{' --'.join(missing)}")
+        kwargs: dict[str, Any] = {}
+        if cr.get("revisions"):
+            kwargs["revisions"] = dict(cr["revisions"])
+        if cr.get("api_endpoint"):
+            kwargs["api_endpoint"] = cr["api_endpoint"]
+        return CloudRunTraffic(cr["service"], cr["region"], cr["project"], **kwargs)
+    if t.traffic != "router":
+        raise TargetError(f"unknown traffic manager {t.traffic!r}: use router or cloudrun")
+    assert t.router is not None
+    return LocalRouterTraffic(t.router, t.admin_key)
+
+
+__all__ = ["Targets", "TargetError", "resolve_targets", "make_traffic"]
