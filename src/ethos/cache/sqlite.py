@@ -43,8 +43,40 @@ _NEVER = 1e18  # expires_at of entries without TTL
 
 
 def to_sqlite_glob(pattern: str) -> str:
-    """fnmatch's ``[!x]`` is SQLite's ``[^x]``; everything else is the same."""
-    return pattern.replace("[!", "[^")
+    """An fnmatch glob as an SQLite GLOB with the same meaning.
+
+    fnmatch's ``[!x]`` is SQLite's ``[^x]``; fnmatch's ``[^x]`` (a class holding '^' and
+    'x') must not become a negation, and a '[' without a closing ']' is a literal '['.
+    """
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        i += 1
+        if c != "[":
+            out.append(c)
+            continue
+        j = i
+        if j < n and pattern[j] == "!":
+            j += 1
+        if j < n and pattern[j] == "]":  # a leading ']' is a member in both
+            j += 1
+        while j < n and pattern[j] != "]":
+            j += 1
+        if j >= n:
+            out.append("[[]")
+            continue
+        body, i = pattern[i:j], j + 1
+        negated = body.startswith("!")
+        if negated:
+            body = body[1:]
+        if body.startswith("^"):  # SQLite would read a leading '^' as a negation
+            body = body[1:] + "^"
+            if body == "^" and not negated:
+                out.append("^")
+                continue
+        out.append(("[^" if negated else "[") + body + "]")
+    return "".join(out)
 
 
 class SQLiteStore(Store):
@@ -56,9 +88,9 @@ class SQLiteStore(Store):
         self.path = str(path)
         self._lock = threading.RLock()
         self._timeout_s = timeout_s
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
                 self.path, timeout=max(timeout_s, 1.0), isolation_level=None,
                 check_same_thread=False,
@@ -67,7 +99,7 @@ class SQLiteStore(Store):
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(f"PRAGMA busy_timeout={int(max(timeout_s, 1.0) * 1000)}")
             self._db.executescript(_SCHEMA)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise StoreUnavailable(f"cannot open SQLite cache at {self.path}: {e}") from e
         self._data_version = -1
         self._epoch = 0
@@ -135,7 +167,8 @@ class SQLiteStore(Store):
             db.execute("BEGIN IMMEDIATE")
             n = db.execute(f"DELETE FROM entries WHERE {where}", args).rowcount
             db.execute(f"DELETE FROM entry_sources WHERE {where}", args)
-            self._bump_epoch(db)
+            if n:  # a no-op (say, a periodic purge) must not empty every memory tier
+                self._bump_epoch(db)
             db.execute("COMMIT")
             return n
 

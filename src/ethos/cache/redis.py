@@ -1,0 +1,510 @@
+"""The shared store: one Redis for many instances of the service.
+
+Key layout (``P`` is the key prefix, ``ethos:`` by default; one prefix per deployment)::
+
+    P e:KEY                  hash: data (entry JSON), hit_count, embedding, scope, question,
+                             format_version, namespace, expires_at; Redis expiry = TTL
+    P src:DOC                set of KEYs grounded on knowledge-base document DOC
+    P vec:NS:vFV:SCOPE       set of KEYs of one scope that carry a vector (semantic index)
+    P epoch                  integer, INCR'd by every removal
+    channel P invalidate     the new epoch, PUBLISHed by every removal
+
+Entries live under ``e:`` so that no cache key (which starts with a namespace) can collide
+with the bookkeeping keys. Sets are indexes, not truth: a member whose hash has gone
+(Redis expiry, removal) is skipped when read and pruned by :meth:`RedisStore.purge_expired`
+and :meth:`RedisStore.scope_vectors`, so removals only UNLINK hashes and stay cheap.
+
+``scope_vectors`` reads the per-scope set (SSCAN) and fetches vectors by pipelined HMGET
+in chunks: with 100k entries it touches exactly the scope's keys, where a SCAN would walk
+every key under the prefix (and every other scope's entries).
+
+The epoch is answered from memory: a subscriber thread listens on ``P invalidate`` and
+re-reads ``P epoch`` on every (re)connect. :meth:`RedisStore.epoch` returns a local counter
+that moves whenever the observed Redis epoch changes, so a Redis that restarts empty (its
+epoch starting again at 1) can never hand a memory tier the number it last saw. While the
+subscriber is not connected, removals elsewhere could be missed, so ``epoch()`` raises
+``StoreUnavailable`` and the cache is bypassed rather than serving a stale copy.
+
+Every Redis error or timeout becomes ``StoreUnavailable``; sockets have short timeouts and
+redis-py's own retries are off, so a dead or hung Redis costs one timeout, not a hang.
+Pattern invalidation walks keys with SCAN (never KEYS): use a database (or at least a
+prefix) of its own, since SCAN's cost grows with the whole database.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, ResponseError
+from redis.retry import Retry
+
+from .entry import Entry
+from .keys import glob_matches
+from .store import Store, StoreStats, StoreUnavailable
+
+T = TypeVar("T")
+
+_CHUNK = 500  # keys per pipeline / UNLINK
+_SCAN_COUNT = 1000
+_SAMPLE_FOR_SIZE = 64  # entries whose MEMORY USAGE estimates the total
+_RECONNECT_PAUSE_S = 0.1
+_PING_EVERY_S = 1.0
+_SILENT_LIMIT_S = 3.0  # no message nor pong for this long: reconnect the subscriber
+
+# INCR the epoch and announce it, atomically (one round trip, no lost announcement).
+_BUMP_LUA = """
+local e = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], e)
+return e
+"""
+# Add hits only to entries that exist (HINCRBY would create a bare hash).
+_ADD_HITS_LUA = """
+for i, k in ipairs(KEYS) do
+  if redis.call('EXISTS', k) == 1 then redis.call('HINCRBY', k, 'hit_count', ARGV[i]) end
+end
+return 0
+"""
+
+
+def escape_match(literal: str) -> str:
+    """``literal`` as a Redis MATCH pattern that matches only itself."""
+    return "".join("\\" + c if c in "\\*?[]^" else c for c in literal)
+
+
+def glob_to_match(glob: str) -> str:
+    """An fnmatch glob as a Redis MATCH pattern selecting a superset of the same keys.
+
+    Redis matches bytes, fnmatch matches characters, so ``?`` and negated classes (which
+    must also accept a multi-byte character) are widened with ``*``; callers filter the
+    results with :func:`~ethos.cache.keys.glob_matches`. Characters Redis treats as syntax
+    but fnmatch as data (``\\``, ``^``, an unclosed ``[``) are escaped; ``[!x]`` → ``[^x]``.
+    """
+    out: list[str] = []
+    i, n = 0, len(glob)
+    while i < n:
+        c = glob[i]
+        i += 1
+        if c == "*":
+            out.append("*")
+        elif c == "?":
+            out.append("?*")
+        elif c == "[":
+            j = i
+            if j < n and glob[j] == "!":
+                j += 1
+            if j < n and glob[j] == "]":  # fnmatch: a leading ']' is a member
+                j += 1
+            while j < n and glob[j] != "]":
+                j += 1
+            if j >= n:  # no closing ']': fnmatch reads '[' literally
+                out.append("\\[")
+                continue
+            body, i = glob[i:j], j + 1
+            negated = body.startswith("!")
+            if negated:
+                body = body[1:]
+            if not body.isascii():
+                out.append("?*")
+                continue
+            members = "".join("\\" + ch if ch in "\\]^[" else ch for ch in body)
+            out.append(f"[^{members}]*" if negated else f"[{members}]")
+        else:
+            out.append(escape_match(c))
+    return "".join(out)
+
+
+def _s(raw: bytes | str | None) -> str:
+    if raw is None:
+        return ""
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def _split_prefix(url: str) -> tuple[str, str | None]:
+    """Take our own ``prefix`` query argument out of a Redis URL (redis-py rejects it)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = None
+    rest = []
+    for k, v in query:
+        if k == "prefix":
+            prefix = v
+        else:
+            rest.append((k, v))
+    return urlunsplit(parts._replace(query=urlencode(rest))), prefix
+
+
+class RedisStore(Store):
+    """A :class:`Store` in Redis, shared by every instance that uses the same prefix."""
+
+    backend = "redis"
+    remote = True
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "ethos:",
+        timeout_s: float = 0.25,
+        subscriber: redis.Redis | None = None,
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.prefix = prefix
+        self.timeout_s = timeout_s
+        self._p = prefix.encode()
+        self._entry_prefix = self._p + b"e:"
+        self._epoch_key = self._p + b"epoch"
+        self.channel = self._p + b"invalidate"
+        self._bump = client.register_script(_BUMP_LUA)
+        self._add_hits = client.register_script(_ADD_HITS_LUA)
+        # the subscriber holds one connection for ever: it must not take one of the pool's
+        self._sub_client = subscriber or client
+        self._epoch_lock = threading.Lock()
+        self._seen: int | None = None
+        self._generation = 0
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._listen, name=f"ethos-redis-epoch[{prefix}]", daemon=True
+        )
+        self._thread.start()
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "ethos:",
+        timeout_s: float = 0.25,
+        max_connections: int = 16,
+        **kw: Any,
+    ) -> RedisStore:
+        """Open ``redis://HOST:PORT/DB[?prefix=P]`` (a ``prefix`` in the URL wins)."""
+        url, url_prefix = _split_prefix(url)
+        opts: dict[str, Any] = dict(
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),  # failing fast is the point: the cache is optional
+            health_check_interval=0,
+        )
+        opts.update(kw)
+        try:
+            pool = redis.BlockingConnectionPool.from_url(
+                url, max_connections=max_connections, timeout=timeout_s, **opts
+            )
+            sub_pool = redis.ConnectionPool.from_url(url, max_connections=2, **opts)
+        except ValueError as e:
+            raise StoreUnavailable(f"bad Redis URL: {e}") from e
+        return cls(
+            redis.Redis(connection_pool=pool),
+            prefix=url_prefix if url_prefix is not None else prefix,
+            timeout_s=timeout_s,
+            subscriber=redis.Redis(connection_pool=sub_pool),
+        )
+
+    # --- helpers ---------------------------------------------------------------
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except RedisError as e:
+            raise StoreUnavailable(f"Redis cache: {type(e).__name__}: {e}") from e
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        with self._guard():
+            return fn()
+
+    def _hkey(self, key: str) -> bytes:
+        return self._entry_prefix + key.encode()
+
+    def _src_key(self, source: str) -> bytes:
+        return self._p + b"src:" + source.encode()
+
+    def _vec_key(self, namespace: str, format_version: int, scope: str) -> bytes:
+        return self._p + f"vec:{namespace}:v{format_version}:{scope}".encode()
+
+    def _scan_entries(self, pattern: str) -> Iterator[list[bytes]]:
+        """Hash keys of entries whose cache key matches the glob, in SCAN-sized batches."""
+        match = escape_match(self.prefix + "e:") + glob_to_match(pattern)
+        cut = len(self._entry_prefix)
+        seen: set[bytes] = set()  # SCAN may return a key twice
+        cursor = 0
+        while True:
+            cursor, raw = self._call(
+                lambda c=cursor: self.client.scan(c, match=match, count=_SCAN_COUNT)
+            )
+            batch = []
+            for k in raw:
+                if k in seen:
+                    continue
+                seen.add(k)
+                if pattern == "*" or glob_matches(pattern, k[cut:].decode()):
+                    batch.append(k)
+            if batch:
+                yield batch
+            if cursor == 0:
+                return
+
+    def _unlink(self, hkeys: list[bytes]) -> int:
+        n = 0
+        for i in range(0, len(hkeys), _CHUNK):
+            chunk = hkeys[i : i + _CHUNK]
+            n += int(self._call(lambda chunk=chunk: self.client.unlink(*chunk)))
+        return n
+
+    def _removed(self, n: int) -> int:
+        """Announce a removal to every instance (and to this one at once)."""
+        self._count("deletes", max(n, 1))
+        if n:
+            value = self._call(lambda: self._bump(keys=[self._epoch_key], args=[self.channel]))
+            self._observe(value)
+        return n
+
+    def _observe(self, raw: bytes | int | None) -> None:
+        value = int(raw or 0)
+        with self._epoch_lock:
+            if value != self._seen:
+                self._seen = value
+                self._generation += 1
+
+    @staticmethod
+    def _entry(fields: list[Any]) -> Entry:
+        data, hits, emb = fields[:3]
+        return Entry.from_json(data, hit_count=int(hits or 0), embedding=bytes(emb or b""))
+
+    # --- the epoch subscriber ----------------------------------------------------
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            ps = None
+            try:
+                ps = self._sub_client.pubsub()
+                ps.subscribe(self.channel)
+                deadline = time.monotonic() + max(self.timeout_s, 1.0)
+                while True:  # the confirmation: from here on no announcement is missed
+                    msg = ps.get_message(timeout=0.1)
+                    if msg is not None and msg["type"] == "subscribe":
+                        break
+                    if time.monotonic() > deadline or self._stop.is_set():
+                        raise redis.ConnectionError("no subscribe confirmation")
+                self._observe(self._sub_client.get(self._epoch_key))
+                self._ready.set()
+                last_rx = last_ping = time.monotonic()
+                while not self._stop.is_set():
+                    msg = ps.get_message(timeout=0.1)
+                    now = time.monotonic()
+                    if msg is not None:
+                        last_rx = now
+                        if msg["type"] == "message":
+                            self._observe(msg["data"])
+                    if now - last_ping >= _PING_EVERY_S:
+                        ps.ping()  # its pong proves the connection still carries messages
+                        last_ping = now
+                    if now - last_rx > _SILENT_LIMIT_S:
+                        raise redis.ConnectionError("subscriber connection went silent")
+            except (RedisError, OSError, ValueError):
+                pass
+            finally:
+                self._ready.clear()
+                if ps is not None:
+                    try:
+                        ps.close()
+                    except (RedisError, OSError):
+                        pass
+            self._stop.wait(_RECONNECT_PAUSE_S)
+
+    # --- Store -----------------------------------------------------------------
+    def get(self, key: str, now: float) -> Entry | None:
+        fields = self._call(
+            lambda: self.client.hmget(
+                self._hkey(key), "data", "hit_count", "embedding", "expires_at"
+            )
+        )
+        self._count("reads")
+        if fields[0] is None or float(fields[3] or "inf") <= now:
+            return None
+        return self._entry(fields)
+
+    def put(self, entry: Entry) -> None:
+        hkey = self._hkey(entry.key)
+        member = entry.key.encode()
+        old = self._call(lambda: self.client.hget(hkey, "data"))
+        vec = self._vec_key(entry.namespace, entry.format_version, entry.scope)
+        pipe = self.client.pipeline(transaction=True)
+        if old is not None:
+            prev = Entry.from_json(old)
+            for s in set(prev.sources) - set(entry.sources):
+                pipe.srem(self._src_key(s), member)
+            pipe.srem(self._vec_key(prev.namespace, prev.format_version, prev.scope), member)
+        pipe.unlink(hkey)
+        pipe.hset(
+            hkey,
+            mapping={
+                "data": entry.to_json(),
+                "hit_count": 0,
+                "embedding": entry.embedding,
+                "scope": entry.scope,
+                "question": entry.question,
+                "format_version": entry.format_version,
+                "namespace": entry.namespace,
+                "expires_at": repr(entry.expires_at) if entry.ttl_s else "inf",
+            },
+        )
+        if entry.ttl_s:
+            pipe.pexpireat(hkey, int(entry.expires_at * 1000))
+        for s in entry.sources:
+            pipe.sadd(self._src_key(s), member)
+        if entry.embedding:
+            pipe.sadd(vec, member)
+        self._call(pipe.execute)
+        self._count("writes")
+
+    def delete_matching(self, pattern: str) -> int:
+        n = sum(self._unlink(batch) for batch in self._scan_entries(pattern))
+        return self._removed(n)
+
+    def delete_by_source(self, source: str) -> int:
+        src = self._src_key(source)
+        members = self._call(lambda: self.client.smembers(src))
+        n = self._unlink([self._entry_prefix + m for m in members])
+        self._call(lambda: self.client.unlink(src))
+        return self._removed(n)
+
+    def delete_keys(self, keys: Iterable[str]) -> int:
+        return self._removed(self._unlink([self._hkey(k) for k in keys]))
+
+    def add_hits(self, hits: dict[str, int]) -> None:
+        items = list(hits.items())
+        for i in range(0, len(items), _CHUNK):
+            chunk = items[i : i + _CHUNK]
+            self._call(
+                lambda chunk=chunk: self._add_hits(
+                    keys=[self._hkey(k) for k, _ in chunk], args=[n for _, n in chunk]
+                )
+            )
+        self._count("writes", len(items))
+
+    def _fetch(self, hkeys: list[bytes], *fields: str) -> list[list[Any]]:
+        pipe = self.client.pipeline(transaction=False)
+        for k in hkeys:
+            pipe.hmget(k, *fields)
+        return self._call(pipe.execute)
+
+    def scan(self, pattern: str = "*", batch: int = 500) -> Iterator[list[Entry]]:
+        pending: list[Entry] = []
+        for hkeys in self._scan_entries(pattern):
+            rows = self._fetch(hkeys, "data", "hit_count", "embedding")
+            self._count("reads", max(len(rows), 1))
+            pending.extend(self._entry(r) for r in rows if r[0] is not None)
+            while len(pending) >= batch:
+                yield pending[:batch]
+                pending = pending[batch:]
+        if pending:
+            yield pending
+
+    def scope_vectors(
+        self, namespace: str, format_version: int, scope: str, now: float
+    ) -> list[tuple[str, str, bytes]]:
+        vec = self._vec_key(namespace, format_version, scope)
+        out: list[tuple[str, str, bytes]] = []
+        gone: list[bytes] = []
+        cursor = 0
+        while True:
+            cursor, members = self._call(
+                lambda c=cursor: self.client.sscan(vec, c, count=_SCAN_COUNT)
+            )
+            members = list(members)
+            rows = self._fetch(
+                [self._entry_prefix + m for m in members], "question", "embedding", "expires_at"
+            ) if members else []
+            for m, (question, emb, exp) in zip(members, rows, strict=True):
+                if emb is None:
+                    gone.append(m)
+                elif float(exp or "inf") > now and emb:
+                    out.append((m.decode(), _s(question), bytes(emb)))
+            if cursor == 0:
+                break
+        if gone:  # expired by Redis: prune the index
+            self._call(lambda: self.client.srem(vec, *gone))
+        self._count("reads", max(len(out), 1))
+        # SSCAN may repeat a member while the set changes
+        return list({k: (k, q, e) for k, q, e in out}.values())
+
+    def count(self) -> int:
+        return sum(len(b) for b in self._scan_entries("*"))
+
+    def stats(self) -> StoreStats:
+        n = 0
+        sample: list[bytes] = []
+        for batch in self._scan_entries("*"):
+            n += len(batch)
+            sample.extend(batch[: _SAMPLE_FOR_SIZE - len(sample)])
+        size = 0
+        if sample:
+            pipe = self.client.pipeline(transaction=False)
+            for k in sample:
+                pipe.memory_usage(k)
+            try:
+                used = [u for u in self._call(pipe.execute) if u]
+                if used:
+                    size = int(sum(used) / len(used) * n)
+            except StoreUnavailable as e:
+                if not isinstance(e.__cause__, ResponseError):
+                    raise  # MEMORY USAGE may be disabled; a dead Redis may not
+        return StoreStats(entries=n, size_bytes=size, backend=self.backend)
+
+    def epoch(self) -> int:
+        """A local counter that moves whenever any instance removed something."""
+        if not self._ready.wait(self.timeout_s):
+            raise StoreUnavailable("Redis cache: not subscribed to invalidations")
+        with self._epoch_lock:
+            return self._generation
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._call(self.client.ping))
+        except StoreUnavailable:
+            return False
+
+    def purge_expired(self, now: float) -> int:
+        expired: list[bytes] = []
+        for hkeys in self._scan_entries("*"):
+            for k, (exp,) in zip(hkeys, self._fetch(hkeys, "expires_at"), strict=True):
+                if exp is not None and float(exp) <= now:
+                    expired.append(k)
+        n = self._unlink(expired)
+        self._prune_indexes()
+        return self._removed(n)
+
+    def _prune_indexes(self) -> None:
+        """Drop set members whose entry has gone (Redis expiry does not touch the sets)."""
+        for kind in (b"src:", b"vec:"):
+            match = escape_match((self._p + kind).decode()) + "*"
+            for set_key in self._call(lambda m=match: list(self.client.scan_iter(m, 1000))):
+                members = list(self._call(lambda s=set_key: self.client.smembers(s)))
+                pipe = self.client.pipeline(transaction=False)
+                for m in members:
+                    pipe.exists(self._entry_prefix + m)
+                alive = self._call(pipe.execute) if members else []
+                dead = [m for m, a in zip(members, alive, strict=True) if not a]
+                if dead:
+                    self._call(lambda s=set_key, d=dead: self.client.srem(s, *d))
+
+    def close(self) -> None:
+        """Stop the subscriber thread and close the connections."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        for c in {id(self.client): self.client, id(self._sub_client): self._sub_client}.values():
+            try:
+                c.close()
+                c.connection_pool.disconnect()
+            except (RedisError, OSError):
+                pass

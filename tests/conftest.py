@@ -1,0 +1,164 @@
+"""Fixtures shared by every part's tests: a real Redis, and private Redis servers.
+
+Redis is found at ``ETHOS_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``). When it
+does not answer, a ``redis-server`` is started on a free port for the session if one is
+installed; otherwise Redis tests are skipped, except under ``CI=true`` where they fail.
+Each test gets its own key prefix, and everything under it is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+HOW_TO_RUN = (
+    "Redis tests need a Redis server: run `redis-server --port 6379 --save ''` (or set"
+    " ETHOS_TEST_REDIS_URL=redis://HOST:PORT/DB), or install redis-server so that the tests"
+    " start their own."
+)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(url: str, timeout_s: float = 0.5) -> bool:
+    import redis
+
+    client = redis.Redis.from_url(
+        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+    )
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+class RedisServer:
+    """A private ``redis-server`` on 127.0.0.1 that a test may stop and start again."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        """Start it (again, on the same port) and wait until it answers."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not _answers(self.url, 0.2):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        """Stop it; connections to it break at once."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def _require_redis_server() -> None:
+    if shutil.which("redis-server") is None:
+        if _in_ci():
+            pytest.fail(f"CI=true and redis-server is not installed. {HOW_TO_RUN}")
+        pytest.skip(f"redis-server is not installed. {HOW_TO_RUN}")
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> Iterator[str]:
+    """The URL of a Redis for this session (plain: fine for redis-py clients)."""
+    explicit = os.environ.get("ETHOS_TEST_REDIS_URL")
+    url = explicit or DEFAULT_REDIS_URL
+    if _answers(url):
+        yield url
+        return
+    if explicit and _in_ci():
+        pytest.fail(f"CI=true and ETHOS_TEST_REDIS_URL={explicit} does not answer. {HOW_TO_RUN}")
+    if shutil.which("redis-server") is None:
+        if _in_ci():
+            pytest.fail(f"CI=true and no Redis answers at {url}. {HOW_TO_RUN}")
+        pytest.skip(f"no Redis answers at {url}. {HOW_TO_RUN}")
+    server = RedisServer().start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_prefix(redis_server_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; every key under it is removed afterwards."""
+    import redis
+
+    prefix = f"ethos-test-{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_server_url, socket_timeout=5)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        for i in range(0, len(keys), 500):
+            client.unlink(*keys[i : i + 500])
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str, redis_prefix: str) -> str:
+    """A cache URL for ``open_store`` / ``RedisStore.from_url``, with this test's prefix.
+
+    It carries ``?prefix=…``, which redis-py itself does not accept: raw clients use
+    ``redis_server_url``.
+    """
+    sep = "&" if "?" in redis_server_url else "?"
+    return f"{redis_server_url}{sep}prefix={redis_prefix}"
+
+
+@pytest.fixture
+def redis_server_factory() -> Iterator[type[RedisServer]]:
+    """Start private servers with ``redis_server_factory(port=None).start()``; all stopped after."""
+    _require_redis_server()
+    started: list[RedisServer] = []
+
+    class _Tracked(RedisServer):
+        def __init__(self, port: int | None = None) -> None:
+            super().__init__(port)
+            started.append(self)
+
+    yield _Tracked
+    for server in started:
+        server.stop()

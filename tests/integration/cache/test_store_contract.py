@@ -1,0 +1,353 @@
+"""The store contract: every backend (SQLite file, SQLite in memory, Redis) passes it.
+
+Time is passed in (``now``), so expiry is tested without sleeping; only Redis's own expiry
+(its clock, not ours) is waited for, by polling.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ethos.cache.entry import Entry
+from ethos.cache.keys import glob_matches
+from ethos.cache.store import Store, open_store
+from ethos.cache.sqlite import SQLiteStore
+
+BACKENDS = [
+    pytest.param("sqlite-file", id="sqlite-file"),
+    pytest.param("sqlite-memory", id="sqlite-memory"),
+    pytest.param("redis", id="redis", marks=pytest.mark.redis),
+]
+
+
+def _open(kind: str, request: pytest.FixtureRequest) -> Store:
+    if kind == "sqlite-file":
+        return SQLiteStore(request.getfixturevalue("tmp_path") / "cache.sqlite3")
+    if kind == "sqlite-memory":
+        return open_store("sqlite://:memory:")
+    return open_store(request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture(params=BACKENDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def store(kind: str, request: pytest.FixtureRequest) -> Iterator[Store]:
+    s = _open(kind, request)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def second(kind: str, request: pytest.FixtureRequest) -> Iterator[Store]:
+    """Another handle on the same data (another process, as far as the store can tell)."""
+    if kind == "sqlite-memory":
+        pytest.skip("an in-memory SQLite database is private to its connection")
+    s = _open(kind, request)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def t0() -> float:
+    # real time: Redis expires entries by its own clock too
+    return float(int(time.time()))
+
+
+def make(
+    key: str,
+    t0: float,
+    *,
+    namespace: str = "ns",
+    format_version: int = 1,
+    scope: str = "s1",
+    sources: tuple[str, ...] = (),
+    ttl_s: int = 0,
+    embedding: bytes = b"",
+    reply: str | None = None,
+) -> Entry:
+    return Entry(
+        key=key,
+        namespace=namespace,
+        format_version=format_version,
+        scope=scope,
+        question=f"question of {key}",
+        reply=reply if reply is not None else f"reply to {key}",
+        sources=list(sources),
+        created_at=t0,
+        ttl_s=ttl_s,
+        embedding=embedding,
+        meta={"answerer": "kb", "n": 1},
+    )
+
+
+def keys_of(store: Store) -> set[str]:
+    return {e.key for batch in store.scan() for e in batch}
+
+
+# --- get / put ---------------------------------------------------------------------
+def test_put_then_get_round_trips_every_field(store: Store, t0: float) -> None:
+    e = make("ns:v1:s1:what-is-it:abc", t0, sources=("pricing.md", "plans.md"), ttl_s=3600,
+             embedding=bytes(range(16)))
+    store.put(e)
+    got = store.get(e.key, t0 + 1)
+    assert got == e
+    assert got.hit_count == 0
+    assert store.get("ns:v1:s1:other:abc", t0 + 1) is None
+
+
+def test_put_replaces_and_hit_count_restarts(store: Store, t0: float) -> None:
+    store.put(make("k", t0, reply="old", sources=("a.md",)))
+    store.add_hits({"k": 3})
+    assert store.get("k", t0).hit_count == 3
+    store.put(make("k", t0, reply="new", sources=("b.md",)))
+    got = store.get("k", t0)
+    assert (got.reply, got.hit_count, got.sources) == ("new", 0, ["b.md"])
+    assert store.count() == 1
+    assert store.delete_by_source("a.md") == 0  # the old sources went with the old entry
+    assert store.get("k", t0) is not None
+
+
+# --- expiry ------------------------------------------------------------------------
+def test_ttl_expiry_by_now(store: Store, t0: float) -> None:
+    store.put(make("short", t0, ttl_s=60))
+    store.put(make("forever", t0, ttl_s=0))
+    assert store.get("short", t0 + 59.9) is not None
+    assert store.get("short", t0 + 60) is None
+    assert store.get("forever", t0 + 10 * 365 * 86400) is not None
+
+
+def test_purge_expired(store: Store, t0: float) -> None:
+    store.put(make("a", t0, ttl_s=10))
+    store.put(make("b", t0, ttl_s=100))
+    store.put(make("c", t0))
+    assert store.purge_expired(t0 + 5) == 0
+    assert store.purge_expired(t0 + 50) == 1
+    assert keys_of(store) == {"b", "c"}
+
+
+def test_redis_expires_entries_by_itself(store: Store, kind: str) -> None:
+    if kind != "redis":
+        pytest.skip("Redis's own expiry")
+    store.put(make("soon", time.time() - 59.8, ttl_s=60, sources=("d.md",)))
+    assert store.count() == 1
+    deadline = time.monotonic() + 5
+    while store.count() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.count() == 0
+    assert store.delete_by_source("d.md") == 0
+
+
+# --- pattern invalidation ----------------------------------------------------------
+KEYS = [
+    "marketing:v1:abc:what-are-your-pricing-plans:1",
+    "marketing:v1:abc:pricing-for-startups:2",
+    "marketing:v2:abc:pricing-for-enterprise:3",
+    "marketing:v1:def:how-do-i-reset-my-password:4",
+    "support:v1:abc:pricing:5",
+    "marketing:v1:abc:café-au-lait:6",
+    "marketing:v1:abc:x:7",
+]
+PATTERNS = [
+    "*",
+    "marketing:*",
+    "marketing:v1:*pricing*",
+    "marketing:v[12]:abc:*",
+    "marketing:v[!1]:*",
+    "[!m]*",
+    "marketing:v1:abc:caf?-*",
+    "marketing:v1:abc:?:*",
+    "*:[a-d]??:*",
+    "marketing:v1:abc:café*",
+    "nothing-matches-*",
+    "marketing:v1:abc:x:7",
+]
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_delete_matching_is_fnmatch(store: Store, t0: float, pattern: str) -> None:
+    for k in KEYS:
+        store.put(make(k, t0))
+    expected = {k for k in KEYS if glob_matches(pattern, k)}
+    assert store.delete_matching(pattern) == len(expected)
+    assert keys_of(store) == set(KEYS) - expected
+
+
+# Characters that are syntax somewhere (SQL quoting and LIKE, Redis MATCH, shells) but data
+# here. Backslash is left out: keys never hold one and parse_pattern refuses it.
+ODD_KEYS = [
+    "ns:it's-a-test:1",
+    "ns:100%-off:2",
+    "ns:a_c:3",
+    "ns:abc:4",
+    "ns:drop;table:5",
+    "ns:^caret:6",
+    "ns:br]acket:7",
+    "ns:star*key:8",
+    "ns:q?mark:9",
+    "ns:open[bracket:10",
+]
+ODD_PATTERNS = [
+    "ns:it's*",
+    "ns:100%*",
+    "ns:a_c:*",
+    "ns:a%c:*",
+    "ns:*;*",
+    "ns:[^a]*",  # fnmatch: '^' or 'a'; not a negation
+    "ns:[!^a]*",
+    "ns:^*",
+    "ns:*]*",
+    "ns:br[]]acket:*",
+    "ns:star[*]key:*",
+    "ns:q[?]mark:*",
+    "ns:open[[]bracket:*",
+    "ns:open[bracket:*",  # no closing ']': a literal '['
+    "ns:*'; DELETE FROM entries; --",
+]
+
+
+@pytest.mark.parametrize("pattern", ODD_PATTERNS)
+def test_metacharacters_are_data(store: Store, t0: float, pattern: str) -> None:
+    for k in ODD_KEYS:
+        store.put(make(k, t0))
+    expected = {k for k in ODD_KEYS if glob_matches(pattern, k)}
+    assert store.delete_matching(pattern) == len(expected)
+    assert keys_of(store) == set(ODD_KEYS) - expected
+
+
+def test_odd_keys_round_trip(store: Store, t0: float) -> None:
+    for k in ODD_KEYS:
+        store.put(make(k, t0))
+    for k in ODD_KEYS:
+        assert store.get(k, t0).key == k
+
+
+def test_delete_keys_takes_keys_literally(store: Store, t0: float) -> None:
+    for k in ("ns:a*b", "ns:axxb", "ns:a?b", "ns:aqb", "ns:[x]", "ns:x"):
+        store.put(make(k, t0))
+    assert store.delete_keys(["ns:a*b", "ns:a?b", "ns:[x]", "ns:missing"]) == 3
+    assert keys_of(store) == {"ns:axxb", "ns:aqb", "ns:x"}
+
+
+def test_delete_by_source(store: Store, t0: float) -> None:
+    store.put(make("a", t0, sources=("pricing.md", "plans.md")))
+    store.put(make("b", t0, sources=("plans.md",)))
+    store.put(make("c", t0))
+    store.put(make("d", t0, sources=("it's 100%;.md",)))
+    assert store.delete_by_source("pricing.md") == 1
+    assert keys_of(store) == {"b", "c", "d"}
+    assert store.delete_by_source("plans.md") == 1
+    assert store.delete_by_source("plans.md") == 0
+    assert store.delete_by_source("it's 100%;.md") == 1
+    assert keys_of(store) == {"c"}
+
+
+# --- hits, scan, vectors -----------------------------------------------------------
+def test_add_hits_ignores_missing_keys(store: Store, t0: float) -> None:
+    store.put(make("a", t0))
+    store.add_hits({"a": 2, "missing": 5})
+    store.add_hits({"a": 1})
+    store.add_hits({})
+    assert store.get("a", t0).hit_count == 3
+    assert store.get("missing", t0) is None
+    assert store.count() == 1
+
+
+def test_scan_in_batches(store: Store, t0: float) -> None:
+    keys = {f"ns:v1:s1:q-{i}:{i}" for i in range(1234)} | {f"other:v1:s1:q:{i}" for i in range(7)}
+    for k in keys:
+        store.put(make(k, t0))
+    store.add_hits({"ns:v1:s1:q-5:5": 4})
+    batches = list(store.scan(batch=100))
+    assert all(0 < len(b) <= 100 for b in batches)
+    seen = [e.key for b in batches for e in b]
+    assert len(seen) == len(set(seen)) == len(keys)
+    assert set(seen) == keys
+    assert {e.key: e.hit_count for b in batches for e in b}["ns:v1:s1:q-5:5"] == 4
+    only = {e.key for b in store.scan("other:*", batch=3) for e in b}
+    assert only == {k for k in keys if k.startswith("other:")}
+    assert list(store.scan("nothing:*")) == []
+
+
+def test_scope_vectors(store: Store, t0: float) -> None:
+    vec = bytes(range(8))
+    store.put(make("ns:v1:s1:a:1", t0, embedding=vec))
+    store.put(make("ns:v1:s1:b:2", t0, embedding=vec[::-1], ttl_s=100))
+    store.put(make("ns:v1:s1:novec:3", t0))
+    store.put(make("ns:v1:s1:expired:4", t0, embedding=vec, ttl_s=10))
+    store.put(make("ns:v1:s2:other-scope:5", t0, scope="s2", embedding=vec))
+    store.put(make("ns:v2:s1:other-format:6", t0, format_version=2, embedding=vec))
+    store.put(make("nx:v1:s1:other-ns:7", t0, namespace="nx", embedding=vec))
+    got = sorted(store.scope_vectors("ns", 1, "s1", t0 + 50))
+    assert got == [
+        ("ns:v1:s1:a:1", "question of ns:v1:s1:a:1", vec),
+        ("ns:v1:s1:b:2", "question of ns:v1:s1:b:2", vec[::-1]),
+    ]
+    # replaced without a vector, removed: gone from the scope
+    store.put(make("ns:v1:s1:a:1", t0))
+    store.delete_keys(["ns:v1:s1:b:2"])
+    assert store.scope_vectors("ns", 1, "s1", t0 + 50) == []
+    assert [k for k, _, _ in store.scope_vectors("ns", 1, "s2", t0)] == ["ns:v1:s2:other-scope:5"]
+
+
+def test_count_and_stats(store: Store, t0: float) -> None:
+    assert store.count() == 0
+    for i in range(25):
+        store.put(make(f"k{i}", t0, reply="x" * 200))
+    assert store.count() == 25
+    st = store.stats()
+    assert st.entries == 25
+    assert st.size_bytes > 0
+    assert st.backend == store.backend
+
+
+def test_ping(store: Store) -> None:
+    assert store.ping() is True
+
+
+# --- the epoch ---------------------------------------------------------------------
+def test_epoch_moves_on_every_removal_and_not_on_puts(store: Store, t0: float) -> None:
+    e = store.epoch()
+    for i in range(5):
+        store.put(make(f"k{i}", t0, sources=("s.md",) if i == 1 else (), ttl_s=10 if i == 2 else 0))
+    store.add_hits({"k0": 1})
+    assert store.epoch() == e
+    removals = [
+        lambda: store.delete_matching("k0"),
+        lambda: store.delete_by_source("s.md"),
+        lambda: store.purge_expired(t0 + 20),
+        lambda: store.delete_keys(["k3"]),
+        lambda: store.delete_matching("*"),
+    ]
+    seen = {e}
+    for remove in removals:
+        assert remove() == 1
+        now = store.epoch()
+        assert now not in seen
+        seen.add(now)
+
+
+def test_removal_reaches_another_handle(store: Store, second: Store, t0: float) -> None:
+    store.put(make("a", t0))
+    assert second.get("a", t0) is not None
+    before = second.epoch()
+    store.delete_matching("a")
+    deadline = time.monotonic() + 2  # pub/sub for Redis: poll instead of sleeping
+    while second.epoch() == before and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert second.epoch() != before
+    assert second.get("a", t0) is None
+
+
+def test_close_leaves_no_threads(kind: str, request: pytest.FixtureRequest) -> None:
+    before = set(threading.enumerate())
+    s = _open(kind, request)
+    s.ping()
+    s.close()
+    assert set(threading.enumerate()) - before == set()
