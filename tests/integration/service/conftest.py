@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from servers import ServerThread  # noqa: E402
+
+from ethos.service import create_app  # noqa: E402
+from ethos.settings import Settings  # noqa: E402
+
+ADMIN_KEY = "test-admin-key-0123456789"
+
+
+@pytest.fixture
+def make_service(tmp_path):
+    """Start a real service on 127.0.0.1 with a real SQLite file; stop it afterwards."""
+    started: list[ServerThread] = []
+
+    def make(**overrides) -> tuple[str, object]:
+        settings = Settings(**{"state_dir": tmp_path, "admin_api_key": ADMIN_KEY, **overrides})
+        app = create_app(settings, access_log=False)
+        srv = ServerThread(app).start()
+        started.append(srv)
+        return srv.url, app
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def service(make_service):
+    url, app = make_service()
+    with httpx.Client(base_url=url, timeout=10) as client:
+        yield client, app
+
+
+def ask(client: httpx.Client, message: str, **kw) -> httpx.Response:
+    return client.post("/api/ai/marketing-chat", json={"message": message, **kw})
