@@ -1,0 +1,81 @@
+"""Shared by the semantic benchmarks: the data sets and an on-disk embedding cache.
+
+Embedding the 161k QQP questions takes minutes on two cores, so vectors are kept in
+``bench/.cache/`` (gitignored), keyed by the exact text embedded. Texts are normalised the
+way the cache normalises questions before embedding them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from ethos.cache.keys import normalise  # noqa: E402
+
+DATA = Path(os.environ.get("ETHOS_BENCH_DATA", ROOT.parent / "shared/data/gptcache-benchmark"))
+CACHE = ROOT / "bench" / ".cache"
+
+#: the service's knowledge-base names, which the verifier compares
+KB_PLANS = ["Free", "Starter", "Team", "Business", "Enterprise"]
+
+
+def load_qqp(limit: int | None = None) -> list[dict]:
+    with gzip.open(DATA / "qqp_pairs.json.gz", "rt") as f:
+        pairs = json.load(f)
+    return pairs[:limit] if limit else pairs
+
+
+def load_mock() -> list[dict]:
+    with open(DATA / "mock_data.json") as f:
+        return json.load(f)
+
+
+def embed_cached(texts: list[str], embedder, name: str) -> np.ndarray:
+    """Vectors for ``texts`` (already normalised), embedding only those not cached yet."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"{name}-{embedder.name}.npz"
+    known: dict[str, int] = {}
+    old_texts: list[str] = []
+    old_vecs = np.zeros((0, embedder.dim), dtype=np.float32)
+    if path.exists():
+        z = np.load(path, allow_pickle=False)
+        old_texts = [str(t) for t in z["texts"]]
+        old_vecs = z["vecs"]
+        known = {t: i for i, t in enumerate(old_texts)}
+    missing = sorted({t for t in texts if t not in known})
+    if missing:
+        t0 = time.time()
+        print(f"embedding {len(missing)} texts (cached: {len(known)}) ...", file=sys.stderr)
+        new = np.zeros((len(missing), embedder.dim), dtype=np.float32)
+        step = 4096
+        for i in range(0, len(missing), step):
+            new[i : i + step] = embedder.embed(missing[i : i + step])
+            print(f"  {min(i + step, len(missing))}/{len(missing)}"
+                  f" {time.time() - t0:.0f}s", file=sys.stderr)
+        for j, t in enumerate(missing):
+            known[t] = len(old_texts) + j
+        old_texts = old_texts + missing
+        old_vecs = np.concatenate([old_vecs, new])
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, texts=np.array(old_texts), vecs=old_vecs)
+        tmp.replace(path)
+    return old_vecs[[known[t] for t in texts]]
+
+
+def norm_all(texts: list[str]) -> list[str]:
+    return [normalise(t) for t in texts]
+
+
+def command_line() -> str:
+    return "cd " + str(ROOT) + " && .venv/bin/python " + " ".join(
+        [os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]
+    )

@@ -1,0 +1,165 @@
+"""A vector index over the questions of one cache scope.
+
+Vectors live in one float32 matrix (rows of unit length, so a dot product is the cosine).
+Below :data:`ANN_THRESHOLD` rows a brute-force matrix product is the fastest search there
+is; above it an HNSW graph (usearch) is built in a background thread and used once ready,
+while the matrix keeps answering meanwhile. Candidates from the graph are re-scored
+exactly against the matrix, so the similarity reported is always the true cosine.
+
+Thread-safe: one lock guards the rows; searches hold it only while they read.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: rows above which an HNSW graph answers searches (measured by bench/semantic_speed.py:
+#: on 2 cores a 384-d matrix product costs about as much as an HNSW search near 20k rows)
+ANN_THRESHOLD = 20_000
+#: HNSW parameters (usearch): graph degree, construction and search breadth
+ANN_CONNECTIVITY = 16
+ANN_EXPANSION_ADD = 128
+ANN_EXPANSION_SEARCH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    key: str
+    question: str
+    similarity: float
+
+
+class VectorIndex:
+    """Keys, questions and vectors of one scope, searchable by cosine similarity."""
+
+    def __init__(self, dim: int, *, ann_threshold: int = ANN_THRESHOLD,
+                 background: bool = True) -> None:
+        self.dim = dim
+        self.ann_threshold = ann_threshold
+        self.background = background
+        self._lock = threading.RLock()
+        self._matrix = np.zeros((64, dim), dtype=np.float32)
+        self._keys: list[str] = []
+        self._questions: list[str] = []
+        self._pos: dict[str, int] = {}
+        self._live = np.zeros(64, dtype=bool)
+        self._ann: Any = None  # usearch Index over rows [0, _ann_rows)
+        self._ann_rows = 0
+        self._ann_building = False
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._pos)
+
+    @property
+    def uses_ann(self) -> bool:
+        return self._ann is not None
+
+    # --- writes ---------------------------------------------------------------
+    def _row_of(self, vector: bytes | np.ndarray) -> np.ndarray:
+        v = np.frombuffer(vector, dtype=np.float32) if isinstance(vector, bytes) else vector
+        v = np.asarray(v, dtype=np.float32).reshape(-1)
+        if v.shape[0] != self.dim:
+            raise ValueError(f"vector has {v.shape[0]} dimensions, the index {self.dim}")
+        return v
+
+    def add(self, key: str, question: str, vector: bytes | np.ndarray) -> None:
+        """Insert, or replace the vector of an existing key."""
+        self.add_many([(key, question, vector)], replace=True)
+
+    def add_many(self, rows: list[tuple[str, str, bytes | np.ndarray]], *,
+                 replace: bool = False) -> int:
+        """Insert rows; an existing key is kept unless ``replace``. Returns rows added."""
+        added = 0
+        with self._lock:
+            for key, question, vector in rows:
+                v = self._row_of(vector)
+                old = self._pos.get(key)
+                if old is not None:
+                    if not replace:
+                        continue
+                    # A replaced row is retired, not overwritten: the graph may point at it.
+                    self._live[old] = False
+                n = len(self._keys)
+                if n == self._matrix.shape[0]:
+                    self._grow(max(64, n * 2))
+                self._matrix[n] = v
+                self._live[n] = True
+                self._keys.append(key)
+                self._questions.append(question)
+                self._pos[key] = n
+                added += 1
+            if self._ann is not None and len(self._keys) > self._ann_rows:
+                self._ann_extend()
+        self._maybe_build_ann()
+        return added
+
+    def _grow(self, rows: int) -> None:
+        m = np.zeros((rows, self.dim), dtype=np.float32)
+        m[: self._matrix.shape[0]] = self._matrix
+        live = np.zeros(rows, dtype=bool)
+        live[: self._live.shape[0]] = self._live
+        self._matrix, self._live = m, live
+
+    # --- the graph ------------------------------------------------------------
+    def _maybe_build_ann(self) -> None:
+        with self._lock:
+            if self._ann is not None or self._ann_building:
+                return
+            if len(self._keys) < self.ann_threshold:
+                return
+            self._ann_building = True
+        if self.background:
+            threading.Thread(target=self._build_ann, name="ethos-semantic-ann",
+                             daemon=True).start()
+        else:
+            self._build_ann()
+
+    def _build_ann(self) -> None:
+        from usearch.index import Index
+
+        with self._lock:
+            n = len(self._keys)
+            snapshot = self._matrix[:n].copy()
+        index = Index(ndim=self.dim, metric="ip", dtype="f32",
+                      connectivity=ANN_CONNECTIVITY, expansion_add=ANN_EXPANSION_ADD,
+                      expansion_search=ANN_EXPANSION_SEARCH)
+        index.add(np.arange(n, dtype=np.uint64), snapshot, threads=0)
+        with self._lock:
+            self._ann, self._ann_rows = index, n
+            self._ann_building = False
+            self._ann_extend()  # rows added while the graph was being built
+
+    def _ann_extend(self) -> None:
+        n = len(self._keys)
+        if n > self._ann_rows:
+            self._ann.add(np.arange(self._ann_rows, n, dtype=np.uint64),
+                          self._matrix[self._ann_rows:n])
+            self._ann_rows = n
+
+    # --- reads ----------------------------------------------------------------
+    def search(self, vector: bytes | np.ndarray, k: int = 5) -> list[Neighbour]:
+        """Up to ``k`` nearest live rows, most similar first."""
+        q = self._row_of(vector)
+        with self._lock:
+            n = len(self._keys)
+            if n == 0:
+                return []
+            if self._ann is not None and self._ann_rows == n:
+                matches = self._ann.search(q, k * 2)
+                cand = np.asarray(matches.keys, dtype=np.int64)
+                cand = cand[self._live[cand]]
+            else:
+                sims = self._matrix[:n] @ q
+                sims[~self._live[:n]] = -2.0
+                kk = min(k, n)
+                cand = np.argpartition(-sims, kk - 1)[:kk]
+                cand = cand[self._live[cand]]
+            exact = self._matrix[cand] @ q  # the true cosine, whatever found the rows
+            order = np.argsort(-exact)[:k]
+            return [Neighbour(self._keys[int(cand[i])], self._questions[int(cand[i])],
+                              float(exact[i])) for i in order]

@@ -1,0 +1,182 @@
+"""The verifier: may a stored answer be served for a new question? Pure functions.
+
+The nearest neighbour in embedding space is only a candidate. Sentence embeddings are
+close for questions that share a topic but ask different things ("pricing for enterprise"
+and "pricing for startups", a question and its negation), and a wrong answer costs more
+than a miss. So a candidate is served only when
+
+1. the two questions agree on everything that changes the answer:
+   * **numbers and amounts** (``5 users`` is not ``50 users``; ``$10`` is not ``€10``),
+   * **plan and product names** of the knowledge base (``Team`` is not ``Business``),
+   * **negation** (``does it include SSO`` is not ``does it not include SSO``);
+2. their cosine similarity (one scale everywhere: -1 to 1, the dot product of unit
+   vectors) reaches a threshold that depends on whether they ask about the same things:
+   * the *content words* (what is left after function words, stemmed, with a few
+     synonyms folded into one concept, e.g. "how much", "price" and "cost") are the same
+     on both sides, or one side only adds words: ``threshold_same`` (lower);
+   * the other asks about something else as well (**the entity asked about** differs,
+     "learn Python" and "learn Java"): ``threshold``, which is high.
+
+The defaults were calibrated with ``bench/semantic_qqp.py`` and ``bench/semantic_mock.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..keys import normalise
+
+#: cosine needed when the content words differ (a substituted entity)
+DEFAULT_THRESHOLD = 0.90
+#: cosine needed when both ask about the same content words (or one only adds some)
+DEFAULT_THRESHOLD_SAME = 0.75
+
+REASONS = ("ok", "threshold", "numbers", "names", "negation", "entity")
+
+_NEGATIONS = frozenset(
+    "not no never none nobody nothing nowhere neither nor without cannot cant dont doesnt"
+    " didnt isnt arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt"
+    " aint mustnt neednt".split()
+)
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero _ two three four five six seven eight nine ten eleven twelve thirteen"
+        " fourteen fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+    if w != "_"  # "one" is mostly a pronoun ("which one"), so it is not read as 1
+}
+_NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
+                      "seventy": "70", "eighty": "80", "ninety": "90", "hundred": "100",
+                      "thousand": "1000", "million": "1e6", "billion": "1e9",
+                      "half": "0.5", "twice": "2", "double": "2", "triple": "3"})
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+_CURRENCIES = {
+    "$": "usd", "usd": "usd", "dollar": "usd", "dollars": "usd", "€": "eur", "eur": "eur",
+    "euro": "eur", "euros": "eur", "£": "gbp", "gbp": "gbp", "pound": "gbp", "pounds": "gbp",
+    "¥": "jpy", "yen": "jpy", "jpy": "jpy", "inr": "inr", "rupee": "inr", "rupees": "inr",
+    "rs": "inr", "%": "percent", "percent": "percent",
+}
+_CURRENCY_RE = re.compile(r"[$€£¥%]|\b(?:" + "|".join(
+    sorted((k for k in _CURRENCIES if k.isalpha()), key=len, reverse=True)) + r")\b")
+
+# Phrases folded into one concept before content words are compared: different words,
+# same question. Kept small and general; the embedding does the rest.
+_CONCEPTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p), c)
+    for p, c in (
+        (r"\bhow much\b|\bhow expensive\b|\bprices?\b|\bpricing\b|\bpriced\b|\bcosts?\b"
+         r"|\bcosting\b|\bfees?\b|\bcharges?\b", " price "),
+        (r"\bsubscriptions?\b|\btiers?\b|\bplans?\b", " plan "),
+        (r"\bhow do i\b|\bhow can i\b|\bhow to\b|\bways? to\b|\bhow should i\b"
+         r"|\bwhat should i do to\b|\bwhat can i do to\b|\bsteps? to\b", " "),
+        (r"\bbest\b|\bgood\b|\bgreat\b|\btop\b|\bideal\b|\bgreatest\b|\bfinest\b", " best "),
+        (r"\bworst\b|\bbad\b|\bterrible\b", " worst "),
+    )
+)
+
+_STOPWORDS = frozenset(
+    """a an the and or but if then so of to in on at by for with about from into onto over
+    under as than this that these those it its is are was were be been being am do does did
+    doing done have has had having can could will would shall should may might must i me my
+    mine we us our ours you your yours he him his she her they them their what which who whom
+    whose when where why how there here some any each every all both more most other such
+    only own same just also very really quite too much many lot lots get got getting make
+    made one ones someone something anything thing things way ways possible actually ever
+    people person please tell know want need like anyone anybody someone else whats hows
+    whos im ive id youre theres thats""".split()
+)
+
+
+def _stemmer():
+    import Stemmer  # PyStemmer: Snowball English, in C
+
+    return Stemmer.Stemmer("english")
+
+
+_STEM = _stemmer()
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return _STEM.stemWord(word)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """``ok``, or why the candidate was refused (one of :data:`REASONS`)."""
+
+    ok: bool
+    reason: str
+
+
+def numbers(text: str) -> frozenset[str]:
+    """The numbers (digits or number words) and currency/percent units a question names."""
+    t = normalise(text)
+    found = {_canon_number(m) for m in _NUMBER_RE.findall(t)}
+    found |= {_NUMBER_WORDS[w] for w in t.split() if w in _NUMBER_WORDS}
+    found |= {"unit:" + _CURRENCIES[m] for m in _CURRENCY_RE.findall(t)}
+    return frozenset(found)
+
+
+def _canon_number(s: str) -> str:
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s.lstrip("0") or "0"
+
+
+def negated(text: str) -> bool:
+    """True when the question carries an odd number of negations."""
+    return sum(w in _NEGATIONS for w in normalise(text).split()) % 2 == 1
+
+
+def names_in(text: str, names: Iterable[str]) -> frozenset[str]:
+    """Which of the knowledge base's plan/product ``names`` the question mentions."""
+    t = f" {normalise(text)} "
+    return frozenset(n for n in names if f" {normalise(n)} " in t)
+
+
+def content_words(text: str) -> frozenset[str]:
+    """What the question is about: stemmed words left after function words and numbers."""
+    t = f" {normalise(text)} "
+    for pattern, concept in _CONCEPTS:
+        t = pattern.sub(concept, t)
+    return frozenset(
+        _stem(w) for w in t.split()
+        if w not in _STOPWORDS and w not in _NEGATIONS and not _NUMBER_RE.fullmatch(w)
+        and w not in _NUMBER_WORDS
+    )
+
+
+def same_subject(a: str, b: str) -> bool:
+    """True when neither question names a content word the other lacks, except that one
+    side may add words to the other (a narrower phrasing of the same request)."""
+    ca, cb = content_words(a), content_words(b)
+    return ca <= cb or cb <= ca
+
+
+class Verifier:
+    """Checks a nearest neighbour before it is served (see the module docstring)."""
+
+    def __init__(self, names: Sequence[str] = (), threshold: float = DEFAULT_THRESHOLD,
+                 threshold_same: float = DEFAULT_THRESHOLD_SAME) -> None:
+        self.names = tuple(n for n in names if normalise(n))
+        self.threshold = threshold
+        self.threshold_same = min(threshold_same, threshold)
+
+    def check(self, question: str, candidate: str, similarity: float) -> Verdict:
+        """May ``candidate``'s answer be served for ``question`` at this cosine?"""
+        if similarity < self.threshold_same:
+            return Verdict(False, "threshold")
+        if numbers(question) != numbers(candidate):
+            return Verdict(False, "numbers")
+        if names_in(question, self.names) != names_in(candidate, self.names):
+            return Verdict(False, "names")
+        if negated(question) != negated(candidate):
+            return Verdict(False, "negation")
+        if similarity < self.threshold and not same_subject(question, candidate):
+            return Verdict(False, "entity")
+        return Verdict(True, "ok")

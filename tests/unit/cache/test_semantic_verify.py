@@ -1,0 +1,87 @@
+"""The verifier's rules, on plain strings and similarities."""
+
+from __future__ import annotations
+
+import pytest
+
+from ethos.cache.semantic import (
+    DEFAULT_THRESHOLD,
+    DEFAULT_THRESHOLD_SAME,
+    Verifier,
+    content_words,
+    names_in,
+    negated,
+    numbers,
+    same_subject,
+)
+
+PLANS = ["Free", "Starter", "Team", "Business", "Enterprise"]
+
+
+def test_numbers_and_amounts():
+    assert numbers("Can I add 5 users?") == {"5"}
+    assert numbers("Can I add five users?") == {"5"}
+    assert "unit:usd" in numbers("Does it cost $1,200 a year?")
+    assert numbers("Does it cost $1,200 a year?") != numbers("Does it cost $1,300 a year?")
+    assert numbers("is it 1.5 GB") != numbers("is it 15 GB")
+    assert numbers("is it 10 %") == numbers("is it 10 percent")
+    assert numbers("$10 or 10 euros") == {"10", "unit:usd", "unit:eur"}
+    assert numbers("which one is better") == set()  # "one" is a pronoun here
+    assert numbers("what are your plans") == set()
+
+
+def test_negation():
+    assert negated("Does the Team plan not include SSO?")
+    assert negated("Why can't I log in?")
+    assert not negated("Does the Team plan include SSO?")
+    assert not negated("Isn't it true that it is not free?")  # two negations
+
+
+def test_names_are_whole_words():
+    assert names_in("How much is the Team plan?", PLANS) == {"Team"}
+    assert names_in("What does the teamwork add-on do?", PLANS) == set()
+    assert names_in("Free vs Business", PLANS) == {"Free", "Business"}
+    assert names_in("Single sign-on for Acme Cloud", ["Acme Cloud"]) == {"Acme Cloud"}
+
+
+def test_content_words_fold_price_phrasings():
+    assert content_words("What are your pricing plans?") == content_words(
+        "How much are your plans?"
+    )
+    assert "python" in content_words("How do I learn Python?")
+
+
+def test_same_subject_allows_additions_not_substitutions():
+    assert same_subject("How do I learn Python?", "What is the best way to learn Python?")
+    assert same_subject("How do I learn Python?", "How do I learn Python quickly?")
+    assert not same_subject("How do I learn Python?", "How do I learn Java?")
+
+
+V = Verifier(PLANS)
+
+
+@pytest.mark.parametrize(
+    ("question", "candidate", "similarity", "reason"),
+    [
+        ("how much are your plans?", "What are your pricing plans?", 0.76, "ok"),
+        ("How much is the Team plan?", "How much is the Business plan?", 0.97, "names"),
+        ("How much is the Team plan?", "What are your pricing plans?", 0.95, "names"),
+        ("Does the Team plan include SSO?", "Does the Team plan not include SSO?", 0.97,
+         "negation"),
+        ("Can I add 5 users?", "Can I add 50 users?", 0.98, "numbers"),
+        ("Is it $10?", "Is it €10?", 0.98, "numbers"),
+        ("How do I learn Python?", "How do I learn Java?", 0.85, "entity"),
+        ("How do I learn Python?", "How do I learn Java?", 0.99, "ok"),
+        ("How do I learn Python?", "What is the best way to learn Python?", 0.5, "threshold"),
+    ],
+)
+def test_verifier(question, candidate, similarity, reason):
+    verdict = V.check(question, candidate, similarity)
+    assert verdict.reason == reason
+    assert verdict.ok == (reason == "ok")
+
+
+def test_thresholds_are_on_the_cosine_scale():
+    assert -1.0 <= DEFAULT_THRESHOLD_SAME <= DEFAULT_THRESHOLD <= 1.0
+    v = Verifier(threshold=0.8, threshold_same=0.95)  # same never above the other
+    assert v.threshold_same == 0.8
