@@ -123,8 +123,8 @@ def numbers(text: str) -> frozenset[str]:
 
 
 def _canon_number(s: str) -> str:
-    if "." in s:
-        s = s.rstrip("0").rstrip(".")
+    # Trailing zeros stay: normalise() writes "1,200" and "1.2" alike as "1.200"/"1.2",
+    # and those must differ. "1.50" against "1.5" is then a miss, never a wrong answer.
     return s.lstrip("0") or "0"
 
 
