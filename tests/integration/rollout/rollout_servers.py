@@ -1,0 +1,105 @@
+"""Real HTTP servers on 127.0.0.1 for the rollout tests: a fake revision and a thread runner."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ThreadedServer:
+    """Runs an ASGI app with uvicorn in a thread; ``stop()`` shuts it down cleanly."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error",
+                                lifespan="on", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"server on {self.url} did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> ThreadedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class FakeRevision:
+    """A revision in miniature: chat (JSON or a gated SSE stream), /health, /slow, /status/N."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.gate = threading.Event()  # a streamed answer waits here after its first event
+        self.requests: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                m = await receive()
+                await send({"type": m["type"] + ".complete"})
+                if m["type"] == "lifespan.shutdown":
+                    return
+        body = b""
+        while True:
+            m = await receive()
+            body += m.get("body", b"")
+            if not m.get("more_body"):
+                break
+        path = scope["path"]
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self.requests.append({"path": path, "query": scope["query_string"].decode(), "headers": headers, "body": body})
+        if path == "/health":
+            await _json(send, 200, {"status": "ok", "revision": self.name, "cache_format_version": 1})
+        elif path.startswith("/status/"):
+            await _json(send, int(path.rsplit("/", 1)[1]), {"error": "as asked"})
+        elif path == "/slow":
+            await asyncio.sleep(float(scope["query_string"].decode().partition("=")[2] or 0.02))
+            await _json(send, 200, {"revision": self.name})
+        elif path == "/api/ai/marketing-chat":
+            data = json.loads(body or b"{}")
+            if data.get("stream"):
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-type", b"text/event-stream"), (b"x-revision", self.name.encode())]})
+                await send({"type": "http.response.body", "body": b'data: {"delta": "first"}\n\n', "more_body": True})
+                while not self.gate.is_set():
+                    await asyncio.sleep(0.01)
+                await send({"type": "http.response.body", "body": b'data: {"delta": "second"}\n\n', "more_body": True})
+                await send({"type": "http.response.body", "body": b"event: done\ndata: {}\n\n"})
+            else:
+                await _json(send, 200, {"reply": "hi", "revision": self.name, "cache": "miss"},
+                            extra=[(b"x-revision", self.name.encode())])
+        else:
+            await _json(send, 404, {"error": "not_found"})
+
+
+async def _json(send: Any, status: int, payload: Any, extra: list | None = None) -> None:
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(extra or [])]})
+    await send({"type": "http.response.body", "body": body})
