@@ -1,0 +1,32 @@
+"""PII detection for chat text: no model, no network, one regex pass plus validators.
+
+``detect(text)`` lists :class:`Finding` (entity, start, end, score); ``redact(text)`` makes
+a text safe to log; ``selftest()`` tells a broken detector from a quiet day;
+``scan_entries()`` checks what the cache already holds. This package imports nothing
+else of ethos.
+"""
+
+from __future__ import annotations
+
+from .allow import DEFAULT_ALLOW, ENV_VAR as ALLOW_ENV_VAR, allow_set
+from .detect import detect, detect_exchange, redact
+from .finding import ENTITIES, Finding
+from .scan import Leak, ScanProgress, scan_entries, scan_entry
+from .selftest import SELFTEST_SAMPLES, selftest
+
+__all__ = [
+    "ALLOW_ENV_VAR",
+    "DEFAULT_ALLOW",
+    "ENTITIES",
+    "Finding",
+    "Leak",
+    "SELFTEST_SAMPLES",
+    "ScanProgress",
+    "allow_set",
+    "detect",
+    "detect_exchange",
+    "redact",
+    "scan_entries",
+    "scan_entry",
+    "selftest",
+]

@@ -1,0 +1,53 @@
+"""The allow-list: contact details we publish ourselves are not a user's PII.
+
+Items are compared in a normal form, so ``1300 384 677``, ``1300-384-677`` and
+``+61 1300 384 677`` are one entry, and e-mail addresses ignore case.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from functools import lru_cache
+
+#: the knowledge base's own contacts
+DEFAULT_ALLOW: tuple[str, ...] = (
+    "support@ethosprompt.com",
+    "sales@ethosprompt.com",
+    "privacy@ethosprompt.com",
+    "1300 384 677",
+    "+61 2 8000 4000",
+)
+#: comma-separated extra items
+ENV_VAR = "ETHOS_PII_ALLOW"
+
+
+def normalise(value: str) -> str:
+    """The comparison form: e-mails lowercased, numbers as national digits, else words."""
+    v = value.strip()
+    if "@" in v:
+        return v.lower()
+    digits = "".join(c for c in v if c.isdigit())
+    if digits and len(digits) * 2 >= len("".join(v.split())):
+        if v.lstrip().startswith(("+61", "0061")):
+            digits = digits[2:] if digits.startswith("61") else digits[4:]
+            digits = digits if digits.startswith("0") else "0" + digits
+            if digits.startswith(("01300", "01800", "013")):
+                digits = digits[1:]
+        return digits
+    return " ".join(v.lower().split())
+
+
+@lru_cache(maxsize=32)
+def _compile(items: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(normalise(i) for i in items if i.strip())
+
+
+def allow_set(allow: Iterable[str] | None = None) -> frozenset[str]:
+    """The normalised allow-list: ``allow`` as given, or the default plus ``$ETHOS_PII_ALLOW``."""
+    if allow is None:
+        extra = tuple(s for s in os.environ.get(ENV_VAR, "").split(",") if s.strip())
+        return _compile(DEFAULT_ALLOW + extra)
+    if isinstance(allow, frozenset) and all(isinstance(x, str) for x in allow):
+        return _compile(tuple(sorted(allow)))
+    return _compile(tuple(allow))

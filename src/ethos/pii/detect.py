@@ -1,0 +1,211 @@
+"""detect() and redact(): one regex pass, then validators, then overlap resolution."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from . import checksums as ck
+from .allow import allow_set, normalise
+from .context import context_before, has_context
+from .finding import Finding
+from .names import echoed_names, edge_names, person_at
+from .numbers import classify_number
+from .patterns import (
+    CODE,
+    DIGIT_RUN,
+    DIGITAL,
+    EMAIL,
+    IPV6,
+    MONTH_DATE,
+    NOT_BEFORE_NUMBER,
+    POBOX,
+    TRIGGER,
+    TRIGGER_KIND,
+    UNIT_ADDRESS,
+)
+from .words import STREET_TYPES_PLAIN
+
+_PLAIN_TYPES = frozenset(STREET_TYPES_PLAIN)
+_PASSPORT_SHAPE = re.compile(r"[A-Z]{1,2}\d{7}")
+_STATE_OR_POSTCODE = re.compile(
+    r"(?:\b(?:NSW|VIC|QLD|SA|WA|TAS|NT|ACT|Vic|Qld|Tas|nsw|vic|qld|tas)\b|\b\d{4}\s*$)"
+)
+_UNIT = re.compile(r"(?i)^(?:unit|flat|apt|apartment|suite|level|lvl|shop|lot|villa)|^\d+[A-Za-z]?\s*/")
+
+
+def _iban_or_code(text: str, m: re.Match) -> Finding | None:
+    s, e = m.start(), m.end()
+    if m.group("iban") is not None:
+        if ck.is_iban(text[s:e]):
+            return Finding("IBAN_CODE", s, e, 1.0)
+        return None
+    return _code(text, s, e)
+
+
+def _code(text: str, s: int, e: int) -> Finding | None:
+    ctx = context_before(text, s)
+    if ctx is None:
+        for entity in ("AU_PASSPORT", "AU_DRIVERS_LICENCE"):
+            if has_context(text, s, e, entity):
+                ctx = entity
+                break
+    if ctx == "AU_PASSPORT" and _PASSPORT_SHAPE.fullmatch(text[s:e]):
+        return Finding("AU_PASSPORT", s, e, 0.9)
+    if ctx == "AU_DRIVERS_LICENCE":
+        return Finding("AU_DRIVERS_LICENCE", s, e, 0.8)
+    return None
+
+
+def _date(text: str, s: int, e: int) -> Finding | None:
+    if context_before(text, s) == "DATE_OF_BIRTH" or has_context(text, s, e, "DATE_OF_BIRTH"):
+        return Finding("DATE_OF_BIRTH", s, e, 0.9)
+    return None
+
+
+def _addr(text: str, s: int, e: int) -> Finding | None:
+    span = text[s:e]
+    if _STATE_OR_POSTCODE.search(span) or _UNIT.match(span):
+        return Finding("STREET_ADDRESS", s, e, 0.9)
+    words = span.split()
+    stype = words[-1].rstrip(".,").lower()
+    named = all(w[:1].isupper() for w in words[1:])
+    if stype in _PLAIN_TYPES and named:
+        return Finding("STREET_ADDRESS", s, e, 0.8)
+    if context_before(text, s) == "STREET_ADDRESS":
+        return Finding("STREET_ADDRESS", s, e, 0.7)
+    return None
+
+
+def _num(text: str, s: int, e: int) -> Finding | None:
+    while e > s and text[e - 1] in ") ":
+        e -= 1
+    r = classify_number(text, s, e)
+    return Finding(r[0], s, e, r[1]) if r else None
+
+
+def _digit_candidates(text: str, found: list[Finding]) -> None:
+    pos, n = 0, len(text)
+    while pos < n:
+        run = DIGIT_RUN.search(text, pos)
+        if run is None:
+            return
+        s = run.start()
+        if s and text[s - 1] in "+(":
+            s -= 1
+        if s and text[s - 1] in NOT_BEFORE_NUMBER:
+            # "$49", "1,200", "v2": skip this group of digits, keep looking in the run
+            pos = run.start() + 1
+            while pos < n and text[pos].isdigit():
+                pos += 1
+            continue
+        m = DIGITAL.match(text, s)
+        if m is None:  # a "(" not followed by a number
+            pos = run.start() + 1
+            continue
+        kind = m.lastgroup
+        if kind == "date":
+            f = _date(text, m.start(), m.end())
+        elif kind == "addr":
+            f = _addr(text, m.start(), m.end())
+        else:
+            f = _num(text, m.start(), m.end())
+        if f is not None:
+            found.append(f)
+        pos = max(m.end(), run.start() + 1)
+
+
+def _trigger_candidates(text: str, found: list[Finding]) -> None:
+    low = text.lower()
+    for m in TRIGGER.finditer(low):
+        kind = TRIGGER_KIND.get(" ".join(m.group().split()))
+        s = m.start()
+        if kind == "person":
+            f = person_at(text, s, m.end())
+        elif kind == "month":
+            d = MONTH_DATE.match(text, s)
+            f = _date(text, s, d.end()) if d else None
+        elif kind == "unit":
+            a = UNIT_ADDRESS.match(text, s)
+            f = Finding("STREET_ADDRESS", s, a.end(), 0.9) if a else None
+        elif kind == "pobox":
+            a = POBOX.match(text, s)
+            f = Finding("STREET_ADDRESS", s, a.end(), 0.9) if a else None
+        else:
+            f = None
+        if f is not None:
+            found.append(f)
+
+
+def _code_candidates(text: str, found: list[Finding]) -> None:
+    for m in CODE.finditer(text):
+        s = m.start()
+        if s and text[s - 1].isalnum():
+            continue
+        f = _iban_or_code(text, m)
+        if f is not None:
+            found.append(f)
+
+
+def _resolve(found: list[Finding]) -> list[Finding]:
+    """Drop findings that overlap a stronger (then longer, then earlier) one."""
+    if len(found) < 2:
+        return found
+    kept: list[Finding] = []
+    for f in sorted(found, key=lambda f: (-f.score, -(f.end - f.start), f.start)):
+        if all(f.end <= k.start or f.start >= k.end for k in kept):
+            kept.append(f)
+    kept.sort(key=lambda f: f.start)
+    return kept
+
+
+def detect(text: str, allow: Iterable[str] | None = None) -> list[Finding]:
+    """Every piece of PII in ``text``, in order, minus the allow-list.
+
+    ``allow``: items that are not PII (our own contacts); None means the default list
+    plus ``$ETHOS_PII_ALLOW``. Pure, no I/O, no network.
+    """
+    found: list[Finding] = []
+    if "@" in text:
+        found.extend(Finding("EMAIL_ADDRESS", m.start(), m.end(), 1.0) for m in EMAIL.finditer(text))
+    if ":" in text:
+        for m in IPV6.finditer(text):
+            v = m.group()
+            if v.count(":") >= 2 and sum(c.isalnum() for c in v) >= 4 and ck.is_ip(v):
+                found.append(Finding("IP_ADDRESS", m.start(), m.end(), 1.0))
+    _digit_candidates(text, found)
+    _code_candidates(text, found)
+    _trigger_candidates(text, found)
+    if text[:1].isupper() or "\n" in text[-60:] or "-" in text[-60:] or "—" in text[-60:]:
+        found.extend(edge_names(text))
+    found = _resolve(found)
+    allowed = allow_set(allow)
+    if allowed and found:
+        found = [f for f in found if normalise(text[f.start : f.end]) not in allowed]
+    return found
+
+
+def detect_exchange(
+    prompt: str, answer: str, allow: Iterable[str] | None = None
+) -> dict[str, list[Finding]]:
+    """Findings in the prompt and in the answer; the answer also gets the prompt's names."""
+    p = detect(prompt, allow)
+    a = detect(answer, allow)
+    names = [prompt[f.start : f.end] for f in p if f.entity == "PERSON"]
+    if names:
+        a = _resolve(a + echoed_names(names, answer))
+    return {"prompt": p, "answer": a}
+
+
+def redact(text: str, findings: Iterable[Finding] | None = None, allow: Iterable[str] | None = None) -> str:
+    """``text`` with each finding replaced by ``<ENTITY>`` (safe to log)."""
+    fs = sorted(detect(text, allow) if findings is None else findings, key=lambda f: f.start)
+    out, pos = [], 0
+    for f in fs:
+        if f.start < pos:
+            continue
+        out.append(text[pos : f.start])
+        out.append(f"<{f.entity}>")
+        pos = f.end
+    out.append(text[pos:])
+    return "".join(out)

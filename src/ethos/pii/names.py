@@ -1,0 +1,133 @@
+"""PERSON: names people give about themselves, greet with, or sign off with.
+
+No model: a name is recognised by the phrase around it ("my name is …", "I'm …",
+"this is … from …", "Hi …,", "Thanks, …" at the end, "Mr …"), and a name found in a
+prompt is looked for again in the answer (:func:`echoed_names`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .finding import Finding
+from .words import NAME_STOP, NOT_NAMES
+
+_CAP = r"(?:[A-Z](?:[a-z]+(?:[A-Z][a-z]+)?|['’][A-Z][a-z]+)(?:-[A-Z][a-z]+)?)"
+_PARTICLE = r"(?:van|von|de|der|den|da|di|du|la|le|del|dos|bin|al)"
+_INITIAL = r"(?:[A-Z]\.)"
+NAME_CAP = re.compile(
+    rf"[ \t]*((?:{_CAP}|{_INITIAL})(?:[ \t]+(?:{_PARTICLE}[ \t]+)?(?:{_CAP}|{_INITIAL})){{0,2}})"
+)
+NAME_ANY = re.compile(r"[ \t]*[:\-]?[ \t]*([A-Za-z][A-Za-z'’\-]*(?:[ \t]+[A-Za-z][A-Za-z'’\-]*){0,2})")
+_GAP = re.compile(r"[ \t]*[,!.\-–—]*[ \t]*\n?")
+# what may follow a name so that the phrase was really about a name
+_AFTER_THIS_IS = re.compile(r"[ \t]*(?:from\b|here\b|at\b|with\b|speaking\b|calling\b|of\b|[,.!;:\n(]|$)")
+_AFTER_GREETING = re.compile(r"[ \t]*(?:[,!.:;\n]|$|[-–—])")
+_AFTER_SIGNOFF = re.compile(r"[ \t]*(?:[.!,]*[ \t]*(?:\n|$)|[,(]|[-–—]|\|)")
+_START_HERE = re.compile(rf"^[ \t]*((?:{_CAP})(?:[ \t]+{_CAP})?)[ \t]+here\b")
+_END_DASH = re.compile(rf"(?:^|\n)[ \t]*[-–—~][ \t]*((?:{_CAP})(?:[ \t]+{_CAP})?)[ \t.]*$")
+
+_STRONG = ("my name is", "my name's", "my name’s", "name:")
+_SELF = ("i am", "i'm", "i’m", "im")
+_THIS_IS = ("this is", "it's", "it’s")
+_GREET = ("hi", "hello", "hey", "dear", "g'day", "gday", "good morning", "good afternoon",
+          "good evening")
+_SIGNOFF = ("thanks", "thank you", "thx", "cheers", "regards", "best", "sincerely", "ta")
+_HONORIFIC = ("mr", "mrs", "ms", "miss", "dr", "prof")
+
+
+def _norm_trigger(t: str) -> str:
+    return " ".join(t.lower().rstrip(".").replace("\t", " ").split()).replace(" :", ":")
+
+
+def _good_cap(name: str) -> bool:
+    first = name.split()[0].lower().rstrip(".")
+    if first in NOT_NAMES or len(first) < 2:
+        return False
+    # "I'm Looking", "I'm Excited": verb and adjective forms are not names
+    return not (len(name.split()) == 1 and first.endswith(("ing", "ed", "ly", "ful")))
+
+
+def _trim_cap(text: str, m: re.Match) -> tuple[int, int] | None:
+    """The span of the capitalised name, dropping trailing non-name words."""
+    toks = list(re.finditer(r"\S+", m.group(1)))
+    while toks and toks[-1].group().lower().rstrip(".") in NOT_NAMES:
+        toks.pop()
+    if not toks:
+        return None
+    base = m.start(1)
+    return base + toks[0].start(), base + toks[-1].end()
+
+
+def person_at(text: str, trig_start: int, trig_end: int) -> Finding | None:
+    """A PERSON finding after the trigger phrase ``text[trig_start:trig_end]``, or None."""
+    trig = _norm_trigger(text[trig_start:trig_end])
+    pos = trig_end
+    if trig in _STRONG:
+        m = NAME_ANY.match(text, pos)
+        if not m:
+            return None
+        toks = list(re.finditer(r"[^\s]+", m.group(1)))
+        kept = []
+        for t in toks:
+            w = t.group().lower().strip(".,!'’")
+            if w in NAME_STOP or w in NOT_NAMES:
+                break
+            kept.append(t)
+        if not kept:
+            return None
+        base = m.start(1)
+        return Finding("PERSON", base + kept[0].start(), base + kept[-1].end(), 0.9)
+    if trig in _HONORIFIC:
+        if not text[trig_start].isupper():
+            return None
+        m = NAME_CAP.match(text, pos)
+        if m and _good_cap(m.group(1)):
+            return Finding("PERSON", trig_start, m.end(1), 0.8)
+        return None
+    if trig in _SIGNOFF:
+        g = _GAP.match(text, pos)
+        pos = g.end() if g else pos
+    m = NAME_CAP.match(text, pos)
+    if not m or not _good_cap(m.group(1)):
+        return None
+    span = _trim_cap(text, m)
+    if span is None:
+        return None
+    after = span[1]
+    if trig in _SELF:
+        return Finding("PERSON", span[0], span[1], 0.7)
+    if trig in _THIS_IS:
+        return Finding("PERSON", *span, 0.7) if _AFTER_THIS_IS.match(text, after) else None
+    if trig in _GREET:
+        return Finding("PERSON", *span, 0.7) if _AFTER_GREETING.match(text, after) else None
+    if trig in _SIGNOFF:
+        return Finding("PERSON", *span, 0.7) if _AFTER_SIGNOFF.match(text, after) else None
+    return None
+
+
+def edge_names(text: str) -> list[Finding]:
+    """'Sarah here, …' at the start and '- Sarah' at the end of a message."""
+    out = []
+    m = _START_HERE.match(text)
+    if m and _good_cap(m.group(1)):
+        out.append(Finding("PERSON", m.start(1), m.end(1), 0.7))
+    tail_from = max(0, len(text) - 60)
+    m = _END_DASH.search(text, tail_from)
+    if m and _good_cap(m.group(1)):
+        out.append(Finding("PERSON", m.start(1), m.end(1), 0.7))
+    return out
+
+
+def echoed_names(names: Iterable[str], answer: str) -> list[Finding]:
+    """Where the answer repeats a name found in the prompt (each word of it, whole words)."""
+    words = set()
+    for name in names:
+        for w in re.findall(r"[A-Za-z][A-Za-z'’\-]+", name):
+            if w.lower() not in NOT_NAMES and w.lower() not in NAME_STOP:
+                words.add(w[0].upper() + w[1:])
+    if not words:
+        return []
+    rx = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")\b")
+    return [Finding("PERSON", m.start(), m.end(), 0.8) for m in rx.finditer(answer)]

@@ -1,0 +1,100 @@
+"""The candidate pass: a few compiled regexes, each starting with a literal or a character
+class so the regex engine skips in C to the places where a candidate can begin.
+
+* ``DIGIT_RUN`` finds runs of digits; ``DIGITAL`` (anchored there) says which kind of
+  digit candidate it is: a date, a street address, or a number.
+* ``TRIGGER`` finds, in the lowercased text, the words that introduce a name, a
+  month-first date, a unit-prefixed address or a post-office box.
+* ``CODE`` finds letter+digit codes (IBAN, passport, licence); ``EMAIL`` runs only when
+  the text holds an ``@``.
+
+What a candidate *is* gets decided afterwards by small validators (checksums, context
+words, name rules).
+"""
+
+from __future__ import annotations
+
+import re
+
+from .words import (
+    MONTHS,
+    STATES_OTHER,
+    STATES_UPPER,
+    STREET_TYPES_AMBIGUOUS,
+    STREET_TYPES_PLAIN,
+    alternation,
+)
+
+_MONTH = "(?i:" + alternation(MONTHS) + r")\.?"
+_STREET_TYPE = "(?i:" + alternation(set(STREET_TYPES_PLAIN) | set(STREET_TYPES_AMBIGUOUS)) + ")"
+_STATE = "(?:" + alternation(STATES_UPPER + STATES_OTHER) + ")"
+_WORD = r"[A-Za-z][A-Za-z'’\-]*"
+# "Carlton VIC 3053", ", Reedside, TAS, 2909", " NSW 2000", " 3053"
+_TAIL = (
+    rf"(?:(?:[ \t]*,?[ \t]*\n?[ \t]*(?:{_WORD}[ \t]*){{0,3}}?,?[ \t]*{_STATE}\b"
+    r"(?:,?[ \t]*\d{4}\b)?)|(?:,?[ \t]+\d{4}\b))?"
+)
+_STREET = (
+    r"(?:\d{1,4}[A-Za-z]?[ \t]*/[ \t]*)?\d{1,5}[A-Za-z]?(?:[ \t]*-[ \t]*\d{1,5})?,?[ \t]+"
+    rf"(?:{_WORD}[ \t]+){{1,3}}?{_STREET_TYPE}\b\.?{_TAIL}"
+)
+
+EMAIL = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9._%+\-]*@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}"
+)
+#: IPv6 candidates (validated by ``ipaddress``); runs only when the text holds "::" or
+#: a colon between hex digits
+IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4})?(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+#: IBAN (checked first) or passport / licence code; the word start is checked by the caller
+CODE = re.compile(
+    r"[A-Z](?:[A-Z]\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b(?P<iban>)"
+    r"|[A-Z]?\d{5,9}\b)"
+)
+
+DIGIT_RUN = re.compile(r"\d[\d .\-/()]*")
+DIGITAL = re.compile(
+    r"(?P<date>(?:"
+    rf"\d{{1,2}}(?:st|nd|rd|th)?(?:[ \t]+of)?[ \t\-]+{_MONTH},?[ \t\-]+(?:19|20)?\d{{2}}"
+    r"|\d{1,2}[/.\-]\d{1,2}[/.\-](?:19|20)?\d{2}"
+    r"|(?:19|20)\d{2}[/.\-]\d{1,2}[/.\-]\d{1,2}"
+    r")(?![\d.]\d))"
+    rf"|(?P<addr>{_STREET})"
+    r"|(?P<num>(?:\+[ \t]?|\([ \t]?)?\d(?:[ .\-()]{0,3}\d)*\)?)"
+)
+#: characters that, right before a digit run, make it part of something else ($49, 1,200)
+NOT_BEFORE_NUMBER = frozenset("$€£¥.,/:#@-_") | frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+PERSON_TRIGGERS = (
+    "my name is", "my name's", "my name’s", "name:", "i am", "i'm", "i’m", "im", "this is",
+    "it's", "it’s", "hi", "hello", "hey", "dear", "g'day", "gday", "good morning",
+    "good afternoon", "good evening", "thanks", "thank you", "thx", "cheers", "regards",
+    "best", "sincerely", "ta", "mr", "mrs", "ms", "miss", "dr", "prof",
+)
+UNIT_TRIGGERS = ("unit", "flat", "apt", "apartment", "suite", "level", "lvl", "shop", "lot", "villa")
+POBOX_TRIGGERS = (
+    "po box", "p.o. box", "p.o box", "p o box", "gpo box", "g.p.o. box", "locked bag",
+    "private bag", "post office box",
+)
+#: trigger word (blanks collapsed) -> what it introduces
+TRIGGER_KIND: dict[str, str] = {
+    **{t: "person" for t in PERSON_TRIGGERS},
+    **{t: "month" for t in MONTHS},
+    **{t: "unit" for t in UNIT_TRIGGERS},
+    **{t: "pobox" for t in POBOX_TRIGGERS},
+}
+TRIGGER = re.compile(
+    alternation(set(TRIGGER_KIND), word_start=True) + r"(?:(?<=:)|(?![a-z0-9]))"
+)
+
+MONTH_DATE = re.compile(rf"{_MONTH}[ \t]+\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+(?:19|20)\d{{2}}\b")
+UNIT_ADDRESS = re.compile(
+    r"(?i:unit|flat|apt|apartment|suite|level|lvl|shop|lot|villa)\.?[ \t]*\d+[A-Za-z]?,?[ \t]+"
+    + _STREET
+)
+POBOX = re.compile(
+    r"(?i:p\.?[ \t]?o\.?[ \t]?box|g\.?p\.?o\.?[ \t]+box|post[ \t]+office[ \t]+box"
+    rf"|locked[ \t]+bag|private[ \t]+bag)[ \t]*\d{{1,6}}{_TAIL}"
+)

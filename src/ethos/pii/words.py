@@ -1,0 +1,109 @@
+"""Word lists the patterns are built from, and a helper that turns a list into a regex."""
+
+from __future__ import annotations
+
+import re
+
+
+def alternation(
+    words: list[str] | tuple[str, ...] | frozenset[str] | set[str], word_start: bool = False
+) -> str:
+    """A non-capturing regex matching any of ``words`` (a trie, so matching stays fast).
+
+    A space in a word matches any run of blanks. ``word_start``: only at the start of a
+    word; the check comes after the first letter so that the regex engine can still skip
+    quickly to positions holding a possible first letter.
+    """
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def esc(ch: str) -> str:
+        return r"[ \t]+" if ch == " " else re.escape(ch)
+
+    def build(node: dict, root: bool = False) -> str:
+        end = "" in node
+        guard = r"(?<![A-Za-z0-9_].)" if root and word_start else ""
+        alts = [esc(ch) + guard + build(sub) for ch, sub in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        if end:
+            body = "(?:" + body + ")?"
+        return body
+
+    return "(?:" + build(trie, root=True) + ")"
+
+
+#: Australian street types (Australia Post / AS 4590 list, most used ones), matched
+#: case-insensitively. Those that double as ordinary words need extra evidence.
+STREET_TYPES_PLAIN = (
+    "st", "street", "rd", "road", "ave", "av", "avenue", "pde", "parade", "cres", "crescent",
+    "ct", "crt", "court", "pl", "place", "hwy", "highway", "tce", "terrace", "blvd",
+    "boulevard", "bvd", "cl", "close", "ln", "lane", "esp", "esplanade", "gr", "gve", "grove",
+    "cct", "circuit", "pkwy", "parkway", "boulevarde", "fwy", "freeway", "mwy", "motorway",
+    "firetrail", "promenade", "prom",
+)
+STREET_TYPES_AMBIGUOUS = (
+    "dr", "drv", "drive", "sq", "square", "cir", "circle", "mews", "grn", "gdns", "gardens",
+    "hts", "heights", "rdg", "ridge", "wynd", "bypass", "cove", "glade", "glen", "quays",
+    "boardwalk", "concourse", "causeway", "crossing", "dale", "retreat", "chase", "vista",
+    "rotary", "tollway", "interchange", "arcade", "alley",
+    "way", "walk", "row", "view", "vw", "rise", "loop", "link", "gate", "edge", "track",
+    "trail", "park", "mall", "centre", "path", "point", "line", "run", "quay", "hill", "green",
+    "ride", "bridge", "end", "corner", "outlook", "access", "approach", "break", "brace",
+    "bend", "brae", "spur", "strip", "turn", "passage", "pass", "grange", "haven", "hollow",
+    "lookout", "meander", "nook", "pocket", "reserve", "return", "river", "shore", "summit",
+    "top", "vale", "waters", "wharf", "yard", "pathway", "plaza", "entrance", "crest",
+    "circus", "copse", "flats", "ford", "front", "harbour", "junction", "key", "lanes",
+    "port", "ramble", "reach", "rest", "round",
+)
+
+STATES_UPPER = ("NSW", "VIC", "QLD", "SA", "WA", "TAS", "NT", "ACT")
+#: state spellings that cannot be an ordinary word
+STATES_OTHER = ("Vic", "Qld", "Tas", "Nsw", "nsw", "vic", "qld", "tas")
+
+MONTHS = (
+    "jan", "january", "feb", "february", "mar", "march", "apr", "april", "may", "jun", "june",
+    "jul", "july", "aug", "august", "sep", "sept", "september", "oct", "october", "nov",
+    "november", "dec", "december",
+)
+
+#: capitalised words that follow "I'm", "Hi", "Thanks," … without being a name
+NOT_NAMES = frozenset(
+    """
+    a an the not just also so very really quite interested looking trying wondering planning
+    thinking new here back sure happy glad keen curious sorry from with on in at for of to
+    free starter team teams business enterprise pro plus premium basic standard growth
+    monday tuesday wednesday thursday friday saturday sunday january february march april
+    may june july august september october november december australian american british
+    english canadian kiwi aussie indian chinese european it this that these those what how
+    why when where who which there yes no ok okay great good fine well again you your we
+    our us i me my please hope welcome today tomorrow tonight morning afternoon evening night
+    ai api ceo cto cfo coo manager director admin administrator developer engineer marketer
+    marketing founder owner student teacher agency everyone everybody all folks guys
+    customer customers friend friends sir madam colleague colleagues support sales billing
+    ethos ethosprompt prompt in-house currently still already about after before finally
+    hello hi hey thanks thank cheers regards best sincerely ta thx kind warm many yours
+    again also actually based using building running working writing reading getting
+    going moving new-ish one two three four five six seven eight nine ten ready done
+    finished excited confused stuck annoyed frustrated impressed evaluating comparing
+    considering interested, wanting needing asking emailing calling messaging reaching
+    gold silver bronze platinum annual monthly yearly trial beta alpha
+    gpt chatgpt claude gemini llm saas b2b b2c crm seo faq
+    """.split()
+)
+
+#: lowercase words that end a name written after "my name is" (users often skip capitals)
+NAME_STOP = frozenset(
+    """
+    and or but i im i'm id i'd ill i'll ive i've from here at with on in the a an is was
+    and, please pls can could would will want wanted need needed like looking trying
+    wondering about for of to by my your our we you it this that what how why when where
+    who which thanks thank cheers regards hi hello hey so just also too as if then than
+    have has had do does did am are be been being not no yes ok okay mate
+    """.split()
+)
