@@ -91,8 +91,18 @@ async def marketing_chat(req: ChatRequest, request: Request):
     headers = _headers(lk, st.revision)
 
     if want_stream:
+        upstream = None
+        first: str | Answer | None = None
+        if lk.entry is None:
+            # Wait for the first piece so that a provider that fails at once gets a real
+            # 502/504 status rather than an error event inside a 200 stream.
+            upstream = st.answerer.stream(req.message)
+            try:
+                first = await upstream.__anext__()
+            except AnswererError as e:
+                return _answerer_failed(st, e)
         return StreamingResponse(
-            _stream(st, req, lk, session_dependent),
+            _stream(st, req, lk, session_dependent, upstream, first),
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache"},
         )
@@ -104,14 +114,18 @@ async def marketing_chat(req: ChatRequest, request: Request):
     try:
         ans = await st.answerer.answer(req.message)
     except AnswererError as e:
-        st.metrics.llm_errors.labels(st.revision, str(e.status)).inc()
-        log.warning("answerer failed", extra={"status": e.status, "error": str(e)})
-        return error_response(
-            e.status, "upstream_timeout" if e.status == 504 else "upstream_error", str(e),
-            headers={"X-Revision": st.revision},
-        )
+        return _answerer_failed(st, e)
     await _admit(st, req, lk, ans, session_dependent)
     return JSONResponse(_body(ans.text, lk, st.revision, ans.sources), headers=headers)
+
+
+def _answerer_failed(st, e: AnswererError):
+    st.metrics.llm_errors.labels(st.revision, str(e.status)).inc()
+    log.warning("answerer failed", extra={"status": e.status, "error": str(e)})
+    return error_response(
+        e.status, "upstream_timeout" if e.status == 504 else "upstream_error", str(e),
+        headers={"X-Revision": st.revision},
+    )
 
 
 def _sse(data: dict, event: str | None = None) -> str:
@@ -119,15 +133,23 @@ def _sse(data: dict, event: str | None = None) -> str:
     return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def _stream(st, req: ChatRequest, lk: Lookup, session_dependent: bool) -> AsyncIterator[str]:
+async def _stream(
+    st, req: ChatRequest, lk: Lookup, session_dependent: bool, upstream, first
+) -> AsyncIterator[str]:
     if lk.entry is not None:
         for chunk in chunk_text(lk.entry.reply):
             yield _sse({"delta": chunk})
         sources = lk.entry.sources
     else:
         final: Answer | None = None
+
+        async def items():
+            yield first
+            async for item in upstream:
+                yield item
+
         try:
-            async for item in st.answerer.stream(req.message):
+            async for item in items():
                 if isinstance(item, Answer):
                     final = item
                 else:

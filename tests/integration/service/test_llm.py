@@ -1,0 +1,150 @@
+"""The OpenAI-compatible answerer against a fake provider on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from conftest import ask
+from servers import ServerThread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+REPLY = "EthosPrompt has five plans: Free, Starter, Team, Business and Enterprise."
+
+
+class FakeProvider:
+    """Behaviour switchable per test: ok | fail | slow | truncated."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.calls: list[dict] = []
+        self.auth: list[str | None] = []
+        self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
+
+    async def chat(self, request: Request):
+        body = await request.json()
+        self.calls.append(body)
+        self.auth.append(request.headers.get("authorization"))
+        if self.mode == "fail":
+            return JSONResponse({"error": {"message": "overloaded"}}, status_code=503)
+        if self.mode == "slow":
+            await asyncio.sleep(2)
+        finish = "length" if self.mode == "truncated" else "stop"
+        if body.get("stream"):
+            async def gen():
+                for i, word in enumerate(REPLY.split(" ")):
+                    if self.mode == "slow_mid" and i == 3:
+                        await asyncio.sleep(2)  # longer than the client's read timeout
+                    chunk = {"choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]}
+                    yield f"data: {json.dumps(chunk)}\n\n"
+                    await asyncio.sleep(0.001)
+                yield f"data: {json.dumps({'choices': [{'index': 0, 'delta': {}, 'finish_reason': finish}]})}\n\n"
+                yield "data: [DONE]\n\n"
+
+            return StreamingResponse(gen(), media_type="text/event-stream")
+        return JSONResponse({
+            "id": "x", "object": "chat.completion", "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY},
+                         "finish_reason": finish}],
+        })
+
+
+@pytest.fixture
+def provider():
+    p = FakeProvider()
+    with ServerThread(p.app) as srv:
+        p.url = srv.url + "/v1"
+        yield p
+
+
+@pytest.fixture
+def llm_service(make_service, provider):
+    url, app = make_service(
+        llm_base_url=provider.url, llm_api_key="sk-test-secret", llm_model="test-model",
+        llm_timeout_s=0.5, llm_retries=1,
+    )
+    with httpx.Client(base_url=url, timeout=10) as client:
+        yield client, app, provider
+
+
+def test_llm_answer_is_grounded_and_cached(llm_service):
+    client, app, provider = llm_service
+    assert client.get("/health").json()["answerer"] == "llm:test-model"
+    r = ask(client, "What are your pricing plans?")
+    assert r.status_code == 200 and r.json()["reply"] == REPLY
+    assert r.json()["sources"][0] == "plans-and-pricing.md"
+    call = provider.calls[0]
+    assert call["model"] == "test-model"
+    assert "Pricing plans at a glance" in call["messages"][0]["content"]
+    assert call["messages"][1] == {"role": "user", "content": "What are your pricing plans?"}
+    assert provider.auth[0] == "Bearer sk-test-secret"
+    assert ask(client, "What are your pricing plans?").headers["X-Cache"] == "HIT"
+    assert len(provider.calls) == 1
+
+
+def test_llm_stream_passes_deltas_and_is_cached(llm_service):
+    client, _, provider = llm_service
+    r = client.post("/api/ai/marketing-chat", json={"message": "What are your plans?", "stream": True})
+    deltas = [json.loads(line[6:])["delta"] for line in r.text.splitlines()
+              if line.startswith("data: ") and '"delta"' in line]
+    assert len(deltas) == len(REPLY.split(" "))
+    assert "".join(deltas).strip() == REPLY
+    assert ask(client, "What are your plans?").headers["X-Cache"] == "HIT"
+
+
+def test_provider_error_is_502_retried_and_not_cached(llm_service):
+    client, app, provider = llm_service
+    provider.mode = "fail"
+    r = ask(client, "What are your pricing plans?")
+    assert r.status_code == 502 and r.json()["error"] == "upstream_error"
+    assert "503" in r.json()["detail"]
+    assert len(provider.calls) == 2  # one retry
+    assert app.state.ethos.cache.store.count() == 0
+    assert "sk-test-secret" not in r.text
+
+
+def test_provider_timeout_is_504(llm_service):
+    client, app, provider = llm_service
+    provider.mode = "slow"
+    r = ask(client, "What are your pricing plans?")
+    assert r.status_code == 504 and r.json()["error"] == "upstream_timeout"
+    assert app.state.ethos.cache.store.count() == 0
+
+
+def test_truncated_answers_are_not_cached(llm_service):
+    client, app, provider = llm_service
+    provider.mode = "truncated"
+    assert ask(client, "What are your pricing plans?").status_code == 200
+    assert ask(client, "What are your pricing plans?").headers["X-Cache"] == "MISS"
+    text = client.get("/metrics").text
+    assert 'ethos_cache_quality_rejections_total{reason="truncated",revision="blue"} 2.0' in text
+
+
+def test_stream_that_fails_at_once_is_502(llm_service):
+    client, app, provider = llm_service
+    provider.mode = "fail"
+    r = client.post("/api/ai/marketing-chat", json={"message": "What are your plans?", "stream": True})
+    assert r.status_code == 502 and r.json()["error"] == "upstream_error"
+    assert app.state.ethos.cache.store.count() == 0
+
+
+def test_stream_cut_mid_way_ends_with_an_error_event(llm_service):
+    client, app, provider = llm_service
+    provider.mode = "slow_mid"
+    r = client.post("/api/ai/marketing-chat", json={"message": "What are your plans?", "stream": True})
+    assert r.status_code == 200
+    assert '"delta"' in r.text and "event: error" in r.text
+    assert app.state.ethos.cache.store.count() == 0
+
+
+def test_unreachable_provider_is_502(make_service):
+    from servers import free_port
+
+    url, _ = make_service(llm_base_url=f"http://127.0.0.1:{free_port()}/v1", llm_retries=0)
+    r = httpx.post(f"{url}/api/ai/marketing-chat", json={"message": "What are your plans?"})
+    assert r.status_code == 502 and "cannot reach" in r.json()["detail"]
