@@ -24,7 +24,7 @@ _NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # Keep what changes the meaning of a question: letters, digits, currency, percent, and
 # the separators inside a number ("1,200", "4.5"). Everything else is punctuation.
 _NUMBER_SEP_RE = re.compile(r"(?<=\d)[.,](?=\d)")
-_DROP_RE = re.compile(r"[^\w\s$€£¥%]", re.UNICODE)
+_DROP_RE = re.compile(r"[^\w\s$€£¥%\x00]", re.UNICODE)  # \x00: a protected separator
 _SPACE_RE = re.compile(r"\s+")
 _PATTERN_ALLOWED_RE = re.compile(r"^[A-Za-z0-9_:*?\[\]!.$%€£¥-]+$")
 PATTERN_MAX_CHARS = 256
@@ -36,7 +36,7 @@ class InvalidPattern(ValueError):
 
 def normalise(text: str) -> str:
     """Case, width, whitespace and punctuation folded; numbers and currency kept."""
-    t = unicodedata.normalize("NFKC", text).casefold()
+    t = unicodedata.normalize("NFKC", text).casefold().replace("\x00", " ")
     t = t.replace("’", "'").replace("'", "")
     t = _NUMBER_SEP_RE.sub("\x00", t)  # protect 1,200 and 4.5
     t = _DROP_RE.sub(" ", t)
