@@ -1,0 +1,445 @@
+"""Policy evaluation: signal windows + clock + previous state -> per-trigger results, a decision
+and the next state. Pure: no I/O, no clock of its own; the loop in :mod:`.loop` does the rest.
+
+Per trigger, one of:
+
+- ``no-data``: no source reported the signal (a source down): alert and hold, never act;
+- ``inconclusive``: too few samples in every window (or on the baseline): never act;
+- ``ok``: the condition does not hold;
+- ``watching``: it holds, for less than ``sustain`` (``time_left`` says how long to go);
+- ``firing``: it has held for ``sustain`` or more.
+
+Overall decision: the strongest action among triggers that fire *fresh* (``emergency`` >
+``standard`` > ``gradual`` > ``notify``), else ``watch`` while any trigger is watching, else
+``none``. No-data alerts once per outage (``notify``).
+
+One incident, one rollback: a fired trigger is *latched* until it has been out of breach for
+``clear_after`` (hysteresis, so a value hovering at the threshold cannot fire again and
+again); after an action, an incident is open and actions of the same or lower strength are
+held during ``cooldown`` and while any of its triggers still breaches; only a stronger
+action (an escalation, e.g. a PII leak during a gradual rollback) goes through.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .measurements import Measurement, Snapshot
+from .policy import ACTION_RANK, Policy, Trigger
+from .stats import compare_proportions, compare_samples, wilson_bounds
+
+STATUSES = ("ok", "watching", "firing", "inconclusive", "no-data")
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerResult:
+    """What one trigger saw and concluded at one evaluation."""
+
+    trigger: str
+    status: str
+    action: str
+    severity: str
+    revision: str
+    signal: str
+    comparator: str
+    threshold: float
+    value: float | None = None  # the candidate's value (rate, seconds, ratio for baselines)
+    samples: int = 0
+    window_s: float | None = None
+    bound: float | None = None  # the Wilson bound compared, when confidence is set
+    baseline_value: float | None = None
+    baseline_samples: int | None = None
+    p_value: float | None = None
+    breach_for_s: float = 0.0
+    time_left_s: float | None = None
+    latched: bool = False
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form for the history and ``--json``."""
+        d = {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        for k, v in list(d.items()):
+            if isinstance(v, float) and not math.isfinite(v):
+                d[k] = None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The guard's verdict: the action to take and the trigger that caused it."""
+
+    action: str  # none | watch | notify | gradual | standard | emergency
+    trigger: str | None = None
+    reason: str = ""
+    held: str | None = None  # why a firing trigger did not lead to an action
+    needs_approval: bool = False
+    alerts: tuple[str, ...] = ()  # messages to send (no-data, notify-only, held, approval)
+
+    @property
+    def acts(self) -> bool:
+        """True when the guard should run a rollback procedure now."""
+        return self.action in ("emergency", "standard", "gradual") and not self.needs_approval
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "trigger": self.trigger,
+            "reason": self.reason,
+            "held": self.held,
+            "needs_approval": self.needs_approval,
+            "alerts": list(self.alerts),
+        }
+
+
+@dataclass(frozen=True)
+class Incident:
+    """An action taken: when, which, by which trigger; open until cleared."""
+
+    opened_at: float
+    action: str
+    trigger: str
+    triggers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GuardState:
+    """What the guard remembers between evaluations (all times on the evaluation clock)."""
+
+    breach_since: dict[str, float] = field(default_factory=dict)
+    latched_at: dict[str, float] = field(default_factory=dict)
+    clear_since: dict[str, float] = field(default_factory=dict)
+    incident: Incident | None = None
+    last_action_at: float | None = None
+    no_data_alerted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        inc = self.incident
+        return {
+            "breach_since": dict(self.breach_since),
+            "latched_at": dict(self.latched_at),
+            "incident": None if inc is None else {
+                "opened_at": inc.opened_at, "action": inc.action, "trigger": inc.trigger,
+                "triggers": list(inc.triggers),
+            },
+            "last_action_at": self.last_action_at,
+            "no_data_alerted": self.no_data_alerted,
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation: when, each trigger's result, the decision, and the state after it."""
+
+    at: float
+    results: tuple[TriggerResult, ...]
+    decision: Decision
+    state: GuardState
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    def result(self, name: str) -> TriggerResult:
+        """The result of the trigger called ``name``."""
+        for r in self.results:
+            if r.trigger == name:
+                return r
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "decision": self.decision.to_dict(),
+            "triggers": [r.to_dict() for r in self.results],
+            "unavailable": dict(self.unavailable),
+        }
+
+
+# --------------------------------------------------------------------------- one trigger
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    """The condition of one trigger before sustain: breach / ok / inconclusive / no-data."""
+
+    status: str  # breach | ok | inconclusive | no-data
+    value: float | None = None
+    samples: int = 0
+    window_s: float | None = None
+    bound: float | None = None
+    baseline_value: float | None = None
+    baseline_samples: int | None = None
+    p_value: float | None = None
+    revision: str = ""
+    reason: str = ""
+
+
+def _pick(snapshot: Snapshot, t: Trigger, revision: str) -> tuple[Measurement | None, float]:
+    """The shortest window with enough samples; else the longest window reported."""
+    found: Measurement | None = None
+    used = t.windows[-1]
+    for w in t.windows:
+        m = snapshot.get(revision, t.signal, w)
+        if m is None:
+            continue
+        found, used = m, w
+        if m.samples >= t.min_samples:
+            return m, w
+    return found, used
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4g}"
+
+
+def _threshold_raw(policy: Policy, snapshot: Snapshot, t: Trigger, revision: str) -> _Raw:
+    m, w = _pick(snapshot, t, revision)
+    if m is None:
+        return _Raw("no-data", revision=revision, reason=f"no source reported {t.signal} of {revision}")
+    if m.samples < t.min_samples or m.value is None:
+        return _Raw("inconclusive", m.value, m.samples, m.window_s or w, revision=revision,
+                    reason=f"{m.samples} samples < {t.min_samples} needed")
+    compared = m.value
+    bound = None
+    if t.confidence is not None and m.events is not None:
+        lo, hi = wilson_bounds(m.events, m.samples, t.confidence)
+        bound = lo if t.worse == "greater" else hi
+        compared = bound
+    breach = t.passes(compared)
+    if breach and t.unless_baseline_too:
+        b_rev = policy.revision_of(t.baseline.revision if t.baseline else "baseline")
+        bm, _ = _pick(snapshot, t, b_rev)
+        if bm is not None and bm.value is not None and bm.samples >= t.min_samples and t.passes(bm.value):
+            return _Raw("ok", m.value, m.samples, m.window_s or w, bound, bm.value, bm.samples,
+                        revision=revision,
+                        reason=f"{b_rev} is at {_fmt(bm.value)} too: the traffic, not the release")
+    shown = f"{_fmt(m.value)}" + (f" (bound {_fmt(bound)})" if bound is not None else "")
+    reason = f"{t.signal} {shown} {t.comparator} {t.threshold:g}" if breach else f"{t.signal} {shown}"
+    return _Raw("breach" if breach else "ok", m.value, m.samples, m.window_s or w, bound,
+                revision=revision, reason=f"{reason} on {revision}, {m.samples} samples")
+
+
+def _baseline_raw(policy: Policy, snapshot: Snapshot, t: Trigger, revision: str) -> _Raw:
+    assert t.baseline is not None
+    b_rev = policy.revision_of(t.baseline.revision)
+    for w in t.windows:
+        c = snapshot.get(revision, t.signal, w)
+        b = snapshot.get(b_rev, t.signal, w)
+        if c is not None and b is not None and c.samples >= t.min_samples and b.samples >= t.min_samples:
+            break
+    if c is None or b is None:
+        who = revision if c is None else b_rev
+        return _Raw("no-data", revision=revision, reason=f"no source reported {t.signal} of {who}")
+    window = c.window_s or w
+    if c.samples < t.min_samples or b.samples < t.min_samples:
+        return _Raw("inconclusive", c.value, c.samples, window, baseline_value=b.value,
+                    baseline_samples=b.samples, revision=revision,
+                    reason=f"{revision} {c.samples} / {b_rev} {b.samples} samples < {t.min_samples} needed")
+    if t.baseline.test == "mann_whitney":
+        if not c.distribution or not b.distribution:
+            return _Raw("no-data", revision=revision,
+                        reason=f"no per-request {t.signal} samples (raw or histogram) to compare")
+        cmp = compare_samples(c.distribution, b.distribution, t.worse)
+    else:
+        if c.events is None or b.events is None:
+            return _Raw("no-data", revision=revision, reason=f"{t.signal} without event counts")
+        cmp = compare_proportions(c.events, c.samples, b.events, b.samples, t.worse)
+    significant = cmp.p_value < t.baseline.alpha
+    big = t.passes(cmp.effect)
+    if t.baseline.min_difference > 0:
+        diff = cmp.candidate - cmp.baseline
+        big = big and (diff >= t.baseline.min_difference if t.worse == "greater" else -diff >= t.baseline.min_difference)
+    breach = significant and big
+    reason = (
+        f"{t.signal} {revision} {_fmt(cmp.candidate)} vs {b_rev} {_fmt(cmp.baseline)}: "
+        f"ratio {_fmt(cmp.effect)} (needs {t.comparator} {t.threshold:g}), p={cmp.p_value:.2g} "
+        f"(needs < {t.baseline.alpha:g}), n={c.samples}/{b.samples}"
+    )
+    return _Raw("breach" if breach else "ok", cmp.effect, c.samples, window, None, cmp.baseline,
+                b.samples, cmp.p_value, revision, reason)
+
+
+def _raw(policy: Policy, snapshot: Snapshot, t: Trigger) -> _Raw:
+    if t.revision == "any":
+        names = snapshot.revisions() or [policy.candidate, policy.baseline]
+        raws = [_threshold_raw(policy, snapshot, t, n) for n in names]
+        for status in ("breach", "ok", "inconclusive"):
+            for r in raws:
+                if r.status == status:
+                    return r
+        return raws[0]
+    revision = policy.revision_of(t.revision)
+    if t.baseline is not None:
+        return _baseline_raw(policy, snapshot, t, revision)
+    return _threshold_raw(policy, snapshot, t, revision)
+
+
+# --------------------------------------------------------------------------- the decision
+
+
+def evaluate(policy: Policy, snapshot: Snapshot, state: GuardState, now: float) -> Evaluation:
+    """Evaluate every trigger of ``policy`` on ``snapshot`` at clock time ``now``. Pure."""
+    breach_since = dict(state.breach_since)
+    latched_at = dict(state.latched_at)
+    clear_since = dict(state.clear_since)
+    results: list[TriggerResult] = []
+    fresh: list[TriggerResult] = []
+    for t in policy.triggers:
+        raw = _raw(policy, snapshot, t)
+        breach_for = 0.0
+        time_left = None
+        if raw.status == "breach":
+            since = breach_since.setdefault(t.name, now)
+            breach_for = now - since
+            status = "firing" if breach_for >= t.sustain_s else "watching"
+            if status == "watching":
+                time_left = t.sustain_s - breach_for
+        else:
+            # A break in the evidence (no data, too few samples) restarts the sustain clock:
+            # the guard never assumes a breach it did not see.
+            breach_since.pop(t.name, None)
+            status = raw.status
+        latched = t.name in latched_at
+        if latched:
+            if raw.status in ("ok", "inconclusive"):
+                clear_since.setdefault(t.name, now)
+                if now - clear_since[t.name] >= policy.clear_after_s:
+                    latched_at.pop(t.name, None)
+                    clear_since.pop(t.name, None)
+                    latched = False
+            else:
+                clear_since.pop(t.name, None)
+        r = TriggerResult(
+            trigger=t.name, status=status, action=t.action, severity=t.severity,
+            revision=raw.revision, signal=t.signal, comparator=t.comparator,
+            threshold=t.threshold, value=raw.value, samples=raw.samples,
+            window_s=raw.window_s, bound=raw.bound, baseline_value=raw.baseline_value,
+            baseline_samples=raw.baseline_samples, p_value=raw.p_value,
+            breach_for_s=breach_for, time_left_s=time_left, latched=latched, reason=raw.reason,
+        )
+        results.append(r)
+        if status == "firing" and not latched:
+            fresh.append(r)
+
+    decision, incident, last_action_at = _decide(policy, state, results, fresh, now)
+    for r in fresh:
+        latched_at[r.trigger] = now  # fired once: it re-arms only after clear_after
+        clear_since.pop(r.trigger, None)
+
+    no_data = [r for r in results if r.status == "no-data"]
+    no_data_alerted = state.no_data_alerted
+    if no_data and not no_data_alerted:
+        sources = sorted(set(snapshot.unavailable)) or ["signals"]
+        msg = (
+            f"guard: no data for {len(no_data)} trigger(s) ({', '.join(r.trigger for r in no_data[:5])}"
+            f"{'...' if len(no_data) > 5 else ''}) from {', '.join(sources)}; holding, no rollback"
+            " is taken on missing data"
+        )
+        decision = replace(decision, alerts=(*decision.alerts, msg))
+        if decision.action in ("none", "watch"):
+            decision = replace(decision, action="notify", reason=msg)
+        no_data_alerted = True
+    elif not no_data:
+        no_data_alerted = False
+
+    new_state = GuardState(
+        breach_since=breach_since,
+        latched_at=latched_at,
+        clear_since=clear_since,
+        incident=incident,
+        last_action_at=last_action_at,
+        no_data_alerted=no_data_alerted,
+    )
+    return Evaluation(now, tuple(results), decision, new_state, dict(snapshot.unavailable))
+
+
+def _decide(
+    policy: Policy,
+    state: GuardState,
+    results: list[TriggerResult],
+    fresh: list[TriggerResult],
+    now: float,
+) -> tuple[Decision, Incident | None, float | None]:
+    incident = state.incident
+    last_action_at = state.last_action_at
+    breaching = {r.trigger for r in results if r.status in ("firing", "watching")}
+    # An incident closes once the cooldown is over and none of its triggers breaches.
+    if incident is not None and last_action_at is not None:
+        if now - last_action_at >= policy.cooldown_s and not (set(incident.triggers) & breaching):
+            incident = None
+
+    if not fresh:
+        still = [r for r in results if r.status == "firing"]
+        if still:
+            top = max(still, key=lambda r: ACTION_RANK[r.action])
+            held = "already fired; re-arms after clear_after out of breach"
+            if incident is not None:
+                held = f"incident open ({incident.action} by {incident.trigger}): one incident, one rollback"
+            return (
+                Decision("watch", top.trigger, f"{top.trigger}: {top.reason} (held: {held})", held=held),
+                incident,
+                last_action_at,
+            )
+        watching = [r for r in results if r.status == "watching"]
+        if watching:
+            w = min(watching, key=lambda r: r.time_left_s or 0.0)
+            return (
+                Decision("watch", w.trigger, f"{w.reason}; fires in {w.time_left_s:.0f}s if it holds"),
+                incident,
+                last_action_at,
+            )
+        return Decision("none"), incident, last_action_at
+
+    fresh.sort(key=lambda r: (-ACTION_RANK[r.action], r.trigger))
+    top = fresh[0]
+    reason = f"{top.trigger}: {top.reason}"
+    notify_only = [r for r in fresh if r.action == "notify"]
+    alerts = tuple(f"{r.trigger}: {r.reason}" for r in notify_only)
+    if top.action == "notify":
+        return Decision("notify", top.trigger, reason, alerts=alerts), incident, last_action_at
+
+    rank = ACTION_RANK[top.action]
+    if incident is not None and rank <= ACTION_RANK[incident.action]:
+        # The incident lasts at least the cooldown and while any of its triggers breaches.
+        left = max(0.0, policy.cooldown_s - (now - (last_action_at or now)))
+        held = (
+            f"incident open since {incident.opened_at:.0f} ({incident.action} by {incident.trigger}, "
+            f"cooldown {left:.0f}s left): one incident, one rollback"
+        )
+        grown = tuple(dict.fromkeys((*incident.triggers, *(r.trigger for r in fresh if r.action != "notify"))))
+        incident = replace(incident, triggers=grown)
+        msg = f"{reason} (held: {held})"
+        return Decision("watch", top.trigger, msg, held=held, alerts=alerts), incident, last_action_at
+
+    needs_approval = policy.needs_approval(top.action)
+    triggers = tuple(r.trigger for r in fresh if r.action != "notify")
+    if incident is not None:  # escalation: the incident grows, keeps its start
+        triggers = tuple(dict.fromkeys((*incident.triggers, *triggers)))
+        new_incident = Incident(incident.opened_at, top.action, top.trigger, triggers)
+    else:
+        new_incident = Incident(now, top.action, top.trigger, triggers)
+    if needs_approval:
+        alerts = (*alerts, f"{top.action} rollback recommended by {top.trigger}: {top.reason}; "
+                  f"approve with: ethos rollback {top.action} --approved-by NAME")
+    return (
+        Decision(top.action, top.trigger, reason, needs_approval=needs_approval, alerts=alerts),
+        new_incident,
+        now,
+    )
+
+
+def action_failed(state: GuardState, previous: GuardState) -> GuardState:
+    """The state to keep when the decided action could not be carried out: as before it, but
+    with the sustain clocks kept, so the next evaluation may try again at once."""
+    return replace(previous, breach_since=dict(state.breach_since), clear_since=dict(previous.clear_since))
+
+
+__all__ = [
+    "STATUSES",
+    "Decision",
+    "Evaluation",
+    "GuardState",
+    "Incident",
+    "TriggerResult",
+    "action_failed",
+    "evaluate",
+]

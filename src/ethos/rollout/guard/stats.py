@@ -1,0 +1,147 @@
+"""The statistics behind honest decisions: confidence bounds, rank tests, effect sizes. Pure.
+
+- :func:`wilson_bounds`: a proportion's confidence interval, so 3 errors in 60 requests is
+  not read as "5% for sure";
+- :func:`compare_samples`: green against blue on the same window, Mann-Whitney U (one-sided)
+  for "is green slower", and the ratio of medians for "by how much";
+- :func:`compare_proportions`: Fisher's exact test (one-sided) and the ratio of rates;
+- :func:`histogram_samples` / :func:`histogram_quantile`: per-request samples recovered from
+  Prometheus histogram buckets when a source has no raw samples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as _st
+
+
+def _z(confidence: float) -> float:
+    """One-sided normal quantile for ``confidence`` (0.9 -> 1.28)."""
+    return float(_st.norm.ppf(confidence))
+
+
+def wilson_bounds(events: int, n: int, confidence: float) -> tuple[float, float]:
+    """One-sided Wilson score bounds (lower, upper) of ``events / n`` at ``confidence``."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = events / n
+    z = _z(confidence)
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Candidate against baseline: the p-value of the one-sided test and the effect size."""
+
+    p_value: float
+    effect: float  # candidate / baseline: ratio of medians, or of rates
+    candidate: float  # candidate's median or rate
+    baseline: float  # baseline's median or rate
+    test: str
+
+
+def _ratio(a: float, b: float) -> float:
+    if b > 0:
+        return a / b
+    return 1.0 if a <= 0 else math.inf
+
+
+def compare_samples(candidate: Sequence[float], baseline: Sequence[float], worse: str) -> Comparison:
+    """Mann-Whitney U, one-sided: is the candidate ``worse`` ("greater" or "less")?
+
+    The effect is the ratio of medians (candidate / baseline).
+    """
+    c = np.asarray(candidate, dtype=float)
+    b = np.asarray(baseline, dtype=float)
+    if c.size == 0 or b.size == 0:
+        return Comparison(1.0, 1.0, math.nan, math.nan, "mann_whitney")
+    mc, mb = float(np.median(c)), float(np.median(b))
+    if np.all(c == c[0]) and np.all(b == c[0]):
+        return Comparison(1.0, 1.0, mc, mb, "mann_whitney")  # identical constants: no evidence
+    res = _st.mannwhitneyu(c, b, alternative=worse, method="asymptotic")
+    return Comparison(float(res.pvalue), _ratio(mc, mb), mc, mb, "mann_whitney")
+
+
+def compare_proportions(
+    c_events: int, c_n: int, b_events: int, b_n: int, worse: str
+) -> Comparison:
+    """Fisher's exact test, one-sided: is the candidate's rate ``worse`` ("greater"/"less")?
+
+    The effect is the ratio of rates (candidate / baseline); 1.0 when both are 0.
+    """
+    rc = c_events / c_n if c_n else 0.0
+    rb = b_events / b_n if b_n else 0.0
+    if c_n <= 0 or b_n <= 0:
+        return Comparison(1.0, 1.0, rc, rb, "fisher")
+    table = [[c_events, c_n - c_events], [b_events, b_n - b_events]]
+    res = _st.fisher_exact(table, alternative=worse)
+    return Comparison(float(res[1]), _ratio(rc, rb), rc, rb, "fisher")
+
+
+def histogram_samples(
+    buckets: Sequence[tuple[float, float]], max_samples: int = 5000
+) -> tuple[float, ...]:
+    """Pseudo-samples from cumulative buckets ``[(le, count), ...]`` (``le`` may be inf).
+
+    Each observation is placed at the middle of its bucket (the last finite bound for the
+    +Inf bucket), so rank tests see the order of magnitudes the histogram keeps. Counts are
+    scaled down proportionally above ``max_samples`` (the p-value stays honest for the
+    number of samples kept, which only makes it more cautious).
+    """
+    pairs = sorted((float(le), float(c)) for le, c in buckets)
+    counts: list[tuple[float, int]] = []
+    prev_le, prev_c = 0.0, 0.0
+    last_finite = 0.0
+    for le, c in pairs:
+        n = max(0.0, c - prev_c)
+        point = (prev_le + le) / 2 if math.isfinite(le) else last_finite
+        if n > 0:
+            counts.append((point, int(round(n))))
+        if math.isfinite(le):
+            last_finite = le
+            prev_le = le
+        prev_c = max(prev_c, c)
+    total = sum(n for _, n in counts)
+    if total == 0:
+        return ()
+    scale = min(1.0, max_samples / total)
+    out: list[float] = []
+    for point, n in counts:
+        out.extend([point] * int(round(n * scale)))
+    return tuple(out)
+
+
+def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
+    """Prometheus' ``histogram_quantile``: linear interpolation inside the bucket (q in 0..1)."""
+    pairs = sorted((float(le), float(c)) for le, c in buckets)
+    if not pairs or pairs[-1][1] <= 0:
+        return None
+    total = pairs[-1][1]
+    rank = q * total
+    prev_le, prev_c = 0.0, 0.0
+    for le, c in pairs:
+        if c >= rank:
+            if not math.isfinite(le):
+                return prev_le  # above the highest finite bound: the bound is all we know
+            if c == prev_c:
+                return le
+            return prev_le + (le - prev_le) * (rank - prev_c) / (c - prev_c)
+        prev_le, prev_c = (le if math.isfinite(le) else prev_le), c
+    return prev_le
+
+
+__all__ = [
+    "wilson_bounds",
+    "Comparison",
+    "compare_samples",
+    "compare_proportions",
+    "histogram_samples",
+    "histogram_quantile",
+]
