@@ -126,13 +126,17 @@ class CloudRunTraffic(TrafficManager):
 
         try:
             return fn(**kwargs)
-        except (gexc.Unauthenticated, gexc.PermissionDenied) as e:
+        # Over REST, errors come by HTTP status (Forbidden, BadRequest, ...); over gRPC by code
+        # (PermissionDenied, InvalidArgument, ...). The gRPC classes subclass the HTTP ones.
+        except (gexc.Unauthorized, gexc.Forbidden) as e:
             raise TrafficAuthError(f"Cloud Run refused the credentials for {self.name}: {e.message}") from e
         except gexc.NotFound as e:
-            raise UnknownRevisionError(f"Cloud Run: not found ({self.name}): {e.message}") from e
-        except (gexc.InvalidArgument, gexc.FailedPrecondition) as e:
+            raise UnknownRevisionError(f"Cloud Run: service or revision not found ({self.name}): {e.message}") from e
+        except gexc.Conflict as e:  # the service changed between our read and our write
+            raise TrafficUnreachableError(f"Cloud Run: concurrent change of {self.name}: {e.message}", retry_delay=2.0) from e
+        except gexc.BadRequest as e:
             raise InvalidWeightsError(f"Cloud Run rejected the traffic change: {e.message}") from e
-        except (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.RetryError, gexc.InternalServerError, gexc.TooManyRequests) as e:
+        except (gexc.ServerError, gexc.TooManyRequests, gexc.DeadlineExceeded, gexc.RetryError) as e:
             raise TrafficUnreachableError(f"Cloud Run API unavailable: {e}", retry_delay=5.0) from e
         except gexc.GoogleAPICallError as e:
             raise TrafficError(f"Cloud Run API error: {e}") from e
@@ -142,8 +146,10 @@ class CloudRunTraffic(TrafficManager):
             ) from e
         except (ConnectionError, OSError) as e:
             raise TrafficUnreachableError(f"Cloud Run API unreachable: {e}") from e
-        except Exception as e:  # requests' errors subclass IOError, handled above; anything else
-            if type(e).__module__.startswith(("requests", "urllib3", "google.auth")):
+        except Exception as e:
+            if type(e).__module__.startswith("google.auth"):  # refresh failed, no credentials
+                raise TrafficAuthError(f"Cloud Run credentials for {self.name} did not work: {e}") from e
+            if type(e).__module__.startswith(("requests", "urllib3")):
                 raise TrafficUnreachableError(f"Cloud Run API unreachable: {e}") from e
             raise
 
@@ -157,7 +163,12 @@ def _make_client(transport: str, credentials: Any, api_endpoint: str | None) -> 
             "the Cloud Run traffic manager needs the google-cloud-run package (pip install google-cloud-run)"
         ) from e
     options = ClientOptions(api_endpoint=api_endpoint) if api_endpoint else None
-    return run_v2.ServicesClient(transport=transport, credentials=credentials, client_options=options)
+    try:
+        return run_v2.ServicesClient(transport=transport, credentials=credentials, client_options=options)
+    except Exception as e:
+        if type(e).__module__.startswith("google.auth"):  # e.g. no Application Default Credentials
+            raise TrafficAuthError(f"no Google Cloud credentials for Cloud Run: {e}") from e
+        raise
 
 
 __all__ = ["CloudRunTraffic", "weights_from_traffic"]
