@@ -1,0 +1,142 @@
+"""Fake revision, router and webhook servers on 127.0.0.1 for the rollback's integration tests.
+
+Plain ``http.server`` in threads: they speak just enough of ``docs/api.md`` and the router's
+admin API, and record every call so tests can check what a procedure did.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+class _Server:
+    def __init__(self) -> None:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                n = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(n) if n else b""
+                parts = urlsplit(self.path)
+                with owner.lock:
+                    owner.calls.append((self.command, parts.path))
+                status, payload = owner.handle(self.command, parts.path, parse_qs(parts.query),
+                                               dict(self.headers), body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = _handle
+
+        self.lock = threading.Lock()
+        self.calls: list[tuple[str, str]] = []
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def handle(self, method: str, path: str, query: dict, headers: dict, body: bytes) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    def start(self) -> _Server:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+class FakeRevision(_Server):
+    """One revision: /health, cache admin (invalidate, top), marketing chat."""
+
+    def __init__(self, name: str, key: str = "k", fmt: int = 1) -> None:
+        super().__init__()
+        self.name, self.key, self.fmt = name, key, fmt
+        self.entries = 10
+        self.status = "ok"
+        self.fail_invalidate = False
+        self.top: list[str] | None = ["What are your pricing plans?", "Do you offer a free trial?"]
+
+    def handle(self, method, path, query, headers, body):
+        lower = {k.lower(): v for k, v in headers.items()}
+        if path == "/health":
+            return 200, {"status": self.status, "revision": self.name, "cache_format_version": self.fmt}
+        if path.startswith("/api/admin/"):
+            if "x-admin-api-key" not in lower:
+                return 401, {"error": "missing_admin_key", "detail": "send X-Admin-API-Key"}
+            if lower["x-admin-api-key"] != self.key:
+                return 403, {"error": "forbidden", "detail": "wrong key"}
+            if path == "/api/admin/cache/invalidate" and method == "POST":
+                if self.fail_invalidate:
+                    return 500, {"error": "store_unavailable", "detail": "store down"}
+                n, self.entries = self.entries, 0
+                return 200, {"removed": n, "key_pattern": query.get("key_pattern", [""])[0]}
+            if path == "/api/admin/cache/top" and self.top is not None:
+                return 200, {"questions": self.top[: int(query.get("n", ["20"])[0])]}
+        if path == "/api/ai/marketing-chat" and method == "POST":
+            return 200, {"reply": f"answer from {self.name}", "cache": "miss", "revision": self.name}
+        return 404, {"error": "not_found", "detail": path}
+
+
+class FakeRouter(_Server):
+    """The router's admin API (/router/traffic, /router/stats) and a chat answered by the top weight."""
+
+    def __init__(self, names: list[str], key: str = "k") -> None:
+        super().__init__()
+        self.key = key
+        self.weights = {n: 0 for n in names}
+        self.weights[names[-1]] = 100
+        self.stats: dict[str, dict[str, Any]] = {n: {"count": 100, "error_rate": 0.0,
+                                                    "p50_latency_ms": 20.0, "p95_latency_ms": 40.0}
+                                                for n in names}
+
+    def handle(self, method, path, query, headers, body):
+        lower = {k.lower(): v for k, v in headers.items()}
+        if path == "/router/traffic" and method == "GET":
+            return 200, {"weights": self.weights}
+        if path == "/router/traffic" and method == "PUT":
+            if lower.get("x-admin-api-key") != self.key:
+                return 403, {"error": "forbidden", "detail": "wrong key"}
+            w = json.loads(body)
+            unknown = [k for k in w if k not in self.weights]
+            if unknown:
+                return 400, {"error": "unknown_revision", "detail": f"unknown revision {unknown[0]}"}
+            if sum(w.values()) != 100:
+                return 400, {"error": "invalid_weights", "detail": "must sum to 100"}
+            self.weights = {k: int(w.get(k, 0)) for k in self.weights}
+            return 200, {"weights": self.weights}
+        if path == "/router/stats":
+            return 200, {"weights": self.weights, "windows_s": [60],
+                         "revisions": {n: {"60s": {"window_s": 60, **s}} for n, s in self.stats.items()}}
+        if path == "/api/ai/marketing-chat":
+            top = max(self.weights, key=lambda k: self.weights[k])
+            return 200, {"reply": f"answer from {top}", "cache": "miss", "revision": top}
+        return 404, {"error": "not_found"}
+
+
+class WebhookReceiver(_Server):
+    """Records JSON posts; answers 500 to the first ``fail_first`` of them."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        super().__init__()
+        self.fail_first = fail_first
+        self.received: list[tuple[str, Any]] = []
+
+    def handle(self, method, path, query, headers, body):
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            return 500, {"error": "try later"}
+        self.received.append((path, json.loads(body)))
+        return 200, {"ok": True}

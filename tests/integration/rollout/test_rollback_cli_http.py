@@ -1,0 +1,195 @@
+"""`ethos rollback ...` as a user runs it, against fake revisions and a fake router on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from _rollback_fakes import FakeRevision, FakeRouter, WebhookReceiver
+
+
+def ethos(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("ETHOS_")}
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-c", "from ethos.cli import main; main()", *args],
+                          capture_output=True, text=True, env=e, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def stack(tmp_path):
+    blue, green = FakeRevision("blue").start(), FakeRevision("green").start()
+    router = FakeRouter(["blue", "green"]).start()
+    hook = WebhookReceiver().start()
+
+    class S:
+        pass
+
+    s = S()
+    s.blue, s.green, s.router, s.hook, s.state = blue, green, router, hook, str(tmp_path / "state")
+    s.flags = ["--router", router.url, "--revision", f"blue={blue.url}", "--revision", f"green={green.url}",
+               "--state-dir", s.state]
+    s.env = {"ETHOS_ADMIN_API_KEY": "k", "ETHOS_NOTIFY_WEBHOOK_URL": hook.url + "/hook"}
+    yield s
+    for srv in (blue, green, router, hook):
+        srv.stop()
+
+
+def history(s, rid=None):
+    r = ethos("rollback", "history", *([rid] if rid else []), "--state-dir", s.state, "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def puts(srv):
+    return [c for c in srv.calls if c == ("PUT", "/router/traffic")]
+
+
+def test_emergency_end_to_end_json(stack):
+    r = ethos("rollback", "emergency", *stack.flags, "--yes", "--json", "--reason", "error rate > 5%",
+              env=stack.env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    assert out["status"] == "done" and out["procedure"] == "emergency"
+    assert stack.router.weights == {"blue": 100, "green": 0}
+    assert ("POST", "/api/admin/cache/invalidate") in stack.blue.calls
+    assert ("POST", "/api/admin/cache/invalidate") in stack.green.calls
+    assert stack.blue.entries == 0 and stack.green.entries == 0
+    (path, body), = stack.hook.received
+    assert body["reason"] == "error rate > 5%" and body["outcome"] == "done"
+    runs = history(stack)
+    assert runs[0]["status"] == "done" and runs[0]["steps_done"] == runs[0]["steps"]
+    assert "k" not in json.dumps(history(stack, out["rollback_id"])["events"][0]["targets"]["revisions"])
+
+
+def test_human_output_prints_each_step_with_its_time(stack):
+    r = ethos("rollback", "emergency", *stack.flags, "--yes", env=stack.env)
+    assert r.returncode == 0, r.stderr
+    lines = [x for x in r.stdout.splitlines() if "shift_traffic" in x]
+    assert lines and lines[0][2] == ":" and "+" in lines[0] and "blue=100" in lines[0]
+    assert "done in" in r.stdout
+
+
+def test_dry_run_changes_nothing(stack):
+    r = ethos("rollback", "gradual", *stack.flags, "--dry-run", "--stages", "50:5s,25:5s,5:5s", env=stack.env)
+    assert r.returncode == 0, r.stderr
+    assert "monitor@25" in r.stdout and "cache: preserve" in r.stdout
+    assert not puts(stack.router) and stack.blue.entries == 10
+    assert not os.path.exists(os.path.join(stack.state, "journal"))
+
+
+def test_unknown_revision_name_is_bad_input(stack):
+    r = ethos("rollback", "emergency", *stack.flags, "--blue", "purple", "--yes", env=stack.env)
+    assert r.returncode == 2 and "unknown revision 'purple'" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_without_yes_and_no_terminal_refuses(stack):
+    r = ethos("rollback", "emergency", *stack.flags, env=stack.env)
+    assert r.returncode == 2 and "--yes" in r.stderr and not puts(stack.router)
+
+
+def test_unreachable_router_fails_with_a_journal_entry(stack):
+    stack.router.stop()
+    r = ethos("rollback", "emergency", *stack.flags, "--yes", "--json", env=stack.env)
+    assert r.returncode == 1
+    out = json.loads(r.stdout)
+    assert out["status"] == "failed" and "unreachable" in out["message"]
+    rec = history(stack)[0]
+    assert rec["status"] == "failed" and rec["steps_done"] == 0
+    assert stack.blue.entries == 10  # nothing half-done
+    stack.router = FakeRouter(["blue", "green"]).start()  # for teardown
+
+
+def test_wrong_admin_key_fails_cleanly(stack):
+    r = ethos("rollback", "emergency", *stack.flags, "--yes", env={**stack.env, "ETHOS_ADMIN_API_KEY": "bad"})
+    assert r.returncode == 1 and "403" in r.stdout
+    assert stack.router.weights == {"blue": 0, "green": 100}
+
+
+def test_a_second_rollback_is_refused_while_one_holds_the_lock(stack):
+    lock = os.path.join(stack.state, "journal", "rollback.lock")
+    os.makedirs(os.path.dirname(lock))
+    with open(lock, "w") as f:
+        json.dump({"pid": os.getpid(), "rollback_id": "rb-other", "host": os.uname().nodename}, f)
+    r = ethos("rollback", "emergency", *stack.flags, "--yes", env=stack.env)
+    assert r.returncode == 1 and "rb-other" in r.stderr and not puts(stack.router)
+
+
+def test_resume_continues_without_redoing_steps(stack):
+    stack.blue.fail_invalidate = True
+    r = ethos("rollback", "emergency", *stack.flags, "--yes", "--json", env=stack.env)
+    assert r.returncode == 1
+    rid = json.loads(r.stdout)["rollback_id"]
+    assert "invalidate_cache:blue" in json.loads(r.stdout)["message"]
+    assert stack.router.weights == {"blue": 100, "green": 0} and len(puts(stack.router)) == 1
+    stack.blue.fail_invalidate = False
+    r = ethos("rollback", "resume", "--state-dir", stack.state, "--yes", "--json", env=stack.env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    assert out["rollback_id"] == rid and out["status"] == "done"
+    assert [s["status"] for s in out["steps"][:3]] == ["done-before"] * 3
+    assert len(puts(stack.router)) == 1 and stack.blue.entries == 0
+    r = ethos("rollback", "resume", "--state-dir", stack.state, "--yes", env=stack.env)
+    assert r.returncode == 2 and "no rollback to resume" in r.stderr
+
+
+def test_standard_stops_when_signals_do_not_confirm_then_runs_on_evidence(stack):
+    r = ethos("rollback", "standard", *stack.flags, "--yes", "--json", env=stack.env)
+    assert r.returncode == 3 and "not confirmed" in json.loads(r.stdout)["message"]
+    assert not puts(stack.router)
+    stack.router.stats["green"] = {"count": 400, "error_rate": 0.074, "p95_latency_ms": 60.0}
+    r = ethos("rollback", "standard", *stack.flags, "--yes", "--json", "--reason", "Error rate > 2%",
+              env=stack.env)
+    assert r.returncode == 0, r.stdout
+    steps = {s["name"]: s for s in json.loads(r.stdout)["steps"]}
+    assert "7.4%" in steps["verify_issue"]["message"] and steps["probe"]["status"] == "ok"
+
+
+def test_gradual_with_second_long_stages(stack):
+    r = ethos("rollback", "gradual", *stack.flags, "--yes", "--json", "--stages", "50:0.3s,25:0.3s,5:0.3s",
+              "--poll", "0.1", env=stack.env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert stack.router.weights == {"blue": 100, "green": 0} and len(puts(stack.router)) == 4
+    decision = next(s for s in json.loads(r.stdout)["steps"] if s["name"] == "decide_cache")
+    assert decision["values"]["action"] == "preserve"  # same format, auto
+
+
+def test_gradual_holds_and_says_why(stack):
+    stack.router.stats["blue"] = {"count": 300, "error_rate": 0.09, "p95_latency_ms": 40.0}
+    r = ethos("rollback", "gradual", *stack.flags, "--yes", "--stages", "50:0.3s,25:0.3s", "--poll", "0.1",
+              env=stack.env)
+    assert r.returncode == 3 and "held at green=50%" in r.stdout and "error rate 9.0%" in r.stdout
+    assert stack.router.weights == {"blue": 50, "green": 50}
+
+
+def test_preserving_across_formats_is_refused(stack):
+    stack.green.fmt = 2
+    r = ethos("rollback", "emergency", *stack.flags, "--yes", "--cache", "preserve", env=stack.env)
+    assert r.returncode == 1 and "format 1" in r.stdout and "format 2" in r.stdout
+    assert not puts(stack.router)
+
+
+def test_verify_reports_each_criterion(stack):
+    r = ethos("rollback", "verify", *stack.flags, "--json", env=stack.env)
+    assert r.returncode == 1
+    crit = {c["name"]: c for c in json.loads(r.stdout)["criteria"]}
+    assert not crit["traffic_100_blue"]["passed"] and crit["error_rate_below_1pct"]["passed"]
+    assert ethos("rollback", "emergency", *stack.flags, "--yes", env=stack.env).returncode == 0
+    r = ethos("rollback", "verify", *stack.flags, env=stack.env)
+    assert r.returncode == 0, r.stdout
+    assert r.stdout.count("PASS") == 4
+
+
+def test_targets_from_the_stack_file(stack, tmp_path):
+    os.makedirs(stack.state, exist_ok=True)
+    keyfile = tmp_path / "admin_key"
+    keyfile.write_text("k\n")
+    with open(os.path.join(stack.state, "stack.json"), "w") as f:
+        json.dump({"router": stack.router.url, "revisions": {"blue": stack.blue.url, "green": stack.green.url},
+                   "admin_key_file": str(keyfile)}, f)
+    r = ethos("rollback", "emergency", "--state-dir", stack.state, "--yes", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert stack.router.weights == {"blue": 100, "green": 0}
