@@ -7,13 +7,14 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from servers import ServerThread  # noqa: E402
 
 from ethos.service import create_app  # noqa: E402
 from ethos.settings import Settings  # noqa: E402
 
-ADMIN_KEY = "test-admin-key-0123456789"
+from service_helpers import ADMIN_KEY  # noqa: E402
 
 
 @pytest.fixture
@@ -39,6 +40,3 @@ def service(make_service):
     with httpx.Client(base_url=url, timeout=10) as client:
         yield client, app
 
-
-def ask(client: httpx.Client, message: str, **kw) -> httpx.Response:
-    return client.post("/api/ai/marketing-chat", json={"message": message, **kw})

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import httpx
-from conftest import ask
+from service_helpers import ask
 
 from ethos.settings import CACHE_FORMAT_VERSION
 

@@ -7,7 +7,7 @@ import json
 
 import httpx
 import pytest
-from conftest import ask
+from service_helpers import ask
 from servers import ServerThread
 from starlette.applications import Starlette
 from starlette.requests import Request

@@ -1,0 +1,27 @@
+"""Fixtures of the end-to-end tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from e2e_helpers import Serve  # noqa: E402
+
+
+@pytest.fixture
+def serve_factory(tmp_path):
+    procs: list[Serve] = []
+
+    def start(env: dict[str, str] | None = None, revision: str = "blue") -> Serve:
+        s = Serve(tmp_path, env or {}, revision)
+        procs.append(s)
+        s.wait_healthy()
+        return s
+
+    yield start
+    for p in procs:
+        p.stop()
