@@ -20,8 +20,9 @@ every key under the prefix (and every other scope's entries).
 
 The epoch is answered from memory: a subscriber thread listens on ``P invalidate`` and
 re-reads ``P epoch`` on every (re)connect. :meth:`RedisStore.epoch` returns a local counter
-that moves whenever the observed Redis epoch changes, so a Redis that restarts empty (its
-epoch starting again at 1) can never hand a memory tier the number it last saw. While the
+that moves whenever the observed Redis epoch changes and on every reconnect, so a Redis that
+restarts empty (its epoch starting again at 1) can never hand a memory tier the number it
+last saw; a reconnect (rare) costs one refill of the memory tier. While the
 subscriber is not connected, removals elsewhere could be missed, so ``epoch()`` raises
 ``StoreUnavailable`` and the cache is bypassed rather than serving a stale copy.
 
@@ -268,10 +269,10 @@ class RedisStore(Store):
             self._observe(value)
         return n
 
-    def _observe(self, raw: bytes | int | None) -> None:
+    def _observe(self, raw: bytes | int | None, force: bool = False) -> None:
         value = int(raw or 0)
         with self._epoch_lock:
-            if value != self._seen:
+            if force or value != self._seen:
                 self._seen = value
                 self._generation += 1
 
@@ -282,6 +283,7 @@ class RedisStore(Store):
 
     # --- the epoch subscriber ----------------------------------------------------
     def _listen(self) -> None:
+        connected_before = False
         while not self._stop.is_set():
             ps = None
             try:
@@ -294,7 +296,10 @@ class RedisStore(Store):
                         break
                     if time.monotonic() > deadline or self._stop.is_set():
                         raise redis.ConnectionError("no subscribe confirmation")
-                self._observe(self._sub_client.get(self._epoch_key))
+                # After a reconnect the epoch may have come back to the very number we saw
+                # (Redis restarted empty, then removals elsewhere): always count it a move.
+                self._observe(self._sub_client.get(self._epoch_key), force=connected_before)
+                connected_before = True
                 self._ready.set()
                 last_rx = last_ping = time.monotonic()
                 while not self._stop.is_set():
