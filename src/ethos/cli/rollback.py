@@ -144,6 +144,13 @@ def _context(targets: Targets, run: Any, procedure: str, params: dict[str, Any],
     )
 
 
+def _close(ctx: Context) -> None:
+    ctx.revisions.close()
+    close = getattr(ctx.signals, "close", None)
+    if close is not None:
+        close()
+
+
 def _finish(outcome: Outcome, journal: Journal, as_json: bool) -> None:
     path = journal.path(outcome.rollback_id)
     if as_json:
@@ -187,7 +194,7 @@ def _run_procedure(procedure: str, opts: PlanOptions, kw: dict[str, Any], extra:
         try:
             outcome = execute(ctx, plan, printer=_printer(as_json))
         finally:
-            ctx.revisions.close()
+            _close(ctx)
     except JournalError as e:
         raise CLIError(f"journal: {e}", EXIT_FAILED) from None
     finally:
@@ -342,7 +349,7 @@ def resume(rollback_id: str | None, state_dir: str | None, admin_key_env: str | 
         try:
             outcome = execute(ctx, plan, completed=rec.completed, printer=_printer(as_json))
         finally:
-            ctx.revisions.close()
+            _close(ctx)
     except JournalError as e:
         raise CLIError(f"journal: {e}", EXIT_FAILED) from None
     finally:
@@ -383,7 +390,9 @@ def verify(baseline_p95_ms: float | None, no_probe: bool, **kw: Any) -> None:
     signals = None
     if targets.router:
         try:
-            signals = RouterSignals(targets.router).read()
+            source = RouterSignals(targets.router)
+            signals = source.read()
+            source.close()
         except SignalsUnavailable:
             signals = None
     baseline = _baseline(_state_dir(kw), targets.blue, baseline_p95_ms)

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from .errors import PermanentError
 from .stack import load_stack
 from .traffic import LocalRouterTraffic, TrafficManager
@@ -127,7 +129,19 @@ def make_traffic(t: Targets) -> TrafficManager:
     if t.traffic != "router":
         raise TargetError(f"unknown traffic manager {t.traffic!r}: use router or cloudrun")
     assert t.router is not None
-    return LocalRouterTraffic(t.router, t.admin_key)
+    return LocalRouterTraffic(t.router, t.admin_key, transport=KeepOpenTransport())
 
 
-__all__ = ["Targets", "TargetError", "resolve_targets", "make_traffic"]
+class KeepOpenTransport(httpx.HTTPTransport):
+    """A pooled transport that outlives the short-lived clients using it.
+
+    ``LocalRouterTraffic`` opens an ``httpx.Client`` per call, and a new client costs ~50 ms
+    (an SSL context) and a new connection; in an emergency rollback those calls add up. Each
+    client closes its transport on exit, so closing is a no-op here; the process exit frees it.
+    """
+
+    def close(self) -> None:
+        pass
+
+
+__all__ = ["Targets", "TargetError", "resolve_targets", "make_traffic", "KeepOpenTransport"]

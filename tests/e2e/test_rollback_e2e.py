@@ -1,0 +1,210 @@
+"""End to end: a real stack (`ethos stack up`: router + blue + green), steady traffic through
+the router, each rollback procedure run as a user would, then: final weights, the cache
+emptied (a question cached before is a MISS after), zero failed client requests, journal complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ETHOS = str(Path(sys.executable).parent / "ethos")
+KEY = "e2e-admin-key"
+CACHED_QUESTION = "Do you offer a free trial?"  # asked before the rollback only
+TRAFFIC_QUESTIONS = ["How much is the Team plan?", "What integrations do you support?",
+                     "How do I contact sales?", "Is there an enterprise plan?"]
+
+
+def free_base_port() -> int:
+    """N such that N, N+1 and N+2 are free on 127.0.0.1 right now."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base > 65000:
+            continue
+        socks = []
+        try:
+            for p in range(base, base + 3):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no three consecutive free ports")
+
+
+def ethos(*args: str, state: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ETHOS_ADMIN_API_KEY": KEY, "ETHOS_STATE_DIR": str(state)}
+    for k in ("ETHOS_SLACK_WEBHOOK_URL", "ETHOS_NOTIFY_WEBHOOK_URL", "ETHOS_ROUTER_URL"):
+        env.pop(k, None)
+    return subprocess.run([ETHOS, *args], capture_output=True, text=True, env=env, timeout=timeout,
+                          cwd=state.parent, stdin=subprocess.DEVNULL)
+
+
+class Stack:
+    def __init__(self, tmp: Path, weights: str, green_env: list[str]) -> None:
+        self.state = tmp / ".ethos"
+        args = ["stack", "up", "--base-port", str(free_base_port()), "--weights", weights,
+                "--state-dir", str(self.state), "--json"]
+        for kv in green_env:
+            args += ["--green-env", kv]
+        r = ethos(*args, state=self.state)
+        if r.returncode != 0:
+            self.down()
+            raise RuntimeError(f"ethos stack up failed: {r.stdout}{r.stderr}")
+        info = json.loads(r.stdout)
+        self.router, self.revisions = info["router"], info["revisions"]
+
+    def down(self) -> None:
+        ethos("stack", "down", "--state-dir", str(self.state), state=self.state)
+
+    def ask(self, client: httpx.Client, q: str) -> httpx.Response:
+        return client.post(f"{self.router}/api/ai/marketing-chat", json={"message": q})
+
+    def weights(self) -> dict[str, int]:
+        return httpx.get(f"{self.router}/router/traffic", timeout=5).json()["weights"]
+
+
+class Traffic:
+    """Steady client traffic through the router in threads; records every failure."""
+
+    def __init__(self, stack: Stack, threads: int = 2) -> None:
+        self.stack, self.stop_ = stack, threading.Event()
+        self.ok, self.failed = 0, []  # type: ignore[var-annotated]
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
+
+    def _run(self, i: int) -> None:
+        with httpx.Client(timeout=30) as c:
+            n = i
+            while not self.stop_.is_set():
+                q = TRAFFIC_QUESTIONS[n % len(TRAFFIC_QUESTIONS)]
+                n += 1
+                try:
+                    r = self.stack.ask(c, q)
+                    good = r.status_code == 200 and bool(r.json().get("reply"))
+                    err = None if good else f"{r.status_code} {r.text[:200]}"
+                except httpx.HTTPError as e:
+                    err = f"{type(e).__name__}: {e}"
+                with self.lock:
+                    if err:
+                        self.failed.append(err)
+                    else:
+                        self.ok += 1
+                time.sleep(0.01)
+
+    def __enter__(self) -> Traffic:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+
+@pytest.fixture
+def make_stack(tmp_path):
+    stacks: list[Stack] = []
+
+    def make(weights: str = "blue=0,green=100", green_env: list[str] | None = None) -> Stack:
+        s = Stack(tmp_path, weights, green_env or [])
+        stacks.append(s)
+        return s
+
+    yield make
+    for s in stacks:
+        s.down()
+
+
+def cache_question(stack: Stack) -> None:
+    with httpx.Client(timeout=30) as c:
+        stack.ask(c, CACHED_QUESTION)
+        r = stack.ask(c, CACHED_QUESTION)
+    assert r.headers.get("x-cache") == "HIT", "precondition: the question is cached"
+
+
+def assert_after(stack: Stack, out: dict, traffic: Traffic) -> None:
+    assert out["status"] == "done", out
+    assert stack.weights() == {"blue": 100, "green": 0}
+    with httpx.Client(timeout=30) as c:
+        r = stack.ask(c, CACHED_QUESTION)
+    assert r.status_code == 200 and r.headers.get("x-cache") == "MISS"
+    assert r.headers.get("x-revision") == "blue"
+    assert traffic.ok > 0 and traffic.failed == [], traffic.failed[:5]
+    hist = ethos("rollback", "history", out["rollback_id"], "--json", "--state-dir", str(stack.state),
+                 state=stack.state)
+    rec = json.loads(hist.stdout)
+    assert rec["status"] == "done" and rec["steps_done"] == rec["steps"]
+    events = [e["event"] for e in rec["events"]]
+    assert events[0] == "run_started" and events[-1] == "run_ended"
+    assert events.count("step_started") == events.count("step_ended") == rec["steps"]
+
+
+def test_emergency(make_stack):
+    stack = make_stack()
+    cache_question(stack)
+    with Traffic(stack) as traffic:
+        time.sleep(0.5)
+        r = ethos("rollback", "emergency", "--yes", "--json", "--reason", "e2e drill",
+                  "--state-dir", str(stack.state), state=stack.state)
+        time.sleep(0.5)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert_after(stack, json.loads(r.stdout), traffic)
+    v = ethos("rollback", "verify", "--json", "--state-dir", str(stack.state), state=stack.state)
+    crit = {c["name"]: c["passed"] for c in json.loads(v.stdout)["criteria"]}
+    assert crit["traffic_100_blue"] and crit["no_user_facing_errors"]
+
+
+def test_standard_confirms_a_slow_green(make_stack):
+    stack = make_stack("blue=50,green=50", ["ETHOS_FAULTS=latency_ms=300"])
+    cache_question(stack)
+    with Traffic(stack, threads=4) as traffic:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            stats = httpx.get(f"{stack.router}/router/stats", timeout=5).json()["revisions"]
+            if min(stats[n]["60s"]["count"] for n in ("blue", "green")) >= 25:
+                break
+            time.sleep(0.2)
+        r = ethos("rollback", "standard", "--yes", "--json", "--reason", "p95 regression",
+                  "--state-dir", str(stack.state), state=stack.state)
+        time.sleep(0.5)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    steps = {s["name"]: s for s in out["steps"]}
+    assert steps["verify_issue"]["status"] == "ok" and "worse than blue" in steps["verify_issue"]["message"]
+    assert steps["probe"]["status"] == "ok"
+    assert_after(stack, out, traffic)
+
+
+def test_gradual_with_second_long_stages(make_stack):
+    stack = make_stack()
+    cache_question(stack)
+    with Traffic(stack) as traffic:
+        r = ethos("rollback", "gradual", "--yes", "--json", "--cache", "clear",
+                  "--stages", "50:1s,25:1s,5:1s", "--poll", "0.25",
+                  "--state-dir", str(stack.state), state=stack.state)
+        time.sleep(0.5)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    shifts = [s["values"]["after"] for s in out["steps"] if s["name"].startswith("shift_traffic@")]
+    assert shifts == [{"blue": 50, "green": 50}, {"blue": 75, "green": 25},
+                      {"blue": 95, "green": 5}, {"blue": 100, "green": 0}]
+    assert_after(stack, out, traffic)
