@@ -235,7 +235,7 @@ def _baseline_raw(policy: Policy, snapshot: Snapshot, t: Trigger, revision: str)
                     baseline_samples=b.samples, revision=revision,
                     reason=f"{revision} {c.samples} / {b_rev} {b.samples} samples < {t.min_samples} needed")
     if t.baseline.test == "mann_whitney":
-        if not c.distribution or not b.distribution:
+        if c.distribution is None or b.distribution is None or not len(c.distribution) or not len(b.distribution):
             return _Raw("no-data", revision=revision,
                         reason=f"no per-request {t.signal} samples (raw or histogram) to compare")
         cmp = compare_samples(c.distribution, b.distribution, t.worse)

@@ -31,7 +31,7 @@ Signal names (units: seconds, ratios 0..1, USD):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -57,7 +57,7 @@ class Measurement:
     value: float | None
     samples: int = 0
     events: int | None = None
-    distribution: tuple[float, ...] | None = None
+    distribution: Sequence[float] | None = None  # tuple, list or numpy array
     window_s: float | None = None  # the window the source actually used
     source: str = ""
 
@@ -66,7 +66,7 @@ class Measurement:
         d: dict[str, Any] = {"value": self.value, "samples": self.samples}
         if self.events is not None:
             d["events"] = self.events
-        if self.distribution is not None:
+        if self.distribution is not None and len(self.distribution):
             d["distribution_n"] = len(self.distribution)
         if self.window_s is not None:
             d["window_s"] = self.window_s

@@ -182,6 +182,13 @@ class Policy:
         """Every window any trigger reads, ascending."""
         return sorted({w for t in self.triggers for w in t.windows})
 
+    def needs(self) -> dict[str, list[float]]:
+        """signal -> the windows the triggers read it over (what a source must report)."""
+        out: dict[str, set[float]] = {}
+        for t in self.triggers:
+            out.setdefault(t.signal, set()).update(t.windows)
+        return {k: sorted(v) for k, v in out.items()}
+
     def to_dict(self) -> dict[str, Any]:
         """The YAML form."""
         return {

@@ -12,13 +12,16 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as _st
+from scipy.special import ndtr as _ndtr
 
 
+@lru_cache(maxsize=64)
 def _z(confidence: float) -> float:
     """One-sided normal quantile for ``confidence`` (0.9 -> 1.28)."""
     return float(_st.norm.ppf(confidence))
@@ -53,6 +56,30 @@ def _ratio(a: float, b: float) -> float:
     return 1.0 if a <= 0 else math.inf
 
 
+def mann_whitney_p(candidate: np.ndarray, baseline: np.ndarray, worse: str) -> float:
+    """One-sided p-value of the Mann-Whitney U test (normal approximation, tie and continuity
+    corrections), equal to ``scipy.stats.mannwhitneyu(..., method="asymptotic")`` at a
+    fraction of its cost (the guard runs it for every evaluation)."""
+    n1, n2 = candidate.size, baseline.size
+    n = n1 + n2
+    values, inverse, counts = np.unique(
+        np.concatenate([candidate, baseline]), return_inverse=True, return_counts=True
+    )
+    starts = np.cumsum(counts) - counts
+    ranks = (starts + (counts + 1) / 2.0)[inverse]
+    u1 = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2.0
+    ties = float(((counts.astype(float) ** 3) - counts).sum())
+    var = n1 * n2 / 12.0 * ((n + 1) - ties / (n * (n - 1)))
+    if var <= 0:
+        return 1.0
+    mu = n1 * n2 / 2.0
+    if worse == "greater":
+        z = (u1 - mu - 0.5) / math.sqrt(var)
+        return float(_ndtr(-z))
+    z = (u1 - mu + 0.5) / math.sqrt(var)
+    return float(_ndtr(z))
+
+
 def compare_samples(candidate: Sequence[float], baseline: Sequence[float], worse: str) -> Comparison:
     """Mann-Whitney U, one-sided: is the candidate ``worse`` ("greater" or "less")?
 
@@ -63,10 +90,7 @@ def compare_samples(candidate: Sequence[float], baseline: Sequence[float], worse
     if c.size == 0 or b.size == 0:
         return Comparison(1.0, 1.0, math.nan, math.nan, "mann_whitney")
     mc, mb = float(np.median(c)), float(np.median(b))
-    if np.all(c == c[0]) and np.all(b == c[0]):
-        return Comparison(1.0, 1.0, mc, mb, "mann_whitney")  # identical constants: no evidence
-    res = _st.mannwhitneyu(c, b, alternative=worse, method="asymptotic")
-    return Comparison(float(res.pvalue), _ratio(mc, mb), mc, mb, "mann_whitney")
+    return Comparison(mann_whitney_p(c, b, worse), _ratio(mc, mb), mc, mb, "mann_whitney")
 
 
 def compare_proportions(
@@ -141,6 +165,7 @@ __all__ = [
     "wilson_bounds",
     "Comparison",
     "compare_samples",
+    "mann_whitney_p",
     "compare_proportions",
     "histogram_samples",
     "histogram_quantile",
