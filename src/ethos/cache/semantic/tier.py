@@ -23,7 +23,7 @@ from ..keys import Scope
 from ..store import Store, StoreUnavailable
 from .embedders import Embedder, MiniLMEmbedder
 from .index import ANN_THRESHOLD, VectorIndex
-from .verify import DEFAULT_THRESHOLD, Verifier
+from .verify import DEFAULT_THRESHOLD, DEFAULT_THRESHOLD_SAME, Verifier
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ class SemanticTier:
     """Embed, find the nearest stored question of the same scope, verify it.
 
     ``names`` are the knowledge base's plan and product names: two questions naming
-    different ones never match.
+    different ones never match. ``threshold`` and ``threshold_same`` are cosines (-1 to 1):
+    see :class:`Verifier`.
     """
 
     def __init__(
@@ -47,6 +48,7 @@ class SemanticTier:
         *,
         names: Sequence[str] = (),
         threshold: float = DEFAULT_THRESHOLD,
+        threshold_same: float = DEFAULT_THRESHOLD_SAME,
         verifier: Verifier | None = None,
         candidates: int = CANDIDATES,
         ann_threshold: int = ANN_THRESHOLD,
@@ -54,7 +56,7 @@ class SemanticTier:
     ) -> None:
         self.store = store
         self.embedder: Embedder = embedder if embedder is not None else MiniLMEmbedder()
-        self.verifier = verifier if verifier is not None else Verifier(names, threshold)
+        self.verifier = verifier if verifier is not None else Verifier(names, threshold, threshold_same)
         self.candidates = candidates
         self.ann_threshold = ann_threshold
         self.clock = clock

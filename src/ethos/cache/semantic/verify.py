@@ -51,8 +51,10 @@ _NUMBER_WORDS = {
 }
 _NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
                       "seventy": "70", "eighty": "80", "ninety": "90", "hundred": "100",
-                      "thousand": "1000", "million": "1e6", "billion": "1e9",
-                      "half": "0.5", "twice": "2", "double": "2", "triple": "3"})
+                      "hundreds": "100", "thousand": "1000", "thousands": "1000",
+                      "million": "1e6", "millions": "1e6", "billion": "1e9",
+                      "billions": "1e9", "dozen": "12", "dozens": "12", "half": "0.5",
+                      "twice": "2", "double": "2", "triple": "3"})
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 _CURRENCIES = {
     "$": "usd", "usd": "usd", "dollar": "usd", "dollars": "usd", "€": "eur", "eur": "eur",
@@ -129,8 +131,20 @@ def _canon_number(s: str) -> str:
 
 
 def negated(text: str) -> bool:
-    """True when the question carries an odd number of negations."""
-    return sum(w in _NEGATIONS for w in normalise(text).split()) % 2 == 1
+    """True when the text carries an odd number of negations.
+
+    A leading "yes"/"no" answers something else and "not only" does not negate, so
+    neither counts.
+    """
+    words = normalise(text).split()
+    if len(words) > 1 and words[0] in ("yes", "no"):
+        words = words[1:]
+    n = 0
+    for i, w in enumerate(words):
+        if w in _NEGATIONS and not (w == "not" and i + 1 < len(words)
+                                    and words[i + 1] in ("only", "just")):
+            n += 1
+    return n % 2 == 1
 
 
 def names_in(text: str, names: Iterable[str]) -> frozenset[str]:
