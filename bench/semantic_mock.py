@@ -62,10 +62,8 @@ def main() -> int:
     tier.load()
     scope = Scope("bench", 1, "kb", "p", "k")
     cache = ResponseCache(store, scope, semantic=tier, gates=())
-    for o in origins:
-        lk = cache.lookup(o)
-        if lk.result == "miss":
-            cache.admit(lk, Exchange(o, o, "kb"))
+    for o in origins:  # every origin is stored, even one close to another
+        cache.admit(cache.lookup_exact(o), Exchange(o, o, "kb"))
 
     correct = wrong = missed = 0
     wrongs: list[tuple[float, str, str, str]] = []
