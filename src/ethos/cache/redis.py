@@ -473,8 +473,9 @@ class RedisStore(Store):
             return self._generation
 
     def ping(self) -> bool:
+        """True when Redis answers and invalidations from other instances reach us."""
         try:
-            return bool(self._call(self.client.ping))
+            return bool(self._call(self.client.ping)) and self._ready.wait(self.timeout_s)
         except StoreUnavailable:
             return False
 
