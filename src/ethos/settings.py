@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         None, description="Also append JSON log lines here (default: stderr only)."
     )
 
+    @field_validator("log_file", "kb_dir", mode="before")
+    @classmethod
+    def _empty_path_is_none(cls, v: object) -> object:
+        return None if v == "" else v
+
     @field_validator("revision")
     @classmethod
     def _revision_name(cls, v: str) -> str:

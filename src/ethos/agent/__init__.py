@@ -3,7 +3,15 @@
 from .base import Answer, Answerer, AnswererError, AnswererTimeout
 from .kb_answerer import KnowledgeBaseAnswerer
 from .knowledge import KnowledgeBase
-from .llm import OpenAICompatibleAnswerer
+
+def __getattr__(name: str):
+    # httpx (and what it imports) is only needed when a real LLM is configured.
+    if name == "OpenAICompatibleAnswerer":
+        from .llm import OpenAICompatibleAnswerer
+
+        return OpenAICompatibleAnswerer
+    raise AttributeError(name)
+
 
 __all__ = [
     "Answer",

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-
-import bm25s
-import Stemmer
 
 _HEADING_RE = re.compile(r"^(#{1,3})\s+(.*)$")
 _PLAN_RE = re.compile(r"^([A-Z][A-Za-z]+) plan$")
@@ -80,15 +78,32 @@ class KnowledgeBase:
             digest.update(name.encode() + b"\0" + text.encode() + b"\0")
         self.version = digest.hexdigest()[:12]
         self.passages = [p for name, text in self.documents.items() for p in _split(name, text)]
-        self._stemmer = Stemmer.Stemmer("english")
-        corpus = [" ".join([p.title] * _TITLE_WEIGHT + [p.text]) for p in self.passages]
-        self._bm25 = bm25s.BM25(b=_BM25_B)
-        self._bm25.index(self._tokenize(corpus), show_progress=False)
+        self._bm25 = None
+        self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Build the ranking index now (it is otherwise built by the first search).
+
+        bm25s pulls in numpy and scipy, which take most of a second to import; the service
+        calls this off the start-up path so that it is healthy at once.
+        """
+        with self._lock:
+            if self._bm25 is not None:
+                return
+            import bm25s
+            import Stemmer
+
+            self._bm25s = bm25s
+            self._stemmer = Stemmer.Stemmer("english")
+            corpus = [" ".join([p.title] * _TITLE_WEIGHT + [p.text]) for p in self.passages]
+            index = bm25s.BM25(b=_BM25_B)
+            index.index(self._tokenize(corpus), show_progress=False)
+            self._bm25 = index
 
     def _tokenize(self, texts: list[str], *, as_strings: bool = False):
         # Queries go in as strings: token ids of a fresh tokenisation would not match the
         # index's vocabulary.
-        return bm25s.tokenize(
+        return self._bm25s.tokenize(
             texts, stopwords="en", stemmer=self._stemmer, show_progress=False,
             return_ids=not as_strings,
         )
@@ -107,6 +122,8 @@ class KnowledgeBase:
         return cls(docs)
 
     def search(self, query: str, k: int = 3) -> list[Hit]:
+        if self._bm25 is None:
+            self.warm()
         words = query.lower().split()
         query = " ".join(words + [_EXPANSIONS[w.strip("?.,!")] for w in words
                                   if w.strip("?.,!") in _EXPANSIONS])

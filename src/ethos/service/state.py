@@ -7,7 +7,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
-from ..agent import KnowledgeBase, KnowledgeBaseAnswerer, OpenAICompatibleAnswerer
+from ..agent import KnowledgeBase, KnowledgeBaseAnswerer
 from ..agent.base import Answerer
 from ..cache import ResponseCache, Scope, Store, StoreError, open_store
 from ..cache.admission import DEFAULT_GATES
@@ -25,6 +25,8 @@ STORE_CHECK_INTERVAL_S = 2.0
 
 def build_answerer(settings: Settings, kb: KnowledgeBase) -> Answerer:
     if settings.llm_base_url:
+        from ..agent.llm import OpenAICompatibleAnswerer
+
         return OpenAICompatibleAnswerer(
             settings.llm_base_url,
             settings.llm_api_key.get_secret_value(),
@@ -105,6 +107,7 @@ class AppState:
 
     # --- background work -----------------------------------------------------------
     async def start(self) -> None:
+        self.tasks.append(asyncio.create_task(asyncio.to_thread(self.kb.warm), name="ethos.kb-warm"))
         self.tasks.append(asyncio.create_task(self._flush_hits_loop(), name="ethos.flush-hits"))
         self.tasks.append(asyncio.create_task(self._store_watch_loop(), name="ethos.store-watch"))
 
