@@ -30,7 +30,7 @@ from ..rollout.procedures.revisions import RevisionClient
 from ..rollout.procedures.runner import Outcome, StepReport, execute
 from ..rollout.signals import RevisionSignals, RouterSignals, SignalsUnavailable
 from ..rollout.stack import resolve_state_dir
-from ..rollout.targets import TargetError, Targets, make_traffic, resolve_targets
+from ..rollout.targets import KeepOpenTransport, TargetError, Targets, make_traffic, resolve_targets
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 
 
@@ -130,17 +130,20 @@ def _confirm(yes: bool, text: str) -> None:
 
 
 def _context(targets: Targets, run: Any, procedure: str, params: dict[str, Any], as_json: bool) -> Context:
+    # one pooled transport for every HTTP client of the run: one SSL context, reused connections
+    transport = KeepOpenTransport()
     try:
-        traffic = make_traffic(targets)
+        traffic = make_traffic(targets, transport)
     except TargetError as e:
         raise CLIError(str(e), EXIT_USAGE) from None
-    signals = RouterSignals(targets.router) if targets.router and targets.traffic == "router" else None
+    signals = (RouterSignals(targets.router, transport=transport)
+               if targets.router and targets.traffic == "router" else None)
     return Context(
         targets=targets, traffic=traffic,
-        revisions=RevisionClient(targets.revisions, targets.admin_key),
+        revisions=RevisionClient(targets.revisions, targets.admin_key, transport=transport),
         run=run, procedure=procedure, signals=signals, notifiers=notifiers_from_env(),
         reason=params.get("reason", ""), executed_by=params.get("executed_by", ""),
-        poll_s=float(params.get("poll_s", 5.0)), emit=_emit(as_json),
+        poll_s=float(params.get("poll_s", 5.0)), emit=_emit(as_json), transport=transport,
     )
 
 
@@ -149,6 +152,8 @@ def _close(ctx: Context) -> None:
     close = getattr(ctx.signals, "close", None)
     if close is not None:
         close()
+    if isinstance(ctx.transport, KeepOpenTransport):
+        ctx.transport.shutdown()
 
 
 def _finish(outcome: Outcome, journal: Journal, as_json: bool) -> None:

@@ -109,8 +109,12 @@ def resolve_targets(
                    cloudrun=dict(cloudrun or {}), blue=blue, green=green)
 
 
-def make_traffic(t: Targets) -> TrafficManager:
-    """The traffic manager the targets call for (local router or Cloud Run)."""
+def make_traffic(t: Targets, transport: httpx.BaseTransport | None = None) -> TrafficManager:
+    """The traffic manager the targets call for (local router or Cloud Run).
+
+    ``transport``: a pooled transport to share with the other clients of the run (see
+    :class:`KeepOpenTransport`); default: a new one.
+    """
     if t.traffic == "cloudrun":
         try:
             from .cloudrun import CloudRunTraffic
@@ -129,7 +133,7 @@ def make_traffic(t: Targets) -> TrafficManager:
     if t.traffic != "router":
         raise TargetError(f"unknown traffic manager {t.traffic!r}: use router or cloudrun")
     assert t.router is not None
-    return LocalRouterTraffic(t.router, t.admin_key, transport=KeepOpenTransport())
+    return LocalRouterTraffic(t.router, t.admin_key, transport=transport or KeepOpenTransport())
 
 
 class KeepOpenTransport(httpx.HTTPTransport):
@@ -137,11 +141,16 @@ class KeepOpenTransport(httpx.HTTPTransport):
 
     ``LocalRouterTraffic`` opens an ``httpx.Client`` per call, and a new client costs ~50 ms
     (an SSL context) and a new connection; in an emergency rollback those calls add up. Each
-    client closes its transport on exit, so closing is a no-op here; the process exit frees it.
+    client closes its transport on exit, so :meth:`close` is a no-op; :meth:`shutdown` frees it.
+    One instance is shared by every client of a run (router, revisions, signals).
     """
 
     def close(self) -> None:
         pass
+
+    def shutdown(self) -> None:
+        """Really close the pooled connections."""
+        super().close()
 
 
 __all__ = ["Targets", "TargetError", "resolve_targets", "make_traffic", "KeepOpenTransport"]

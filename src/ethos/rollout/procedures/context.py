@@ -48,6 +48,7 @@ class Context:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     emit: Callable[[str], None] = lambda line: None  # progress inside long steps
+    transport: Any = None  # the pooled HTTP transport the run's clients share (closed at the end)
 
     @property
     def blue(self) -> str:
