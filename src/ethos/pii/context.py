@@ -12,6 +12,10 @@ import re
 
 from .words import alternation
 
+VERSION = "_VERSION"
+#: keywords that name something only when nothing more specific is near
+WEAK = frozenset({"number", "contact", "text", "call", "post", "send"})
+
 #: how far before a candidate we look for a keyword (characters)
 WINDOW = 48
 #: how far after a candidate ("123 456 782 is my TFN")
@@ -24,7 +28,7 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "AU_MEDICARE": ("medicare",),
     "US_SSN": ("ssn", "social security", "soc sec"),
     "AU_PASSPORT": ("passport",),
-    "AU_DRIVERS_LICENCE": ("licence", "license", "licen", "dl", "driver's", "drivers",
+    "AU_DRIVERS_LICENCE": ("licence", "license", "licences", "dl", "driver's", "drivers",
                            "driver", "rego"),
     "DATE_OF_BIRTH": ("born", "dob", "d.o.b", "date of birth", "birth date", "birthdate",
                       "birthday", "bday", "b'day", "birth"),
@@ -33,35 +37,91 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
                      "ph", "landline", "text", "sms", "whatsapp", "contact", "reach me",
                      "fax", "number"),
     "STREET_ADDRESS": ("address", "live at", "live in", "located at", "deliver", "ship",
-                       "send", "post", "office is at", "office at", "moved to", "move to",
-                       "at"),
+                       "send", "post", "office is at", "office at", "moved to", "move to"),
+    # not PII: what makes "3.9.5.15" a version number rather than an IP address
+    VERSION: ("version", "ver", "sdk", "build", "release", "released", "upgrade", "update",
+              "patch", "firmware", "changelog", "v"),
 }
 _KIND = {w: entity for entity, words in KEYWORDS.items() for w in words}
-_RE = re.compile(alternation(set(_KIND), word_start=True))
+_RE = re.compile(alternation(set(_KIND), word_start=True) + r"(?![a-z])")
+# a sentence or line break between a keyword and a candidate
+# (not the dot of "no.", "nr.", "D.O.B.")
+_BREAK = re.compile(
+    r"(?i)\n|[;!?](?:\s|$)|(?<!\bno)(?<!\bnr)(?<!\bnum)(?<!\bd\.o\.b)(?<!\bapt)\.(?:\s|$)"
+)
+# what may stand between a candidate and a keyword naming it afterwards: "… is my TFN",
+# "… (ABN)", "… - our ACN"
+_AFTER_GAP = re.compile(
+    r"(?i)(?:[\s(\-–—,:=]|\bis\b|\bwas\b|\bare\b|\bmy\b|\bour\b|\bthe\b|\bhis\b|\bher\b"
+    r"|\btheir\b|\bas\b|\bthat's\b)*"
+)
+#: extra distance charged to a keyword across a sentence break, or after the candidate
+BREAK_PENALTY = 24
+AFTER_PENALTY = 4
 
 
-def _hits(text: str, a: int, b: int) -> list[tuple[int, int, str]]:
+def _hits(text: str, a: int, b: int) -> list[tuple[int, int, str, bool]]:
     window = text[a:b].lower()
-    return [(a + m.start(), a + m.end(), _KIND[" ".join(m.group().split())])
-            for m in _RE.finditer(window)]
+    out = []
+    for m in _RE.finditer(window):
+        word = " ".join(m.group().split())
+        out.append((a + m.start(), a + m.end(), _KIND[word], word in WEAK))
+    return out
+
+
+def nearest_context(
+    text: str,
+    start: int,
+    end: int,
+    window: int = WINDOW,
+    after: int = WINDOW_AFTER,
+    same_clause: bool = False,
+) -> str | None:
+    """The entity named by the nearest keyword before ``start`` or after ``end``.
+
+    Strong keywords ("TFN", "passport") beat weak ones ("number", "call") at any distance
+    within the windows. A keyword after the candidate counts only in the same clause
+    ("123 456 782 is my TFN", not "123 456 782. Date of birth: …"); one before it across a
+    sentence break counts as farther away (or not at all with ``same_clause``).
+    """
+    best: tuple[int, int, str] | None = None  # (weak, distance, entity)
+    for s, e, entity, weak in _hits(text, max(0, start - window), min(len(text), end + after)):
+        if e <= start:
+            dist = start - e
+            if _BREAK.search(text, e, start):
+                if same_clause:
+                    continue
+                dist += BREAK_PENALTY
+        elif s >= end:
+            # "… is my TFN", "… (ABN)": words between; not a label of what comes next
+            gap = text[end:s]
+            if not gap.strip() or not _AFTER_GAP.fullmatch(gap):
+                continue
+            dist = s - end + AFTER_PENALTY
+        else:
+            continue
+        key = (int(weak), dist, entity)
+        if best is None or key < best:
+            best = key
+    return best[2] if best else None
 
 
 def context_before(text: str, start: int, window: int = WINDOW) -> str | None:
     """The entity named by the keyword closest before ``start``, or None.
 
-    "number" alone is weak: it only names a phone when nothing more specific is near.
+    Weak keywords ("number") count only when no strong one is in the window.
     """
-    found = None
-    for _, _, entity in _hits(text, max(0, start - window), start):
-        if entity == "PHONE_NUMBER" and found not in (None, "PHONE_NUMBER", "STREET_ADDRESS"):
-            continue
-        found = entity
-    return found
+    best: tuple[int, int, str] | None = None
+    for _, e, entity, weak in _hits(text, max(0, start - window), start):
+        key = (int(weak), start - e, entity)
+        if best is None or key < best:
+            best = key
+    return best[2] if best else None
 
 
 def has_context(text: str, start: int, end: int, entity: str, window: int = WINDOW) -> bool:
     """True when a keyword for ``entity`` is within ``window`` chars before or a few after."""
-    for s, e, ent in _hits(text, max(0, start - window), min(len(text), end + WINDOW_AFTER)):
+    for s, e, ent, _ in _hits(text, max(0, start - window), min(len(text), end + WINDOW_AFTER)):
         if ent == entity and (e <= start or s >= end):
             return True
     return False

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from . import checksums as ck
 from .allow import allow_set, normalise
-from .context import context_before, has_context
+from .context import context_before, nearest_context
 from .finding import Finding
 from .names import echoed_names, edge_names, person_at
 from .numbers import classify_number
@@ -27,6 +27,7 @@ from .patterns import (
 from .words import STREET_TYPES_PLAIN
 
 _PLAIN_TYPES = frozenset(STREET_TYPES_PLAIN)
+_AT_BEFORE = re.compile(r"(?i)\bat\s+$")
 _PASSPORT_SHAPE = re.compile(r"[A-Z]{1,2}\d{7}")
 _STATE_OR_POSTCODE = re.compile(
     r"(?:\b(?:NSW|VIC|QLD|SA|WA|TAS|NT|ACT|Vic|Qld|Tas|nsw|vic|qld|tas)\b|\b\d{4}\s*$)"
@@ -44,12 +45,7 @@ def _iban_or_code(text: str, m: re.Match) -> Finding | None:
 
 
 def _code(text: str, s: int, e: int) -> Finding | None:
-    ctx = context_before(text, s)
-    if ctx is None:
-        for entity in ("AU_PASSPORT", "AU_DRIVERS_LICENCE"):
-            if has_context(text, s, e, entity):
-                ctx = entity
-                break
+    ctx = nearest_context(text, s, e)
     if ctx == "AU_PASSPORT" and _PASSPORT_SHAPE.fullmatch(text[s:e]):
         return Finding("AU_PASSPORT", s, e, 0.9)
     if ctx == "AU_DRIVERS_LICENCE":
@@ -58,7 +54,7 @@ def _code(text: str, s: int, e: int) -> Finding | None:
 
 
 def _date(text: str, s: int, e: int) -> Finding | None:
-    if context_before(text, s) == "DATE_OF_BIRTH" or has_context(text, s, e, "DATE_OF_BIRTH"):
+    if nearest_context(text, s, e) == "DATE_OF_BIRTH":
         return Finding("DATE_OF_BIRTH", s, e, 0.9)
     return None
 
@@ -72,16 +68,40 @@ def _addr(text: str, s: int, e: int) -> Finding | None:
     named = all(w[:1].isupper() for w in words[1:])
     if stype in _PLAIN_TYPES and named:
         return Finding("STREET_ADDRESS", s, e, 0.8)
-    if context_before(text, s) == "STREET_ADDRESS":
+    if context_before(text, s) == "STREET_ADDRESS" or _AT_BEFORE.search(text, max(0, s - 6), s):
         return Finding("STREET_ADDRESS", s, e, 0.7)
     return None
 
 
-def _num(text: str, s: int, e: int) -> Finding | None:
+_GROUP = re.compile(r"\+?\d+")
+#: a failed run of more digit groups than this is not searched for a sub-run
+MAX_GROUPS = 8
+
+
+def _num(text: str, s: int, e: int, found: list[Finding]) -> None:
+    """Classify the run; when the whole run is nothing, try its sub-runs of digit groups
+    ("expiring 2029 0412 345 678" holds a phone number after a year)."""
     while e > s and text[e - 1] in ") ":
         e -= 1
     r = classify_number(text, s, e)
-    return Finding(r[0], s, e, r[1]) if r else None
+    if r:
+        found.append(Finding(r[0], s, e, r[1]))
+        return
+    groups = [(m.start(), m.end()) for m in _GROUP.finditer(text, s, e)]
+    if not 1 < len(groups) <= MAX_GROUPS:
+        return
+    i = 0
+    while i < len(groups):
+        for j in range(len(groups) - 1, i - 1, -1):
+            if i == 0 and j == len(groups) - 1:
+                continue
+            a, b = groups[i][0], groups[j][1]
+            r = classify_number(text, a, b)
+            if r:
+                found.append(Finding(r[0], a, b, r[1]))
+                i = j
+                break
+        i += 1
 
 
 def _digit_candidates(text: str, found: list[Finding]) -> None:
@@ -109,7 +129,8 @@ def _digit_candidates(text: str, found: list[Finding]) -> None:
         elif kind == "addr":
             f = _addr(text, m.start(), m.end())
         else:
-            f = _num(text, m.start(), m.end())
+            _num(text, m.start(), m.end(), found)
+            f = None
         if f is not None:
             found.append(f)
         pos = max(m.end(), run.start() + 1)
@@ -176,8 +197,7 @@ def detect(text: str, allow: Iterable[str] | None = None) -> list[Finding]:
     _digit_candidates(text, found)
     _code_candidates(text, found)
     _trigger_candidates(text, found)
-    if text[:1].isupper() or "\n" in text[-60:] or "-" in text[-60:] or "—" in text[-60:]:
-        found.extend(edge_names(text))
+    found.extend(edge_names(text))
     found = _resolve(found)
     allowed = allow_set(allow)
     if allowed and found:

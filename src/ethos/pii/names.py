@@ -24,9 +24,11 @@ _GAP = re.compile(r"[ \t]*[,!.\-–—]*[ \t]*\n?")
 # what may follow a name so that the phrase was really about a name
 _AFTER_THIS_IS = re.compile(r"[ \t]*(?:from\b|here\b|at\b|with\b|speaking\b|calling\b|of\b|[,.!;:\n(]|$)")
 _AFTER_GREETING = re.compile(r"[ \t]*(?:[,!.:;\n]|$|[-–—])")
-_AFTER_SIGNOFF = re.compile(r"[ \t]*(?:[.!,]*[ \t]*(?:\n|$)|[,(]|[-–—]|\|)")
-_START_HERE = re.compile(rf"^[ \t]*((?:{_CAP})(?:[ \t]+{_CAP})?)[ \t]+here\b")
-_END_DASH = re.compile(rf"(?:^|\n)[ \t]*[-–—~][ \t]*((?:{_CAP})(?:[ \t]+{_CAP})?)[ \t.]*$")
+_AFTER_SIGNOFF = re.compile(r"[ \t]*(?:[.!,;:)(|\n]|$|[-–—])")
+# "Sarah here, …" at the start of the text or of a sentence
+_HERE = re.compile(rf"(?:^|(?<=[.!?\n])[ \t]*|(?<=[.!?][ \t]))((?:{_CAP})(?:[ \t]+{_CAP})?)[ \t]+here\b[ \t]*[,.!:;\-–—]")
+# "- Sarah" alone on a line (a sign-off)
+_DASH_LINE = re.compile(rf"(?m)^[ \t]*[-–—~][ \t]*((?:{_CAP})(?:[ \t]+{_CAP})?)[ \t.!]*$")
 
 _STRONG = ("my name is", "my name's", "my name’s", "name:")
 _SELF = ("i am", "i'm", "i’m", "im")
@@ -86,9 +88,12 @@ def person_at(text: str, trig_start: int, trig_end: int) -> Finding | None:
         if m and _good_cap(m.group(1)):
             return Finding("PERSON", trig_start, m.end(1), 0.8)
         return None
+    broke_line = False
     if trig in _SIGNOFF:
         g = _GAP.match(text, pos)
-        pos = g.end() if g else pos
+        if g:
+            pos = g.end()
+            broke_line = "\n" in g.group() and "," in g.group()
     m = NAME_CAP.match(text, pos)
     if not m or not _good_cap(m.group(1)):
         return None
@@ -103,20 +108,23 @@ def person_at(text: str, trig_start: int, trig_end: int) -> Finding | None:
     if trig in _GREET:
         return Finding("PERSON", *span, 0.7) if _AFTER_GREETING.match(text, after) else None
     if trig in _SIGNOFF:
-        return Finding("PERSON", *span, 0.7) if _AFTER_SIGNOFF.match(text, after) else None
+        # "Regards,\nName" is a sign-off whatever follows; "Thanks Name" needs an end
+        if broke_line or _AFTER_SIGNOFF.match(text, after):
+            return Finding("PERSON", *span, 0.7)
     return None
 
 
 def edge_names(text: str) -> list[Finding]:
-    """'Sarah here, …' at the start and '- Sarah' at the end of a message."""
+    """'Sarah here, …' opening a sentence, and '- Sarah' alone on a line."""
     out = []
-    m = _START_HERE.match(text)
-    if m and _good_cap(m.group(1)):
-        out.append(Finding("PERSON", m.start(1), m.end(1), 0.7))
-    tail_from = max(0, len(text) - 60)
-    m = _END_DASH.search(text, tail_from)
-    if m and _good_cap(m.group(1)):
-        out.append(Finding("PERSON", m.start(1), m.end(1), 0.7))
+    if " here" in text:
+        for m in _HERE.finditer(text):
+            if _good_cap(m.group(1)):
+                out.append(Finding("PERSON", m.start(1), m.end(1), 0.7))
+    if "-" in text or "—" in text or "–" in text or "~" in text:
+        for m in _DASH_LINE.finditer(text):
+            if _good_cap(m.group(1)):
+                out.append(Finding("PERSON", m.start(1), m.end(1), 0.7))
     return out
 
 

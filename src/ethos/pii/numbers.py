@@ -6,7 +6,7 @@ import re
 from functools import cache
 
 from . import checksums as ck
-from .context import context_before, has_context
+from .context import VERSION, nearest_context
 
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _VERSION_BEFORE = re.compile(r"(?i)(?:\bv|version|release|build|ver\.?)\s*$")
@@ -64,19 +64,17 @@ def classify_number(text: str, start: int, end: int) -> tuple[str, float] | None
     if "." in raw and _IPV4.fullmatch(raw):
         if _VERSION_BEFORE.search(text, max(0, start - 10), start):
             return None
+        if nearest_context(text, start, end, window=24, after=0, same_clause=True) == VERSION:
+            return None
         return ("IP_ADDRESS", 1.0) if ck.is_ip(raw) else None
     if n < 6:
         return None
-
-    ctx = context_before(text, start)
     intl = raw.startswith("+")
-
+    if not intl and ck.is_card(digits):
+        return "CREDIT_CARD", 1.0
+    ctx = nearest_context(text, start, end)
     if ctx == "AU_DRIVERS_LICENCE" and 4 <= n <= 10 and not intl:
         return "AU_DRIVERS_LICENCE", 0.8
-    if ctx == "AU_PASSPORT":
-        return None  # passports carry letters; a bare number there is not one we know
-    if ck.is_card(digits) and not intl:
-        return "CREDIT_CARD", 1.0
     if intl:
         s = _intl_phone(raw, digits)
         return ("PHONE_NUMBER", s) if s else None
@@ -87,7 +85,7 @@ def classify_number(text: str, start: int, end: int) -> tuple[str, float] | None
         if ctx == "AU_MEDICARE" or _MEDICARE_SHAPE.fullmatch(raw):
             return "AU_MEDICARE", 1.0 if ctx == "AU_MEDICARE" else 0.7
     if n == 9:
-        found = _nine_digits(text, start, end, raw, digits, ctx)
+        found = _nine_digits(raw, digits, ctx)
         if found:
             return found
     if n == 8 and ctx == "AU_TFN" and ck.is_tfn(digits):
@@ -95,7 +93,7 @@ def classify_number(text: str, start: int, end: int) -> tuple[str, float] | None
     s = _intl_phone(raw, digits) if raw.startswith("00") else _au_phone(digits)
     if s:
         return "PHONE_NUMBER", s
-    if ctx == "PHONE_NUMBER" or has_context(text, start, end, "PHONE_NUMBER"):
+    if ctx == "PHONE_NUMBER":
         if n == 8 and digits[0] in "23456789":  # a local number without its area code
             return "PHONE_NUMBER", 0.6
         if n == 11 and digits.startswith("61") and digits[2] in _AU_NSN_FIRST:
@@ -105,7 +103,7 @@ def classify_number(text: str, start: int, end: int) -> tuple[str, float] | None
     return None
 
 
-def _nine_digits(text, start, end, raw, digits, ctx) -> tuple[str, float] | None:
+def _nine_digits(raw: str, digits: str, ctx: str | None) -> tuple[str, float] | None:
     """Nine digits: a TFN, an ACN or an SSN by its context, else by its shape."""
     if ctx == "AU_TFN" and ck.is_tfn(digits):
         return "AU_TFN", 1.0
@@ -113,11 +111,8 @@ def _nine_digits(text, start, end, raw, digits, ctx) -> tuple[str, float] | None
         return "AU_ACN", 1.0
     if ctx == "US_SSN" and ck.is_ssn(digits):
         return "US_SSN", 1.0
-    if ctx is None or ctx in ("AU_TFN", "AU_ACN", "US_SSN"):
-        # no (useful) word before: look after, then fall back on the shape
-        for entity, check in (("AU_TFN", ck.is_tfn), ("AU_ACN", ck.is_acn), ("US_SSN", ck.is_ssn)):
-            if has_context(text, start, end, entity) and check(digits):
-                return entity, 0.9
+    if ctx in (None, "AU_TFN", "AU_ACN", "US_SSN", "PHONE_NUMBER"):
+        # no useful word near: fall back on the shape
         if _SSN_SHAPE.fullmatch(raw) and ck.is_ssn(digits):
             return "US_SSN", 0.7
         if _TRIPLE_SHAPE.fullmatch(raw) and ck.is_tfn(digits):

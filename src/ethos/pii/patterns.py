@@ -58,9 +58,9 @@ DIGITAL = re.compile(
     rf"\d{{1,2}}(?:st|nd|rd|th)?(?:[ \t]+of)?[ \t\-]+{_MONTH},?[ \t\-]+(?:19|20)?\d{{2}}"
     r"|\d{1,2}[/.\-]\d{1,2}[/.\-](?:19|20)?\d{2}"
     r"|(?:19|20)\d{2}[/.\-]\d{1,2}[/.\-]\d{1,2}"
-    r")(?![\d.]\d))"
+    r")(?!\.?\d))"
     rf"|(?P<addr>{_STREET})"
-    r"|(?P<num>(?:\+[ \t]?|\([ \t]?)?\d(?:[ .\-()]{0,3}\d)*\)?)"
+    r"|(?P<num>(?:\+[ \t]?|\([ \t]?)?\d(?:(?:[ .\-]|[ ]?[()][ ]?|[ ]?\)[ ]?\([ ]?|[ ]-[ ])?\d)*\)?)"
 )
 #: characters that, right before a digit run, make it part of something else ($49, 1,200)
 NOT_BEFORE_NUMBER = frozenset("$€£¥.,/:#@-_") | frozenset(

@@ -47,19 +47,34 @@ STREET_TYPES_PLAIN = (
     "cct", "circuit", "pkwy", "parkway", "boulevarde", "fwy", "freeway", "mwy", "motorway",
     "firetrail", "promenade", "prom",
 )
-STREET_TYPES_AMBIGUOUS = (
-    "dr", "drv", "drive", "sq", "square", "cir", "circle", "mews", "grn", "gdns", "gardens",
-    "hts", "heights", "rdg", "ridge", "wynd", "bypass", "cove", "glade", "glen", "quays",
-    "boardwalk", "concourse", "causeway", "crossing", "dale", "retreat", "chase", "vista",
-    "rotary", "tollway", "interchange", "arcade", "alley",
-    "way", "walk", "row", "view", "vw", "rise", "loop", "link", "gate", "edge", "track",
-    "trail", "park", "mall", "centre", "path", "point", "line", "run", "quay", "hill", "green",
-    "ride", "bridge", "end", "corner", "outlook", "access", "approach", "break", "brace",
-    "bend", "brae", "spur", "strip", "turn", "passage", "pass", "grange", "haven", "hollow",
-    "lookout", "meander", "nook", "pocket", "reserve", "return", "river", "shore", "summit",
-    "top", "vale", "waters", "wharf", "yard", "pathway", "plaza", "entrance", "crest",
-    "circus", "copse", "flats", "ford", "front", "harbour", "junction", "key", "lanes",
-    "port", "ramble", "reach", "rest", "round",
+#: the rest of the Australia Post street-type list (AS 4590)
+STREET_TYPES_AMBIGUOUS = tuple(
+    w.lower()
+    for w in (
+        "Access", "Alley", "Alleyway", "Amble", "Anchorage", "Approach", "Arcade", "Artery",
+        "Basin", "Beach", "Bend", "Block", "Brace", "Brae", "Break", "Bridge", "Broadway",
+        "Brow", "Bypass", "Byway", "Causeway", "Centre", "Centreway", "Chase", "Circle",
+        "Circlet", "Circus", "Colonnade", "Common", "Concourse", "Copse", "Corner", "Corso",
+        "Courtyard", "Cove", "Crest", "Cross", "Crossing", "Crossroad", "Crossway",
+        "Cruiseway", "Cul-de-sac", "Cutting", "Dale", "Dell", "Deviation", "Dip",
+        "Distributor", "Drive", "Dr", "Drv", "Driveway", "Edge", "Elbow", "End", "Entrance",
+        "Estate", "Expressway", "Extension", "Fairway", "Fire Track", "Flat", "Follow",
+        "Footway", "Foreshore", "Formation", "Front", "Frontage", "Gap", "Garden", "Gardens",
+        "Gdns", "Gate", "Gates", "Glade", "Glen", "Grange", "Green", "Grn", "Ground", "Gully",
+        "Heights", "Hts", "Highroad", "Hill", "Interchange", "Intersection", "Junction",
+        "Key", "Landing", "Laneway", "Lees", "Line", "Link", "Little", "Lookout", "Loop",
+        "Lower", "Mall", "Meander", "Mew", "Mews", "Mount", "Nook", "Outlook", "Park",
+        "Parklands", "Part", "Pass", "Path", "Pathway", "Piazza", "Plateau", "Plaza",
+        "Pocket", "Point", "Port", "Quad", "Quadrangle", "Quadrant", "Quay", "Quays",
+        "Ramble", "Ramp", "Range", "Reach", "Reserve", "Rest", "Retreat", "Ride", "Ridge",
+        "Rdg", "Ridgeway", "Right Of Way", "Ring", "Rise", "River", "Riverway", "Riviera",
+        "Roads", "Roadside", "Roadway", "Ronde", "Rosebowl", "Rotary", "Round", "Route",
+        "Row", "Rue", "Run", "Service Way", "Siding", "Slope", "Sound", "Spur", "Square",
+        "Sq", "Stairs", "State Highway", "Steps", "Strand", "Strip", "Subway", "Tarn",
+        "Thoroughfare", "Tollway", "Top", "Tor", "Towers", "Track", "Trail", "Trailer",
+        "Triangle", "Trunkway", "Turn", "Underpass", "Upper", "Vale", "Viaduct", "View",
+        "Villas", "Vista", "Wade", "Walk", "Walkway", "Way", "Wynd",
+    )
 )
 
 STATES_UPPER = ("NSW", "VIC", "QLD", "SA", "WA", "TAS", "NT", "ACT")
@@ -86,7 +101,7 @@ NOT_NAMES = frozenset(
     ai api ceo cto cfo coo manager director admin administrator developer engineer marketer
     marketing founder owner student teacher agency everyone everybody all folks guys
     customer customers friend friends sir madam colleague colleagues support sales billing
-    ethos ethosprompt prompt in-house currently still already about after before finally
+    heaps mate ethos ethosprompt prompt in-house currently still already about after before finally
     hello hi hey thanks thank cheers regards best sincerely ta thx kind warm many yours
     again also actually based using building running working writing reading getting
     going moving new-ish one two three four five six seven eight nine ten ready done

@@ -1,0 +1,1 @@
+"""The labelled PII corpus of the benchmark (generated, seeded; see generate.py)."""
