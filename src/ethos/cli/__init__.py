@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "router": "router:router",
     "stack": "stack:stack",
     "rollback": "rollback:rollback",
+    "guard": "guard:guard",
 }
 
 

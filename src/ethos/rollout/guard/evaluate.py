@@ -115,10 +115,12 @@ class GuardState:
     no_data_alerted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form (the guard keeps it on disk so a restart keeps its incident)."""
         inc = self.incident
         return {
             "breach_since": dict(self.breach_since),
             "latched_at": dict(self.latched_at),
+            "clear_since": dict(self.clear_since),
             "incident": None if inc is None else {
                 "opened_at": inc.opened_at, "action": inc.action, "trigger": inc.trigger,
                 "triggers": list(inc.triggers),
@@ -126,6 +128,19 @@ class GuardState:
             "last_action_at": self.last_action_at,
             "no_data_alerted": self.no_data_alerted,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GuardState:
+        """Inverse of :meth:`to_dict`; unknown or missing parts start empty."""
+        inc = d.get("incident")
+        incident = None
+        if isinstance(inc, dict):
+            incident = Incident(float(inc["opened_at"]), str(inc["action"]), str(inc["trigger"]),
+                                tuple(inc.get("triggers") or ()))
+        f = lambda k: {str(a): float(b) for a, b in (d.get(k) or {}).items()}  # noqa: E731
+        last = d.get("last_action_at")
+        return cls(f("breach_since"), f("latched_at"), f("clear_since"), incident,
+                   float(last) if last is not None else None, bool(d.get("no_data_alerted", False)))
 
 
 @dataclass(frozen=True)
@@ -236,8 +251,9 @@ def _baseline_raw(policy: Policy, snapshot: Snapshot, t: Trigger, revision: str)
                     reason=f"{revision} {c.samples} / {b_rev} {b.samples} samples < {t.min_samples} needed")
     if t.baseline.test == "mann_whitney":
         if c.distribution is None or b.distribution is None or not len(c.distribution) or not len(b.distribution):
-            return _Raw("no-data", revision=revision,
-                        reason=f"no per-request {t.signal} samples (raw or histogram) to compare")
+            return _Raw("inconclusive", c.value, c.samples, window, baseline_value=b.value,
+                        baseline_samples=b.samples, revision=revision,
+                        reason=f"no per-request {t.signal} values (raw or histogram) yet to compare")
         cmp = compare_samples(c.distribution, b.distribution, t.worse)
     else:
         if c.events is None or b.events is None:

@@ -1,0 +1,192 @@
+"""Acting on a decision: run the rollback procedure, and tell people.
+
+:class:`CommandActuator` runs ``ethos rollback <action> --yes --json`` (the procedures of
+``ethos.rollout.procedures``: journaled, locked, resumable) as a child process, with the
+reason naming the trigger and its values, and the cause derived from the signal (PII always
+clears the cache). The guard has verified the issue itself, so a standard rollback runs with
+``--force`` (its own step 1 reads only the router's figures, and the trigger may be a cache or
+PII signal). :class:`FakeActuator` records what it was asked, for tests.
+
+:class:`Alerter` sends the guard's alerts through the notifiers of ``ethos.rollout.notify``
+(Slack / webhook from the environment); a failed alert is recorded, never raised.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .evaluate import Decision, Evaluation
+
+#: signal -> the procedures' --cause
+CAUSE_OF_SIGNAL: dict[str, str] = {
+    "error_rate": "errors", "http_error_rate": "errors", "up": "errors",
+    "latency": "latency", "latency_p50": "latency", "latency_p95": "latency",
+    "ttft": "latency", "ttft_p50": "latency", "ttft_p95": "latency",
+    "cache_hit_rate": "cache", "store_up": "cache", "quality_rejection_rate": "cache",
+    "pii_leaks": "pii", "pii_selftest": "pii", "pii_detection_rate": "pii",
+    "store_cost_ratio": "cost", "store_cost_usd_per_hour": "cost",
+}
+
+
+@dataclass
+class ActionOutcome:
+    """What running the procedure gave: ok, its exit code, rollback id, seconds, output."""
+
+    action: str
+    ok: bool
+    exit_code: int | None = None
+    rollback_id: str | None = None
+    duration_s: float = 0.0
+    detail: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Actuator(abc.ABC):
+    """Runs the rollback procedure a decision calls for."""
+
+    @abc.abstractmethod
+    def run(self, decision: Decision, evaluation: Evaluation) -> ActionOutcome: ...
+
+
+class FakeActuator(Actuator):
+    """Records decisions; ``fn(decision)`` may return an outcome (default: ok)."""
+
+    def __init__(self, fn: Callable[[Decision], ActionOutcome] | None = None) -> None:
+        self.fn = fn
+        self.runs: list[Decision] = []
+
+    def run(self, decision: Decision, evaluation: Evaluation) -> ActionOutcome:
+        self.runs.append(decision)
+        if self.fn is not None:
+            return self.fn(decision)
+        return ActionOutcome(decision.action, True, 0, "rb-fake")
+
+
+def cause_of(evaluation: Evaluation, trigger: str | None) -> str:
+    """The procedures' ``--cause`` for the trigger that fired."""
+    for r in evaluation.results:
+        if r.trigger == trigger:
+            return CAUSE_OF_SIGNAL.get(r.signal, "unspecified")
+    return "unspecified"
+
+
+def reason_of(evaluation: Evaluation, trigger: str | None) -> str:
+    """``error_rate_critical: error_rate 0.074 (bound 0.061) > 0.05 on green, 1912 samples``."""
+    for r in evaluation.results:
+        if r.trigger == trigger:
+            return f"guard: {r.trigger}: {r.reason}"
+    return f"guard: {evaluation.decision.reason}"
+
+
+class CommandActuator(Actuator):
+    """``ethos rollback <action> --yes --json`` in a child process, with the guard's targets."""
+
+    def __init__(
+        self,
+        target_args: Sequence[str] = (),
+        *,
+        executed_by: str = "ethos-guard",
+        command: Sequence[str] | None = None,
+        timeout_s: float = 3600.0,
+        dry_run: bool = False,
+    ) -> None:
+        self.target_args = list(target_args)
+        self.executed_by = executed_by
+        self.command = list(command) if command else [sys.executable, "-c", "from ethos.cli import main; main()"]
+        self.timeout_s = timeout_s
+        self.dry_run = dry_run
+
+    def argv(self, decision: Decision, evaluation: Evaluation) -> list[str]:
+        """The command line for this decision (shown by ``--dry-run``)."""
+        args = [*self.command, "rollback", decision.action, "--yes", "--json",
+                "--reason", reason_of(evaluation, decision.trigger),
+                "--cause", cause_of(evaluation, decision.trigger),
+                "--executed-by", self.executed_by, *self.target_args]
+        if decision.action == "standard":
+            args.append("--force")  # the guard verified the issue on its own signals
+        if self.dry_run:
+            args.append("--dry-run")
+        return args
+
+    def run(self, decision: Decision, evaluation: Evaluation) -> ActionOutcome:
+        argv = self.argv(decision, evaluation)
+        start = time.monotonic()
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout_s,
+                               env=os.environ.copy(), check=False)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return ActionOutcome(decision.action, False, None, None, time.monotonic() - start,
+                                 f"could not run the procedure: {type(e).__name__}: {e}")
+        took = time.monotonic() - start
+        result: dict[str, Any] = {}
+        for line in reversed(p.stdout.strip().splitlines()):
+            try:
+                result = json.loads(line)
+                break
+            except ValueError:
+                continue
+        detail = (result.get("message") or p.stderr.strip()[-500:] or p.stdout.strip()[-500:]) if isinstance(result, dict) else ""
+        return ActionOutcome(decision.action, p.returncode == 0, p.returncode,
+                             result.get("rollback_id") if isinstance(result, dict) else None,
+                             took, str(detail), result if isinstance(result, dict) else {})
+
+
+class Alerter:
+    """Sends the guard's alerts through notifiers (``ethos.rollout.notify``); never raises."""
+
+    def __init__(self, notifiers: Sequence[Any] | None = None, *, executed_by: str = "ethos-guard",
+                 echo: Callable[[str], None] | None = None) -> None:
+        if notifiers is None:
+            from ..notify import notifiers_from_env
+
+            notifiers = notifiers_from_env()
+        self.notifiers = list(notifiers)
+        self.executed_by = executed_by
+        self.echo = echo
+        self.sent: list[str] = []
+
+    def alert(self, message: str, evaluation: Evaluation, outcome: ActionOutcome | None = None) -> list[dict[str, Any]]:
+        """Send one alert; returns the deliveries (for the history)."""
+        self.sent.append(message)
+        if self.echo is not None:
+            self.echo(f"ALERT {message}")
+        if not self.notifiers:
+            return []
+        from ..notify import Notification, deliver
+
+        d = evaluation.decision
+        n = Notification(
+            title=f"ethos guard: {d.action}" + (f" ({d.trigger})" if d.trigger else ""),
+            reason=message,
+            time=datetime.fromtimestamp(evaluation.at, timezone.utc).isoformat(timespec="seconds"),
+            executed_by=self.executed_by,
+            procedure=d.action if d.action in ("emergency", "standard", "gradual") else "",
+            rollback_id=(outcome.rollback_id or "") if outcome else "",
+            outcome=("done" if outcome.ok else "failed") if outcome else "",
+            details={"trigger": d.trigger or "", "held": d.held or ""},
+        )
+        return [x.to_dict() for x in deliver(self.notifiers, n, attempts=2, backoff_s=0.2)]
+
+
+__all__ = [
+    "ActionOutcome",
+    "Actuator",
+    "Alerter",
+    "CommandActuator",
+    "FakeActuator",
+    "CAUSE_OF_SIGNAL",
+    "cause_of",
+    "reason_of",
+]

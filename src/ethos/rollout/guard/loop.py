@@ -1,0 +1,125 @@
+"""The guard's one thin loop: read the sources, evaluate, record, act, alert, sleep.
+
+All decisions are made by :func:`~.evaluate.evaluate`; this module only does the I/O around
+it. A failed action leaves the guard free to try again at the next evaluation (the failure
+is recorded and alerted). Sustain clocks survive a restart only when the saved state is
+recent (no evaluation gap longer than three intervals): the guard never claims a breach
+lasted through time it did not watch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from ..sources.base import SignalSource, collect_snapshot
+from .actuator import ActionOutcome, Actuator, Alerter
+from .evaluate import Evaluation, GuardState, action_failed, evaluate
+from .history import GuardHistory
+from .policy import Policy
+
+
+@dataclass
+class StepResult:
+    """One evaluation and what the guard did about it."""
+
+    evaluation: Evaluation
+    outcome: ActionOutcome | None = None
+
+
+class Guard:
+    """Evaluates ``policy`` over ``sources`` every ``policy.interval_s`` and acts."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        sources: Sequence[SignalSource],
+        actuator: Actuator,
+        alerter: Alerter,
+        history: GuardHistory | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        weights: Callable[[], dict[str, int] | None] | None = None,
+    ) -> None:
+        self.policy = policy
+        self.sources = list(sources)
+        self.actuator = actuator
+        self.alerter = alerter
+        self.history = history
+        self.clock = clock
+        self.weights = weights
+        self.state = GuardState()
+        self._last_at: float | None = None
+        if history is not None:
+            self.state, self._last_at = history.load_state()
+        self.actions: list[ActionOutcome] = []
+
+    def step(self) -> StepResult:
+        """One evaluation, recorded, acted on."""
+        now = self.clock()
+        if self._last_at is not None and now - self._last_at > 3 * self.policy.interval_s:
+            self.state = replace(self.state, breach_since={})  # not watched: no continuity
+        snap = collect_snapshot(
+            self.sources, self.policy.needs(), [self.policy.candidate, self.policy.baseline], now,
+            self.weights() if self.weights else None,
+        )
+        ev = evaluate(self.policy, snap, self.state, now)
+        state = ev.state
+        outcome = None
+        d = ev.decision
+        alerts = list(d.alerts)
+        if d.acts:
+            outcome = self.actuator.run(d, ev)
+            self.actions.append(outcome)
+            if outcome.ok:
+                alerts.append(f"{d.action} rollback done by the guard ({d.reason}); rollback {outcome.rollback_id} in {outcome.duration_s:.1f}s")
+            else:
+                alerts.append(f"{d.action} rollback FAILED ({outcome.detail}); the guard will try again")
+                state = action_failed(state, self.state)
+        deliveries = []
+        for a in alerts:
+            deliveries.extend(self.alerter.alert(a, ev, outcome))
+        self.state = state
+        self._last_at = now
+        if self.history is not None:
+            self.history.append(ev, outcome.to_dict() if outcome else None, deliveries)
+            self.history.save_state(state, now)
+        return StepResult(ev, outcome)
+
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        max_steps: int | None = None,
+        until: float | None = None,
+        exit_after_action: bool = False,
+        on_step: Callable[[StepResult], None] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> list[StepResult]:
+        """Evaluate every interval until ``stop`` is set, ``max_steps`` or clock ``until``."""
+        stop = stop or threading.Event()
+        wait = sleep or (lambda s: stop.wait(s))
+        out: list[StepResult] = []
+        while not stop.is_set():
+            started = self.clock()
+            r = self.step()
+            out.append(r)
+            if on_step is not None:
+                on_step(r)
+            if max_steps is not None and len(out) >= max_steps:
+                break
+            if exit_after_action and r.outcome is not None and r.outcome.ok:
+                break
+            if until is not None and self.clock() >= until:
+                break
+            wait(max(0.0, self.policy.interval_s - (self.clock() - started)))
+        return out
+
+    def close(self) -> None:
+        for s in self.sources:
+            s.close()
+
+
+__all__ = ["Guard", "StepResult"]

@@ -1,0 +1,160 @@
+"""Signals of the local router: every request it proxied, per revision.
+
+Each ``collect`` reads ``GET /router/metrics`` (counters and histograms since the router
+started) and keeps the scrapes, so a window of any length the history covers is exact to one
+interval: counts and errors by status class, and latency/TTFT distributions from the histogram
+buckets (for the baseline rank tests) with their percentiles. Until the history covers a
+window (the first evaluations, ``ethos guard --once``), the router's own sliding windows in
+``GET /router/stats`` (60 s, 300 s by default) answer instead, and the measurement records the
+window actually used. The weights in force come from the stats too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from ..guard.measurements import Key, Measurement, proportion
+from ..guard.stats import histogram_quantile, histogram_samples
+from .base import Needs, SignalSource, SourceError
+from .promtext import Scrape, ScrapeHistory
+
+REQUEST_SIGNALS = frozenset(
+    "requests error_rate http_error_rate latency ttft latency_p50 latency_p95 ttft_p50 ttft_p95".split()
+)
+#: A window of 0 s asks for "now"; for request signals the shortest history span is used.
+_MIN_WINDOW = 10.0
+
+
+class RouterSource(SignalSource):
+    """``/router/metrics`` + ``/router/stats`` of ``ethos router`` at ``router_url``."""
+
+    name = "router"
+
+    def __init__(
+        self,
+        router_url: str,
+        *,
+        timeout: float = 2.0,
+        transport: httpx.BaseTransport | None = None,
+        horizon_s: float = 1800.0,
+    ) -> None:
+        self.router_url = router_url.rstrip("/")
+        self.history = ScrapeHistory(horizon_s)
+        self._client = httpx.Client(timeout=timeout, transport=transport)
+        self.weights: dict[str, int] | None = None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _get(self, path: str) -> httpx.Response:
+        url = f"{self.router_url}{path}"
+        try:
+            r = self._client.get(url)
+        except httpx.HTTPError as e:
+            raise SourceError(f"cannot read {url}: {type(e).__name__}: {e}") from e
+        if r.status_code != 200:
+            raise SourceError(f"{url} answered {r.status_code}")
+        return r
+
+    def collect(self, needs: Needs, revisions: Sequence[str], now: float) -> dict[Key, Measurement]:
+        text = self._get("/router/metrics").text
+        try:
+            self.history.add(Scrape.parse(now, text))
+        except ValueError as e:
+            raise SourceError(f"{self.router_url}/router/metrics is not Prometheus text: {e}") from e
+        try:
+            stats = self._get("/router/stats").json()
+        except (SourceError, ValueError):
+            stats = None  # metrics alone still give every window the history covers
+        if isinstance(stats, Mapping) and isinstance(stats.get("weights"), Mapping):
+            self.weights = {str(k): int(v) for k, v in stats["weights"].items()}
+        out: dict[Key, Measurement] = {}
+        wanted = {s: ws for s, ws in needs.items() if s in REQUEST_SIGNALS}
+        windows = sorted({float(w) for ws in wanted.values() for w in ws})
+        for rev in revisions:
+            for w in windows:
+                got = self._from_history(rev, max(w, _MIN_WINDOW)) or self._from_stats(stats, rev, max(w, _MIN_WINDOW))
+                if got is None:
+                    continue
+                for sig, ws in wanted.items():
+                    if w in ws and sig in got:
+                        out[(rev, sig, w)] = got[sig]
+        return out
+
+    def _from_history(self, rev: str, w: float) -> dict[str, Measurement] | None:
+        latest = self.history.latest
+        base = self.history.base(w)
+        if latest is None or base is None:
+            return None
+        span = latest.t - base.t
+        now_c = latest.by_label("ethos_router_requests_total", "status_class", revision=rev)
+        then_c = base.by_label("ethos_router_requests_total", "status_class", revision=rev)
+        reset = any(now_c.get(k, 0.0) < v for k, v in then_c.items())
+        grown = {k: (v if reset else v - then_c.get(k, 0.0)) for k, v in now_c.items()}
+        n = int(round(sum(grown.values())))
+        errors = int(round(grown.get("5xx", 0.0) + grown.get("none", 0.0)))
+        http_errors = int(round(errors + grown.get("4xx", 0.0)))
+        kw: dict[str, Any] = {"window_s": span, "source": "router/metrics"}
+        out = {
+            "requests": Measurement(float(n), n, **kw),
+            "error_rate": proportion(errors, n, **kw),
+            "http_error_rate": proportion(http_errors, n, **kw),
+        }
+        for sig, metric in (("latency", "ethos_router_request_latency_seconds_bucket"),
+                            ("ttft", "ethos_router_ttft_seconds_bucket")):
+            got = self.history.bucket_increase(w, metric, revision=rev)
+            buckets = got[0] if got else []
+            count = int(round(max((c for _, c in buckets), default=0.0)))
+            p50 = histogram_quantile(0.5, buckets) if count else None
+            out[sig] = Measurement(p50, count, distribution=histogram_samples(buckets) if count else (), **kw)
+            out[f"{sig}_p50"] = Measurement(p50, count, **kw)
+            out[f"{sig}_p95"] = Measurement(histogram_quantile(0.95, buckets) if count else None, count, **kw)
+        return out
+
+    @staticmethod
+    def _from_stats(stats: Any, rev: str, w: float) -> dict[str, Measurement] | None:
+        if not isinstance(stats, Mapping):
+            return None
+        per = (stats.get("revisions") or {}).get(rev)
+        if not isinstance(per, Mapping) or not per:
+            return None
+
+        def secs(label: str) -> float:
+            try:
+                return float(str(label).rstrip("s"))
+            except ValueError:
+                return float("inf")
+
+        labels = sorted(per, key=secs)
+        label = next((x for x in labels if secs(x) >= w), labels[-1])
+        d = per[label]
+        if not isinstance(d, Mapping):
+            return None
+        n = int(d.get("count") or 0)
+        status = d.get("status") or {}
+        errors = int(d.get("errors") or 0)
+        http_errors = errors + int(status.get("4xx") or 0)
+        kw: dict[str, Any] = {"window_s": secs(label), "source": "router/stats"}
+
+        def s(key: str) -> float | None:
+            v = d.get(key)
+            return float(v) / 1000.0 if isinstance(v, (int, float)) else None
+
+        return {
+            "requests": Measurement(float(n), n, **kw),
+            "error_rate": proportion(errors, n, **kw),
+            "http_error_rate": proportion(http_errors, n, **kw),
+            "latency_p50": Measurement(s("p50_latency_ms"), n, **kw),
+            "latency_p95": Measurement(s("p95_latency_ms"), n, **kw),
+            "ttft_p50": Measurement(s("p50_ttft_ms"), n, **kw),
+            "ttft_p95": Measurement(s("p95_ttft_ms"), n, **kw),
+            # no per-request values here: baseline tests wait for the metrics history
+            "latency": Measurement(s("p50_latency_ms"), n, distribution=(), **kw),
+            "ttft": Measurement(s("p50_ttft_ms"), n, distribution=(), **kw),
+        }
+
+
+__all__ = ["RouterSource", "REQUEST_SIGNALS"]
