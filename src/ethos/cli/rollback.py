@@ -53,6 +53,8 @@ def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--cloudrun-revision", "cloud_revisions", multiple=True, metavar="NAME=CLOUD_REVISION",
                      help="Map our name to a Cloud Run revision (default SERVICE-NAME)."),
         click.option("--cloudrun-endpoint", hidden=True, help="Cloud Run API endpoint (tests)."),
+        click.option("--cloudrun-anonymous", is_flag=True, hidden=True,
+                     help="Anonymous credentials (tests against a local Admin API)."),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON document."),
     ]
     for o in reversed(opts):
@@ -88,7 +90,7 @@ def _targets(kw: dict[str, Any]) -> Targets:
     cloud: dict[str, Any] = {}
     if kw["traffic_kind"] == "cloudrun":
         cloud = {"service": kw["service"], "region": kw["region"], "project": kw["project"],
-                 "api_endpoint": kw.get("cloudrun_endpoint")}
+                 "api_endpoint": kw.get("cloudrun_endpoint"), "anonymous": kw.get("cloudrun_anonymous")}
         if kw["cloud_revisions"]:
             cloud["revisions"] = dict(x.split("=", 1) for x in kw["cloud_revisions"] if "=" in x)
     try:
@@ -129,21 +131,30 @@ def _confirm(yes: bool, text: str) -> None:
         raise CLIError("not confirmed; nothing changed", EXIT_FAILED)
 
 
-def _context(targets: Targets, run: Any, procedure: str, params: dict[str, Any], as_json: bool) -> Context:
-    # one pooled transport for every HTTP client of the run: one SSL context, reused connections
+def _clients(targets: Targets) -> dict[str, Any]:
+    """The run's traffic manager, signal source and revision client, built before anything acts.
+
+    One pooled transport serves them all: one SSL context, reused connections.
+    """
     transport = KeepOpenTransport()
     try:
         traffic = make_traffic(targets, transport)
     except TargetError as e:
         raise CLIError(str(e), EXIT_USAGE) from None
+    except RolloutError as e:  # e.g. no Cloud Run credentials
+        raise CLIError(str(e), EXIT_FAILED) from None
     signals = (RouterSignals(targets.router, transport=transport)
                if targets.router and targets.traffic == "router" else None)
+    return {"transport": transport, "traffic": traffic, "signals": signals,
+            "revisions": RevisionClient(targets.revisions, targets.admin_key, transport=transport)}
+
+
+def _context(clients: dict[str, Any], targets: Targets, run: Any, procedure: str,
+             params: dict[str, Any], as_json: bool) -> Context:
     return Context(
-        targets=targets, traffic=traffic,
-        revisions=RevisionClient(targets.revisions, targets.admin_key, transport=transport),
-        run=run, procedure=procedure, signals=signals, notifiers=notifiers_from_env(),
+        targets=targets, run=run, procedure=procedure, notifiers=notifiers_from_env(),
         reason=params.get("reason", ""), executed_by=params.get("executed_by", ""),
-        poll_s=float(params.get("poll_s", 5.0)), emit=_emit(as_json), transport=transport,
+        poll_s=float(params.get("poll_s", 5.0)), emit=_emit(as_json), **clients,
     )
 
 
@@ -180,11 +191,12 @@ def _run_procedure(procedure: str, opts: PlanOptions, kw: dict[str, Any], extra:
         _show_plan(procedure, plan, targets, opts, as_json)
         return
     _confirm(kw["yes"], f"{procedure} rollback to {targets.blue} on {targets.router or targets.traffic}?")
+    clients = _clients(targets)
     journal = Journal(_state_dir(kw))
     rid = new_rollback_id()
     try:
         lock = journal.lock(rid).acquire()
-    except LockHeld as e:
+    except (LockHeld, JournalError) as e:
         raise CLIError(str(e), EXIT_FAILED) from None
     try:
         run = journal.start(procedure, [s.to_dict() for s in plan], params=params,
@@ -192,7 +204,7 @@ def _run_procedure(procedure: str, opts: PlanOptions, kw: dict[str, Any], extra:
                             rollback_id=rid)
         if lock.took_over:
             run.note("took over a stale lock", holder=lock.took_over)
-        ctx = _context(targets, run, procedure, params, as_json)
+        ctx = _context(clients, targets, run, procedure, params, as_json)
         if not as_json:
             click.echo(f"{procedure} rollback {run.rollback_id} by {kw['executed_by']}: "
                        f"{targets.green} -> {targets.blue} via {ctx.traffic.describe()}")
@@ -341,13 +353,16 @@ def resume(rollback_id: str | None, state_dir: str | None, admin_key_env: str | 
     plan = [Step.from_dict(s) for s in rec.plan]
     left = [s.name for s in plan if s.name not in rec.completed]
     _confirm(yes, f"resume {rec.procedure} rollback {rec.rollback_id} ({len(left)} steps left: {', '.join(left)})?")
+    clients = _clients(targets)
     try:
         lock = journal.lock(rec.rollback_id).acquire()
-    except LockHeld as e:
+    except (LockHeld, JournalError) as e:
         raise CLIError(str(e), EXIT_FAILED) from None
     try:
         run = journal.reopen(rec.rollback_id)
-        ctx = _context(targets, run, rec.procedure, rec.params, as_json)
+        if lock.took_over:
+            run.note("took over a stale lock", holder=lock.took_over)
+        ctx = _context(clients, targets, run, rec.procedure, rec.params, as_json)
         if not as_json:
             click.echo(f"resuming {rec.procedure} rollback {rec.rollback_id} ({rec.status}): "
                        f"{len(rec.completed)} steps done, {len(left)} left")

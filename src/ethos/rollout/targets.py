@@ -129,6 +129,10 @@ def make_traffic(t: Targets, transport: httpx.BaseTransport | None = None) -> Tr
             kwargs["revisions"] = dict(cr["revisions"])
         if cr.get("api_endpoint"):
             kwargs["api_endpoint"] = cr["api_endpoint"]
+        if cr.get("anonymous"):  # tests against a local Admin API server
+            from google.auth.credentials import AnonymousCredentials
+
+            kwargs["credentials"] = AnonymousCredentials()
         return CloudRunTraffic(cr["service"], cr["region"], cr["project"], **kwargs)
     if t.traffic != "router":
         raise TargetError(f"unknown traffic manager {t.traffic!r}: use router or cloudrun")

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 from _rollback_fakes import FakeRevision, FakeRouter, WebhookReceiver
 
@@ -193,3 +195,76 @@ def test_targets_from_the_stack_file(stack, tmp_path):
     r = ethos("rollback", "emergency", "--state-dir", stack.state, "--yes", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     assert stack.router.weights == {"blue": 100, "green": 0}
+
+
+def _popen(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("ETHOS_")}
+    e.update(env)
+    return subprocess.Popen([sys.executable, "-c", "from ethos.cli import main; main()", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e,
+                            stdin=subprocess.DEVNULL)
+
+
+def _wait_for_step(state: str, step: str, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    jdir = os.path.join(state, "journal")
+    while time.monotonic() < deadline:
+        for name in os.listdir(jdir) if os.path.isdir(jdir) else []:
+            text = Path(jdir, name).read_text()
+            if name.endswith(".jsonl") and f'"step_started","step":"{step}"' in text:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"step {step} never started")
+
+
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGINT"])
+def test_killed_or_interrupted_run_is_resumed(stack, sig):
+    import signal
+
+    p = _popen("rollback", "gradual", *stack.flags, "--yes", "--json", "--stages", "50:3s,25:0.2s",
+               "--poll", "0.1", env=stack.env)
+    try:
+        _wait_for_step(stack.state, "monitor@50")
+        p.send_signal(getattr(signal, sig))
+        out, _ = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    rec = history(stack)[0]
+    if sig == "SIGINT":
+        assert p.returncode == 130 and json.loads(out)["status"] == "interrupted"
+        assert rec["status"] == "interrupted"
+    else:
+        assert rec["status"] == "incomplete"  # no run_ended: the lock names a dead pid
+        assert os.path.exists(os.path.join(stack.state, "journal", "rollback.lock"))
+    assert stack.router.weights == {"blue": 50, "green": 50}
+    # resume re-runs the interrupted 3 s window, then the rest
+    r = ethos("rollback", "resume", "--state-dir", stack.state, "--yes", "--json", env=stack.env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    assert out["rollback_id"] == rec["rollback_id"] and out["status"] == "done"
+    assert stack.router.weights == {"blue": 100, "green": 0}
+    assert len(puts(stack.router)) == 3  # 50, 25, 100: nothing redone
+    events = history(stack, rec["rollback_id"])["events"]
+    if sig == "SIGKILL":
+        assert any(e["event"] == "note" and e["message"] == "took over a stale lock" for e in events)
+
+
+def test_cloud_run_traffic_manager_drives_the_same_procedure(stack):
+    from cloudrun_fake import FakeCloudRun
+
+    with FakeCloudRun(project="proj", region="australia-southeast1", service="marketing-api") as api:
+        r = ethos("rollback", "emergency", "--traffic", "cloudrun", "--service", "marketing-api",
+                  "--region", "australia-southeast1", "--project", "proj", "--cloudrun-endpoint", api.url,
+                  "--cloudrun-anonymous", "--revision", f"blue={stack.blue.url}",
+                  "--revision", f"green={stack.green.url}", "--state-dir", stack.state, "--yes", "--json",
+                  env=stack.env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        patch = [x for x in api.requests if x[0] == "PATCH"]
+        assert len(patch) == 1
+        assert patch[0][2]["traffic"] == [{"type": 2, "revision": "marketing-api-blue", "percent": 100}]
+    assert stack.blue.entries == 0 and stack.green.entries == 0
+    assert not puts(stack.router)
