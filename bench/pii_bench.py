@@ -145,7 +145,7 @@ def main() -> None:
         tools.append(("presidio", presidio_detector()))
     results = [evaluate(name, fn, corpus) for name, fn in tools]
     ttexts = timing_texts(corpus)
-    lat = {name: latencies(fn, ttexts, repeat=3 if name == "ethos" else 1) for name, fn in tools}
+    lat = {name: latencies(fn, ttexts, repeat=3) for name, fn in tools}
 
     n_pii = sum(1 for r in corpus if r["label"] == "pii")
     print(f"corpus: {len(corpus)} texts ({n_pii} with PII, {len(corpus) - n_pii} clean), seed {a.seed}, "

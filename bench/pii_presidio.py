@@ -96,12 +96,19 @@ def build_analyzer():
 
 
 def presidio_detector(score_threshold: float = 0.0):
-    """text -> list of (our entity, start, end, score), for the benchmark."""
+    """text -> list of (our entity, start, end, score), for the benchmark.
+
+    Given the same allow-list as ours (presidio compares the exact matched text).
+    """
+    from ethos.pii import DEFAULT_ALLOW
+
     analyzer = build_analyzer()
+    allow = list(DEFAULT_ALLOW)
 
     def run(text: str):
         out = []
-        for r in analyzer.analyze(text=text, language="en", score_threshold=score_threshold):
+        for r in analyzer.analyze(text=text, language="en", score_threshold=score_threshold,
+                                  allow_list=allow):
             ent = PRESIDIO_TO_OURS.get(r.entity_type)
             if ent:
                 out.append((ent, r.start, r.end, r.score))

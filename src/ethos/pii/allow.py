@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+import re
 from functools import lru_cache
+
+_NON_DIGIT = re.compile(r"\D+")
+_BLANKS = re.compile(r"\s+")
 
 #: the knowledge base's own contacts
 DEFAULT_ALLOW: tuple[str, ...] = (
@@ -27,8 +31,8 @@ def normalise(value: str) -> str:
     v = value.strip()
     if "@" in v:
         return v.lower()
-    digits = "".join(c for c in v if c.isdigit())
-    if digits and len(digits) * 2 >= len("".join(v.split())):
+    digits = _NON_DIGIT.sub("", v)
+    if digits and len(digits) * 2 >= len(_BLANKS.sub("", v)):
         if v.lstrip().startswith(("+61", "0061")):
             digits = digits[2:] if digits.startswith("61") else digits[4:]
             digits = digits if digits.startswith("0") else "0" + digits

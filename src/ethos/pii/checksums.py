@@ -20,17 +20,34 @@ def _stdnum():
     return {"iban": iban, "luhn": luhn, "abn": abn, "acn": acn, "tfn": tfn, "ssn": ssn}
 
 
-#: issuer prefixes of payment cards (Visa, Mastercard, Amex, Diners, Discover, JCB, UnionPay)
-_CARD_PREFIXES = ("4", "51", "52", "53", "54", "55", "2", "34", "37", "36", "30", "38", "6", "35")
+def _card_brand_ok(d: str) -> bool:
+    """Issuer prefix and length of Visa, Mastercard, Amex, Diners, Discover, JCB, UnionPay."""
+    n = len(d)
+    if d[0] == "4":
+        return n in (13, 16, 19)
+    if d[:2] in ("34", "37"):
+        return n == 15
+    if "51" <= d[:2] <= "55" or "2221" <= d[:4] <= "2720":
+        return n == 16
+    if d[:2] in ("36", "38", "30"):
+        return 14 <= n <= 16
+    if d[:4] == "6011" or d[:2] in ("65", "62", "35") or "644" <= d[:3] <= "649":
+        return 16 <= n <= 19
+    return False
 
 
-def is_card(digits: str) -> bool:
-    """13-19 digits, a known issuer prefix, and a valid Luhn digit."""
-    return (
-        13 <= len(digits) <= 19
-        and digits.startswith(_CARD_PREFIXES)
-        and _stdnum()["luhn"].is_valid(digits)
-    )
+#: how card numbers are grouped when written with separators
+_CARD_GROUPS = ((4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3))
+
+
+def is_card(digits: str, groups: tuple[int, ...] | None = None) -> bool:
+    """13-19 digits, a known issuer prefix and length, a valid Luhn digit, and (when
+    written with separators) the usual grouping."""
+    if not 13 <= len(digits) <= 19 or not _card_brand_ok(digits):
+        return False
+    if groups is not None and len(groups) > 1 and groups not in _CARD_GROUPS:
+        return False
+    return bool(_stdnum()["luhn"].is_valid(digits))
 
 
 def is_iban(code: str) -> bool:

@@ -14,7 +14,7 @@ from .words import alternation
 
 VERSION = "_VERSION"
 #: keywords that name something only when nothing more specific is near
-WEAK = frozenset({"number", "contact", "text", "call", "post", "send"})
+WEAK = frozenset({"number", "post", "send"})
 
 #: how far before a candidate we look for a keyword (characters)
 WINDOW = 48
@@ -52,7 +52,7 @@ _BREAK = re.compile(
 # what may stand between a candidate and a keyword naming it afterwards: "… is my TFN",
 # "… (ABN)", "… - our ACN"
 _AFTER_GAP = re.compile(
-    r"(?i)(?:[\s(\-–—,:=]|\bis\b|\bwas\b|\bare\b|\bmy\b|\bour\b|\bthe\b|\bhis\b|\bher\b"
+    r"(?i)(?:[ \t(\-–—,:=]|\bis\b|\bwas\b|\bare\b|\bmy\b|\bour\b|\bthe\b|\bhis\b|\bher\b"
     r"|\btheir\b|\bas\b|\bthat's\b)*"
 )
 #: extra distance charged to a keyword across a sentence break, or after the candidate
@@ -119,9 +119,11 @@ def context_before(text: str, start: int, window: int = WINDOW) -> str | None:
     return best[2] if best else None
 
 
-def has_context(text: str, start: int, end: int, entity: str, window: int = WINDOW) -> bool:
-    """True when a keyword for ``entity`` is within ``window`` chars before or a few after."""
-    for s, e, ent, _ in _hits(text, max(0, start - window), min(len(text), end + WINDOW_AFTER)):
+def has_context(
+    text: str, start: int, end: int, entity: str, window: int = WINDOW, after: int = WINDOW_AFTER
+) -> bool:
+    """True when a keyword for ``entity`` is within ``window`` chars before or ``after`` after."""
+    for s, e, ent, _ in _hits(text, max(0, start - window), min(len(text), end + after)):
         if ent == entity and (e <= start or s >= end):
             return True
     return False

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from . import checksums as ck
 from .allow import allow_set, normalise
-from .context import context_before, nearest_context
+from .context import has_context, nearest_context
 from .finding import Finding
 from .names import echoed_names, edge_names, person_at
 from .numbers import classify_number
@@ -68,7 +68,7 @@ def _addr(text: str, s: int, e: int) -> Finding | None:
     named = all(w[:1].isupper() for w in words[1:])
     if stype in _PLAIN_TYPES and named:
         return Finding("STREET_ADDRESS", s, e, 0.8)
-    if context_before(text, s) == "STREET_ADDRESS" or _AT_BEFORE.search(text, max(0, s - 6), s):
+    if has_context(text, s, e, "STREET_ADDRESS", after=40) or _AT_BEFORE.search(text, max(0, s - 6), s):
         return Finding("STREET_ADDRESS", s, e, 0.7)
     return None
 
@@ -76,6 +76,8 @@ def _addr(text: str, s: int, e: int) -> Finding | None:
 _GROUP = re.compile(r"\+?\d+")
 #: a failed run of more digit groups than this is not searched for a sub-run
 MAX_GROUPS = 8
+#: ... nor one of fewer digits than this (the shortest number we know has 6, plus a year)
+MIN_RETRY_DIGITS = 10
 
 
 def _num(text: str, s: int, e: int, found: list[Finding]) -> None:
@@ -88,7 +90,8 @@ def _num(text: str, s: int, e: int, found: list[Finding]) -> None:
         found.append(Finding(r[0], s, e, r[1]))
         return
     groups = [(m.start(), m.end()) for m in _GROUP.finditer(text, s, e)]
-    if not 1 < len(groups) <= MAX_GROUPS:
+    # only a long run can hold a whole number after or before another one
+    if not 1 < len(groups) <= MAX_GROUPS or sum(b - a for a, b in groups) < MIN_RETRY_DIGITS:
         return
     i = 0
     while i < len(groups):

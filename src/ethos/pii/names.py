@@ -43,12 +43,12 @@ def _norm_trigger(t: str) -> str:
     return " ".join(t.lower().rstrip(".").replace("\t", " ").split()).replace(" :", ":")
 
 
-def _good_cap(name: str) -> bool:
+def _good_cap(name: str, after_i_am: bool = False) -> bool:
     first = name.split()[0].lower().rstrip(".")
     if first in NOT_NAMES or len(first) < 2:
         return False
-    # "I'm Looking", "I'm Excited": verb and adjective forms are not names
-    return not (len(name.split()) == 1 and first.endswith(("ing", "ed", "ly", "ful")))
+    # "I'm Looking", "I am Thinking": a capitalised verb form is not a name
+    return not (after_i_am and len(name.split()) == 1 and first.endswith("ing"))
 
 
 def _trim_cap(text: str, m: re.Match) -> tuple[int, int] | None:
@@ -95,7 +95,7 @@ def person_at(text: str, trig_start: int, trig_end: int) -> Finding | None:
             pos = g.end()
             broke_line = "\n" in g.group() and "," in g.group()
     m = NAME_CAP.match(text, pos)
-    if not m or not _good_cap(m.group(1)):
+    if not m or not _good_cap(m.group(1), after_i_am=trig in _SELF):
         return None
     span = _trim_cap(text, m)
     if span is None:

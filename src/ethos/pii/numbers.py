@@ -8,6 +8,8 @@ from functools import cache
 from . import checksums as ck
 from .context import VERSION, nearest_context
 
+_NON_DIGIT = re.compile(r"\D+")
+_DIGIT_GROUPS = re.compile(r"\d+")
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _VERSION_BEFORE = re.compile(r"(?i)(?:\bv|version|release|build|ver\.?)\s*$")
 _SSN_SHAPE = re.compile(r"\d{3}([ \-])\d{2}\1\d{4}")
@@ -59,8 +61,10 @@ def _au_phone(digits: str) -> float:
 def classify_number(text: str, start: int, end: int) -> tuple[str, float] | None:
     """The entity and score of the digit run ``text[start:end]``, or None."""
     raw = text[start:end].rstrip(")").strip()
-    digits = "".join(c for c in raw if c.isdigit())
+    digits = _NON_DIGIT.sub("", raw)
     n = len(digits)
+    if n < 6 and "." not in raw:
+        return None
     if "." in raw and _IPV4.fullmatch(raw):
         if _VERSION_BEFORE.search(text, max(0, start - 10), start):
             return None
@@ -70,7 +74,7 @@ def classify_number(text: str, start: int, end: int) -> tuple[str, float] | None
     if n < 6:
         return None
     intl = raw.startswith("+")
-    if not intl and ck.is_card(digits):
+    if not intl and n >= 13 and ck.is_card(digits, tuple(len(g) for g in _DIGIT_GROUPS.findall(raw))):
         return "CREDIT_CARD", 1.0
     ctx = nearest_context(text, start, end)
     if ctx == "AU_DRIVERS_LICENCE" and 4 <= n <= 10 and not intl:

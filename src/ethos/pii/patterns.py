@@ -31,8 +31,8 @@ _STATE = "(?:" + alternation(STATES_UPPER + STATES_OTHER) + ")"
 _WORD = r"[A-Za-z][A-Za-z'’\-]*"
 # "Carlton VIC 3053", ", Reedside, TAS, 2909", " NSW 2000", " 3053"
 _TAIL = (
-    rf"(?:(?:[ \t]*,?[ \t]*\n?[ \t]*(?:{_WORD}[ \t]*){{0,3}}?,?[ \t]*{_STATE}\b"
-    r"(?:,?[ \t]*\d{4}\b)?)|(?:,?[ \t]+\d{4}\b))?"
+    rf"(?:(?:[ \t]*,?[ \t]*\n?[ \t]*(?:{_WORD}[ \t]*){{0,3}}?,?[ \t]*(?:{_STATE}\b"
+    r"(?:,?[ \t]*\d{4}\b)?|(?:sa|wa|nt|act),?[ \t]*\d{4}\b))|(?:,?[ \t]+\d{4}\b))?"
 )
 _STREET = (
     r"(?:\d{1,4}[A-Za-z]?[ \t]*/[ \t]*)?\d{1,5}[A-Za-z]?(?:[ \t]*-[ \t]*\d{1,5})?,?[ \t]+"

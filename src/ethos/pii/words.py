@@ -107,6 +107,9 @@ NOT_NAMES = frozenset(
     going moving new-ish one two three four five six seven eight nine ten ready done
     finished excited confused stuck annoyed frustrated impressed evaluating comparing
     considering interested, wanting needing asking emailing calling messaging reaching
+    really only currently actually finally usually likely mostly simply totally absolutely
+    definitely probably honestly seriously truly literally personally basically exactly
+    excited thrilled worried concerned surprised disappointed delighted pleased
     gold silver bronze platinum annual monthly yearly trial beta alpha
     gpt chatgpt claude gemini llm saas b2b b2c crm seo faq
     """.split()
