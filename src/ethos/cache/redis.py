@@ -434,9 +434,8 @@ class RedisStore(Store):
                 lambda c=cursor: self.client.sscan(vec, c, count=_SCAN_COUNT)
             )
             members = list(members)
-            rows = self._fetch(
-                [self._entry_prefix + m for m in members], "question", "embedding", "expires_at"
-            ) if members else []
+            hkeys = [self._entry_prefix + m for m in members]
+            rows = self._fetch(hkeys, "question", "embedding", "expires_at")
             for m, (question, emb, exp) in zip(members, rows, strict=True):
                 if emb is None:
                     gone.append(m)

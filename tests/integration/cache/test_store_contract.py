@@ -6,6 +6,7 @@ Time is passed in (``now``), so expiry is tested without sleeping; only Redis's 
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -219,6 +220,19 @@ def test_metacharacters_are_data(store: Store, t0: float, pattern: str) -> None:
     expected = {k for k in ODD_KEYS if glob_matches(pattern, k)}
     assert store.delete_matching(pattern) == len(expected)
     assert keys_of(store) == set(ODD_KEYS) - expected
+
+
+def test_random_globs_select_what_fnmatch_selects(store: Store, t0: float) -> None:
+    """Seeded random keys and patterns over the characters that are syntax somewhere."""
+    rng = random.Random(4)
+    alphabet = "ab^]![*?-é:%_'"
+    keys = {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 5))) for _ in range(150)}
+    for k in keys:
+        store.put(make(k, t0))
+    for _ in range(200):
+        pattern = "".join(rng.choice(alphabet + "**??[[]]") for _ in range(rng.randint(1, 6)))
+        got = {e.key for batch in store.scan(pattern) for e in batch}
+        assert got == {k for k in keys if glob_matches(pattern, k)}, pattern
 
 
 def test_odd_keys_round_trip(store: Store, t0: float) -> None:
