@@ -7,6 +7,7 @@ Key layout (``P`` is the key prefix, ``ethos:`` by default; one prefix per deplo
     P src:DOC                set of KEYs grounded on knowledge-base document DOC
     P vec:NS:vFV:SCOPE       set of KEYs of one scope that carry a vector (semantic index)
     P epoch                  integer, INCR'd by every removal
+    P meta:NAME              integer kept beside the entries (set_meta / get_meta)
     channel P invalidate     the new epoch, PUBLISHed by every removal
 
 Entries live under ``e:`` so that no cache key (which starts with a namespace) can collide
@@ -448,6 +449,15 @@ class RedisStore(Store):
         self._count("reads", max(len(out), 1))
         # SSCAN may repeat a member while the set changes
         return list({k: (k, q, e) for k, q, e in out}.values())
+
+    def set_meta(self, name: str, value: int) -> None:
+        self._call(lambda: self.client.set(self._p + b"meta:" + name.encode(), int(value)))
+        self._count("writes")
+
+    def get_meta(self, name: str) -> int | None:
+        raw = self._call(lambda: self.client.get(self._p + b"meta:" + name.encode()))
+        self._count("reads")
+        return None if raw is None else int(raw)
 
     def set_meta(self, name: str, value: int) -> None:
         self._call(lambda: self.client.set(self._p + b"meta:" + name.encode(), int(value)))

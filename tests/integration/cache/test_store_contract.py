@@ -321,6 +321,19 @@ def test_count_and_stats(store: Store, t0: float) -> None:
     assert st.backend == store.backend
 
 
+def test_meta_is_shared(store: Store, kind: str, request: pytest.FixtureRequest) -> None:
+    assert store.get_meta("pii_leaks") is None
+    store.set_meta("pii_leaks", 3)
+    store.set_meta("pii_leaks", 2)
+    assert store.get_meta("pii_leaks") == 2
+    if kind != "sqlite-memory":
+        other = _open(kind, request)
+        try:
+            assert other.get_meta("pii_leaks") == 2
+        finally:
+            other.close()
+
+
 def test_ping(store: Store) -> None:
     assert store.ping() is True
 
