@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     cache_memory_entries: int = Field(
         10000, ge=0, description="Entries kept in the in-process memory tier (0: none)."
     )
+    semantic_enabled: bool = Field(
+        True, description="Answer paraphrases from the cache (loads all-MiniLM-L6-v2 offline)."
+    )
+    pii_selftest_interval_s: float = Field(
+        300.0, gt=0, description="How often the PII detector's self-test runs, seconds."
+    )
     cache_store_timeout_s: float = Field(
         0.25, gt=0, description="Timeout of one store operation, seconds."
     )

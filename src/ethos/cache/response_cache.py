@@ -237,6 +237,11 @@ class ResponseCache:
             rejection = Rejection("request", "cache_disabled", "ETHOS_CACHE_ENABLED=false")
         elif no_store:
             rejection = Rejection("request", "no_store", "the request asked not to store")
+        elif ex.session_dependent:
+            # "and the other one?" means something else in every conversation
+            rejection = Rejection(
+                "request", "session_dependent", "the question depends on earlier turns"
+            )
         elif lk.result == "bypass" and not self._store_usable():
             rejection = Rejection("request", "store_unavailable", lk.reason or "")
         else:
@@ -247,7 +252,7 @@ class ResponseCache:
             return rejection
         ttl = min(ttl_s or self.default_ttl_s, self.max_ttl_s)
         vector = lk.vector
-        if not vector and self.semantic is not None and not ex.session_dependent:
+        if not vector and self.semantic is not None:
             vector = self.semantic.embed(lk.normalised) or b""
         entry = Entry(
             key=lk.key,
@@ -259,7 +264,7 @@ class ResponseCache:
             sources=list(ex.sources),
             created_at=self.clock(),
             ttl_s=ttl,
-            embedding=b"" if ex.session_dependent else vector,
+            embedding=vector,
             meta={"answerer": ex.answerer},
         )
         try:
@@ -282,6 +287,10 @@ class ResponseCache:
     def invalidate(self, pattern: str) -> int:
         """Remove entries whose key matches the glob (``*`` for all). Raises StoreUnavailable."""
         n = self.store.delete_matching(pattern)
+        if pattern == "*":
+            from .leaks import PII_LEAKS_META
+
+            self.store.set_meta(PII_LEAKS_META, 0)  # nothing is left to leak
         self._after_removal()
         return n
 

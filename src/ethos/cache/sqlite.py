@@ -254,6 +254,19 @@ class SQLiteStore(Store):
         self._count("reads", max(len(rows), 1))
         return [(k, q, bytes(e)) for k, q, e in rows]
 
+    def set_meta(self, name: str, value: int) -> None:
+        self._run(lambda db: db.execute(
+            "INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)", (f"user:{name}", int(value))
+        ))
+        self._count("writes")
+
+    def get_meta(self, name: str) -> int | None:
+        row = self._run(lambda db: db.execute(
+            "SELECT value FROM meta WHERE name=?", (f"user:{name}",)
+        ).fetchone())
+        self._count("reads")
+        return None if row is None else int(row[0])
+
     def count(self) -> int:
         return self._run(lambda db: db.execute("SELECT count(*) FROM entries").fetchone()[0])
 

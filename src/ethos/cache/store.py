@@ -112,6 +112,14 @@ class Store(abc.ABC):
     def purge_expired(self, now: float) -> int:
         """Remove expired entries; return how many."""
 
+    @abc.abstractmethod
+    def set_meta(self, name: str, value: int) -> None:
+        """Keep a named integer beside the entries (e.g. the last PII scan's leak count)."""
+
+    @abc.abstractmethod
+    def get_meta(self, name: str) -> int | None:
+        """A named integer set by :meth:`set_meta` (by any instance), or None."""
+
     def close(self) -> None:  # noqa: B027 - optional
         """Release connections."""
 

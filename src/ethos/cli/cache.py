@@ -69,3 +69,46 @@ def stats(as_json: bool) -> None:
     out = {"entries": s.entries, "size_bytes": s.size_bytes, "backend": s.backend}
     click.echo(json.dumps(out) if as_json else
                f"{s.entries} entries, {s.size_bytes} bytes ({s.backend})")
+
+
+@cache.command("scan-pii")
+@click.option("--purge", is_flag=True, help="Remove the entries found.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def scan_pii(purge: bool, as_json: bool, quiet: bool) -> None:
+    """Scan every stored entry for personal data. Exit 1 when anything is found.
+
+    Reports keys, entity types and counts, and how often each entry was served; never
+    the values themselves.
+    """
+    from ..cache import StoreUnavailable
+    from ..cache.leaks import scan_store
+
+    state = _open_cache()
+    total = state.cache.store.count()
+
+    def progress(scanned: int, leaking: int) -> None:
+        if not quiet:
+            click.echo(f"\rscanned {scanned:,}/{total:,} entries, {leaking} leaking",
+                       err=True, nl=False)
+
+    try:
+        report = scan_store(state.cache.store, purge=purge, progress=progress)
+    except StoreUnavailable as e:
+        raise CLIError(f"the cache store cannot be reached: {e}") from None
+    finally:
+        state.cache.close()
+    if not quiet:
+        click.echo("", err=True)
+    out = report.to_dict()
+    if as_json:
+        click.echo(json.dumps(out))
+    else:
+        click.echo(f"scanned {report.scanned:,} entries: {len(report.leaks)} hold personal data")
+        for leak in report.leaks:
+            kinds = ", ".join(f"{k} x{n}" for k, n in leak["entities"].items())
+            click.echo(f"  {leak['key']}  {kinds}  (served {leak['served']} times)")
+        if report.purged:
+            click.echo(f"purged {report.purged} entries")
+    if report.leaks:
+        raise SystemExit(1)

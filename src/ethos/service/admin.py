@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..cache import InvalidPattern, StoreUnavailable, parse_pattern
+from ..cache.leaks import scan_store
 from .auth import check_admin
 from .errors import ApiError
 
@@ -82,6 +83,22 @@ def top_questions(store, n: int, namespace: str) -> list[dict]:
             elif item > best[0]:
                 heapq.heapreplace(best, item)
     return [{"question": q, "hits": h} for h, q in sorted(best, reverse=True)]
+
+
+@router.get("/cache/pii-scan")
+async def pii_scan(request: Request, purge: bool = Query(False)):
+    """Scan every stored entry for PII: keys, entity types and counts, never the values."""
+    st = request.app.state.ethos
+    await run_in_threadpool(st.cache.flush_hits)
+    try:
+        report = await run_in_threadpool(scan_store, st.cache.store, purge=purge)
+    except StoreUnavailable as e:
+        raise _unavailable(e) from None
+    st.metrics.cache_pii_leaks.labels(st.revision).set(len(report.leaks) - report.purged)
+    (log.warning if report.leaks else log.info)(
+        "cache PII scan", extra={"scanned": report.scanned, "leaking": len(report.leaks)}
+    )
+    return report.to_dict()
 
 
 @router.get("/cache/top")

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from ..agent.base import Answer, AnswererError
 from ..agent.kb_answerer import chunk_text
 from ..cache import Exchange, Lookup
+from ..pii import redact
 from .errors import error_response
 from .schemas import ChatRequest
 from .sessions import session_hash
@@ -20,6 +21,7 @@ from .sessions import session_hash
 router = APIRouter()
 log = logging.getLogger("ethos.chat")
 
+LOGGED_MESSAGE_CHARS = 300
 X_CACHE = {"hit": "HIT", "semantic_hit": "SEMANTIC-HIT", "miss": "MISS", "bypass": "BYPASS"}
 
 
@@ -69,13 +71,27 @@ def _exchange(req: ChatRequest, ans: Answer, answerer_id: str, session_dependent
     )
 
 
-async def _admit(st, req: ChatRequest, lk: Lookup, ans: Answer, session_dependent: bool) -> None:
+async def _admit(
+    st, req: ChatRequest, lk: Lookup, ans: Answer, session_dependent: bool, request_id: str
+) -> None:
     ex = _exchange(req, ans, st.answerer.id, session_dependent)
     rejection = await run_in_threadpool(
         st.cache.admit, lk, ex, ttl_s=req.cache.ttl, no_store=req.cache.no_store
     )
     if rejection is None:
         st.metrics.admissions.labels(st.revision, "stored").inc()
+    # What is logged of a message is redacted; the reply is never logged.
+    log.info(
+        "answered",
+        extra={
+            "request_id": request_id,
+            "user_message": redact(req.message)[:LOGGED_MESSAGE_CHARS],
+            "stored": rejection is None,
+            "gate": None if rejection is None else rejection.gate,
+            "not_stored_because": None if rejection is None else rejection.reason,
+            "sources": ans.sources,
+        },
+    )
 
 
 @router.post("/api/ai/marketing-chat")
@@ -102,7 +118,7 @@ async def marketing_chat(req: ChatRequest, request: Request):
             except AnswererError as e:
                 return _answerer_failed(st, e)
         return StreamingResponse(
-            _stream(st, req, lk, session_dependent, upstream, first),
+            _stream(st, req, lk, session_dependent, upstream, first, rstate.get("request_id", "")),
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache"},
         )
@@ -115,7 +131,7 @@ async def marketing_chat(req: ChatRequest, request: Request):
         ans = await st.answerer.answer(req.message)
     except AnswererError as e:
         return _answerer_failed(st, e)
-    await _admit(st, req, lk, ans, session_dependent)
+    await _admit(st, req, lk, ans, session_dependent, rstate.get("request_id", ""))
     return JSONResponse(_body(ans.text, lk, st.revision, ans.sources), headers=headers)
 
 
@@ -134,7 +150,7 @@ def _sse(data: dict, event: str | None = None) -> str:
 
 
 async def _stream(
-    st, req: ChatRequest, lk: Lookup, session_dependent: bool, upstream, first
+    st, req: ChatRequest, lk: Lookup, session_dependent: bool, upstream, first, request_id: str
 ) -> AsyncIterator[str]:
     if lk.entry is not None:
         for chunk in chunk_text(lk.entry.reply):
@@ -160,7 +176,7 @@ async def _stream(
             yield _sse({"error": "upstream_error", "detail": str(e), "status": e.status}, "error")
             return
         assert final is not None
-        await _admit(st, req, lk, final, session_dependent)
+        await _admit(st, req, lk, final, session_dependent, request_id)
         sources = final.sources
     done = {"cache": lk.result, "revision": st.revision, "sources": sources}
     if lk.similarity is not None:

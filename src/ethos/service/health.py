@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
 
 router = APIRouter()
 
@@ -39,4 +40,5 @@ async def health(request: Request):
 @router.get("/metrics")
 async def metrics(request: Request):
     st = request.app.state.ethos
+    await run_in_threadpool(st.refresh_gauges)
     return Response(st.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -62,6 +62,29 @@ class ServiceMetrics:
             "ethos_faults_enabled", "1 when fault injection is switched on.", ["revision"],
             registry=r,
         )
+        self.pii_detections = Counter(
+            "ethos_pii_detections", "PII findings in answered exchanges, by entity and place.",
+            ["revision", "entity", "where"], registry=r,
+        )
+        self.pii_exchanges = Counter(
+            "ethos_pii_exchanges",
+            "Answered exchanges checked for PII, by whether any was found (their ratio is the"
+            " PII detection rate).",
+            ["revision", "has_pii"], registry=r,
+        )
+        self.pii_selftest = Gauge(
+            "ethos_pii_detector_selftest",
+            "Share of the detector's synthetic self-test sample it finds (1 when healthy).",
+            ["revision"], registry=r,
+        )
+        self.cache_pii_leaks = Gauge(
+            "ethos_cache_pii_leaks", "Entries holding PII found by the last cache scan.",
+            ["revision"], registry=r,
+        )
+        self.semantic_ready = Gauge(
+            "ethos_semantic_ready", "1 when the semantic tier answers, else 0.", ["revision"],
+            registry=r,
+        )
         self._lookup_children = {
             res: self.cache_lookups.labels(revision, res)
             for res in ("hit", "semantic_hit", "miss", "bypass")
@@ -72,6 +95,14 @@ class ServiceMetrics:
         }
         self._route_children: dict[tuple[str, int], tuple] = {}
         self.store_up.labels(revision).set(1)
+
+    def count_pii(self, findings: dict[str, list[str]]) -> None:
+        found = False
+        for where, entities in findings.items():
+            for entity in entities:
+                self.pii_detections.labels(self.revision, entity, where).inc()
+                found = True
+        self.pii_exchanges.labels(self.revision, "true" if found else "false").inc()
 
     def count_lookup(self, result: str) -> None:
         self._lookup_children[result].inc()

@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from ..agent import KnowledgeBase, KnowledgeBaseAnswerer
 from ..agent.base import Answerer
 from ..cache import ResponseCache, Scope, Store, StoreError, open_store
-from ..cache.admission import DEFAULT_GATES
+from ..cache.admission import Exchange, completeness_gate
+from ..cache.leaks import PII_LEAKS_META
+from ..cache.pii_gate import pii_check
+from ..cache.quality import make_quality_gate
 from ..settings import Settings
 from .metrics import ServiceMetrics
 from .sessions import SessionHistory
@@ -76,13 +79,31 @@ class AppState:
         )
         store = open_cache_store(settings)
         store.on_op(metrics.count_store_op)
+
+        def pii_gate(ex: Exchange):
+            # Counted here so that the detection rate covers every answered exchange.
+            findings, rejection = pii_check(ex)
+            metrics.count_pii(findings)
+            return rejection
+
+        gates = (
+            pii_gate,
+            completeness_gate,
+            make_quality_gate(plan_names=kb.plan_names()),
+        )
+        semantic = None
+        if settings.semantic_enabled and settings.cache_enabled:
+            from ..cache.semantic import SemanticTier
+
+            semantic = SemanticTier(store, names=[*kb.plan_names(), *kb.product_names()])
         cache = ResponseCache(
             store,
             scope,
             default_ttl_s=settings.cache_ttl_s,
             max_ttl_s=settings.cache_max_ttl_s,
             memory_entries=settings.cache_memory_entries,
-            gates=DEFAULT_GATES,
+            gates=gates,
+            semantic=semantic,
             enabled=settings.cache_enabled,
         )
         cache.on_lookup.append(lambda lk: metrics.count_lookup(lk.result))
@@ -108,6 +129,9 @@ class AppState:
     # --- background work -----------------------------------------------------------
     async def start(self) -> None:
         self.tasks.append(asyncio.create_task(asyncio.to_thread(self.kb.warm), name="ethos.kb-warm"))
+        if self.cache.semantic is not None:
+            self.cache.semantic.start()  # loads the model in its own thread
+        self.tasks.append(asyncio.create_task(self._selftest_loop(), name="ethos.pii-selftest"))
         self.tasks.append(asyncio.create_task(self._flush_hits_loop(), name="ethos.flush-hits"))
         self.tasks.append(asyncio.create_task(self._store_watch_loop(), name="ethos.store-watch"))
 
@@ -115,6 +139,29 @@ class AppState:
         while True:
             await asyncio.sleep(HIT_FLUSH_INTERVAL_S)
             await asyncio.to_thread(self.cache.flush_hits)
+
+    async def _selftest_loop(self) -> None:
+        """Run the PII detector on its synthetic sample now and then (0 means broken)."""
+        from ..pii import selftest
+
+        while True:
+            score = await asyncio.to_thread(selftest)
+            self.metrics.pii_selftest.labels(self.revision).set(score)
+            if score < 1.0:
+                log.error("PII detector self-test failed", extra={"score": score})
+            await asyncio.sleep(self.settings.pii_selftest_interval_s)
+
+    def refresh_gauges(self) -> None:
+        """Gauges read at scrape time: semantic readiness and the last PII scan's leaks."""
+        m, rev = self.metrics, self.revision
+        m.semantic_ready.labels(rev).set(1 if self.cache.semantic_ready() else 0)
+        m.store_up.labels(rev).set(1 if self.cache.store_up else 0)
+        if self.cache.store_up:
+            try:
+                leaks = self.cache.store.get_meta(PII_LEAKS_META)
+            except StoreError:
+                return
+            m.cache_pii_leaks.labels(rev).set(leaks or 0)
 
     async def _store_watch_loop(self) -> None:
         """While the store is down, ping it (or reopen it) so the cache comes back by itself."""
@@ -128,6 +175,8 @@ class AppState:
                 if not isinstance(store, UnavailableStore):
                     store.on_op(self.metrics.count_store_op)
                     self.cache.store = store
+                    if self.cache.semantic is not None:
+                        self.cache.semantic.store = store
             ok = await asyncio.to_thread(self.cache.check_store)
             self.metrics.store_up.labels(self.revision).set(1 if ok else 0)
 
@@ -138,5 +187,8 @@ class AppState:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self.tasks.clear()
+        if self.cache.semantic is not None and self.cache.semantic.state == "loading":
+            # let the loader thread finish: killing it inside torch aborts the process
+            await asyncio.to_thread(self.cache.semantic.wait_ready, 120)
         await asyncio.to_thread(self.cache.close)
         await self.answerer.aclose()

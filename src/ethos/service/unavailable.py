@@ -16,7 +16,7 @@ class UnavailableStore(Store):
         raise StoreUnavailable(self.reason)
 
     get = put = delete_matching = delete_by_source = add_hits = _fail
-    scope_vectors = count = epoch = purge_expired = _fail
+    scope_vectors = count = epoch = purge_expired = set_meta = get_meta = _fail
 
     def scan(self, pattern="*", batch=500):
         raise StoreUnavailable(self.reason)

@@ -23,7 +23,10 @@ def make_service(tmp_path):
     started: list[ServerThread] = []
 
     def make(**overrides) -> tuple[str, object]:
-        settings = Settings(**{"state_dir": tmp_path, "admin_api_key": ADMIN_KEY, **overrides})
+        settings = Settings(**{
+            "state_dir": tmp_path, "admin_api_key": ADMIN_KEY, "semantic_enabled": False,
+            **overrides,
+        })
         app = create_app(settings, access_log=False)
         srv = ServerThread(app).start()
         started.append(srv)
