@@ -1,0 +1,290 @@
+"""Preserve Evidence: the incident window's logs, signals, guard evaluations and journal, hashed.
+
+``export_evidence`` writes into one directory (names carry the export time as the runbook's
+``rollback_logs_$(date +%Y%m%d_%H%M%S).json`` do)::
+
+    rollback_logs_YYYYmmdd_HHMMSS.json      the revisions' JSON log lines of the window (a JSON
+                                            array, one record per line)
+    rollback_metrics_YYYYmmdd_HHMMSS.json   signal time series (from the guard's evaluations)
+                                            and the router's stats at export time
+    guard_evaluations_YYYYmmdd_HHMMSS.jsonl every guard evaluation of the window
+    rollback_journal_YYYYmmdd_HHMMSS.jsonl  every journal event of the window
+    manifest.json                           SHA-256 and size of each file, the window, the scan
+
+The export is scanned for PII (``ethos.pii``) line by line; findings are reported by file,
+line and entity type, never by value, and make the export fail. ``verify_manifest`` re-hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..pii import detect
+from .errors import PermanentError
+from .guard.history import GuardHistory
+from .journal import Journal, JournalError
+
+MANIFEST = "manifest.json"
+#: log lines that describe a request (the access log of ``ethos serve``)
+REQUEST_MSG = "request"
+
+
+class EvidenceError(PermanentError):
+    """The evidence cannot be written or read."""
+
+
+def stamp(t: float) -> str:
+    """``20261128_160501`` (UTC), as ``date +%Y%m%d_%H%M%S`` in the runbook. Pure."""
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y%m%d_%H%M%S")
+
+
+def parse_since(text: str) -> float:
+    """``90s`` / ``15m`` / ``1h`` / ``2d`` / ``300`` -> seconds. Raises ValueError. Pure."""
+    text = text.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text and text[-1] in units:
+        value, unit = float(text[:-1]), units[text[-1]]
+    else:
+        value, unit = float(text), 1
+    if value <= 0:
+        raise ValueError(f"{text!r} is not a positive duration")
+    return value * unit
+
+
+def log_files(state_dir: Path, extra: Sequence[str | os.PathLike[str]] = ()) -> list[Path]:
+    """The stack's per-revision logs (``<state dir>/logs/*.log``) and any extra files."""
+    found = sorted((state_dir / "logs").glob("*.log")) if (state_dir / "logs").is_dir() else []
+    return [*found, *(Path(p) for p in extra)]
+
+
+def read_logs(paths: Iterable[Path], since_t: float, until_t: float,
+              revisions: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+    """JSON log records with ``since_t <= ts <= until_t`` (other lines, e.g. tracebacks, skipped)."""
+    for p in paths:
+        try:
+            f = p.open(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        with f:
+            for line in f:
+                if not line.startswith("{"):
+                    continue
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                ts = rec.get("ts") if isinstance(rec, dict) else None
+                if not isinstance(ts, (int, float)) or not since_t <= ts <= until_t:
+                    continue
+                if revisions and rec.get("revision") not in revisions:
+                    continue
+                yield rec
+
+
+def request_counts(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per revision: requests, errors (5xx), client errors (4xx) from access-log records. Pure."""
+    out: dict[str, dict[str, int]] = {}
+    for r in records:
+        if r.get("msg") != REQUEST_MSG or r.get("route") == "/health":
+            continue
+        c = out.setdefault(str(r.get("revision")), {"requests": 0, "errors": 0, "client_errors": 0})
+        c["requests"] += 1
+        status = r.get("status")
+        if not isinstance(status, int) or status >= 500:
+            c["errors"] += 1
+        elif status >= 400:
+            c["client_errors"] += 1
+    return out
+
+
+def signal_series(evaluations: Iterable[dict[str, Any]]) -> dict[str, dict[str, list[list[Any]]]]:
+    """revision -> "signal@window" -> [[t, value, samples], ...] from guard evaluations. Pure."""
+    out: dict[str, dict[str, list[list[Any]]]] = {}
+    for ev in evaluations:
+        for tr in ev.get("triggers") or []:
+            if tr.get("value") is None:
+                continue
+            key = f"{tr.get('signal')}@{tr.get('window_s')}s"
+            series = out.setdefault(str(tr.get("revision")), {}).setdefault(key, [])
+            point = [ev.get("t"), tr.get("value"), tr.get("samples")]
+            if not series or series[-1] != point:
+                series.append(point)
+    return out
+
+
+@dataclass
+class PiiFinding:
+    """A line of the export holding PII: file, line number, entity counts (never the value)."""
+
+    file: str
+    line: int
+    entities: dict[str, int]
+
+
+def scan_file(path: Path) -> list[PiiFinding]:
+    """Every line of ``path`` with a PII finding."""
+    out = []
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, start=1):
+            found = detect(line)
+            if found:
+                counts: dict[str, int] = {}
+                for x in found:
+                    counts[x.entity] = counts.get(x.entity, 0) + 1
+                out.append(PiiFinding(path.name, n, counts))
+    return out
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 16), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Export:
+    """What an export wrote and found."""
+
+    out_dir: str
+    since_t: float
+    until_t: float
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    pii: list[PiiFinding] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.pii
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["clean"] = self.clean
+        return d
+
+
+def _write_json_lines_array(path: Path, records: Iterable[dict[str, Any]]) -> int:
+    n = 0
+    with path.open("w", encoding="utf-8") as f:
+        f.write("[")
+        for rec in records:
+            f.write(("\n" if n == 0 else ",\n") + json.dumps(rec, default=str, separators=(",", ":")))
+            n += 1
+        f.write("\n]\n")
+    return n
+
+
+def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
+    n = 0
+    with path.open("w", encoding="utf-8") as f:
+        for rec in records:
+            f.write(json.dumps(rec, default=str, separators=(",", ":")) + "\n")
+            n += 1
+    return n
+
+
+def journal_events(state_dir: Path, since_t: float, until_t: float) -> list[dict[str, Any]]:
+    """Every journal event in the window, runs in order."""
+    j = Journal(state_dir)
+    out = []
+    for rid in j.ids():
+        try:
+            rec = j.load(rid)
+        except JournalError:
+            continue
+        out.extend(e for e in rec.events if since_t <= float(e.get("t", 0)) <= until_t)
+    return out
+
+
+def router_stats(router_url: str | None, timeout: float = 2.0) -> dict[str, Any] | None:
+    """The router's ``/router/stats`` now, or None when unreachable."""
+    if not router_url:
+        return None
+    try:
+        r = httpx.get(f"{router_url.rstrip('/')}/router/stats", timeout=timeout)
+        return r.json() if r.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def export_evidence(
+    state_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    since_s: float,
+    now: float,
+    revisions: Sequence[str] | None = None,
+    extra_logs: Sequence[str | os.PathLike[str]] = (),
+    router_url: str | None = None,
+) -> Export:
+    """Write the evidence of ``[now - since_s, now]`` into ``out_dir`` and scan it for PII."""
+    sd, out = Path(state_dir), Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EvidenceError(f"cannot create {out}: {e.strerror or e}") from e
+    since_t, s = now - since_s, stamp(now)
+    exp = Export(str(out), since_t, now)
+    names = {"logs": f"rollback_logs_{s}.json", "metrics": f"rollback_metrics_{s}.json",
+             "guard": f"guard_evaluations_{s}.jsonl", "journal": f"rollback_journal_{s}.jsonl"}
+    try:
+        logs = list(read_logs(log_files(sd, extra_logs), since_t, now, revisions))
+        exp.counts["log_records"] = _write_json_lines_array(out / names["logs"], logs)
+        evaluations = list(GuardHistory(sd).read(since_t))
+        exp.counts["guard_evaluations"] = _write_jsonl(out / names["guard"], evaluations)
+        series = signal_series(evaluations)
+        if revisions:
+            series = {k: v for k, v in series.items() if k in revisions}
+        metrics = {"window": {"since_t": since_t, "until_t": now},
+                   "requests_from_logs": request_counts(logs),
+                   "signals_from_guard": series, "router_stats_at_export": router_stats(router_url)}
+        (out / names["metrics"]).write_text(json.dumps(metrics, indent=1, default=str) + "\n")
+        exp.counts["journal_events"] = _write_jsonl(out / names["journal"], journal_events(sd, since_t, now))
+    except OSError as e:
+        raise EvidenceError(f"cannot write the evidence in {out}: {e.strerror or e}") from e
+    for key, name in names.items():
+        p = out / name
+        exp.files[name] = {"kind": key, "sha256": sha256_file(p), "bytes": p.stat().st_size}
+        exp.pii.extend(scan_file(p))
+    manifest = {"created": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds"),
+                "window": {"since_t": since_t, "until_t": now, "revisions": list(revisions or [])},
+                "files": exp.files, "counts": exp.counts,
+                "pii_scan": {"clean": exp.clean, "findings": [asdict(f) for f in exp.pii]}}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return exp
+
+
+def verify_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Re-hash every file named by the manifest: ``{"ok", "checked", "mismatched", "missing", "extra"}``."""
+    d = Path(directory)
+    try:
+        manifest = json.loads((d / MANIFEST).read_text())
+        files = dict(manifest["files"])
+    except FileNotFoundError:
+        raise EvidenceError(f"no {MANIFEST} in {d}") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise EvidenceError(f"{d / MANIFEST} is unreadable: {e}") from e
+    mismatched, missing = [], []
+    for name, meta in files.items():
+        p = d / name
+        if not p.is_file():
+            missing.append(name)
+        elif sha256_file(p) != meta.get("sha256"):
+            mismatched.append(name)
+    extra = sorted(p.name for p in d.iterdir() if p.is_file() and p.name != MANIFEST and p.name not in files)
+    return {"ok": not mismatched and not missing, "checked": len(files), "mismatched": mismatched,
+            "missing": missing, "extra": extra, "pii_clean": bool(manifest.get("pii_scan", {}).get("clean"))}
+
+
+__all__ = ["export_evidence", "verify_manifest", "Export", "EvidenceError", "PiiFinding", "read_logs",
+           "log_files", "request_counts", "signal_series", "scan_file", "stamp", "parse_since", "MANIFEST"]
