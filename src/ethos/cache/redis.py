@@ -459,15 +459,6 @@ class RedisStore(Store):
         self._count("reads")
         return None if raw is None else int(raw)
 
-    def set_meta(self, name: str, value: int) -> None:
-        self._call(lambda: self.client.set(self._p + b"meta:" + name.encode(), int(value)))
-        self._count("writes")
-
-    def get_meta(self, name: str) -> int | None:
-        raw = self._call(lambda: self.client.get(self._p + b"meta:" + name.encode()))
-        self._count("reads")
-        return None if raw is None else int(raw)
-
     def count(self) -> int:
         return sum(len(b) for b in self._scan_entries("*"))
 
