@@ -112,7 +112,7 @@ class GuardState:
     clear_since: dict[str, float] = field(default_factory=dict)
     incident: Incident | None = None
     last_action_at: float | None = None
-    no_data_alerted: bool = False
+    no_data_alerted: frozenset[str] = frozenset()  # triggers whose no-data was alerted
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the guard keeps it on disk so a restart keeps its incident)."""
@@ -126,7 +126,7 @@ class GuardState:
                 "triggers": list(inc.triggers),
             },
             "last_action_at": self.last_action_at,
-            "no_data_alerted": self.no_data_alerted,
+            "no_data_alerted": sorted(self.no_data_alerted),
         }
 
     @classmethod
@@ -140,7 +140,8 @@ class GuardState:
         f = lambda k: {str(a): float(b) for a, b in (d.get(k) or {}).items()}  # noqa: E731
         last = d.get("last_action_at")
         return cls(f("breach_since"), f("latched_at"), f("clear_since"), incident,
-                   float(last) if last is not None else None, bool(d.get("no_data_alerted", False)))
+                   float(last) if last is not None else None,
+                   frozenset(str(x) for x in (d.get("no_data_alerted") or ()) if isinstance(d.get("no_data_alerted"), list)))
 
 
 @dataclass(frozen=True)
@@ -341,21 +342,21 @@ def evaluate(policy: Policy, snapshot: Snapshot, state: GuardState, now: float) 
         latched_at[r.trigger] = now  # fired once: it re-arms only after clear_after
         clear_since.pop(r.trigger, None)
 
-    no_data = [r for r in results if r.status == "no-data"]
-    no_data_alerted = state.no_data_alerted
-    if no_data and not no_data_alerted:
-        sources = sorted(set(snapshot.unavailable)) or ["signals"]
+    # No data alerts once per trigger and outage: a trigger already alerted stays quiet until
+    # it has data again; a source that goes down later still alerts for its own triggers.
+    no_data = {r.trigger for r in results if r.status == "no-data"}
+    newly = sorted(no_data - state.no_data_alerted)
+    if newly:
+        sources = sorted(set(snapshot.unavailable)) or ["signals not reported by any source"]
         msg = (
-            f"guard: no data for {len(no_data)} trigger(s) ({', '.join(r.trigger for r in no_data[:5])}"
-            f"{'...' if len(no_data) > 5 else ''}) from {', '.join(sources)}; holding, no rollback"
+            f"guard: no data for {len(newly)} trigger(s) ({', '.join(newly[:5])}"
+            f"{'...' if len(newly) > 5 else ''}) from {', '.join(sources)}; holding, no rollback"
             " is taken on missing data"
         )
         decision = replace(decision, alerts=(*decision.alerts, msg))
         if decision.action in ("none", "watch"):
             decision = replace(decision, action="notify", reason=msg)
-        no_data_alerted = True
-    elif not no_data:
-        no_data_alerted = False
+    no_data_alerted = frozenset(no_data)
 
     new_state = GuardState(
         breach_since=breach_since,

@@ -90,7 +90,8 @@ class ProcessSource(SignalSource):
             for w in needs.get("cpu_utilisation", ()):
                 base = next((p for p in reversed(hist) if p[0] <= now - w), hist[0])
                 span = now - base[0]
-                if span <= 0:
+                if span <= 0:  # one reading: a rate needs two
+                    out[(name, "cpu_utilisation", float(w))] = Measurement(None, 0, source="proc")
                     continue
                 out[(name, "cpu_utilisation", float(w))] = Measurement(
                     (cpu - base[1]) / span / self.cpu_limit, 1, window_s=span, source="proc")

@@ -24,19 +24,26 @@ class Scrape:
 
     t: float
     series: dict[tuple[str, Labels], float]
+    #: metric families declared (``# TYPE``), also those with no series yet: a labelled
+    #: counter that never counted is declared with no samples, and means 0
+    families: frozenset[str] = frozenset()
 
     @classmethod
     def parse(cls, t: float, text: str) -> Scrape:
         """Parse Prometheus text; raises ValueError on malformed text."""
         series: dict[tuple[str, Labels], float] = {}
+        families: set[str] = set()
         for fam in text_string_to_metric_families(text):
+            families.add(fam.name)
+            if fam.type == "counter":
+                families.add(fam.name + "_total")
             for s in fam.samples:
                 series[(s.name, frozenset(s.labels.items()))] = float(s.value)
-        return cls(t, series)
+        return cls(t, series, frozenset(families))
 
     def has(self, name: str) -> bool:
-        """True when any series of this sample name is present."""
-        return any(n == name for n, _ in self.series)
+        """True when the series is present or its family is declared (no series yet: 0)."""
+        return name in self.families or any(n == name for n, _ in self.series)
 
     def total(self, name: str, **match: str | Callable[[str], bool]) -> float:
         """Sum of the series named ``name`` whose labels match (value or predicate)."""

@@ -138,7 +138,9 @@ class RevisionMetricsSource(SignalSource):
                                lambda s: s.total("ethos_pii_detections_total"), self._chat_requests)
         if sig == "store_cost_usd_per_hour":
             got = self._cost(name, w)
-            return None if got is None else Measurement(got[0], got[1], window_s=got[2], **kw)
+            if got is None:
+                return Measurement(None, 0, **kw) if latest.has("ethos_store_operations_total") else None
+            return Measurement(got[0], got[1], window_s=got[2], **kw)
         if sig == "store_cost_ratio":
             return self._cost_ratio(name, w)
         return None
@@ -177,9 +179,12 @@ class RevisionMetricsSource(SignalSource):
         return self.prices.cost(ops) * 3600.0 / span, n, span
 
     def _cost_ratio(self, name: str, w: float) -> Measurement | None:
-        mine = self._cost(name, w)
-        if mine is None:
+        latest = self.history[name].latest
+        if latest is None or not latest.has("ethos_store_operations_total"):
             return None
+        mine = self._cost(name, w)
+        if mine is None:  # one scrape: a rate needs two, wait for the next evaluation
+            return Measurement(None, 0, source="revision/metrics")
         usd_h, n, span = mine
         if self.projected is not None and self.projected > 0:
             projected = self.projected
@@ -188,7 +193,7 @@ class RevisionMetricsSource(SignalSource):
                 return None
             base = self._cost(self.baseline, w)
             if base is None or base[1] <= 0 or not span:
-                return None
+                return Measurement(None, 0, window_s=span, source="revision/metrics")
             per_request = base[0] * (base[2] or 0) / 3600.0 / base[1]
             projected = per_request * n * 3600.0 / span
         if projected <= 0:
