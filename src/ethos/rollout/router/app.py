@@ -1,7 +1,8 @@
 """The router: a weighted, streaming reverse proxy in front of the revisions (an ASGI app).
 
 Per request: read the body (small JSON chat requests), choose a revision with
-:func:`~.choice.route` from a snapshot of the weights, forward over a pooled aiohttp client,
+:func:`~.choice.route` from a snapshot of the weights, forward over a pooled keep-alive
+connection (:mod:`.upstream`),
 pass the response through chunk by chunk as it arrives, record the outcome. A weight change
 swaps the weights mapping; requests already routed keep their revision, so a change never
 fails a request in flight. A refused connection (nothing was sent) is retried once on the
@@ -23,14 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-from yarl import URL
-
 from ..errors import RolloutError, UnknownRevisionError
 from ..traffic import Weights, validate_weights
 from .auth import check_admin_key
 from .choice import fallback_revision, route, session_id_of
 from .metrics import RouterMetrics
+from .upstream import UpstreamConnectError, UpstreamError, UpstreamPool, UpstreamTimeout
 from .weights_store import initial_weights, load_weights, save_weights
 from .windows import DEFAULT_WINDOWS, Outcome, SlidingWindows, status_class
 
@@ -45,6 +44,8 @@ _HOP = frozenset(
     b"connection keep-alive proxy-authenticate proxy-authorization te trailer "
     b"transfer-encoding upgrade proxy-connection".split()
 )
+# Not forwarded either: the pool writes its own host and length; the body is already read.
+_DROP_REQUEST = _HOP | {b"host", b"content-length", b"expect"}
 _MAX_BODY = 1 << 20  # 1 MiB: chat requests are small; larger bodies get 413
 
 
@@ -60,7 +61,7 @@ class RouterConfig:
     windows: Sequence[int] = DEFAULT_WINDOWS  # seconds
     connect_timeout_s: float = 2.0
     read_timeout_s: float = 300.0  # longest silence from a revision mid-response
-    max_connections: int = 1000
+    idle_timeout_s: float = 2.0  # reuse a kept-alive connection only if idle less than this
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -88,29 +89,26 @@ class RouterApp:
         self.weights: Weights = saved or initial_weights(self.known, config.initial_weights)
         self.metrics.set_weights(self.weights)
         self._weights_lock = asyncio.Lock()
-        self._session: aiohttp.ClientSession | None = None
+        self._pools: dict[str, UpstreamPool] = {}
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def startup(self) -> None:
-        """Open the pooled upstream client (inside the serving event loop)."""
-        connector = aiohttp.TCPConnector(limit=self.config.max_connections, keepalive_timeout=30)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,  # bytes pass through exactly as the revision sent them
-            skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
-            timeout=aiohttp.ClientTimeout(
-                total=None, connect=self.config.connect_timeout_s, sock_read=self.config.read_timeout_s
-            ),
-        )
+        """Make one connection pool per revision."""
+        c = self.config
+        self._pools = {
+            name: UpstreamPool(url, connect_timeout_s=c.connect_timeout_s, read_timeout_s=c.read_timeout_s,
+                               idle_timeout_s=c.idle_timeout_s)
+            for name, url in self._upstreams.items()
+        }
         if self.config.state_file and not self.config.state_file.exists():
             save_weights(self.config.state_file, self.weights)
 
     async def shutdown(self) -> None:
-        """Close the upstream client."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close every upstream connection."""
+        for pool in self._pools.values():
+            pool.close()
+        self._pools = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -213,7 +211,7 @@ class RouterApp:
         headers: list[tuple[bytes, bytes]] = []
         sid_header = ctype = None
         for k, v in scope["headers"]:
-            if k in _HOP or k == b"host" or k == b"content-length":
+            if k in _DROP_REQUEST:
                 continue
             if k == b"x-session-id":
                 sid_header = v.decode("latin-1")
@@ -229,60 +227,58 @@ class RouterApp:
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target = target + b"?" + scope["query_string"]
-        str_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
         retried = False
         while True:
             try:
-                await self._forward(scope["method"], revision, target, str_headers, body, send, t0, retried)
+                await self._forward(scope["method"], revision, target, headers, body, send, t0, retried)
                 return
-            except aiohttp.ClientConnectorError as e:
+            except UpstreamConnectError as e:
                 # Refused before anything was sent upstream: safe to try the other revision once.
                 self._record(Outcome(revision, None, self._clock() - t0, None, connect_failed=True, retried=retried))
                 self.metrics.connect_failures.labels(revision).inc()
                 other = None if retried else fallback_revision(weights, revision)
                 if other is None:
                     await _json(send, 502, {"error": "upstream_unreachable",
-                                            "detail": f"revision {revision!r} refused the connection: {e.os_error or e}"})
+                                            "detail": f"revision {revision!r} refused the connection: {e}"})
                     return
                 self.metrics.retries.labels(revision, other).inc()
                 log.warning("revision %s refused a connection; retrying on %s", revision, other)
                 revision, retried = other, True
 
     async def _forward(
-        self, method: str, revision: str, target: bytes, headers: list[tuple[str, str]],
+        self, method: str, revision: str, target: bytes, headers: list[tuple[bytes, bytes]],
         body: bytes, send: Send, t0: float, retried: bool,
     ) -> None:
-        assert self._session is not None, "router not started (lifespan)"
-        url = URL(self._upstreams[revision] + target.decode("latin-1"), encoded=True)
-        started = False
-        ttft: float | None = None
-        status: int | None = None
+        pool = self._pools[revision]
         try:
-            async with self._session.request(method, url, headers=headers, data=body or None,
-                                             allow_redirects=False) as resp:
-                status = resp.status
-                out = [(k, v) for k, v in resp.raw_headers if k.lower() not in _HOP]
-                out.append((b"x-routed-to", revision.encode()))
-                await send({"type": "http.response.start", "status": status, "headers": out})
-                started = True
-                async for chunk in resp.content.iter_any():
-                    if ttft is None:
-                        ttft = self._clock() - t0
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            resp = await pool.request(method, target, headers, body)
+        except UpstreamConnectError:
+            raise  # nothing was sent: the caller may try the other revision
+        except UpstreamError as e:
+            self._record(Outcome(revision, None, self._clock() - t0, None, retried=retried))
+            timeout = isinstance(e, UpstreamTimeout)
+            await _json(send, 504 if timeout else 502,
+                        {"error": "upstream_timeout" if timeout else "upstream_failed",
+                         "detail": f"revision {revision!r}: {e}"})
+            return
+        ttft: float | None = None
+        status: int | None = resp.status
+        try:
+            out = [(k, v) for k, v in resp.headers if k.lower() not in _HOP]
+            out.append((b"x-routed-to", revision.encode()))
+            await send({"type": "http.response.start", "status": resp.status, "headers": out})
+            async for chunk in resp.chunks():
                 if ttft is None:
                     ttft = self._clock() - t0
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except aiohttp.ClientConnectorError:
-            raise
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-            self._record(Outcome(revision, None, self._clock() - t0, ttft, retried=retried))
-            if not started:
-                timeout = isinstance(e, asyncio.TimeoutError)
-                await _json(send, 504 if timeout else 502,
-                            {"error": "upstream_timeout" if timeout else "upstream_failed",
-                             "detail": f"revision {revision!r}: {e.__class__.__name__}: {e}"})
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if ttft is None:
+                ttft = self._clock() - t0
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except UpstreamError:
             # Started: the client sees a truncated body (no clean end), which is the truth.
-            return
+            status = None
+        finally:
+            pool.release(resp)
         self._record(Outcome(revision, status, self._clock() - t0, ttft, retried=retried))
 
     def _record(self, o: Outcome) -> None:
