@@ -60,3 +60,35 @@ def test_bad_settings_are_a_clear_error(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "error:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_cache_scan_pii_cli(tmp_path):
+    import json
+    import time
+
+    from ethos.cache import Entry
+    from ethos.cache.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / ".ethos" / "cache.sqlite3")
+    now = time.time()
+    for i, reply in enumerate(["Plans start at $19 per month.",
+                               "Sure, I'll call you on 0412 345 678 tomorrow."]):
+        store.put(Entry(key=f"marketing:v1:abc:q{i}:h{i}", namespace="marketing", format_version=1,
+                        scope="abc", question=f"q{i}", reply=reply, created_at=now, ttl_s=600))
+    store.close()
+
+    def scan(*args):
+        return subprocess.run([ETHOS, "cache", "scan-pii", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+
+    out = scan("--json")
+    assert out.returncode == 1, out.stderr
+    report = json.loads(out.stdout)
+    assert report["scanned"] == 2 and report["leaking"] == 1
+    assert report["leaks"][0]["entities"] == {"PHONE_NUMBER": 1}
+    assert "0412" not in out.stdout + out.stderr
+    assert "scanned 2/2 entries" in out.stderr  # progress
+    out = scan("--purge")
+    assert out.returncode == 1 and "purged 1 entries" in out.stdout
+    out = scan()
+    assert out.returncode == 0 and "0 hold personal data" in out.stdout
