@@ -9,6 +9,7 @@ Keywords are matched as word prefixes in the lowercased window by one trie regex
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 from .words import alternation
 
@@ -60,12 +61,37 @@ BREAK_PENALTY = 24
 AFTER_PENALTY = 4
 
 
-def _hits(text: str, a: int, b: int) -> list[tuple[int, int, str, bool]]:
-    window = text[a:b].lower()
-    out = []
-    for m in _RE.finditer(window):
+# the keyword hits of the last text seen: detect() asks about several candidates of one
+# text, so the text is searched once. A (text, hits) tuple is swapped atomically, so
+# threads at worst recompute.
+_last: tuple[str | None, list[tuple[int, int, str, bool]], list[int]] = (None, [], [])
+
+
+def _all_hits(text: str) -> tuple[list[tuple[int, int, str, bool]], list[int]]:
+    global _last
+    t, hits, starts = _last
+    if t is text:
+        return hits, starts
+    hits = []
+    for m in _RE.finditer(text.lower()):
         word = " ".join(m.group().split())
-        out.append((a + m.start(), a + m.end(), _KIND[word], word in WEAK))
+        hits.append((m.start(), m.end(), _KIND[word], word in WEAK))
+    starts = [h[0] for h in hits]
+    _last = (text, hits, starts)
+    return hits, starts
+
+
+def _hits(text: str, a: int, b: int) -> list[tuple[int, int, str, bool]]:
+    """Keyword hits lying inside ``text[a:b]``."""
+    hits, starts = _all_hits(text)
+    if not hits:
+        return []
+    i = bisect_left(starts, a)
+    out = []
+    while i < len(hits) and hits[i][0] < b:
+        if hits[i][1] <= b:
+            out.append(hits[i])
+        i += 1
     return out
 
 

@@ -13,12 +13,10 @@ from .names import echoed_names, edge_names, person_at
 from .numbers import classify_number
 from .patterns import (
     CODE,
-    DIGIT_RUN,
-    DIGITAL,
+    DIGIT_SCAN,
     EMAIL,
     IPV6,
     MONTH_DATE,
-    NOT_BEFORE_NUMBER,
     POBOX,
     TRIGGER,
     TRIGGER_KIND,
@@ -27,6 +25,8 @@ from .patterns import (
 from .words import STREET_TYPES_PLAIN
 
 _PLAIN_TYPES = frozenset(STREET_TYPES_PLAIN)
+# two colons around a hex group: the cheap test before the IPv6 pattern runs
+_V6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
 _AT_BEFORE = re.compile(r"(?i)\bat\s+$")
 _PASSPORT_SHAPE = re.compile(r"[A-Z]{1,2}\d{7}")
 _STATE_OR_POSTCODE = re.compile(
@@ -89,6 +89,8 @@ def _num(text: str, s: int, e: int, found: list[Finding]) -> None:
     if r:
         found.append(Finding(r[0], s, e, r[1]))
         return
+    if e - s < MIN_RETRY_DIGITS:
+        return
     groups = [(m.start(), m.end()) for m in _GROUP.finditer(text, s, e)]
     # only a long run can hold a whole number after or before another one
     if not 1 < len(groups) <= MAX_GROUPS or sum(b - a for a, b in groups) < MIN_RETRY_DIGITS:
@@ -108,35 +110,14 @@ def _num(text: str, s: int, e: int, found: list[Finding]) -> None:
 
 
 def _digit_candidates(text: str, found: list[Finding]) -> None:
-    pos, n = 0, len(text)
-    while pos < n:
-        run = DIGIT_RUN.search(text, pos)
-        if run is None:
-            return
-        s = run.start()
-        if s and text[s - 1] in "+(":
-            s -= 1
-        if s and text[s - 1] in NOT_BEFORE_NUMBER:
-            # "$49", "1,200", "v2": skip this group of digits, keep looking in the run
-            pos = run.start() + 1
-            while pos < n and text[pos].isdigit():
-                pos += 1
-            continue
-        m = DIGITAL.match(text, s)
-        if m is None:  # a "(" not followed by a number
-            pos = run.start() + 1
-            continue
+    for m in DIGIT_SCAN.finditer(text):
         kind = m.lastgroup
-        if kind == "date":
-            f = _date(text, m.start(), m.end())
-        elif kind == "addr":
-            f = _addr(text, m.start(), m.end())
-        else:
+        if kind == "num":
             _num(text, m.start(), m.end(), found)
-            f = None
+            continue
+        f = _date(text, m.start(), m.end()) if kind == "date" else _addr(text, m.start(), m.end())
         if f is not None:
             found.append(f)
-        pos = max(m.end(), run.start() + 1)
 
 
 def _trigger_candidates(text: str, found: list[Finding]) -> None:
@@ -192,7 +173,7 @@ def detect(text: str, allow: Iterable[str] | None = None) -> list[Finding]:
     found: list[Finding] = []
     if "@" in text:
         found.extend(Finding("EMAIL_ADDRESS", m.start(), m.end(), 1.0) for m in EMAIL.finditer(text))
-    if ":" in text:
+    if ":" in text and _V6_HINT.search(text):
         for m in IPV6.finditer(text):
             v = m.group()
             if v.count(":") >= 2 and sum(c.isalnum() for c in v) >= 4 and ck.is_ip(v):

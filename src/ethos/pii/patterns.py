@@ -1,8 +1,8 @@
 """The candidate pass: a few compiled regexes, each starting with a literal or a character
 class so the regex engine skips in C to the places where a candidate can begin.
 
-* ``DIGIT_RUN`` finds runs of digits; ``DIGITAL`` (anchored there) says which kind of
-  digit candidate it is: a date, a street address, or a number.
+* ``DIGIT_SCAN`` finds digit candidates and says which kind each is: a date, a street
+  address, or a number.
 * ``TRIGGER`` finds, in the lowercased text, the words that introduce a name, a
   month-first date, a unit-prefixed address or a post-office box.
 * ``CODE`` finds letter+digit codes (IBAN, passport, licence); ``EMAIL`` runs only when
@@ -28,7 +28,7 @@ from .words import (
 _MONTH = "(?i:" + alternation(MONTHS) + r")\.?"
 _STREET_TYPE = "(?i:" + alternation(set(STREET_TYPES_PLAIN) | set(STREET_TYPES_AMBIGUOUS)) + ")"
 _STATE = "(?:" + alternation(STATES_UPPER + STATES_OTHER) + ")"
-_WORD = r"[A-Za-z][A-Za-z'’\-]*"
+_WORD = r"[A-Za-z][A-Za-z'’\-]*+"  # possessive: a word is never split (no backtracking blow-up)
 # "Carlton VIC 3053", ", Reedside, TAS, 2909", " NSW 2000", " 3053"
 _TAIL = (
     rf"(?:(?:[ \t]*,?[ \t]*\n?[ \t]*(?:{_WORD}[ \t]*){{0,3}}?,?[ \t]*(?:{_STATE}\b"
@@ -52,8 +52,7 @@ CODE = re.compile(
     r"|[A-Z]?\d{5,9}\b)"
 )
 
-DIGIT_RUN = re.compile(r"\d[\d .\-/()]*")
-DIGITAL = re.compile(
+_DIGITAL = (
     r"(?P<date>(?:"
     rf"\d{{1,2}}(?:st|nd|rd|th)?(?:[ \t]+of)?[ \t\-]+{_MONTH},?[ \t\-]+(?:19|20)?\d{{2}}"
     r"|\d{1,2}[/.\-]\d{1,2}[/.\-](?:19|20)?\d{2}"
@@ -62,11 +61,10 @@ DIGITAL = re.compile(
     rf"|(?P<addr>{_STREET})"
     r"|(?P<num>(?:\+[ \t]?|\([ \t]?)?\d(?:(?:[ .\-]|[ ]?[()][ ]?|[ ]?\)[ ]?\([ ]?|[ ]-[ ])?\d)*\)?)"
 )
-#: characters that, right before a digit run, make it part of something else ($49, 1,200)
-NOT_BEFORE_NUMBER = frozenset("$€£¥.,/:#@-_") | frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
-
+DIGITAL = re.compile(_DIGITAL)
+#: the digit pass: a date, an address or a number, starting where a number can start
+#: (not inside a word, not after "$", "1,", "v", "#"…: "$49", "1,200", "v2.3" are not PII)
+DIGIT_SCAN = re.compile(r"(?=[\d+(])(?<![\w$€£¥.,/:#@\-+])(?:" + _DIGITAL + ")")
 PERSON_TRIGGERS = (
     "my name is", "my name's", "my name’s", "name:", "i am", "i'm", "i’m", "im", "this is",
     "it's", "it’s", "hi", "hello", "hey", "dear", "g'day", "gday", "good morning",
