@@ -283,11 +283,7 @@ class RouterApp:
 
     def _record(self, o: Outcome) -> None:
         self.windows.record(o)
-        m = self.metrics
-        m.requests.labels(o.revision, status_class(o.status)).inc()
-        m.latency.labels(o.revision).observe(o.latency_s)
-        if o.ttft_s is not None:
-            m.ttft.labels(o.revision).observe(o.ttft_s)
+        self.metrics.record(o.revision, status_class(o.status), o.latency_s, o.ttft_s)
 
 
 # --- small ASGI helpers ----------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -35,7 +36,18 @@ class RouterMetrics:
             "ethos_router_retries", "Requests retried on another revision after a refused connection.",
             ["from_revision", "to_revision"], registry=r,
         )
+        self._children: dict[str, tuple[Any, Any]] = {}
         self.weight = Gauge("ethos_router_weight_percent", "Traffic weight in force.", ["revision"], registry=r)
+
+    def record(self, revision: str, status_class: str, latency_s: float, ttft_s: float | None) -> None:
+        """Count one outcome (label children are cached: this runs once per request)."""
+        children = self._children.get(revision)
+        if children is None:
+            children = self._children[revision] = (self.latency.labels(revision), self.ttft.labels(revision))
+        self.requests.labels(revision, status_class).inc()
+        children[0].observe(latency_s)
+        if ttft_s is not None:
+            children[1].observe(ttft_s)
 
     def set_weights(self, weights: Mapping[str, int]) -> None:
         """Publish the weights now in force."""

@@ -22,6 +22,7 @@ def serve(config: RouterConfig, host: str, port: int, *, log_level: str = "warni
         access_log=False,  # per-request records go to /router/stats and /router/metrics
         log_level=log_level,
         server_header=False,
+        proxy_headers=False,  # the router is the first hop; it sets X-Forwarded-For itself
         date_header=False,
         timeout_keep_alive=30,
     )
