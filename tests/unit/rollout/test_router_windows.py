@@ -59,3 +59,18 @@ def test_old_outcomes_leave_the_windows() -> None:
 def test_windows_must_be_positive() -> None:
     with pytest.raises(ValueError):
         SlidingWindows((0,))
+
+
+def test_fast_percentile_matches_the_sorted_definition() -> None:
+    import random
+
+    import numpy as np
+
+    from ethos.rollout.router.windows import fast_percentile
+
+    rng = random.Random(3)
+    for n in (1, 2, 3, 10, 101, 1000):
+        values = [rng.random() for _ in range(n)]
+        for q in (50, 95, 99):
+            assert fast_percentile(np.array(values), q) == percentile(sorted(values), q)
+    assert fast_percentile(np.empty(0), 50) is None

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 #: Default windows, seconds: one minute and five minutes (the runbook's "for 5 minutes").
 DEFAULT_WINDOWS: tuple[int, ...] = (60, 300)
 
@@ -60,6 +62,26 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
         return None
     rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
     return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def _merged(arrays: Sequence[array]) -> np.ndarray:
+    out = array("d")
+    for a in arrays:
+        out.extend(a)  # C-level copy: fast even for a five-minute window at thousands of rps
+    return np.frombuffer(out, dtype=np.float64) if out else np.empty(0)
+
+
+def fast_percentile(values: np.ndarray, q: float) -> float | None:
+    """Same nearest-rank percentile as :func:`percentile`, unsorted input, O(n) (partition).
+
+    The stats route runs on the proxy's event loop, so its cost is paid by the requests
+    waiting behind it: a sort of a million floats in Python would stall them for ~1 s.
+    """
+    n = len(values)
+    if n == 0:
+        return None
+    k = min(max(1, math.ceil(q / 100.0 * n)), n) - 1
+    return float(np.partition(values, k)[k])
 
 
 class SlidingWindows:
@@ -122,8 +144,8 @@ def summarise(buckets: Sequence[_Bucket], window_s: int) -> dict[str, Any]:
     for b in buckets:
         for k, v in b.status.items():
             status[k] = status.get(k, 0) + v
-    lat = sorted(x for b in buckets for x in b.latencies)
-    ttft = sorted(x for b in buckets for x in b.ttfts)
+    lat = _merged([b.latencies for b in buckets])
+    ttft = _merged([b.ttfts for b in buckets])
 
     def ms(v: float | None) -> float | None:
         return round(v * 1000.0, 3) if v is not None else None
@@ -137,11 +159,11 @@ def summarise(buckets: Sequence[_Bucket], window_s: int) -> dict[str, Any]:
         "status": status,
         "connect_failures": sum(b.connect_failures for b in buckets),
         "retried": sum(b.retried for b in buckets),
-        "p50_latency_ms": ms(percentile(lat, 50)),
-        "p95_latency_ms": ms(percentile(lat, 95)),
-        "p50_ttft_ms": ms(percentile(ttft, 50)),
-        "p95_ttft_ms": ms(percentile(ttft, 95)),
+        "p50_latency_ms": ms(fast_percentile(lat, 50)),
+        "p95_latency_ms": ms(fast_percentile(lat, 95)),
+        "p50_ttft_ms": ms(fast_percentile(ttft, 50)),
+        "p95_ttft_ms": ms(fast_percentile(ttft, 95)),
     }
 
 
-__all__ = ["Outcome", "SlidingWindows", "summarise", "percentile", "is_error", "status_class", "DEFAULT_WINDOWS"]
+__all__ = ["Outcome", "SlidingWindows", "summarise", "percentile", "fast_percentile", "is_error", "status_class", "DEFAULT_WINDOWS"]
