@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from functools import cache
 
 from .words import alternation
 
@@ -44,7 +45,14 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
               "patch", "firmware", "changelog", "v"),
 }
 _KIND = {w: entity for entity, words in KEYWORDS.items() for w in words}
-_RE = re.compile(alternation(set(_KIND), word_start=True) + r"(?![a-z])")
+
+
+@cache
+def _keywords_re() -> re.Pattern[str]:
+    # compiled on first use, to keep ``import ethos.pii`` cheap
+    return re.compile(alternation(set(_KIND), word_start=True) + r"(?![a-z])")
+
+
 # a sentence or line break between a keyword and a candidate
 # (not the dot of "no.", "nr.", "D.O.B.")
 _BREAK = re.compile(
@@ -73,7 +81,7 @@ def _all_hits(text: str) -> tuple[list[tuple[int, int, str, bool]], list[int]]:
     if t is text:
         return hits, starts
     hits = []
-    for m in _RE.finditer(text.lower()):
+    for m in _keywords_re().finditer(text.lower()):
         word = " ".join(m.group().split())
         hits.append((m.start(), m.end(), _KIND[word], word in WEAK))
     starts = [h[0] for h in hits]

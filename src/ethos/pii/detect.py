@@ -11,17 +11,8 @@ from .context import has_context, nearest_context
 from .finding import Finding
 from .names import echoed_names, edge_names, person_at
 from .numbers import classify_number
-from .patterns import (
-    CODE,
-    DIGIT_SCAN,
-    EMAIL,
-    IPV6,
-    MONTH_DATE,
-    POBOX,
-    TRIGGER,
-    TRIGGER_KIND,
-    UNIT_ADDRESS,
-)
+from . import patterns as P
+from .patterns import TRIGGER_KIND
 from .words import STREET_TYPES_PLAIN
 
 _PLAIN_TYPES = frozenset(STREET_TYPES_PLAIN)
@@ -110,7 +101,7 @@ def _num(text: str, s: int, e: int, found: list[Finding]) -> None:
 
 
 def _digit_candidates(text: str, found: list[Finding]) -> None:
-    for m in DIGIT_SCAN.finditer(text):
+    for m in P.DIGIT_SCAN.finditer(text):
         kind = m.lastgroup
         if kind == "num":
             _num(text, m.start(), m.end(), found)
@@ -122,19 +113,19 @@ def _digit_candidates(text: str, found: list[Finding]) -> None:
 
 def _trigger_candidates(text: str, found: list[Finding]) -> None:
     low = text.lower()
-    for m in TRIGGER.finditer(low):
+    for m in P.TRIGGER.finditer(low):
         kind = TRIGGER_KIND.get(" ".join(m.group().split()))
         s = m.start()
         if kind == "person":
             f = person_at(text, s, m.end())
         elif kind == "month":
-            d = MONTH_DATE.match(text, s)
+            d = P.MONTH_DATE.match(text, s)
             f = _date(text, s, d.end()) if d else None
         elif kind == "unit":
-            a = UNIT_ADDRESS.match(text, s)
+            a = P.UNIT_ADDRESS.match(text, s)
             f = Finding("STREET_ADDRESS", s, a.end(), 0.9) if a else None
         elif kind == "pobox":
-            a = POBOX.match(text, s)
+            a = P.POBOX.match(text, s)
             f = Finding("STREET_ADDRESS", s, a.end(), 0.9) if a else None
         else:
             f = None
@@ -143,7 +134,7 @@ def _trigger_candidates(text: str, found: list[Finding]) -> None:
 
 
 def _code_candidates(text: str, found: list[Finding]) -> None:
-    for m in CODE.finditer(text):
+    for m in P.CODE.finditer(text):
         s = m.start()
         if s and text[s - 1].isalnum():
             continue
@@ -172,9 +163,9 @@ def detect(text: str, allow: Iterable[str] | None = None) -> list[Finding]:
     """
     found: list[Finding] = []
     if "@" in text:
-        found.extend(Finding("EMAIL_ADDRESS", m.start(), m.end(), 1.0) for m in EMAIL.finditer(text))
+        found.extend(Finding("EMAIL_ADDRESS", m.start(), m.end(), 1.0) for m in P.EMAIL.finditer(text))
     if ":" in text and _V6_HINT.search(text):
-        for m in IPV6.finditer(text):
+        for m in P.IPV6.finditer(text):
             v = m.group()
             if v.count(":") >= 2 and sum(c.isalnum() for c in v) >= 4 and ck.is_ip(v):
                 found.append(Finding("IP_ADDRESS", m.start(), m.end(), 1.0))

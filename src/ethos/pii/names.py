@@ -23,12 +23,14 @@ NAME_ANY = re.compile(r"[ \t]*[:\-]?[ \t]*([A-Za-z][A-Za-z'’\-]*(?:[ \t]+[A-Za
 _GAP = re.compile(r"[ \t]*[,!.\-–—]*[ \t]*\n?")
 # what may follow a name so that the phrase was really about a name
 _AFTER_THIS_IS = re.compile(r"[ \t]*(?:from\b|here\b|at\b|with\b|speaking\b|calling\b|of\b|[,.!;:\n(]|$)")
+_AFTER_ITS = re.compile(r"[ \t]*,?[ \t]*(?:from|here|speaking|calling|again)\b")
 _AFTER_GREETING = re.compile(r"[ \t]*(?:[,!.:;\n]|$|[-–—])")
 _AFTER_SIGNOFF = re.compile(r"[ \t]*(?:[.!,;:)(|\n]|$|[-–—])")
 # "Sarah here, …" at the start of the text or of a sentence
 _HERE = re.compile(rf"(?:^|(?<=[.!?\n])[ \t]*|(?<=[.!?][ \t]))((?:{_CAP})(?:[ \t]+{_CAP})?)[ \t]+here\b[ \t]*[,.!:;\-–—]")
-# "- Sarah" alone on a line (a sign-off)
-_DASH_LINE = re.compile(rf"(?m)^[ \t]*[-–—~][ \t]*((?:{_CAP})(?:[ \t]+{_CAP})?)[ \t.!]*$")
+# "- Sarah" alone on the last line (a sign-off; not an item of a list)
+_DASH_LINE = re.compile(rf"(?m)^[ \t]*[-–—~][ \t]*((?:{_CAP})(?:[ \t]+{_CAP})?)[ \t.!]*\s*\Z")
+_BULLET = re.compile(r"^[ \t]*(?:[-*•+–—~]|\d+[.)])")
 
 _STRONG = ("my name is", "my name's", "my name’s", "name:")
 _SELF = ("i am", "i'm", "i’m", "im")
@@ -104,7 +106,9 @@ def person_at(text: str, trig_start: int, trig_end: int) -> Finding | None:
     if trig in _SELF:
         return Finding("PERSON", span[0], span[1], 0.7)
     if trig in _THIS_IS:
-        return Finding("PERSON", *span, 0.7) if _AFTER_THIS_IS.match(text, after) else None
+        # "It's Slack, not Teams" is not a name; "It's Sarah from Acme" is
+        after_rx = _AFTER_THIS_IS if trig == "this is" else _AFTER_ITS
+        return Finding("PERSON", *span, 0.7) if after_rx.match(text, after) else None
     if trig in _GREET:
         return Finding("PERSON", *span, 0.7) if _AFTER_GREETING.match(text, after) else None
     if trig in _SIGNOFF:
@@ -122,8 +126,10 @@ def edge_names(text: str) -> list[Finding]:
             if _good_cap(m.group(1)):
                 out.append(Finding("PERSON", m.start(1), m.end(1), 0.7))
     if "-" in text or "—" in text or "–" in text or "~" in text:
-        for m in _DASH_LINE.finditer(text):
-            if _good_cap(m.group(1)):
+        m = _DASH_LINE.search(text, max(0, len(text) - 80))
+        if m and _good_cap(m.group(1)):
+            before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+            if not _BULLET.match(before):
                 out.append(Finding("PERSON", m.start(1), m.end(1), 0.7))
     return out
 

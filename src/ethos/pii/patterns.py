@@ -39,15 +39,15 @@ _STREET = (
     rf"(?:{_WORD}[ \t]+){{1,3}}?{_STREET_TYPE}\b\.?{_TAIL}"
 )
 
-EMAIL = re.compile(
+EMAIL = (
     r"[A-Za-z0-9][A-Za-z0-9._%+\-]*@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}"
 )
 #: IPv6 candidates (validated by ``ipaddress``); runs only when the text holds "::" or
 #: a colon between hex digits
-IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4})?(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+IPV6 = r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4})?(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])"
 #: IBAN (checked first) or passport / licence code; the word start is checked by the caller
-CODE = re.compile(
+CODE = (
     r"[A-Z](?:[A-Z]\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b(?P<iban>)"
     r"|[A-Z]?\d{5,9}\b)"
 )
@@ -61,10 +61,10 @@ _DIGITAL = (
     rf"|(?P<addr>{_STREET})"
     r"|(?P<num>(?:\+[ \t]?|\([ \t]?)?\d(?:(?:[ .\-]|[ ]?[()][ ]?|[ ]?\)[ ]?\([ ]?|[ ]-[ ])?\d)*\)?)"
 )
-DIGITAL = re.compile(_DIGITAL)
 #: the digit pass: a date, an address or a number, starting where a number can start
 #: (not inside a word, not after "$", "1,", "v", "#"…: "$49", "1,200", "v2.3" are not PII)
-DIGIT_SCAN = re.compile(r"(?=[\d+(])(?<![\w$€£¥.,/:#@\-+])(?:" + _DIGITAL + ")")
+DIGIT_SCAN = r"(?=[\d+(])(?<![\w$€£¥.,/:#@\-+])(?:" + _DIGITAL + ")"
+
 PERSON_TRIGGERS = (
     "my name is", "my name's", "my name’s", "name:", "i am", "i'm", "i’m", "im", "this is",
     "it's", "it’s", "hi", "hello", "hey", "dear", "g'day", "gday", "good morning",
@@ -83,16 +83,28 @@ TRIGGER_KIND: dict[str, str] = {
     **{t: "unit" for t in UNIT_TRIGGERS},
     **{t: "pobox" for t in POBOX_TRIGGERS},
 }
-TRIGGER = re.compile(
-    alternation(set(TRIGGER_KIND), word_start=True) + r"(?:(?<=:)|(?![a-z0-9]))"
-)
+TRIGGER = alternation(set(TRIGGER_KIND), word_start=True) + r"(?:(?<=:)|(?![a-z0-9]))"
 
-MONTH_DATE = re.compile(rf"{_MONTH}[ \t]+\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+(?:19|20)\d{{2}}\b")
-UNIT_ADDRESS = re.compile(
+MONTH_DATE = rf"{_MONTH}[ \t]+\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+(?:19|20)\d{{2}}\b"
+UNIT_ADDRESS = (
     r"(?i:unit|flat|apt|apartment|suite|level|lvl|shop|lot|villa)\.?[ \t]*\d+[A-Za-z]?,?[ \t]+"
     + _STREET
 )
-POBOX = re.compile(
+POBOX = (
     r"(?i:p\.?[ \t]?o\.?[ \t]?box|g\.?p\.?o\.?[ \t]+box|post[ \t]+office[ \t]+box"
     rf"|locked[ \t]+bag|private[ \t]+bag)[ \t]*\d{{1,6}}{_TAIL}"
 )
+
+
+#: the regexes above, compiled on first use (compiling them all takes tens of ms, which
+#: ``import ethos.pii`` should not cost)
+_LAZY = ("EMAIL", "IPV6", "CODE", "DIGIT_SCAN", "TRIGGER", "MONTH_DATE", "UNIT_ADDRESS", "POBOX")
+_SOURCES = {name: globals().pop(name) for name in _LAZY}
+
+
+def __getattr__(name: str) -> re.Pattern[str]:
+    if name in _SOURCES:
+        rx = re.compile(_SOURCES[name])
+        globals()[name] = rx
+        return rx
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -110,6 +110,8 @@ NOT_NAMES = frozenset(
     really only currently actually finally usually likely mostly simply totally absolutely
     definitely probably honestly seriously truly literally personally basically exactly
     excited thrilled worried concerned surprised disappointed delighted pleased
+    world valued dear assistant bot claude copilot google microsoft slack hubspot
+    salesforce zapier notion canva shopify
     gold silver bronze platinum annual monthly yearly trial beta alpha
     gpt chatgpt claude gemini llm saas b2b b2c crm seo faq
     """.split()

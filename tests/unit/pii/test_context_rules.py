@@ -118,3 +118,24 @@ def test_concurrent_calls_agree_with_sequential_ones() -> None:
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(detect, texts))
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Integrations:\n- Slack\n- HubSpot\n- Google Drive",
+        "We integrate with:\n- Slack\n- Asana",
+        "It's Slack, not Teams.",
+        "Hello World, meet the Starter plan.",
+        "Dear Valued Customer, the Team plan is $49/month.",
+        "I'm Ethos, the EthosPrompt assistant.",
+        "Best regards,\nThe EthosPrompt Team",
+    ],
+)
+def test_answer_formatting_is_not_a_name(text: str) -> None:
+    assert [e for e, _ in ents(text) if e == "PERSON"] == []
+
+
+def test_dash_signoff_only_at_the_end() -> None:
+    assert ents("Sounds good.\n- Larry") == [("PERSON", "Larry")]
+    assert ents("It's Sarah from Acme, hi") == [("PERSON", "Sarah")]
