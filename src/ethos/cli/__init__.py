@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "stack": "stack:stack",
     "rollback": "rollback:rollback",
     "guard": "guard:guard",
+    "console": "console:console",
 }
 
 

@@ -1,0 +1,60 @@
+"""``ethos console``: the ops console, one page over the local stack (or a router and revisions).
+
+Reads the stack file of ``--state-dir`` (``ethos stack up``), or ``--router`` with
+``ETHOS_ROUTER_URL``-style environment; the admin key for actions is ``ETHOS_ADMIN_API_KEY``,
+else the stack's generated key. The page works without a key (read-only).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import click
+
+from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
+from .router import _split_listen
+
+
+@click.command()
+@click.option("--listen", default="127.0.0.1:8090", show_default=True, help="HOST:PORT to serve the page on.")
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="State dir of the stack, journal and guard (default: $ETHOS_STATE_DIR or .ethos).")
+@click.option("--router", metavar="URL", default=None, help="Router base URL (default: the stack file).")
+@click.option("--policy", "policy_path", type=click.Path(dir_okay=False), default=None,
+              help="Guard policy YAML whose triggers are shown (default: the runbook's).")
+@click.option("--interval", "interval_s", type=click.FloatRange(min=0.5, max=60), default=5.0,
+              show_default=True, help="Seconds between samples of the signals.")
+@click.option("--persist/--no-persist", default=True, show_default=True,
+              help="Keep the last hour of samples under <state dir>/console/ across restarts.")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def console(listen: str, state_dir: str | None, router: str | None, policy_path: str | None,
+            interval_s: float, persist: bool, log_level: str) -> None:
+    """Serve the ops console: traffic, health, triggers, charts, journal, and the rollback actions."""
+    import uvicorn
+
+    from ethos.rollout.console import build_console, create_app
+    from ethos.rollout.errors import RolloutError
+    from ethos.rollout.guard.policy import load_policy
+    from ethos.rollout.stack import resolve_state_dir
+
+    host, port = _split_listen(listen)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: serving the console on {host}; anyone who reaches it sees the rollout", err=True)
+    try:
+        policy = load_policy(policy_path)
+        c = build_console(resolve_state_dir(state_dir), router=router, policy=policy,
+                          interval_s=interval_s, persist=persist)
+    except RolloutError as e:
+        raise CLIError(str(e), EXIT_USAGE) from None
+    with socket.socket() as s:  # a clean error instead of uvicorn's trace when the port is taken
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise CLIError(f"cannot listen on {host}:{port}: {e.strerror}", EXIT_FAILED) from None
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not c.admin_key():
+        click.echo("warning: no admin key (ETHOS_ADMIN_API_KEY or the stack's); actions will answer 503", err=True)
+    click.echo(f"console on http://{host}:{port}/ for router {c.sampler.router}", err=True)
+    uvicorn.run(create_app(c), host=host, port=port, log_level=log_level, access_log=False)

@@ -1,0 +1,267 @@
+"""The console's actions, each a journaled run of the procedures library.
+
+- ``emergency`` / ``gradual``: the runbook's plans (:data:`~..procedures.plans.PLANS`), run by
+  :func:`~..procedures.runner.execute` exactly as ``ethos rollback`` runs them;
+- ``weights``: a two-step plan (``set_traffic``, ``verify_traffic``), same runner;
+- ``invalidate``: ``key_pattern=all`` is the plan's own ``invalidate_cache`` step per revision;
+  a glob is sent to each revision's admin route, journaled step by step the same way;
+- ``drill``: delegated to ``ethos drill`` when that command exists.
+
+Every run takes the journal's lock first (one at a time per state dir; a second gets
+:class:`~..journal.LockHeld`), records who asked (``executed_by``) and why, and runs on a
+named thread: the caller waits up to ``wait_s`` for the outcome and otherwise gets the id of
+the run still going (a gradual rollback monitors for many minutes).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..errors import RolloutError
+from ..journal import Journal, Run, new_rollback_id
+from ..notify import notifiers_from_env
+from ..procedures.cache_decision import infer_cause
+from ..procedures.context import Context
+from ..procedures.plans import PLANS, PlanOptions, Step, describe_plan, parse_stages
+from ..procedures.revisions import RevisionClient
+from ..procedures.runner import Outcome, execute
+from ..signals import RouterSignals
+from ..targets import KeepOpenTransport, Targets, make_traffic, resolve_targets
+from ..traffic import validate_weights
+
+
+class ActionError(RolloutError):
+    """An action refused before anything changed: ``status`` and ``error`` become the reply."""
+
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+@dataclass
+class Job:
+    """A run started from the console."""
+
+    rollback_id: str
+    action: str
+    executed_by: str
+    started: float
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: dict[str, Any] | None = None
+
+    def view(self) -> dict[str, Any]:
+        return {"rollback_id": self.rollback_id, "action": self.action, "executed_by": self.executed_by,
+                "started": self.started, "running": not self.done.is_set(), "outcome": self.outcome}
+
+
+def _text(body: Mapping[str, Any], key: str, default: str = "", limit: int = 200) -> str:
+    v = body.get(key, default)
+    if v is None:
+        v = default
+    if not isinstance(v, str):
+        raise ActionError(400, "invalid_body", f"{key} must be a string")
+    v = v.strip()
+    if len(v) > limit:
+        raise ActionError(400, "invalid_body", f"{key} is longer than {limit} characters")
+    return v
+
+
+class Operator:
+    """Runs the console's actions against the targets of ``state_dir`` (stack file or env)."""
+
+    def __init__(self, state_dir: Path, *, router: str | None = None,
+                 env: Mapping[str, str] | None = None, wait_s: float = 30.0,
+                 poll_s: float = 5.0) -> None:
+        self.state_dir = Path(state_dir)
+        self.router = router
+        self.env = env
+        self.wait_s = wait_s
+        self.poll_s = poll_s
+        self.journal = Journal(self.state_dir)
+        self.jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ targets
+
+    def targets(self) -> Targets:
+        """Where the actions act (raises ActionError 503 when nothing is configured)."""
+        try:
+            return resolve_targets(router=self.router, state_dir=self.state_dir, env=self.env)
+        except RolloutError as e:
+            raise ActionError(503, "no_targets", str(e)) from None
+
+    def _options(self, t: Targets, body: Mapping[str, Any], cache_default: str, **more: Any) -> PlanOptions:
+        cache = _text(body, "cache", cache_default) or cache_default
+        if cache not in ("clear", "preserve", "auto"):
+            raise ActionError(400, "invalid_body", "cache must be clear, preserve or auto")
+        return PlanOptions(blue=t.blue, green=t.green, revisions=tuple(t.revisions), cache=cache,
+                           cause=infer_cause(_text(body, "reason")), **more)
+
+    def plan(self, action: str, body: Mapping[str, Any]) -> tuple[str, list[Step], Targets]:
+        """The procedure name, the plan and the targets of ``action`` (nothing runs)."""
+        t = self.targets()
+        if action == "emergency":
+            return "emergency", PLANS["emergency"](self._options(t, body, "clear", probe=False)), t
+        if action == "gradual":
+            try:
+                stages = parse_stages(_text(body, "stages", "50:15m,25:15m,5:30m") or "50:15m,25:15m,5:30m")
+            except ValueError as e:
+                raise ActionError(400, "invalid_body", f"stages: {e}") from None
+            return "gradual", PLANS["gradual"](self._options(t, body, "auto", stages=stages)), t
+        if action == "weights":
+            raw = body.get("weights")
+            if not isinstance(raw, Mapping):
+                raise ActionError(400, "invalid_body", 'weights must be an object, e.g. {"blue": 100, "green": 0}')
+            try:
+                w = validate_weights(raw, list(t.revisions))
+            except RolloutError as e:
+                raise ActionError(400, "invalid_weights", str(e)) from None
+            shown = ", ".join(f"{k}={v}" for k, v in w.items())
+            return "set_weights", [
+                Step("set_traffic", "set_traffic", {"weights": dict(w)}, title=f"set traffic {shown}"),
+                Step("verify_traffic", "verify_traffic", {"weights": dict(w)}, title=f"verify traffic shows {shown}"),
+            ], t
+        if action == "invalidate":
+            pattern = _text(body, "pattern", "all") or "all"
+            names = body.get("revisions") or list(t.revisions)
+            if not isinstance(names, list) or not all(isinstance(n, str) and n in t.revisions for n in names):
+                raise ActionError(400, "invalid_body", f"revisions must be a list of {', '.join(t.revisions)}")
+            if pattern == "all":
+                return "invalidate_cache", [
+                    Step(f"invalidate_cache:{n}", "invalidate_cache", {"revision": n}, critical=False,
+                         title=f"invalidate the cache on {n} (key_pattern=all)") for n in names], t
+            return "invalidate_cache", [
+                Step(f"invalidate_pattern:{n}", "invalidate_pattern", {"revision": n, "pattern": pattern},
+                     critical=False, title=f"invalidate keys matching {pattern} on {n}") for n in names], t
+        raise ActionError(404, "unknown_action", f"no action {action!r}: emergency, gradual, weights, invalidate, drill")
+
+    def preview(self, action: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """What ``action`` would do, step by step (the confirmation dialog shows it)."""
+        procedure, plan, t = self.plan(action, body)
+        return {"action": action, "procedure": procedure, "dry_run": True, "targets": t.public(),
+                "plan": [s.to_dict() for s in plan], "lines": describe_plan(plan)}
+
+    # ------------------------------------------------------------------ running
+
+    def start(self, action: str, body: Mapping[str, Any]) -> tuple[Job, Outcome | None]:
+        """Lock, journal and run ``action``; wait up to ``wait_s`` for its outcome."""
+        executed_by = _text(body, "executed_by", limit=80)
+        if not executed_by:
+            raise ActionError(400, "missing_executed_by", "say who you are: executed_by is recorded in the journal")
+        reason = _text(body, "reason", limit=500) or f"{action} from the console"
+        procedure, plan, targets = self.plan(action, body)
+        rid = new_rollback_id()
+        lock = self.journal.lock(rid)
+        try:
+            lock.acquire()
+        except RolloutError as e:  # LockHeld, JournalError
+            raise ActionError(409, "busy", str(e)) from None
+        try:
+            run = self.journal.start(procedure, [s.to_dict() for s in plan],
+                                     params={"via": "console", "action": action, "body": _public(body)},
+                                     targets=targets.public(), executed_by=executed_by, reason=reason,
+                                     rollback_id=rid)
+            if lock.took_over:
+                run.note("took over a stale lock", holder=lock.took_over)
+        except RolloutError as e:
+            lock.release()
+            raise ActionError(500, "journal", str(e)) from None
+        job = Job(rid, action, executed_by, time.time())
+        with self._lock:
+            self.jobs[rid] = job
+        holder: dict[str, Outcome] = {}
+
+        def work() -> None:
+            try:
+                outcome = self._execute(run, procedure, plan, targets, executed_by, reason)
+                holder["outcome"] = outcome
+                job.outcome = outcome.to_dict()
+            except Exception as e:  # noqa: BLE001 - recorded; the console keeps serving
+                job.outcome = {"status": "failed", "message": f"{type(e).__name__}: {e}"}
+                try:
+                    run.ended("failed", job.outcome["message"])
+                except RolloutError:
+                    pass
+            finally:
+                lock.release()
+                job.done.set()
+
+        threading.Thread(target=work, name=f"console-{action}-{rid}", daemon=True).start()
+        job.done.wait(self.wait_s)
+        return job, holder.get("outcome")
+
+    def _execute(self, run: Run, procedure: str, plan: list[Step], targets: Targets,
+                 executed_by: str, reason: str) -> Outcome:
+        transport = KeepOpenTransport()
+        revisions = RevisionClient(targets.revisions, targets.admin_key, transport=transport)
+        signals = RouterSignals(targets.router, transport=transport) if targets.router else None
+        ctx = Context(targets=targets, traffic=make_traffic(targets, transport), revisions=revisions,
+                      run=run, procedure=procedure, signals=signals, notifiers=notifiers_from_env(),
+                      reason=reason, executed_by=executed_by, poll_s=self.poll_s, transport=transport)
+        try:
+            if plan and plan[0].kind == "invalidate_pattern":
+                return _invalidate_pattern(ctx, plan)
+            return execute(ctx, plan)
+        finally:
+            revisions.close()
+            if signals is not None:
+                signals.close()
+            transport.shutdown()
+
+    def running(self) -> list[dict[str, Any]]:
+        """Jobs started by this console that have not finished, and the last finished ones."""
+        with self._lock:
+            jobs = sorted(self.jobs.values(), key=lambda j: j.started, reverse=True)[:10]
+        return [j.view() for j in jobs]
+
+
+def _public(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The request body as journaled (never a key)."""
+    return {k: v for k, v in body.items() if "key" not in k.lower() or k == "key_pattern"}
+
+
+def _invalidate_pattern(ctx: Context, plan: list[Step]) -> Outcome:
+    """Glob invalidation on each revision, journaled like a plan's steps."""
+    from ..procedures.runner import StepReport
+
+    t0 = time.monotonic()
+    reports: list[StepReport] = []
+    status, message = "done", "all steps completed"
+    client = httpx.Client(timeout=10.0, transport=ctx.transport)
+    try:
+        for step in plan:
+            ctx.run.step_started(step.name, step.kind, step.params)
+            s0 = time.monotonic()
+            name, pattern = step.params["revision"], step.params["pattern"]
+            url = f"{ctx.revisions.url(name)}/api/admin/cache/invalidate"
+            try:
+                r = client.post(url, params={"key_pattern": pattern},
+                                headers={"X-Admin-API-Key": ctx.targets.admin_key or ""})
+                data = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+                if r.status_code == 200:
+                    st, msg, vals = "ok", f"removed {data.get('removed', 0)} entries on {name}", {"removed": data.get("removed")}
+                else:
+                    st, msg, vals = "warn", f"{url} answered {r.status_code}: {data.get('detail') or r.text[:200]}", {}
+            except httpx.HTTPError as e:
+                st, msg, vals = "warn", f"{url} unreachable: {type(e).__name__}", {}
+            dur = time.monotonic() - s0
+            ctx.run.step_ended(step.name, st, msg, vals, dur)
+            reports.append(StepReport(step.name, st, msg, "", round(dur, 6), vals))
+            if st != "ok":
+                status, message = "failed", msg
+    finally:
+        client.close()
+    ctx.run.ended(status, message)
+    return Outcome(ctx.run.rollback_id, ctx.procedure, status, message, reports, round(time.monotonic() - t0, 6))
+
+
+__all__ = ["ActionError", "Job", "Operator"]

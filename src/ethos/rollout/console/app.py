@@ -1,0 +1,216 @@
+"""The console's HTTP side: one page, its static files, and a JSON API scripts can use too.
+
+Routes (documented in ``docs/console.md``):
+
+- ``GET /``: the page; ``GET /static/...``: its scripts, styles and the vendored uPlot;
+- ``GET /api/console/state``: revisions, weights, health, triggers, journal, incident, drill;
+- ``GET /api/console/history[?since=T]``: the charted signals of the last hour, by column;
+- ``GET /api/console/auth``: 204 when the ``X-Admin-API-Key`` header is right (the page checks
+  a key once when it is entered);
+- ``POST /api/console/actions/{emergency|gradual|weights|invalidate|drill}``: with the key;
+  ``{"dry_run": true}`` answers the plan without acting.
+
+Errors are JSON ``{"error", "detail"}``: 401 no key, 403 wrong key, 503 no key configured,
+400 bad body, 404 unknown action, 409 another run holds the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..guard.history import GuardHistory
+from ..guard.policy import Policy
+from ..journal import Journal, JournalError
+from ..router.auth import check_admin_key
+from .actions import ActionError, Operator
+from .records import drill_command, last_drill, open_incident
+from .sampler import Sampler
+from .series import CHARTS, SeriesStore, columns
+from .views import CHART_WINDOW_S, chart_specs, guard_is_fresh, revision_rows, timeline, trigger_rows
+
+STATIC = Path(str(resources.files("ethos.rollout.console") / "static"))
+ACTIONS = ("emergency", "gradual", "weights", "invalidate", "drill")
+
+
+@dataclass
+class Console:
+    """Everything the routes share."""
+
+    policy: Policy
+    sampler: Sampler
+    series: SeriesStore
+    operator: Operator
+    state_dir: Path
+    admin_key: Callable[[], str | None]
+    guard_history: GuardHistory
+    ethos_argv: tuple[str, ...] = (sys.executable, "-m", "ethos.cli")
+
+    # ------------------------------------------------------------------ reads
+
+    def _triggers(self, now: float) -> dict[str, Any]:
+        last = None
+        with contextlib.suppress(OSError):
+            for rec in self.guard_history.read(since=now - 60):
+                last = rec
+        reading = self.sampler.latest()
+        if guard_is_fresh(last, now, self.policy.interval_s):
+            assert last is not None
+            src, ev = "guard", last
+        else:
+            src, ev = "console", reading.evaluation or {}
+        return {"source": src, "at": ev.get("t", ev.get("at")), "decision": ev.get("decision"),
+                "unavailable": ev.get("unavailable") or {},
+                "rows": trigger_rows(self.policy, ev.get("triggers") or [])}
+
+    def state(self) -> dict[str, Any]:
+        """The body of ``GET /api/console/state``."""
+        now = time.time()
+        r = self.sampler.latest()
+        journal = Journal(self.state_dir)
+        try:
+            runs = timeline(journal.runs())
+        except JournalError as e:
+            runs = [{"error": str(e)}]
+        lock = journal.lock("console").read_holder() if (journal.dir / "rollback.lock").exists() else None
+        return {
+            "generated_at": now, "sampled_at": r.at, "interval_s": self.sampler.interval_s,
+            "router": self.sampler.router, "state_dir": str(self.state_dir.resolve()),
+            "auth": {"configured": bool(self.admin_key())},
+            "policy": {"name": self.policy.name, "candidate": self.policy.candidate,
+                       "baseline": self.policy.baseline, "interval_s": self.policy.interval_s},
+            "revisions": revision_rows(r.weights, self.sampler.revisions, r.health),
+            "weights": r.weights, "traffic_error": r.traffic_error,
+            "triggers": self._triggers(now), "sources_unavailable": r.unavailable,
+            "journal": runs, "lock": lock, "jobs": self.operator.running(),
+            "incident": open_incident(self.state_dir), "drill": last_drill(self.state_dir),
+            "actions": {"drill": drill_command() is not None},
+        }
+
+    def history(self, since: float | None) -> dict[str, Any]:
+        """The body of ``GET /api/console/history``."""
+        revs = list(self.sampler.revisions)
+        return {"window_s": CHART_WINDOW_S, "horizon_s": self.series.horizon_s, "revisions": revs,
+                "baseline": self.policy.baseline, "candidate": self.policy.candidate,
+                "charts": chart_specs(self.policy),
+                **columns(self.series.samples(since), CHARTS, revs)}
+
+    # ------------------------------------------------------------------ acts
+
+    def drill(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Start ``ethos drill`` in the background (it starts its own sandbox)."""
+        cmd = drill_command()
+        who = body.get("executed_by")
+        if not isinstance(who, str) or not who.strip():
+            raise ActionError(400, "missing_executed_by", "say who you are: executed_by is recorded")
+        if cmd is None:
+            raise ActionError(501, "not_available", "drills are not available in this installation (ethos drill)")
+        if body.get("dry_run"):
+            return 200, {"action": "drill", "dry_run": True,
+                         "lines": ["start `ethos drill` on a sandbox stack of its own: "
+                                   "rehearse the emergency rollback, time each step, write the report"]}
+        log = self.state_dir / "console" / "drill.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        argv = [*self.ethos_argv, *cmd, "--executed-by", who.strip()]
+        with log.open("ab") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        threading.Thread(target=proc.wait, name="console-drill-reaper", daemon=True).start()
+        return 202, {"action": "drill", "status": "started", "pid": proc.pid, "log": str(log)}
+
+
+def _err(status: int, error: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status)
+
+
+def create_app(console: Console, *, start_sampler: bool = True) -> Starlette:
+    """The ASGI app; the sampler runs while the app is up (``start_sampler``)."""
+
+    def denied(request: Request) -> JSONResponse | None:
+        d = check_admin_key(request.headers.get("x-admin-api-key"), console.admin_key())
+        return None if d is None else _err(d.status, d.error, d.detail)
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def state(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(console.state), headers={"Cache-Control": "no-store"})
+
+    async def history(request: Request) -> Response:
+        since = request.query_params.get("since")
+        try:
+            t = float(since) if since else None
+        except ValueError:
+            return _err(400, "invalid_since", "since must be unix seconds, e.g. 1764345600.5")
+        return JSONResponse(console.history(t), headers={"Cache-Control": "no-store"})
+
+    async def auth(request: Request) -> Response:
+        return denied(request) or Response(status_code=204)
+
+    async def action(request: Request) -> Response:
+        name = request.path_params["action"]
+        if name not in ACTIONS:
+            return _err(404, "unknown_action", f"no action {name!r}: {', '.join(ACTIONS)}")
+        refused = denied(request)
+        if refused is not None:
+            return refused
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return _err(400, "invalid_json", "the body must be a JSON object")
+        if not isinstance(body, dict):
+            return _err(400, "invalid_json", "the body must be a JSON object")
+        try:
+            if name == "drill":
+                status, payload = await run_in_threadpool(console.drill, body)
+                return JSONResponse(payload, status_code=status)
+            if body.get("dry_run"):
+                return JSONResponse(await run_in_threadpool(console.operator.preview, name, body))
+            job, outcome = await run_in_threadpool(console.operator.start, name, body)
+        except ActionError as e:
+            return _err(e.status, e.error, e.detail)
+        if outcome is None:
+            return JSONResponse({"rollback_id": job.rollback_id, "action": name, "status": "running",
+                                 "detail": "still running: follow it in the journal"}, status_code=202)
+        body_out = {"action": name, **outcome.to_dict()}
+        if outcome.status == "done":
+            return JSONResponse(body_out)
+        return JSONResponse({"error": "action_failed", "detail": outcome.message, **body_out}, status_code=500)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if start_sampler:
+            console.sampler.start()
+        try:
+            yield
+        finally:
+            if start_sampler:
+                await run_in_threadpool(console.sampler.stop)
+
+    return Starlette(routes=[
+        Route("/", index),
+        Route("/api/console/state", state),
+        Route("/api/console/history", history),
+        Route("/api/console/auth", auth),
+        Route("/api/console/actions/{action}", action, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ], lifespan=lifespan)
+
+
+__all__ = ["Console", "create_app", "ACTIONS", "STATIC"]
