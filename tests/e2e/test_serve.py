@@ -26,9 +26,11 @@ def test_miss_hit_invalidate_miss(serve_factory, tmp_path):
     assert ask(s.url, "What are your pricing plans?").headers["X-Cache"] == "MISS"
     # the default store is a SQLite file under ./.ethos of the working directory
     assert (tmp_path / ".ethos" / "cache.sqlite3").exists()
-    # logs are JSON lines and never carry the message
+    # logs are JSON lines; what they carry of a message is redacted
+    ask(s.url, "I'm on 0412 345 678, what are your pricing plans?")
     log = s.log.read_text()
-    assert '"route":"/api/ai/marketing-chat"' in log and "pricing plans" not in log
+    assert '"route":"/api/ai/marketing-chat"' in log
+    assert "0412 345 678" not in log and "<PHONE_NUMBER>" in log
     assert KEY not in log
 
 
