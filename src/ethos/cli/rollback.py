@@ -20,17 +20,24 @@ from typing import Any
 import click
 
 from ..rollout.errors import RolloutError
-from ..rollout.journal import Journal, JournalError, LockHeld, new_rollback_id
-from ..rollout.notify import notifiers_from_env
+from ..rollout.journal import Journal, JournalError, LockHeld
 from ..rollout.procedures.assess import success_criteria
 from ..rollout.procedures.cache_decision import CAUSES, infer_cause
 from ..rollout.procedures.context import Context
+from ..rollout.procedures.session import (
+    Clients,
+    build_clients,
+    journal_path,
+    resume_procedure,
+    run_procedure,
+    targets_from_record,
+)
 from ..rollout.procedures.plans import PLANS, PlanOptions, Step, describe_plan, parse_stages
 from ..rollout.procedures.revisions import RevisionClient
-from ..rollout.procedures.runner import Outcome, StepReport, execute
+from ..rollout.procedures.runner import Outcome, StepReport
 from ..rollout.signals import RevisionSignals, RouterSignals, SignalsUnavailable
 from ..rollout.stack import resolve_state_dir
-from ..rollout.targets import KeepOpenTransport, TargetError, Targets, make_traffic, resolve_targets
+from ..rollout.targets import TargetError, Targets, make_traffic, resolve_targets
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 
 
@@ -69,6 +76,8 @@ def _procedure_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="What went wrong; pii/corruption always clear the cache (default: from --reason)."),
         click.option("--executed-by", default=lambda: os.environ.get("USER") or _user(),
                      help="Who runs it (default $USER)."),
+        click.option("--approved-by", default="",
+                     help="Who approved it (the runbook's rollback authority); journaled and notified."),
         click.option("--warm", type=click.IntRange(min=0), default=0,
                      help="After a clear, pre-warm blue with the N most asked questions."),
         click.option("--dry-run", is_flag=True, help="Print the plan and change nothing."),
@@ -131,44 +140,17 @@ def _confirm(yes: bool, text: str) -> None:
         raise CLIError("not confirmed; nothing changed", EXIT_FAILED)
 
 
-def _clients(targets: Targets) -> dict[str, Any]:
-    """The run's traffic manager, signal source and revision client, built before anything acts.
-
-    One pooled transport serves them all: one SSL context, reused connections.
-    """
-    transport = KeepOpenTransport()
+def _clients(targets: Targets) -> Clients:
     try:
-        traffic = make_traffic(targets, transport)
+        return build_clients(targets)
     except TargetError as e:
         raise CLIError(str(e), EXIT_USAGE) from None
     except RolloutError as e:  # e.g. no Cloud Run credentials
         raise CLIError(str(e), EXIT_FAILED) from None
-    signals = (RouterSignals(targets.router, transport=transport)
-               if targets.router and targets.traffic == "router" else None)
-    return {"transport": transport, "traffic": traffic, "signals": signals,
-            "revisions": RevisionClient(targets.revisions, targets.admin_key, transport=transport)}
 
 
-def _context(clients: dict[str, Any], targets: Targets, run: Any, procedure: str,
-             params: dict[str, Any], as_json: bool) -> Context:
-    return Context(
-        targets=targets, run=run, procedure=procedure, notifiers=notifiers_from_env(),
-        reason=params.get("reason", ""), executed_by=params.get("executed_by", ""),
-        poll_s=float(params.get("poll_s", 5.0)), emit=_emit(as_json), **clients,
-    )
-
-
-def _close(ctx: Context) -> None:
-    ctx.revisions.close()
-    close = getattr(ctx.signals, "close", None)
-    if close is not None:
-        close()
-    if isinstance(ctx.transport, KeepOpenTransport):
-        ctx.transport.shutdown()
-
-
-def _finish(outcome: Outcome, journal: Journal, as_json: bool) -> None:
-    path = journal.path(outcome.rollback_id)
+def _finish(outcome: Outcome, state_dir: Path, as_json: bool) -> None:
+    path = journal_path(state_dir, outcome.rollback_id)
     if as_json:
         click.echo(json.dumps({**outcome.to_dict(), "journal": str(path)}, default=str))
     else:
@@ -186,37 +168,27 @@ def _run_procedure(procedure: str, opts: PlanOptions, kw: dict[str, Any], extra:
     targets = _targets(kw)
     plan = PLANS[procedure](opts)
     params = {"options": _opts_dict(opts),
-              "reason": kw["reason"], "executed_by": kw["executed_by"], **extra}
+              "reason": kw["reason"], "executed_by": kw["executed_by"],
+              "approved_by": kw["approved_by"], **extra}
     if kw["dry_run"]:
         _show_plan(procedure, plan, targets, opts, as_json)
         return
     _confirm(kw["yes"], f"{procedure} rollback to {targets.blue} on {targets.router or targets.traffic}?")
     clients = _clients(targets)
-    journal = Journal(_state_dir(kw))
-    rid = new_rollback_id()
+
+    def on_start(rid: str, ctx: Context) -> None:
+        if not as_json:
+            click.echo(f"{procedure} rollback {rid} by {kw['executed_by']}: "
+                       f"{targets.green} -> {targets.blue} via {ctx.traffic.describe()}")
+
+    state_dir = _state_dir(kw)
     try:
-        lock = journal.lock(rid).acquire()
+        outcome = run_procedure(procedure, plan, targets, state_dir=state_dir, params=params,
+                                printer=_printer(as_json), emit=_emit(as_json), on_start=on_start,
+                                clients=clients)
     except (LockHeld, JournalError) as e:
         raise CLIError(str(e), EXIT_FAILED) from None
-    try:
-        run = journal.start(procedure, [s.to_dict() for s in plan], params=params,
-                            targets=targets.public(), executed_by=kw["executed_by"], reason=kw["reason"],
-                            rollback_id=rid)
-        if lock.took_over:
-            run.note("took over a stale lock", holder=lock.took_over)
-        ctx = _context(clients, targets, run, procedure, params, as_json)
-        if not as_json:
-            click.echo(f"{procedure} rollback {run.rollback_id} by {kw['executed_by']}: "
-                       f"{targets.green} -> {targets.blue} via {ctx.traffic.describe()}")
-        try:
-            outcome = execute(ctx, plan, printer=_printer(as_json))
-        finally:
-            _close(ctx)
-    except JournalError as e:
-        raise CLIError(f"journal: {e}", EXIT_FAILED) from None
-    finally:
-        lock.release()
-    _finish(outcome, journal, as_json)
+    _finish(outcome, state_dir, as_json)
 
 
 def _opts_dict(o: PlanOptions) -> dict[str, Any]:
@@ -343,48 +315,19 @@ def resume(rollback_id: str | None, state_dir: str | None, admin_key_env: str | 
         raise CLIError(f"no rollback to resume in {journal.dir}", EXIT_USAGE)
     if not rec.resumable:
         raise CLIError(f"rollback {rec.rollback_id} is {rec.status}; nothing to resume", EXIT_USAGE)
-    t = rec.targets
-    key_var = admin_key_env or "ETHOS_ADMIN_API_KEY"
-    targets = Targets(router=t.get("router"), revisions=dict(t.get("revisions") or {}),
-                      admin_key=os.environ.get(key_var) or _stack_key(state_dir),
-                      source="journal", traffic=t.get("traffic", "router"),
-                      cloudrun=dict(t.get("cloudrun") or {}), blue=t.get("blue", "blue"),
-                      green=t.get("green", "green"))
-    plan = [Step.from_dict(s) for s in rec.plan]
-    left = [s.name for s in plan if s.name not in rec.completed]
+    targets = targets_from_record(rec, admin_key_env=admin_key_env, state_dir=state_dir)
+    left = [str(x["name"]) for x in rec.plan if x["name"] not in rec.completed]
     _confirm(yes, f"resume {rec.procedure} rollback {rec.rollback_id} ({len(left)} steps left: {', '.join(left)})?")
     clients = _clients(targets)
+    if not as_json:
+        click.echo(f"resuming {rec.procedure} rollback {rec.rollback_id} ({rec.status}): "
+                   f"{len(rec.completed)} steps done, {len(left)} left")
     try:
-        lock = journal.lock(rec.rollback_id).acquire()
+        outcome = resume_procedure(rec, targets, state_dir=journal.dir.parent, printer=_printer(as_json),
+                                   emit=_emit(as_json), clients=clients)
     except (LockHeld, JournalError) as e:
         raise CLIError(str(e), EXIT_FAILED) from None
-    try:
-        run = journal.reopen(rec.rollback_id)
-        if lock.took_over:
-            run.note("took over a stale lock", holder=lock.took_over)
-        ctx = _context(clients, targets, run, rec.procedure, rec.params, as_json)
-        if not as_json:
-            click.echo(f"resuming {rec.procedure} rollback {rec.rollback_id} ({rec.status}): "
-                       f"{len(rec.completed)} steps done, {len(left)} left")
-        try:
-            outcome = execute(ctx, plan, completed=rec.completed, printer=_printer(as_json))
-        finally:
-            _close(ctx)
-    except JournalError as e:
-        raise CLIError(f"journal: {e}", EXIT_FAILED) from None
-    finally:
-        lock.release()
-    _finish(outcome, journal, as_json)
-
-
-def _stack_key(state_dir: str | None) -> str | None:
-    from ..rollout.stack import load_stack
-
-    try:
-        st = load_stack(state_dir)
-    except RolloutError:
-        return None
-    return st.admin_key() if st else None
+    _finish(outcome, journal.dir.parent, as_json)
 
 
 @rollback.command()

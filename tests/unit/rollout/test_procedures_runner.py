@@ -206,3 +206,24 @@ def test_unexpected_error_is_journaled_not_raised(tmp_path, revs):
     assert out.status == "failed" and "ValueError" in out.message
     lines = [json.loads(x) for x in ctx.run.path.read_text().splitlines()]
     assert lines[-1]["event"] == "run_ended" and lines[-1]["status"] == "failed"
+
+
+def test_notification_carries_who_approved_and_the_cache_decision(tmp_path, revs):
+    notifier = FakeNotifier()
+    ctx = make_ctx(tmp_path, revs, notifiers=[notifier], procedure="gradual")
+    ctx.approved_by = "priya"
+    assert execute(ctx, plan_emergency(PlanOptions())).status == "done"
+    details = notifier.sent[0].details
+    assert details["Approved By"] == "priya" and details["Cache"].startswith("clear")
+
+
+def test_public_surface():
+    import ethos.rollout.procedures as p
+
+    assert set(p.__all__) == {
+        "CacheDecision", "decide_cache", "infer_cause", "Thresholds", "Criterion", "confirm_issue",
+        "blue_degraded", "success_criteria", "Step", "PlanOptions", "PLANS", "plan_emergency",
+        "plan_standard", "plan_gradual", "parse_stages", "describe_plan", "Context", "StepResult",
+        "execute", "Outcome", "StepReport",
+    }
+    assert all(hasattr(p, name) for name in p.__all__)

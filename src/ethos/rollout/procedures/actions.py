@@ -260,6 +260,8 @@ def notification(ctx: Context, outcome: str, message: str = "") -> Notification:
     details: dict[str, Any] = {}
     if message:
         details["Detail"] = message
+    if ctx.approved_by:
+        details["Approved By"] = ctx.approved_by
     cache = ctx.results.get("decide_cache")
     if cache:
         details["Cache"] = f"{cache.get('action')}: {cache.get('reason')}"

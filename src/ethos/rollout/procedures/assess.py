@@ -76,7 +76,7 @@ def blue_degraded(now: RevisionSignals | None, baseline: RevisionSignals | None,
         return []
     reasons = _trigger_reasons(now, blue, t)
     if baseline is not None and baseline.count >= t.min_samples:
-        reasons += _worse_than(now, baseline, blue, f"its baseline", t)
+        reasons += _worse_than(now, baseline, blue, "its baseline", t)
     return reasons
 
 

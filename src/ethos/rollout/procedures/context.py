@@ -40,6 +40,7 @@ class Context:
     notifiers: list[Notifier] = field(default_factory=list)
     reason: str = ""
     executed_by: str = ""
+    approved_by: str = ""
     thresholds: Thresholds = field(default_factory=Thresholds)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     poll_s: float = 5.0  # how often a monitoring window reads the signals, seconds
