@@ -82,7 +82,7 @@ class Gen:
         mob = "4" + self.digits(8)
         area = self.pick("2", "3", "7", "8")
         land = area + self.pick("9", "8", "6", "5", "4") + self.digits(7)
-        fmt = r.randrange(20)
+        fmt = r.randrange(25)
         m, ln = mob, land
         return [
             f"0{m[:3]} {m[3:6]} {m[6:]}", f"0{m}", f"0{m[:3]}-{m[3:6]}-{m[6:]}",
@@ -96,6 +96,8 @@ class Gen:
             f"+64 21 {self.digits(3)} {self.digits(4)}",
             f"+65 {self.pick('8', '9')}{self.digits(3)} {self.digits(4)}",
             self.f.phone_number(),
+            f"04 {m[1:5]} {m[5:]}", f"(04) {m[1:5]} {m[5:]}", f"+61 0{m[:3]} {m[3:6]} {m[6:]}",
+            f"0{m[:4]} {m[4:]}", f"+61.{m[:3]}.{m[3:6]}.{m[6:]}",
         ][fmt]
 
     def card(self) -> str:
@@ -257,7 +259,7 @@ def _person(g: Gen, t: Text) -> None:
     f, r = g.f, g.r
     first, last = f.first_name(), f.last_name()
     full = g.pick(first, f"{first} {last}", f"{first} {last}")
-    k = r.randrange(14)
+    k = r.randrange(18)
     if k == 0:
         t.add("Hi, my name is ").ent("PERSON", full).add(" and I run a small agency.")
     elif k == 1:
@@ -284,6 +286,12 @@ def _person(g: Gen, t: Text) -> None:
         t.add("Sounds good, we'll try the Free plan first.\n- ").ent("PERSON", first)
     elif k == 12:
         t.add("Thanks ").ent("PERSON", first).add("! Your question about Enterprise pricing is a good one.")
+    elif k == 14:
+        t.add("Hi there, it's ").ent("PERSON", first).add(" from " + f.company() + " again.")
+    elif k == 15:
+        t.add("Can you send the quote to me, ").ent("PERSON", full).add(", please?")
+    elif k == 16:
+        t.add("Is SSO included?\n\nBest,\n").ent("PERSON", full)
     else:
         t.add("My name's ").ent("PERSON", first).add(" and I manage our socials.")
 
@@ -300,15 +308,19 @@ PHRASES = {
     "EMAIL_ADDRESS": _simple("EMAIL_ADDRESS", Gen.email, [
         ("Please email me at ", "."), ("my email is ", ""), ("Reach me on ", " if easier."),
         ("Send the invoice to ", " thanks"), ("", " is my work address."), ("contact: ", ""),
+        ("can you cc ", " on the quote?"), ("(", ")"), ("e: ", " | m: later"),
     ]),
     "PHONE_NUMBER": _simple("PHONE_NUMBER", Gen.phone, [
         ("Call me on ", " after 3pm."), ("my mobile is ", ""), ("You can reach me at ", "."),
         ("ph ", ""), ("Best number: ", " (mornings)."), ("text me on ", " pls"),
         ("", " is my direct line."), ("Please ring ", " to discuss the Business plan."),
+        ("you can call me at ", " or email"), ("whatsapp ", ""), ("mob: ", "\n"),
+        ("I'm on ", " most days"),
     ]),
     "CREDIT_CARD": _simple("CREDIT_CARD", Gen.card, [
         ("Charge it to my card ", "."), ("card number ", " exp 11/28"), ("Visa: ", ""),
         ("use ", " for the annual plan"), ("my credit card is ", ", cvv 123"),
+        ("please bill ", " monthly"), ("mastercard ending... actually the full number is ", ""),
     ]),
     "IBAN_CODE": _simple("IBAN_CODE", Gen.iban, [
         ("Our IBAN is ", "."), ("pay to IBAN ", " please"), ("Bank details: ", " (EUR account)."),
@@ -324,7 +336,7 @@ PHRASES = {
     ]),
     "AU_MEDICARE": _simple("AU_MEDICARE", Gen.medicare, [
         ("Medicare number ", "."), ("my medicare card is ", ""), ("Medicare: ", " (for the health plan)"),
-        ("medicare no ", " exp 05/27"),
+        ("medicare no ", " exp 05/27"), ("", " is my Medicare number"),
     ]),
     "AU_ABN": _simple("AU_ABN", Gen.abn, [
         ("Our ABN is ", "."), ("ABN: ", ""), ("invoice to ABN ", " please"),
@@ -349,7 +361,8 @@ PHRASES = {
     "STREET_ADDRESS": _simple("STREET_ADDRESS", Gen.address, [
         ("Please ship it to ", "."), ("I live at ", ""), ("Our office is at ", ", come by."),
         ("Address: ", ""), ("send the contract to ", " thanks"), ("", " is our postal address."),
-        ("we moved to ", " last month"),
+        ("we moved to ", " last month"), ("deliver to: ", ""), ("my address is ", "\n"),
+        ("Postal: ", ""),
     ]),
     "DATE_OF_BIRTH": _simple("DATE_OF_BIRTH", Gen.dob, [
         ("My date of birth is ", "."), ("DOB: ", ""), ("I was born on ", ""), ("born ", " in Perth"),
@@ -400,6 +413,25 @@ CLEAN_TEMPLATES = (
     "We moved from v{ver} to v{ver2}; the changelog lists {n} fixes.",
     "The {plan} trial lasts {n} days; after that it's {price}.",
     "Build {n}{n2}.{n}: fixed the {pct}% CPU spike seen on {date}.",
+    "Hi there! Here's a quick comparison:\n- **Starter**: {price}\n- **Team**: {price2}\n- **Enterprise**: custom\nLet me know if you have questions.",
+    "We integrate with:\n- Slack\n- HubSpot\n- Google Drive\n- Salesforce",
+    "Great question! The {plan} plan includes:\n1. {n} seats\n2. {big} prompts a month\n3. SSO (SAML 2.0)",
+    "Best regards,\nThe EthosPrompt Team",
+    "Thanks for reaching out! Our support line is 1300 384 677 and we're open 8am-6pm AEST.",
+    "The {plan} plan renews every 12 months; cancel any time before day 30 for a refund.",
+    "In Q{q} FY{fy} we shipped {n} features and cut latency by {pct}%.",
+    "Our API handles ~{n}k requests/sec at p99 {n2} ms across {n2} regions.",
+    "Enterprise customers get a 99.95% SLA, {n}-hour response and a named CSM.",
+    "Use code SAVE{pct} at checkout for {pct}% off your first {n} months.",
+    "Student pricing is {price}; non-profits pay {pct}% less than list.",
+    "The {plan} tier is capped at {big} API calls and {n} GB; overage is $0.{n2} per 1,000 calls.",
+    "Our Melbourne meetup is on {date} at {time}; RSVP by {date2}.",
+    "Yes - the {plan} plan supports {n} languages, including Japanese and Hindi.",
+    "Release notes for {ver}: {n} bug fixes, {n2} improvements, 1 breaking change.",
+    "Pricing (AUD, incl. GST): Free $0, Starter $19, Team $49, Business $99 per seat/month.",
+    "We have customers in 30+ countries and {big} daily active users.",
+    "Download the {ver} installer (about {n2}0 MB) from the dashboard.",
+    "Dear customer, thanks for your interest in the {plan} plan. It costs {price}.",
 )
 
 
@@ -424,7 +456,7 @@ def _clean_text(g: Gen) -> dict:
             n=r.randint(2, 90), n2=r.randint(2, 60), big=f"{r.randint(1, 99)},{r.randint(100, 999)}",
             date=date(), time=g.pick("10am", "2:30pm", "14:00", "9.30am"), ver=ver(), ver2=ver(),
             pct=r.randint(5, 60), e=r.randint(5, 9), port=g.pick(443, 8080, 5432, 6379),
-            year=r.randint(2019, 2026),
+            year=r.randint(2019, 2026), q=r.randint(1, 4), fy=r.randint(24, 27), date2=date(),
         ))
     return Text().add(" ".join(parts)).done("clean")
 

@@ -42,7 +42,8 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
                        "send", "post", "office is at", "office at", "moved to", "move to"),
     # not PII: what makes "3.9.5.15" a version number rather than an IP address
     VERSION: ("version", "ver", "sdk", "build", "release", "released", "upgrade", "update",
-              "patch", "firmware", "changelog", "v"),
+              "patch", "firmware", "changelog", "v", "install", "installer", "download",
+              "app", "client"),
 }
 _KIND = {w: entity for entity, words in KEYWORDS.items() for w in words}
 

@@ -23,7 +23,7 @@ _PASSPORT_SHAPE = re.compile(r"[A-Z]{1,2}\d{7}")
 _STATE_OR_POSTCODE = re.compile(
     r"(?:\b(?:NSW|VIC|QLD|SA|WA|TAS|NT|ACT|Vic|Qld|Tas|nsw|vic|qld|tas)\b|\b\d{4}\s*$)"
 )
-_UNIT = re.compile(r"(?i)^(?:unit|flat|apt|apartment|suite|level|lvl|shop|lot|villa)|^\d+[A-Za-z]?\s*/")
+_UNIT = re.compile(r"(?i)^(?:unit|flat|apt|apartment|suite|level|lvl|shop|lot|villa)")
 
 
 def _iban_or_code(text: str, m: re.Match) -> Finding | None:

@@ -68,7 +68,7 @@ def classify_number(text: str, start: int, end: int) -> tuple[str, float] | None
     if "." in raw and _IPV4.fullmatch(raw):
         if _VERSION_BEFORE.search(text, max(0, start - 10), start):
             return None
-        if nearest_context(text, start, end, window=24, after=0, same_clause=True) == VERSION:
+        if nearest_context(text, start, end, window=24, after=16, same_clause=True) == VERSION:
             return None
         return ("IP_ADDRESS", 1.0) if ck.is_ip(raw) else None
     if n < 6:

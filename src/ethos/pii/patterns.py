@@ -59,7 +59,7 @@ _DIGITAL = (
     r"|(?:19|20)\d{2}[/.\-]\d{1,2}[/.\-]\d{1,2}"
     r")(?!\.?\d))"
     rf"|(?P<addr>{_STREET})"
-    r"|(?P<num>(?:\+[ \t]?|\([ \t]?)?\d(?:(?:[ .\-]|[ ]?[()][ ]?|[ ]?\)[ ]?\([ ]?|[ ]-[ ])?\d)*\)?)"
+    r"|(?P<num>(?:\+[ \t]?|\([ \t]?)?\d(?:(?:[ .\-]|[ ]?[()][ \-]?|[ ]?\)[ ]?\([ ]?|[ ]-[ ])?\d)*\)?)"
 )
 #: the digit pass: a date, an address or a number, starting where a number can start
 #: (not inside a word, not after "$", "1,", "v", "#"…: "$49", "1,200", "v2.3" are not PII)
