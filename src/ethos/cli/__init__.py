@@ -22,6 +22,9 @@ COMMANDS: dict[str, str] = {
     "rollback": "rollback:rollback",
     "guard": "guard:guard",
     "console": "console:console",
+    "evidence": "evidence:evidence",
+    "incident": "incident:incident",
+    "drill": "drill:drill",
 }
 
 

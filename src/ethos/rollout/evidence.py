@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -130,16 +131,46 @@ class PiiFinding:
     entities: dict[str, int]
 
 
+#: identifiers we generate (request ids, hashes, session hashes): hex digits, maybe dashed.
+#: Skipped only when the whole value has that shape, so text smuggled into an id is scanned.
+_HEX_ID = re.compile(r"[0-9a-fA-F]{6,64}|[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+
+
+def _strings(obj: Any) -> Iterator[str]:
+    """The string values of a JSON document (numbers are our timings and counts: not scanned)."""
+    if isinstance(obj, str):
+        if not _HEX_ID.fullmatch(obj):
+            yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _strings(str(k))
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
+
+
+def scan_line(line: str) -> dict[str, int]:
+    """Entity -> count of PII in one line: per string value when it is JSON, else the whole line."""
+    text = line.strip().rstrip(",")
+    try:
+        parts = list(_strings(json.loads(text))) if text.startswith(("{", "[")) else [line]
+    except ValueError:
+        parts = [line]
+    counts: dict[str, int] = {}
+    for part in parts:
+        for x in detect(part):
+            counts[x.entity] = counts.get(x.entity, 0) + 1
+    return counts
+
+
 def scan_file(path: Path) -> list[PiiFinding]:
-    """Every line of ``path`` with a PII finding."""
+    """Every line of ``path`` with a PII finding (entity counts, never the value)."""
     out = []
     with path.open(encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f, start=1):
-            found = detect(line)
-            if found:
-                counts: dict[str, int] = {}
-                for x in found:
-                    counts[x.entity] = counts.get(x.entity, 0) + 1
+            counts = scan_line(line)
+            if counts:
                 out.append(PiiFinding(path.name, n, counts))
     return out
 
@@ -287,4 +318,4 @@ def verify_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 __all__ = ["export_evidence", "verify_manifest", "Export", "EvidenceError", "PiiFinding", "read_logs",
-           "log_files", "request_counts", "signal_series", "scan_file", "stamp", "parse_since", "MANIFEST"]
+           "log_files", "request_counts", "signal_series", "scan_file", "scan_line", "stamp", "parse_since", "MANIFEST"]

@@ -1,0 +1,391 @@
+"""One drill, end to end, on a sandbox stack the drill starts itself (or a given one).
+
+Sequence: webhook receiver on 127.0.0.1 -> ``ethos stack up`` on free ports with the fault
+injected in green (``ETHOS_FAULTS=error_rate=0.3``) -> a question cached on blue (HIT) ->
+traffic through the router -> the guard evaluates the runbook policy (its alert goes to the
+receiver) -> the scenario's command (``ethos rollback emergency|standard|gradual`` or ``ethos
+incident pii-leak``) as a child process, timed -> the checks: traffic 100% blue, the cached
+question is a MISS, the guard fired, the receiver got the alert and the rollback notification,
+the runbook and policy are current -> incident report and evidence export -> ``stack down``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..stack import load_stack
+from .plan import (
+    CHECKS,
+    DRILL_STAGES,
+    Check,
+    DrillReport,
+    StepTime,
+    budget_for,
+    documentation_check,
+    runbook_facts,
+)
+from .receiver import WebhookReceiver
+from .traffic import Traffic
+
+ETHOS = [sys.executable, "-c", "from ethos.cli import main; main()"]
+SEED_QUESTION = "What are your pricing plans?"
+APPROVER = "drill-approver"
+RUNBOOK_CANDIDATES = ("../shared/spec/rollback-procedures.md", "spec/rollback-procedures.md",
+                      "docs/rollback-procedures.md")
+
+
+@dataclass
+class DrillOptions:
+    """How to drill. ``target``: the state dir of a running stack (else a sandbox is started)."""
+
+    scenario: str = "emergency"
+    workdir: Path = field(default_factory=lambda: Path("."))
+    target: Path | None = None
+    fault: str = "error_rate=0.3"
+    runbook: Path | None = None
+    policy: Path | None = None
+    stages: str = DRILL_STAGES
+    min_green_requests: int = 70
+    traffic_timeout_s: float = 90.0
+    stack_timeout_s: float = 90.0
+    echo: Callable[[str], None] = lambda line: None
+
+
+def free_base_port(tries: int = 200) -> int:
+    """A port N with N, N+1, N+2 free on 127.0.0.1 (router, blue, green)."""
+    for _ in range(tries):
+        base = random.randint(20000, 60000)
+        ok = True
+        for p in (base, base + 1, base + 2):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no three consecutive free ports found")
+
+
+def find_runbook(explicit: Path | None) -> Path | None:
+    """``--runbook``, ``$ETHOS_RUNBOOK``, or the runbook next to the repository."""
+    if explicit is not None:
+        return explicit if explicit.is_file() else None
+    if os.environ.get("ETHOS_RUNBOOK"):
+        p = Path(os.environ["ETHOS_RUNBOOK"])
+        return p if p.is_file() else None
+    here = Path(__file__).resolve()
+    for base in (Path.cwd(), *here.parents):
+        for rel in RUNBOOK_CANDIDATES:
+            if (base / rel).is_file():
+                return (base / rel).resolve()
+    return None
+
+
+def _ethos(args: list[str], env: dict[str, str], timeout: float) -> tuple[int, dict[str, Any], str]:
+    p = subprocess.run([*ETHOS, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False)
+    result: dict[str, Any] = {}
+    for line in reversed(p.stdout.strip().splitlines()):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            result = obj
+            break
+    return p.returncode, result, (p.stderr.strip() or p.stdout.strip())[-600:]
+
+
+class _Timer:
+    def __init__(self, report: DrillReport, echo: Callable[[str], None]) -> None:
+        self.report, self.echo = report, echo
+
+    def add(self, name: str, t0: float, ok: bool, detail: str, budget: float | None = None) -> StepTime:
+        s = StepTime(name, round(time.monotonic() - t0, 3), ok, detail, budget)
+        self.report.steps.append(s)
+        extra = "" if budget is None else f" (budget {budget:g} s)"
+        self.echo(f"{'ok ' if ok else 'FAIL'} {name:<22} {s.duration_s:7.2f} s{extra}  {detail}")
+        return s
+
+
+def _seed_cache(blue_url: str) -> tuple[bool, str]:
+    with httpx.Client(timeout=15) as c:
+        states = [c.post(f"{blue_url}/api/ai/marketing-chat", json={"message": SEED_QUESTION}).headers.get("x-cache")
+                  for _ in range(2)]
+    return states[-1] == "HIT", " then ".join(str(s) for s in states)
+
+
+def _inject_pii(cache_url: str) -> str:
+    """Write one entry holding a phone number straight into the store: a leak past the gate."""
+    from ...cache import Entry, open_store
+
+    key = "marketing:v1:drill:call-me:" + "%016x" % random.getrandbits(64)
+    store = open_store(cache_url)
+    try:
+        store.put(Entry(key=key, namespace="marketing", format_version=1, scope="drill",
+                        question="Can you call me back?", reply="Sure, we will call you on 0412 345 678.",
+                        created_at=time.time(), ttl_s=3600))
+    finally:
+        store.close()
+    return key
+
+
+def _guard_step(state_dir: Path, router: str, webhook: str, policy: Path | None) -> dict[str, Any]:
+    from ..guard.actuator import Alerter, FakeActuator
+    from ..guard.history import GuardHistory
+    from ..guard.loop import Guard
+    from ..guard.policy import load_policy
+    from ..notify import WebhookNotifier
+    from ..sources import RouterSource
+
+    pol = load_policy(policy)
+    # The drill runs the scenario's procedure itself (timed); the guard only has to fire and alert.
+    g = Guard(pol, [RouterSource(router)], FakeActuator(), Alerter([WebhookNotifier(webhook)]),
+              GuardHistory(state_dir))
+    try:
+        r = g.step()
+    finally:
+        g.close()
+    d = r.evaluation.decision
+    firing = [x for x in r.evaluation.results if x.status == "firing"]
+    return {"action": d.action, "trigger": d.trigger, "reason": d.reason, "acts": d.acts or d.needs_approval,
+            "firing": [f"{x.trigger}: {x.reason}" for x in firing], "policy": pol.name,
+            "policy_triggers": len(pol.triggers), "alerts": len(d.alerts) + (1 if d.acts else 0)}
+
+
+def _procedure_args(o: DrillOptions, sd: Path) -> list[str]:
+    common = ["--state-dir", str(sd), "--yes", "--json"]
+    if o.scenario == "pii-leak":
+        return ["incident", "pii-leak", "--by", "drill", "--justification", "monthly drill", *common]
+    args = ["rollback", o.scenario, "--reason", f"drill: injected fault {o.fault} on green",
+            "--executed-by", "drill", *common]
+    if o.scenario in ("standard", "gradual"):
+        args += ["--approved-by", APPROVER]
+    else:
+        args += ["--justification", "monthly drill"]
+    if o.scenario == "gradual":
+        args += ["--stages", o.stages, "--poll", "0.5"]
+    return args
+
+
+def _strip(args: list[str], options: tuple[str, ...]) -> list[str]:
+    """``args`` without the given options and their values. Pure."""
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in options:
+            skip = True
+        else:
+            out.append(a)
+    return out
+
+
+def _stopped(sd: Path, pids: dict[str, int], timeout_s: float = 10.0) -> bool:
+    """True once none of ``pids`` is alive (a killed process may take a moment to go)."""
+    from ..journal import pid_alive
+
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if not any(pid_alive(p) for p in pids.values()):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def run_drill(o: DrillOptions) -> DrillReport:
+    """Run the drill; never raises for a failed step (it is recorded), only for bad options."""
+    from .. import sources  # noqa: F401 - imported here so that the guard step times the guard, not imports
+    from ..guard import loop  # noqa: F401
+
+    started = datetime.now(timezone.utc)
+    sd = (o.target or (o.workdir / f"drill-{started.strftime('%Y%m%d_%H%M%S')}-{o.scenario}")).resolve()
+    report = DrillReport(o.scenario, started.isoformat(timespec="seconds"), str(sd))
+    tm = _Timer(report, o.echo)
+    with WebhookReceiver() as hook:
+        env = {**os.environ, "ETHOS_NOTIFY_WEBHOOK_URL": hook.url, "ETHOS_STATE_DIR": str(sd)}
+        env.pop("ETHOS_SLACK_WEBHOOK_URL", None)  # a drill never pages the real channel
+        env.pop("ETHOS_AUTHORITY_FILE", None)
+        env.pop("ETHOS_NOTIFY_CONFIG", None)
+        started_stack = False
+        try:
+            if o.target is None:
+                sd.mkdir(parents=True, exist_ok=True)
+                (sd / "authority.yaml").write_text(f"primary: [{APPROVER}]\nemergency: [drill-cto]\n")
+                t0 = time.monotonic()
+                base = free_base_port()
+                code, res, err = _ethos(["stack", "up", "--base-port", str(base), "--state-dir", str(sd),
+                                         "--weights", "blue=20,green=80", "--green-env", f"ETHOS_FAULTS={o.fault}",
+                                         "--timeout", str(o.stack_timeout_s), "--json"], env, o.stack_timeout_s + 30)
+                started_stack = code == 0
+                tm.add("stack_up", t0, started_stack, f"base port {base}" if started_stack else err)
+                if not started_stack:
+                    return report
+            stack = load_stack(sd)
+            if stack is None:
+                tm.add("stack", time.monotonic(), False, f"no stack file in {sd}")
+                return report
+            _drill_body(o, sd, stack, env, hook, report, tm)
+        finally:
+            if started_stack:
+                t0 = time.monotonic()
+                st = load_stack(sd)
+                pids = dict(st.pids) if st else {}
+                code, _, err = _ethos(["stack", "down", "--state-dir", str(sd), "--json"], env, 60)
+                gone = code == 0 or _stopped(sd, pids)
+                tm.add("stack_down", t0, gone, "stopped" if code == 0 else
+                       (f"`stack down` said: {err.splitlines()[-1] if err else code}; " +
+                        ("all processes gone after" if gone else "processes STILL RUNNING after") + " waiting"))
+    return report
+
+
+def _drill_body(o: DrillOptions, sd: Path, stack: Any, env: dict[str, str], hook: WebhookReceiver,
+                report: DrillReport, tm: _Timer) -> None:
+    blue_url = stack.revisions["blue"]
+    t0 = time.monotonic()
+    try:
+        seeded, seed_detail = _seed_cache(blue_url)
+    except httpx.HTTPError as e:
+        seeded, seed_detail = False, f"{type(e).__name__}: {e}"
+    tm.add("seed_cache", t0, seeded, f'"{SEED_QUESTION}" on blue: {seed_detail}')
+    if o.scenario == "pii-leak" and stack.cache_url:
+        t0 = time.monotonic()
+        key = _inject_pii(stack.cache_url)
+        tm.add("inject_pii_leak", t0, True, f"entry {key.rsplit(':', 1)[0]}:… holds a phone number")
+    traffic = Traffic(stack.router).start()
+    try:
+        t0 = time.monotonic()
+        enough = traffic.wait_for(int(o.min_green_requests / 0.8) + 10, o.traffic_timeout_s)
+        tm.add("traffic", t0, enough, f"{traffic.total()} requests, {traffic.errors()} errors "
+                                      f"(green {traffic.total('green')} answered)")
+        t0 = time.monotonic()
+        try:
+            g = _guard_step(sd, stack.router, hook.url, o.policy)
+            fired = bool(g["acts"]) and g["action"] in ("emergency", "standard", "gradual")
+            tm.add("guard_detects", t0, fired, f"{g['action']} by {g['trigger']}: {g['reason']}")
+        except Exception as e:  # noqa: BLE001 - a drill records, never crashes
+            g = {"action": "none", "error": f"{type(e).__name__}: {e}", "policy": None, "policy_triggers": 0}
+            fired = False
+            tm.add("guard_detects", t0, False, g["error"])
+        report.facts["guard"] = g
+        traffic.phase = "during"
+        t0 = time.monotonic()
+        args = _procedure_args(o, sd)
+        code, res, err = _ethos(args, env, 900)
+        if code == 2 and "No such option" in err:  # an ethos whose rollback lacks the authority options
+            report.facts["authority_options"] = f"not supported: {err.splitlines()[-1]}"
+            code, res, err = _ethos(_strip(args, ("--approved-by", "--justification")), env, 900)
+        status = res.get("status") if o.scenario != "pii-leak" else ("done" if res.get("ok") else "failed")
+        wall = time.monotonic() - t0
+        proc_s = res.get("elapsed_s")
+        if o.scenario == "pii-leak":
+            rb = (res.get("steps") or {}).get("emergency_rollback") or {}
+            proc_s = rb.get("duration_s")
+        budget = budget_for(o.scenario, o.stages)
+        detail = (f"{status}, exit {code}; procedure {proc_s if proc_s is not None else '?'} s, "
+                  f"command {wall:.2f} s (with start-up)") if res else f"exit {code}: {err}"
+        s = tm.add("rollback", t0, code == 0 and status == "done", detail, budget)
+        report.facts["procedure_s"] = proc_s
+        report.facts["rollback_result"] = {k: v for k, v in res.items() if k not in ("steps",)} if o.scenario != "pii-leak" else res
+        traffic.phase = "after"
+        time.sleep(1.0)  # a little traffic on blue alone
+    finally:
+        traffic.stop()
+    report.facts["traffic"] = traffic.summary()
+    rollback_ok = s.ok
+    _checks(o, sd, stack, hook, report, tm, rollback_ok, g, fired, seeded, res)
+
+
+def _checks(o: DrillOptions, sd: Path, stack: Any, hook: WebhookReceiver, report: DrillReport, tm: _Timer,
+            rollback_ok: bool, g: dict[str, Any], fired: bool, seeded: bool, res: dict[str, Any]) -> None:
+    titles = dict(CHECKS)
+    # 1. rollback works: the command succeeded and the router now sends everything to blue
+    try:
+        weights = httpx.get(f"{stack.router}/router/traffic", timeout=5).json().get("weights")
+    except (httpx.HTTPError, ValueError):
+        weights = None
+    on_blue = bool(weights) and weights.get("blue") == 100
+    after = report.facts["traffic"].get("after", {})
+    report.checks.append(Check("rollback_works", titles["rollback_works"],
+                               "pass" if rollback_ok and on_blue else "fail",
+                               f"command {'succeeded' if rollback_ok else 'failed'}; router weights {weights}; "
+                               f"after: {after.get('requests', 0)} requests, {after.get('errors', 0)} errors"))
+    # 2. cache invalidation: the question cached before is a MISS now
+    t0 = time.monotonic()
+    try:
+        r = httpx.post(f"{stack.revisions['blue']}/api/ai/marketing-chat", json={"message": SEED_QUESTION}, timeout=15)
+        xc = r.headers.get("x-cache")
+    except httpx.HTTPError as e:
+        xc = f"error {type(e).__name__}"
+    ok = seeded and xc == "MISS"
+    tm.add("verify_cache_miss", t0, ok, f"seeded HIT before: {seeded}; now {xc}")
+    report.checks.append(Check("cache_invalidation_works", titles["cache_invalidation_works"],
+                               "pass" if ok else "fail", f'"{SEED_QUESTION}" was HIT before the rollback, {xc} after'))
+    # 3. monitoring alerts trigger
+    report.checks.append(Check("monitoring_alerts_trigger", titles["monitoring_alerts_trigger"],
+                               "pass" if fired else "fail",
+                               f"guard policy {g.get('policy')!r}: {g.get('action')} by {g.get('trigger')} "
+                               f"({'; '.join(g.get('firing') or []) or g.get('error') or 'nothing fired'})"))
+    # 4. team receives notifications: the guard's alert and the procedure's notification
+    bodies = [x["body"] for x in hook.received if isinstance(x.get("body"), dict)]
+    alerts = [b for b in bodies if str(b.get("title", "")).startswith("ethos guard")]
+    rollbacks = [b for b in bodies if b.get("type") == "ethos.rollback" and b.get("procedure")
+                 and not str(b.get("title", "")).startswith("ethos guard")]
+    ok = bool(alerts) and bool(rollbacks)
+    report.checks.append(Check("team_receives_notifications", titles["team_receives_notifications"],
+                               "pass" if ok else "fail",
+                               f"webhook receiver on 127.0.0.1 got {len(hook.received)} posts: {len(alerts)} guard "
+                               f"alert(s), {len(rollbacks)} rollback notification(s)"))
+    # 5. documentation current
+    rb = find_runbook(o.runbook)
+    facts = runbook_facts(rb.read_text(encoding="utf-8")) if rb else None
+    report.facts["runbook"] = {"path": str(rb) if rb else None, **(facts or {})}
+    report.checks.append(documentation_check(facts, g.get("policy"), int(g.get("policy_triggers") or 0),
+                                             date.today()))
+    # the post-rollback actions the runbook asks for: incident report and evidence
+    _post_rollback(sd, report, tm, res, o.scenario)
+
+
+def _post_rollback(sd: Path, report: DrillReport, tm: _Timer, res: dict[str, Any], scenario: str) -> None:
+    from ..evidence import export_evidence, stamp, verify_manifest
+    from ..incidents.record import IncidentStore, after_rollback
+
+    t0 = time.monotonic()
+    rid = res.get("rollback_id") or ((res.get("steps") or {}).get("emergency_rollback") or {}).get("rollback_id")
+    try:
+        if scenario == "pii-leak":
+            inc = IncidentStore(sd).load(str(res.get("incident")))
+        else:
+            inc = after_rollback(sd, str(rid), notify=False)  # idempotent: the rollback hook may have opened it
+        done = [i["id"] for i in inc["checklist"] if i["done"]]
+        tm.add("incident_report", t0, True, f"{inc['id']}: {len(done)}/{len(inc['checklist'])} checklist items ticked")
+        report.facts["incident"] = inc["id"]
+    except Exception as e:  # noqa: BLE001
+        tm.add("incident_report", t0, False, f"{type(e).__name__}: {e}")
+    t0 = time.monotonic()
+    try:
+        out = sd / "evidence" / stamp(time.time())
+        exp = export_evidence(sd, out, since_s=3600, now=time.time())
+        v = verify_manifest(out)
+        tm.add("evidence_export", t0, exp.clean and v["ok"],
+               f"{exp.counts}; PII {'clean' if exp.clean else 'FOUND'}; manifest {'verifies' if v['ok'] else 'BROKEN'}")
+        report.facts["evidence"] = str(out)
+    except Exception as e:  # noqa: BLE001
+        tm.add("evidence_export", t0, False, f"{type(e).__name__}: {e}")
+
+
+__all__ = ["DrillOptions", "run_drill", "free_base_port", "find_runbook"]
