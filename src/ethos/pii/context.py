@@ -37,9 +37,9 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "CREDIT_CARD": ("card", "visa", "mastercard", "amex", "cc"),
     "PHONE_NUMBER": ("phone", "telephone", "mobile", "mob", "cell", "call", "ring", "tel",
                      "ph", "landline", "text", "sms", "whatsapp", "contact", "reach me",
-                     "fax", "number"),
+                     "fax", "number", "line", "direct line"),
     "STREET_ADDRESS": ("address", "live at", "live in", "located at", "deliver", "ship",
-                       "send", "post", "office is at", "office at", "moved to", "move to"),
+                       "send", "post", "office is at", "office at", "moved to"),
     # not PII: what makes "3.9.5.15" a version number rather than an IP address
     VERSION: ("version", "ver", "sdk", "build", "release", "released", "upgrade", "update",
               "patch", "firmware", "changelog", "v", "install", "installer", "download",
@@ -155,10 +155,20 @@ def context_before(text: str, start: int, window: int = WINDOW) -> str | None:
 
 
 def has_context(
-    text: str, start: int, end: int, entity: str, window: int = WINDOW, after: int = WINDOW_AFTER
+    text: str,
+    start: int,
+    end: int,
+    entity: str,
+    window: int = WINDOW,
+    after: int = WINDOW_AFTER,
+    same_clause: bool = False,
 ) -> bool:
-    """True when a keyword for ``entity`` is within ``window`` chars before or ``after`` after."""
+    """True when a keyword for ``entity`` is within ``window`` chars before or ``after``
+    after (with ``same_clause``: and no sentence break between)."""
     for s, e, ent, _ in _hits(text, max(0, start - window), min(len(text), end + after)):
-        if ent == entity and (e <= start or s >= end):
-            return True
+        if ent != entity or not (e <= start or s >= end):
+            continue
+        if same_clause and _BREAK.search(text, *((e, start) if e <= start else (end, s + 1))):
+            continue
+        return True
     return False

@@ -59,7 +59,7 @@ def _addr(text: str, s: int, e: int) -> Finding | None:
     named = all(w[:1].isupper() for w in words[1:])
     if stype in _PLAIN_TYPES and named:
         return Finding("STREET_ADDRESS", s, e, 0.8)
-    if has_context(text, s, e, "STREET_ADDRESS", after=40) or _AT_BEFORE.search(text, max(0, s - 6), s):
+    if has_context(text, s, e, "STREET_ADDRESS", after=40, same_clause=True) or _AT_BEFORE.search(text, max(0, s - 6), s):
         return Finding("STREET_ADDRESS", s, e, 0.7)
     return None
 

@@ -39,6 +39,10 @@ _GREET = ("hi", "hello", "hey", "dear", "g'day", "gday", "good morning", "good a
           "good evening")
 _SIGNOFF = ("thanks", "thank you", "thx", "cheers", "regards", "best", "sincerely", "ta")
 _HONORIFIC = ("mr", "mrs", "ms", "miss", "dr", "prof")
+# "send it to me, Sarah Walker, please": a name set off by commas after "me"
+_VOCATIVE = ("me",)
+_BEFORE_VOCATIVE = re.compile(r"[ \t]*,[ \t]*")
+_AFTER_VOCATIVE = re.compile(r"[ \t]*(?:[,.!?]|$|please\b)")
 
 
 def _norm_trigger(t: str) -> str:
@@ -83,6 +87,14 @@ def person_at(text: str, trig_start: int, trig_end: int) -> Finding | None:
             return None
         base = m.start(1)
         return Finding("PERSON", base + kept[0].start(), base + kept[-1].end(), 0.9)
+    if trig in _VOCATIVE:
+        g = _BEFORE_VOCATIVE.match(text, pos)
+        if not g:
+            return None
+        m = NAME_CAP.match(text, g.end())
+        if m and _good_cap(m.group(1)) and _AFTER_VOCATIVE.match(text, m.end(1)):
+            return Finding("PERSON", m.start(1), m.end(1), 0.6)
+        return None
     if trig in _HONORIFIC:
         if not text[trig_start].isupper():
             return None

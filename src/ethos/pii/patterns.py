@@ -69,7 +69,7 @@ PERSON_TRIGGERS = (
     "my name is", "my name's", "my name’s", "name:", "i am", "i'm", "i’m", "im", "this is",
     "it's", "it’s", "hi", "hello", "hey", "dear", "g'day", "gday", "good morning",
     "good afternoon", "good evening", "thanks", "thank you", "thx", "cheers", "regards",
-    "best", "sincerely", "ta", "mr", "mrs", "ms", "miss", "dr", "prof",
+    "best", "sincerely", "ta", "mr", "mrs", "ms", "miss", "dr", "prof", "me",
 )
 UNIT_TRIGGERS = ("unit", "flat", "apt", "apartment", "suite", "level", "lvl", "shop", "lot", "villa")
 POBOX_TRIGGERS = (

@@ -139,3 +139,13 @@ def test_answer_formatting_is_not_a_name(text: str) -> None:
 def test_dash_signoff_only_at_the_end() -> None:
     assert ents("Sounds good.\n- Larry") == [("PERSON", "Larry")]
     assert ents("It's Sarah from Acme, hi") == [("PERSON", "Sarah")]
+
+
+def test_vocative_after_me() -> None:
+    assert ents("Can you send the quote to me, Sarah Walker, please?") == [("PERSON", "Sarah Walker")]
+    assert ents("Tell me, Enterprise or Business?") == []
+
+
+def test_address_words_count_only_in_the_same_sentence() -> None:
+    text = "Can we move to Team from 13/05/2027? Connect 16 Google Drive accounts."
+    assert ents(text) == []
