@@ -160,10 +160,11 @@ class PrometheusSource(SignalSource):
     def _one(self, sig: str, q: Query, rev: str, w: float) -> Measurement | None:
         kw: dict[str, Any] = {"window_s": w if w > 0 else _INSTANT_RANGE, "source": "prometheus"}
         if q.kind == "rate":
-            ev = self._scalar(self._render(q.value, rev, w))
             n = self._scalar(self._render(q.samples or q.value, rev, w))
-            if ev is None or n is None:
+            if n is None:
                 return None
+            # No series for the numerator (no 5xx ever counted) with a denominator: zero events.
+            ev = self._scalar(self._render(q.value, rev, w)) or 0.0
             return proportion(int(round(ev)), int(round(n)), **kw)
         if q.kind == "buckets":
             res = self.query(self._render(q.value, rev, w))
