@@ -247,6 +247,19 @@ def _with_revisions(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _json_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """With ``--json``, a clean error is also one JSON document on stdout (for scripts)."""
+    @functools.wraps(fn)
+    def wrapper(**kw: Any) -> Any:
+        try:
+            return fn(**kw)
+        except CLIError as e:
+            if kw.get("as_json"):
+                click.echo(json.dumps({"status": "error", "error": str(e), "exit_code": e.exit_code}))
+            raise
+    return wrapper
+
+
 @click.group()
 def rollback() -> None:
     """Roll traffic back from green to blue: emergency, standard or gradual (the runbook)."""
@@ -257,6 +270,7 @@ def rollback() -> None:
 @_procedure_options
 @click.option("--cache", type=click.Choice(["clear", "preserve", "auto"]), default="clear", show_default=True,
               help="Cache after rollback: clear (runbook), preserve (same format only), auto.")
+@_json_errors
 @_with_revisions
 def emergency(**kw: Any) -> None:
     """100% blue, clear every revision's cache, verify traffic and health, notify."""
@@ -270,6 +284,7 @@ def emergency(**kw: Any) -> None:
 @click.option("--cache", type=click.Choice(["clear", "preserve", "auto"]), default="clear", show_default=True,
               help="Cache after rollback: clear (runbook), preserve (same format only), auto.")
 @click.option("--force", is_flag=True, help="Roll back even if the signals do not confirm the issue.")
+@_json_errors
 @_with_revisions
 def standard(**kw: Any) -> None:
     """The runbook's five steps: verify issue, shift, clear cache, verify (with probe), notify."""
@@ -286,6 +301,7 @@ def standard(**kw: Any) -> None:
               help="Green percent and monitoring window per stage (e.g. 50:5s,25:5s,5:5s).")
 @click.option("--poll", "poll_s", type=float, default=5.0, show_default=True,
               help="Seconds between signal reads while monitoring.")
+@_json_errors
 @_with_revisions
 def gradual(**kw: Any) -> None:
     """Green 50 -> 25 -> 5 -> 0, watching blue each stage; holds and says why if blue degrades."""
@@ -303,6 +319,7 @@ def gradual(**kw: Any) -> None:
 @click.option("--admin-key-env", metavar="VAR", help="Environment variable holding the admin key.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@_json_errors
 def resume(rollback_id: str | None, state_dir: str | None, admin_key_env: str | None, yes: bool,
            as_json: bool) -> None:
     """Continue an interrupted, failed or held rollback without redoing completed steps."""
@@ -335,6 +352,7 @@ def resume(rollback_id: str | None, state_dir: str | None, admin_key_env: str | 
 @click.option("--baseline-p95-ms", type=float, default=None,
               help="Blue's normal p95 latency, ms (default: recorded by the last rollback).")
 @click.option("--no-probe", is_flag=True, help="Skip the functional probe.")
+@_json_errors
 def verify(baseline_p95_ms: float | None, no_probe: bool, **kw: Any) -> None:
     """The runbook's success criteria after a rollback, each with its value and pass/fail."""
     from ..rollout.procedures.plans import PROBE_MESSAGE
@@ -405,6 +423,7 @@ def _baseline(state_dir: Path, blue: str, p95_ms: float | None) -> RevisionSigna
 @click.argument("rollback_id", required=False)
 @click.option("--state-dir", metavar="DIR", help="State dir (default .ethos).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_json_errors
 def history(rollback_id: str | None, state_dir: str | None, as_json: bool) -> None:
     """List past rollbacks, or show one run's journal."""
     journal = Journal(resolve_state_dir(state_dir))

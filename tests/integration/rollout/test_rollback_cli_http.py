@@ -86,6 +86,10 @@ def test_unknown_revision_name_is_bad_input(stack):
     r = ethos("rollback", "emergency", *stack.flags, "--blue", "purple", "--yes", env=stack.env)
     assert r.returncode == 2 and "unknown revision 'purple'" in r.stderr
     assert "Traceback" not in r.stderr
+    r = ethos("rollback", "emergency", *stack.flags, "--blue", "purple", "--yes", "--json", env=stack.env)
+    assert r.returncode == 2
+    assert json.loads(r.stdout) == {"status": "error", "exit_code": 2,
+                                    "error": "unknown revision 'purple' (--blue); known revisions: blue, green"}
 
 
 def test_without_yes_and_no_terminal_refuses(stack):
