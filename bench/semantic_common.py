@@ -55,20 +55,27 @@ def embed_cached(texts: list[str], embedder, name: str) -> np.ndarray:
     if missing:
         t0 = time.time()
         print(f"embedding {len(missing)} texts (cached: {len(known)}) ...", file=sys.stderr)
-        new = np.zeros((len(missing), embedder.dim), dtype=np.float32)
         step = 4096
+        saved = time.time()
         for i in range(0, len(missing), step):
-            new[i : i + step] = embedder.embed(missing[i : i + step])
+            chunk = missing[i : i + step]
+            vecs = embedder.embed(chunk)
+            for j, t in enumerate(chunk):
+                known[t] = len(old_texts) + j
+            old_texts = old_texts + chunk
+            old_vecs = np.concatenate([old_vecs, vecs])
+            if time.time() - saved > 60 or i + step >= len(missing):
+                _save(path, old_texts, old_vecs)  # an interrupted run keeps its work
+                saved = time.time()
             print(f"  {min(i + step, len(missing))}/{len(missing)}"
                   f" {time.time() - t0:.0f}s", file=sys.stderr)
-        for j, t in enumerate(missing):
-            known[t] = len(old_texts) + j
-        old_texts = old_texts + missing
-        old_vecs = np.concatenate([old_vecs, new])
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, texts=np.array(old_texts), vecs=old_vecs)
-        tmp.replace(path)
     return old_vecs[[known[t] for t in texts]]
+
+
+def _save(path: Path, texts: list[str], vecs: np.ndarray) -> None:
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, texts=np.array(texts), vecs=vecs)
+    tmp.replace(path)
 
 
 def norm_all(texts: list[str]) -> list[str]:

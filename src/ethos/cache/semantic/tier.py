@@ -128,14 +128,9 @@ class SemanticTier:
         index = self._index((scope.namespace, scope.format_version, scope.digest))
         if index is None:
             return None
-        for n in index.search(vector, self.candidates):
-            verdict = self.verifier.check(question, n.question, n.similarity)
-            if verdict.ok:
-                return n.key, n.similarity
-            self.rejections[verdict.reason] += 1
-            if verdict.reason == "threshold":
-                break  # the rest are further away still
-        return None
+        best, refused = self.verifier.choose(question, index.search(vector, self.candidates))
+        self.rejections.update(refused)
+        return (best.key, best.similarity) if best is not None else None
 
     def added(self, entry: Entry) -> None:
         """A new entry was stored: index it if its scope's index is loaded."""

@@ -28,13 +28,21 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..keys import normalise
+from .index import Neighbour
 
 #: cosine needed when the content words differ (a substituted entity)
 DEFAULT_THRESHOLD = 0.90
 #: cosine needed when both ask about the same content words (or one only adds some)
 DEFAULT_THRESHOLD_SAME = 0.75
 
-REASONS = ("ok", "threshold", "numbers", "names", "negation", "entity")
+#: weight of content-word overlap when ranking verified candidates (cosine + w * overlap)
+DEFAULT_RERANK_WEIGHT = 0.2
+#: two verified candidates closer than this (in ranking score) make a question ambiguous
+DEFAULT_MARGIN = 0.01
+#: negation is compared only between questions sharing this much of their content words
+NEGATION_OVERLAP = 0.5
+
+REASONS = ("ok", "threshold", "numbers", "names", "negation", "entity", "ambiguous")
 
 _NEGATIONS = frozenset(
     "not no never none nobody nothing nowhere neither nor without cannot cant dont doesnt"
@@ -172,25 +180,76 @@ def same_subject(a: str, b: str) -> bool:
     return ca <= cb or cb <= ca
 
 
+def overlap(a: str, b: str) -> float:
+    """Jaccard overlap of the two questions' content words (0 to 1)."""
+    ca, cb = content_words(a), content_words(b)
+    return len(ca & cb) / len(ca | cb) if ca | cb else 1.0
+
+
 class Verifier:
-    """Checks a nearest neighbour before it is served (see the module docstring)."""
+    """Checks nearest neighbours before one is served (see the module docstring).
+
+    ``check`` judges one candidate; ``choose`` picks among the nearest few: the verified
+    candidates are ranked by cosine plus ``rerank_weight`` times their content-word
+    overlap, and when the best two are within ``margin`` of each other the question is
+    ambiguous between two stored questions and nothing is served.
+    """
 
     def __init__(self, names: Sequence[str] = (), threshold: float = DEFAULT_THRESHOLD,
-                 threshold_same: float = DEFAULT_THRESHOLD_SAME) -> None:
+                 threshold_same: float = DEFAULT_THRESHOLD_SAME, *,
+                 rerank_weight: float = DEFAULT_RERANK_WEIGHT,
+                 margin: float = DEFAULT_MARGIN) -> None:
         self.names = tuple(n for n in names if normalise(n))
         self.threshold = threshold
         self.threshold_same = min(threshold_same, threshold)
+        self.rerank_weight = rerank_weight
+        self.margin = margin
 
     def check(self, question: str, candidate: str, similarity: float) -> Verdict:
         """May ``candidate``'s answer be served for ``question`` at this cosine?"""
         if similarity < self.threshold_same:
             return Verdict(False, "threshold")
-        if numbers(question) != numbers(candidate):
+        qn, cn = numbers(question), numbers(candidate)
+        # A stored question without numbers has a general answer, which also serves a
+        # question with numbers; the reverse would answer a narrower question.
+        if cn and qn != cn:
             return Verdict(False, "numbers")
         if names_in(question, self.names) != names_in(candidate, self.names):
             return Verdict(False, "names")
-        if negated(question) != negated(candidate):
+        cq, cc = content_words(question), content_words(candidate)
+        # A negation changes the answer when it is the difference between two questions
+        # about the same things; across different wordings it is usually rephrased
+        # ("without streaming" / "in non-streaming mode").
+        if negated(question) != negated(candidate) and _jaccard(cq, cc) >= NEGATION_OVERLAP:
             return Verdict(False, "negation")
-        if similarity < self.threshold and not same_subject(question, candidate):
+        if similarity < self.threshold and not (cq <= cc or cc <= cq):
             return Verdict(False, "entity")
         return Verdict(True, "ok")
+
+    def choose(self, question: str, neighbours: Sequence[Neighbour]
+               ) -> tuple[Neighbour | None, list[str]]:
+        """The neighbour to serve, or None; and the reasons candidates were refused."""
+        refused: list[str] = []
+        passed: list[tuple[float, Neighbour]] = []
+        cq = content_words(question)
+        for n in sorted(neighbours, key=lambda n: -n.similarity):
+            verdict = self.check(question, n.question, n.similarity)
+            if verdict.ok:
+                score = n.similarity + self.rerank_weight * _jaccard(
+                    cq, content_words(n.question))
+                passed.append((score, n))
+            else:
+                refused.append(verdict.reason)
+                if verdict.reason == "threshold":
+                    break  # the rest are further away still
+        if not passed:
+            return None, refused
+        passed.sort(key=lambda p: -p[0])
+        if len(passed) > 1 and passed[0][0] - passed[1][0] < self.margin:
+            refused.append("ambiguous")
+            return None, refused
+        return passed[0][1], refused
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 1.0
