@@ -208,3 +208,18 @@ def test_gradual_with_second_long_stages(make_stack):
     assert shifts == [{"blue": 50, "green": 50}, {"blue": 75, "green": 25},
                       {"blue": 95, "green": 5}, {"blue": 100, "green": 0}]
     assert_after(stack, out, traffic)
+
+
+def test_emergency_with_prewarm_serves_the_most_asked_question_warm(make_stack):
+    stack = make_stack()
+    cache_question(stack)  # asked twice: it is among the most asked
+    r = ethos("rollback", "emergency", "--yes", "--json", "--warm", "5", "--state-dir", str(stack.state),
+              state=stack.state)
+    assert r.returncode == 0, r.stdout + r.stderr
+    steps = {s["name"]: s for s in json.loads(r.stdout)["steps"]}
+    assert CACHED_QUESTION.lower().rstrip("?") in " ".join(steps["collect_top"]["values"]["questions"]).lower()
+    assert steps["invalidate_cache:blue"]["values"]["removed"] >= 1
+    assert steps["warm_cache"]["status"] == "ok"
+    with httpx.Client(timeout=30) as c:
+        hit = stack.ask(c, CACHED_QUESTION)
+    assert hit.headers.get("x-cache") == "HIT" and hit.headers.get("x-revision") == "blue"

@@ -227,3 +227,31 @@ def test_public_surface():
         "execute", "Outcome", "StepReport",
     }
     assert all(hasattr(p, name) for name in p.__all__)
+
+
+def test_session_runs_locked_and_journaled_and_resumes(tmp_path, revs):
+    from ethos.rollout.journal import Journal, LockHeld
+    from ethos.rollout.procedures.session import Clients, resume_procedure, run_procedure
+
+    targets = Targets(router="http://router.test", revisions={"blue": "http://blue.test", "green": "http://green.test"},
+                      admin_key="k")
+
+    def clients(traffic):
+        return Clients(traffic, RevisionClient(targets.revisions, "k", transport=httpx.MockTransport(revs.handler)),
+                       None)
+
+    traffic = FakeTrafficManager({"blue": 0, "green": 100})
+    revs.down = {"green"}
+    revs.status["blue"] = "degraded"  # verify_health fails: a critical step
+    params = {"reason": "drill", "executed_by": "dev"}
+    out = run_procedure("emergency", plan_emergency(PlanOptions()), targets, state_dir=tmp_path,
+                        params=params, notifiers=[], clients=clients(traffic))
+    assert out.status == "failed" and "verify_health" in out.message
+    assert not (tmp_path / "journal" / "rollback.lock").exists()
+    revs.status["blue"] = "ok"
+    rec = Journal(tmp_path).latest(resumable=True)
+    with Journal(tmp_path).lock("rb-other"):
+        with pytest.raises(LockHeld):
+            resume_procedure(rec, targets, state_dir=tmp_path, notifiers=[], clients=clients(traffic))
+    out = resume_procedure(rec, targets, state_dir=tmp_path, notifiers=[], clients=clients(traffic))
+    assert out.status == "done" and [c for c in traffic.calls if c[0] == "set"] == [("set", {"blue": 100, "green": 0})]
