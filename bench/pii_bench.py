@@ -18,7 +18,7 @@ import json
 import statistics
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,9 +118,9 @@ def scan_speed(corpus: list[dict], n: int = 100_000, batch: int = 500) -> tuple[
         for i in range(n)
     ]
     batches = [entries[i : i + batch] for i in range(0, n, batch)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     leaks = sum(1 for _ in scan_entries(batches))
-    return time.perf_counter() - t0, leaks
+    return time.perf_counter() - t0, time.process_time() - c0, leaks
 
 
 def pct(x: float) -> str:
@@ -171,9 +171,10 @@ def main() -> None:
     if len(lat) > 1:
         ratio = statistics.median(lat["presidio"]) / statistics.median(lat["ethos"])
         print(f"  presidio / ethos p50 ratio: {ratio:.1f}x (goal >= 10x; ethos p50 goal <= 0.3 ms)")
-    secs, leaks = scan_speed(corpus, a.scan_n)
-    print(f"\ncache scan: {a.scan_n:,} entries (question + reply) in {secs:.1f} s "
-          f"({a.scan_n / secs:,.0f} entries/s, one core), {leaks} leaking entries found")
+    secs, cpu, leaks = scan_speed(corpus, a.scan_n)
+    print(f"\ncache scan: {a.scan_n:,} entries (question + reply) in {secs:.1f} s wall, "
+          f"{cpu:.1f} s CPU ({a.scan_n / cpu:,.0f} entries per CPU-second, one core; "
+          f"wall > CPU when the machine is busy), {leaks} leaking entries found")
     if a.show_misses:
         for r in results[:1]:
             print(f"\n{r.name} misses (first {a.show_misses}):")
@@ -190,6 +191,12 @@ def main() -> None:
                      "fp_texts": r.fp_any / r.clean_n,
                      "p50_ms": statistics.median(lat[r.name])} for r in results
         }, indent=2))
+    try:
+        import os
+
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
+    except (AttributeError, OSError):
+        pass
     cmd = " ".join(["python" if not sys.argv[0] else ".venv/bin/python", *sys.argv])
     print(f"\nreproduce: {cmd}")
 

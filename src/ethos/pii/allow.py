@@ -47,11 +47,16 @@ def _compile(items: tuple[str, ...]) -> frozenset[str]:
     return frozenset(normalise(i) for i in items if i.strip())
 
 
+@lru_cache(maxsize=4)
+def _default(env_value: str) -> frozenset[str]:
+    extra = tuple(s for s in env_value.split(",") if s.strip())
+    return _compile(DEFAULT_ALLOW + extra)
+
+
 def allow_set(allow: Iterable[str] | None = None) -> frozenset[str]:
     """The normalised allow-list: ``allow`` as given, or the default plus ``$ETHOS_PII_ALLOW``."""
     if allow is None:
-        extra = tuple(s for s in os.environ.get(ENV_VAR, "").split(",") if s.strip())
-        return _compile(DEFAULT_ALLOW + extra)
+        return _default(os.environ.get(ENV_VAR, ""))
     if isinstance(allow, frozenset) and all(isinstance(x, str) for x in allow):
         return _compile(tuple(sorted(allow)))
     return _compile(tuple(allow))

@@ -18,6 +18,10 @@ from .words import STREET_TYPES_PLAIN
 _PLAIN_TYPES = frozenset(STREET_TYPES_PLAIN)
 # two colons around a hex group: the cheap test before the IPv6 pattern runs
 _V6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
+# what may stand between a trigger word and the name: "Thanks,\n Sarah", "Hi - Tom"
+_NAME_GAP = frozenset(" \t,!.-–—:\n")
+# triggers after which a name may be written in lower case
+_STRONG_TRIGGERS = frozenset({"my name is", "my name's", "my name’s", "name:"})
 _AT_BEFORE = re.compile(r"(?i)\bat\s+$")
 _PASSPORT_SHAPE = re.compile(r"[A-Z]{1,2}\d{7}")
 _STATE_OR_POSTCODE = re.compile(
@@ -113,10 +117,18 @@ def _digit_candidates(text: str, found: list[Finding]) -> None:
 
 def _trigger_candidates(text: str, found: list[Finding]) -> None:
     low = text.lower()
+    n = len(text)
     for m in P.TRIGGER.finditer(low):
-        kind = TRIGGER_KIND.get(" ".join(m.group().split()))
+        word = m.group()
+        kind = TRIGGER_KIND.get(word if " " not in word and "\t" not in word else " ".join(word.split()))
         s = m.start()
         if kind == "person":
+            # cheap test first: most triggers ("hi", "best", "me") are not followed by a name
+            i = m.end()
+            while i < n and text[i] in _NAME_GAP:
+                i += 1
+            if i >= n or not (text[i].isupper() or word in _STRONG_TRIGGERS):
+                continue
             f = person_at(text, s, m.end())
         elif kind == "month":
             d = P.MONTH_DATE.match(text, s)

@@ -59,7 +59,10 @@ _DIGITAL = (
     r"|(?:19|20)\d{2}[/.\-]\d{1,2}[/.\-]\d{1,2}"
     r")(?!\.?\d))"
     rf"|(?P<addr>{_STREET})"
-    r"|(?P<num>(?:\+[ \t]?|\([ \t]?)?\d(?:(?:[ .\-]|[ ]?[()][ \-]?|[ ]?\)[ ]?\([ ]?|[ ]-[ ])?\d)*\)?)"
+    # a number worth a look has 6+ digits (or is a dotted quad): shorter ones are skipped
+    # inside the regex engine instead of in Python
+    r"|(?P<num>(?:\+[ \t]?|\([ \t]?)?(?=(?:[ .\-()]{0,3}\d){6}|\d{1,3}(?:\.\d{1,3}){3})"
+    r"\d(?:(?:[ .\-]|[ ]?[()][ \-]?|[ ]?\)[ ]?\([ ]?|[ ]-[ ])?\d)*\)?)"
 )
 #: the digit pass: a date, an address or a number, starting where a number can start
 #: (not inside a word, not after "$", "1,", "v", "#"…: "$49", "1,200", "v2.3" are not PII)
