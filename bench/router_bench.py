@@ -74,6 +74,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     args = ap.parse_args()
     loadgen.require_wrk()
+    load_before = os.getloadavg()[0]
 
     ethos = [sys.executable, "-c", "from ethos.cli import main; main()"]
     procs: list[subprocess.Popen[bytes]] = []
@@ -140,14 +141,16 @@ def main() -> None:
     print(f"throughput ({args.connections} connections): direct {direct_rps:.0f} rps, router {router_rps:.0f} rps, "
           f"ratio {ratio:.2f} (goal >= 0.60: {'PASS' if ratio >= 0.60 else 'FAIL'})")
     print(f"p50 added latency (1 connection): {added:.3f} ms (goal < 1 ms: {'PASS' if added < 1.0 else 'FAIL'})")
-    print(f"failed requests: {errors}; median of {args.rounds} rounds of {args.seconds:g} s; {os.cpu_count()} cores")
+    print(f"failed requests: {errors}; median of {args.rounds} rounds of {args.seconds:g} s; {os.cpu_count()} cores; "
+          f"load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} (other work on the machine skews both paths)")
     print("reproduce: .venv/bin/python bench/router_bench.py " + " ".join(
         [f"--upstream {args.upstream}", f"--seconds {args.seconds:g}", f"--rounds {args.rounds}",
          f"--connections {args.connections}"]))
     if args.json:
         print(json.dumps({"upstream": args.upstream, "throughput_ratio": round(ratio, 3),
                           "p50_added_ms": round(added, 3), "direct_rps": round(direct_rps),
-                          "router_rps": round(router_rps), "errors": errors}))
+                          "router_rps": round(router_rps), "errors": errors,
+                          "loadavg_before": round(load_before, 2)}))
 
 
 def wait_ok_post(url: str, timeout: float = 30.0) -> None:

@@ -123,11 +123,16 @@ def _stop(pids: dict[str, int], grace: float = 10.0) -> list[str]:
             except (ProcessLookupError, PermissionError):
                 pass
         stopped.append(name)
-    for pid in live.values():  # reap our own children (when stopped by `up` itself)
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+    deadline = time.monotonic() + 5.0  # SIGKILL is not instant: wait for the exits
+    while time.monotonic() < deadline:
+        for pid in live.values():  # reap our own children (when stopped by `up` itself)
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        if not any(_pid_alive(p) for p in live.values()):
+            break
+        time.sleep(0.05)
     return stopped
 
 

@@ -152,6 +152,8 @@ class FakeTrafficManager(TrafficManager):
 class LocalRouterTraffic(TrafficManager):
     """The admin API of ``ethos router``: ``GET``/``PUT /router/traffic``.
 
+    One pooled ``httpx.Client`` is made on first use and kept (a new client costs tens of ms,
+    which an emergency rollback should not pay per call); :meth:`close` or ``with`` frees it.
     ``transport`` lets tests plug in ``httpx.MockTransport``; by default real HTTP is used.
     """
 
@@ -167,9 +169,29 @@ class LocalRouterTraffic(TrafficManager):
         self._admin_key = admin_key
         self._timeout = timeout
         self._transport = transport
+        self._client: httpx.Client | None = None
 
     def describe(self) -> str:
         return f"local router {self.router_url}"
+
+    def close(self) -> None:
+        """Close the pooled connection (the manager can still be used: it reopens)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __del__(self) -> None:
+        # A manager dropped without close() must not leak its socket (ResourceWarning).
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown; nothing useful to do
+            pass
+
+    def __enter__(self) -> LocalRouterTraffic:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def get_weights(self) -> Weights:
         return self._weights_from(self._request("GET", None))
@@ -189,9 +211,10 @@ class LocalRouterTraffic(TrafficManager):
     def _request(self, method: str, body: Weights | None) -> dict[str, Any]:
         url = f"{self.router_url}/router/traffic"
         headers = {"X-Admin-API-Key": self._admin_key} if self._admin_key and body is not None else {}
+        if self._client is None:
+            self._client = httpx.Client(timeout=self._timeout, transport=self._transport)
         try:
-            with httpx.Client(timeout=self._timeout, transport=self._transport) as client:
-                r = client.request(method, url, json=body, headers=headers)
+            r = self._client.request(method, url, json=body, headers=headers)
         except httpx.TimeoutException as e:
             raise TrafficUnreachableError(f"router {self.router_url} timed out ({e.__class__.__name__})") from e
         except httpx.TransportError as e:
