@@ -7,12 +7,14 @@ Exit codes: 0 done, 1 failed, 2 bad input, 3 held or stopped on purpose, 130 int
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import json
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -182,13 +184,38 @@ def _run_procedure(procedure: str, opts: PlanOptions, kw: dict[str, Any], extra:
                        f"{targets.green} -> {targets.blue} via {ctx.traffic.describe()}")
 
     state_dir = _state_dir(kw)
-    try:
-        outcome = run_procedure(procedure, plan, targets, state_dir=state_dir, params=params,
-                                printer=_printer(as_json), emit=_emit(as_json), on_start=on_start,
-                                clients=clients)
-    except (LockHeld, JournalError) as e:
-        raise CLIError(str(e), EXIT_FAILED) from None
+    with _terminate_as_interrupt():
+        try:
+            outcome = run_procedure(procedure, plan, targets, state_dir=state_dir, params=params,
+                                    printer=_printer(as_json), emit=_emit(as_json), on_start=on_start,
+                                    clients=clients)
+        except (LockHeld, JournalError) as e:
+            raise CLIError(str(e), EXIT_FAILED) from None
     _finish(outcome, state_dir, as_json)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a run like Ctrl-C: the step is journaled as interrupted, the lock freed.
+
+    An interrupt outside a step (between journal writes) leaves the run without an end
+    record, which ``resume`` treats the same way.
+    """
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        previous = None
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise CLIError("interrupted; continue with `ethos rollback resume`", 130) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _opts_dict(o: PlanOptions) -> dict[str, Any]:
@@ -339,11 +366,12 @@ def resume(rollback_id: str | None, state_dir: str | None, admin_key_env: str | 
     if not as_json:
         click.echo(f"resuming {rec.procedure} rollback {rec.rollback_id} ({rec.status}): "
                    f"{len(rec.completed)} steps done, {len(left)} left")
-    try:
-        outcome = resume_procedure(rec, targets, state_dir=journal.dir.parent, printer=_printer(as_json),
-                                   emit=_emit(as_json), clients=clients)
-    except (LockHeld, JournalError) as e:
-        raise CLIError(str(e), EXIT_FAILED) from None
+    with _terminate_as_interrupt():
+        try:
+            outcome = resume_procedure(rec, targets, state_dir=journal.dir.parent, printer=_printer(as_json),
+                                       emit=_emit(as_json), clients=clients)
+        except (LockHeld, JournalError) as e:
+            raise CLIError(str(e), EXIT_FAILED) from None
     _finish(outcome, journal.dir.parent, as_json)
 
 

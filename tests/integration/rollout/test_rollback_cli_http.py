@@ -223,7 +223,7 @@ def _wait_for_step(state: str, step: str, timeout: float = 30.0) -> None:
     raise AssertionError(f"step {step} never started")
 
 
-@pytest.mark.parametrize("sig", ["SIGKILL", "SIGINT"])
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGINT", "SIGTERM"])
 def test_killed_or_interrupted_run_is_resumed(stack, sig):
     import signal
 
@@ -238,7 +238,7 @@ def test_killed_or_interrupted_run_is_resumed(stack, sig):
             p.kill()
             p.wait()
     rec = history(stack)[0]
-    if sig == "SIGINT":
+    if sig in ("SIGINT", "SIGTERM"):
         assert p.returncode == 130 and json.loads(out)["status"] == "interrupted"
         assert rec["status"] == "interrupted"
     else:
