@@ -57,9 +57,14 @@ _REFUSAL = _rx(
 _ERROR = _rx(
     r"an? (?:unexpected |internal )?error (?:occurred|has occurred|was encountered)",
     r"something went wrong", r"internal server error", r"traceback \(most recent call",
-    r"exception:", r"rate limit(?:ed)?", r"timed? ?out", r"service (?:is )?unavailable",
-    r"bad gateway", r"error code", r"\b5\d\d error", r"request failed",
+    r"exception:", r"rate limit exceeded", r"too many requests", r"request timed out",
+    r"timed out while", r"service (?:is )?(?:temporarily )?unavailable", r"bad gateway",
+    r"error code:? ?\d+", r"5\d\d (?:error|internal|bad gateway|service)", r"request failed",
+    r"upstream error",
 )
+#: error messages are looked for in the first this-many characters: an answer *about*
+#: errors ("if the service is unavailable, retry") goes on to explain
+ERROR_HEAD_CHARS = 200
 _PERSONAL = _rx(
     r"your (?:account|order|orders|subscription|invoice|invoices|bill|billing|payment|"
     r"card|booking|ticket|password|profile|details|current plan|refund|delivery|workspace "
@@ -135,7 +140,7 @@ def rule_error_text(ex: Exchange) -> Rejection | None:
     """An error message instead of an answer."""
     if ex.finish_reason == "error":
         return Rejection("quality", "error_text", "finish_reason=error")
-    m = _ERROR.search(ex.reply)
+    m = _ERROR.search(ex.reply, 0, ERROR_HEAD_CHARS)
     return Rejection("quality", "error_text", f"says {m.group().lower()!r}") if m else None
 
 

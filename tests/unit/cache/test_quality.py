@@ -99,6 +99,8 @@ def test_error_text(reply: str) -> None:
 def test_error_finish_reason_and_clean() -> None:
     assert rule_error_text(ex(finish_reason="error")).reason == "error_text"
     assert rule_error_text(ex("Errors in your prompts are flagged by the linter.")) is None
+    assert rule_error_text(ex("Rate limits: 60 requests/minute on Team, 600 on Business.")) is None
+    assert rule_error_text(ex("Rate limit exceeded. Please retry in 30 seconds.")).reason == "error_text"
 
 
 def test_fallback() -> None:
