@@ -21,7 +21,8 @@ def _revisions(items: tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         name, sep, url = item.partition("=")
-        if not sep or not name or not url.startswith(("http://", "https://")):
+        # Revisions sit next to the router (127.0.0.1 or a private network): plain HTTP only.
+        if not sep or not name or not url.startswith("http://"):
             raise CLIError(f"--revision must be NAME=http://HOST:PORT, got {item!r}", EXIT_USAGE)
         if name in out:
             raise CLIError(f"revision {name!r} given twice", EXIT_USAGE)
