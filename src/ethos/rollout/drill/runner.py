@@ -41,7 +41,7 @@ from .receiver import WebhookReceiver
 from .traffic import Traffic
 
 ETHOS = [sys.executable, "-c", "from ethos.cli import main; main()"]
-SEED_QUESTION = "What are your pricing plans?"
+SEED_QUESTION = "What does the company do?"  # never asked by the drill's traffic
 APPROVER = "drill-approver"
 RUNBOOK_CANDIDATES = ("../shared/spec/rollback-procedures.md", "spec/rollback-procedures.md",
                       "docs/rollback-procedures.md")
@@ -178,7 +178,8 @@ def _procedure_args(o: DrillOptions, sd: Path) -> list[str]:
     else:
         args += ["--justification", "monthly drill"]
     if o.scenario == "gradual":
-        args += ["--stages", o.stages, "--poll", "0.5"]
+        # the drill checks invalidation, so it asks for the runbook's recommended clear
+        args += ["--stages", o.stages, "--poll", "0.5", "--cache", "clear"]
     return args
 
 
@@ -298,7 +299,16 @@ def _drill_body(o: DrillOptions, sd: Path, stack: Any, env: dict[str, str], hook
         budget = budget_for(o.scenario, o.stages)
         detail = (f"{status}, exit {code}; procedure {proc_s if proc_s is not None else '?'} s, "
                   f"command {wall:.2f} s (with start-up)") if res else f"exit {code}: {err}"
-        s = tm.add("rollback", t0, code == 0 and status == "done", detail, budget)
+        if o.scenario == "pii-leak":
+            # the runbook's budget (< 1 min) is for the immediate actions: rollback and clear ALL
+            steps = res.get("steps") or {}
+            s = tm.add("pii_leak_response", t0, code == 0 and status == "done", detail)
+            immediate = sum(float((steps.get(k) or {}).get("duration_s") or 0)
+                            for k in ("scan_before", "emergency_rollback", "clear_all_cache"))
+            report.steps.append(StepTime("immediate_actions", round(immediate, 3), s.ok,
+                                         "scan before clearing + emergency rollback + clear ALL cache", budget))
+        else:
+            s = tm.add("rollback", t0, code == 0 and status == "done", detail, budget)
         report.facts["procedure_s"] = proc_s
         report.facts["rollback_result"] = {k: v for k, v in res.items() if k not in ("steps",)} if o.scenario != "pii-leak" else res
         traffic.phase = "after"
