@@ -1,4 +1,10 @@
-"""detect() and redact(): one regex pass, then validators, then overlap resolution."""
+"""detect() and redact().
+
+The candidate pass is a handful of compiled regexes, each skipping in C to where its kind
+of candidate can start (digits, keywords, capitals, "@"); each candidate is then judged by
+a small validator (checksum, phone shape, context words, name rules), overlaps are
+resolved in favour of the surer finding, and the allow-list is applied last.
+"""
 
 from __future__ import annotations
 
