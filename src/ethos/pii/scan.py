@@ -16,6 +16,9 @@ from .finding import Finding
 
 
 class ScannableEntry(Protocol):
+    """What the scan reads of a cache entry (``ethos.cache.Entry`` has it; ``hit_count``
+    is optional)."""
+
     key: str
     question: str
     reply: str
@@ -23,14 +26,22 @@ class ScannableEntry(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Leak:
-    """A stored entry that holds PII: its key and how many of each entity (no values)."""
+    """A stored entry that holds PII: its key, how many of each entity (never the values),
+    the total of findings, and how often the entry was served (``hit_count`` of the
+    entry: how many answers may have carried it)."""
 
     key: str
     entities: dict[str, int] = field(default_factory=dict)
-    hit_count: int = 0  # findings in question + reply
+    findings: int = 0
+    hit_count: int = 0
 
     def to_dict(self) -> dict[str, object]:
-        return {"key": self.key, "entities": dict(self.entities), "hit_count": self.hit_count}
+        return {
+            "key": self.key,
+            "entities": dict(self.entities),
+            "findings": self.findings,
+            "hit_count": self.hit_count,
+        }
 
 
 @dataclass(slots=True)
@@ -52,7 +63,12 @@ def scan_entry(
             counts.update(f.entity for f in detect(text))
     if not counts:
         return None
-    return Leak(entry.key, dict(sorted(counts.items())), sum(counts.values()))
+    return Leak(
+        entry.key,
+        dict(sorted(counts.items())),
+        sum(counts.values()),
+        int(getattr(entry, "hit_count", 0) or 0),
+    )
 
 
 def scan_entries(

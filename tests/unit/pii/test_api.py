@@ -63,21 +63,25 @@ class _E:
     key: str
     question: str
     reply: str
+    hit_count: int = 0
 
 
 def test_scan_entries_reports_counts_never_values() -> None:
     batches = [
         [_E("k1", "what is the Team plan price", "$49/month"),
-         _E("k2", "email me at a@b.com or c@d.com", "sure")],
+         _E("k2", "email me at a@b.com or c@d.com", "sure", hit_count=7)],
         [_E("k3", "call 0412 345 678", "Hi Tom, call back")],
         [],
     ]
     progress = ScanProgress()
     leaks = list(scan_entries(batches, progress=progress))
     assert leaks == [
-        Leak("k2", {"EMAIL_ADDRESS": 2}, 2),
-        Leak("k3", {"PERSON": 1, "PHONE_NUMBER": 1}, 2),
+        Leak("k2", {"EMAIL_ADDRESS": 2}, findings=2, hit_count=7),
+        Leak("k3", {"PERSON": 1, "PHONE_NUMBER": 1}, findings=2, hit_count=0),
     ]
+    assert leaks[0].to_dict() == {
+        "key": "k2", "entities": {"EMAIL_ADDRESS": 2}, "findings": 2, "hit_count": 7
+    }
     assert progress.scanned == 3 and progress.leaking == 2
     assert progress.entities == {"EMAIL_ADDRESS": 2, "PHONE_NUMBER": 1, "PERSON": 1}
     assert "a@b.com" not in repr(leaks) and "0412" not in str([leak.to_dict() for leak in leaks])
@@ -89,3 +93,12 @@ def test_scan_entries_many_entries_and_custom_detector() -> None:
     leaks = list(scan_entries([entries[i : i + 500] for i in range(0, 5000, 500)]))
     assert [leak.key for leak in leaks] == ["bad"]
     assert list(scan_entries([entries[:3]], detect=lambda t: [Finding("X", 0, 1, 1.0)]))[0].entities == {"X": 2}
+
+
+def test_scan_accepts_cache_entries() -> None:
+    from ethos.cache.entry import Entry
+
+    e = Entry(key="k", namespace="n", format_version=1, scope="s",
+              question="my tfn is 123 456 782", reply="Noted.", hit_count=3)
+    (leak,) = scan_entries([[e]])
+    assert leak.to_dict() == {"key": "k", "entities": {"AU_TFN": 1}, "findings": 1, "hit_count": 3}
