@@ -130,11 +130,19 @@ def test_shortest_window_with_enough_samples_is_used() -> None:
     })
     r = evaluate(p, snap, GuardState(), 0).result("err5")
     assert r.window_s == 60.0 and r.samples == 100 and r.status == "firing"
+    # the short window looks fine, the long one proves the fault: it fires, showing the long one
     snap2 = Snapshot(0, {
         ("green", "error_rate", 10.0): _err(1, 60),
         ("green", "error_rate", 60.0): _err(30, 300),
     })
-    assert evaluate(p, snap2, GuardState(), 0).result("err5").status == "ok"
+    r2 = evaluate(p, snap2, GuardState(), 0).result("err5")
+    assert r2.status == "firing" and r2.window_s == 60.0
+    snap3 = Snapshot(0, {
+        ("green", "error_rate", 10.0): _err(1, 60),
+        ("green", "error_rate", 60.0): _err(3, 300),
+    })
+    r3 = evaluate(p, snap3, GuardState(), 0).result("err5")
+    assert r3.status == "ok" and r3.samples == 60  # the shortest usable window is shown
 
 
 def test_one_incident_one_rollback_and_cooldown() -> None:

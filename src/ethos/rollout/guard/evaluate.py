@@ -214,6 +214,31 @@ def _threshold_raw(policy: Policy, snapshot: Snapshot, t: Trigger, revision: str
     if m.samples < t.min_samples or m.value is None:
         return _Raw("inconclusive", m.value, m.samples, m.window_s or w, revision=revision,
                     reason=f"{m.samples} samples < {t.min_samples} needed")
+    # Every window holding enough samples is a piece of evidence: the shortest reacts first
+    # to a new fault, a longer one has the samples to prove it once the fault has lasted.
+    # The first window that breaches is the one shown; otherwise the shortest usable one.
+    candidates = [m_w for m_w in ((snapshot.get(revision, t.signal, x), x) for x in t.windows if x >= w)
+                  if m_w[0] is not None and m_w[0].samples >= t.min_samples and m_w[0].value is not None]
+    chosen = None
+    for cm, cw in candidates:
+        raw = _judge(t, cm, cw, revision)
+        if raw.status == "breach":
+            chosen = raw
+            break
+        chosen = chosen or raw
+    assert chosen is not None
+    if chosen.status == "breach" and t.unless_baseline_too:
+        b_rev = policy.revision_of(t.baseline.revision if t.baseline else "baseline")
+        bm, _ = _pick(snapshot, t, b_rev)
+        if bm is not None and bm.value is not None and bm.samples >= t.min_samples and t.passes(bm.value):
+            return replace(chosen, status="ok", baseline_value=bm.value, baseline_samples=bm.samples,
+                           reason=f"{b_rev} is at {_fmt(bm.value)} too: the traffic, not the release")
+    return chosen
+
+
+def _judge(t: Trigger, m: Measurement, w: float, revision: str) -> _Raw:
+    """One window against the threshold (through the Wilson bound when ``confidence`` is set)."""
+    assert m.value is not None
     compared = m.value
     bound = None
     if t.confidence is not None and m.events is not None:
@@ -221,17 +246,11 @@ def _threshold_raw(policy: Policy, snapshot: Snapshot, t: Trigger, revision: str
         bound = lo if t.worse == "greater" else hi
         compared = bound
     breach = t.passes(compared)
-    if breach and t.unless_baseline_too:
-        b_rev = policy.revision_of(t.baseline.revision if t.baseline else "baseline")
-        bm, _ = _pick(snapshot, t, b_rev)
-        if bm is not None and bm.value is not None and bm.samples >= t.min_samples and t.passes(bm.value):
-            return _Raw("ok", m.value, m.samples, m.window_s or w, bound, bm.value, bm.samples,
-                        revision=revision,
-                        reason=f"{b_rev} is at {_fmt(bm.value)} too: the traffic, not the release")
     shown = f"{_fmt(m.value)}" + (f" (bound {_fmt(bound)})" if bound is not None else "")
     reason = f"{t.signal} {shown} {t.comparator} {t.threshold:g}" if breach else f"{t.signal} {shown}"
-    return _Raw("breach" if breach else "ok", m.value, m.samples, m.window_s or w, bound,
-                revision=revision, reason=f"{reason} on {revision}, {m.samples} samples")
+    window = m.window_s or w
+    return _Raw("breach" if breach else "ok", m.value, m.samples, window, bound,
+                revision=revision, reason=f"{reason} on {revision} over {window:g}s, {m.samples} samples")
 
 
 def _baseline_raw(policy: Policy, snapshot: Snapshot, t: Trigger, revision: str) -> _Raw:
