@@ -130,3 +130,14 @@ def test_bad_input_exits_non_zero(state: Path) -> None:
     assert r.returncode == 2 and "sum to 100" in r.stderr
     r = run("stack", "up", "--blue-env", "NOEQUALS", state=state)
     assert r.returncode == 2
+
+
+def test_a_revision_that_fails_to_start_stops_the_others(state: Path) -> None:
+    base = free_base_port()
+    r = run("stack", "up", "--base-port", str(base), "--blue-env", "ETHOS_CACHE_TTL_S=-5", "--timeout", "60",
+            state=state)
+    assert r.returncode == 1 and "blue exited during start-up" in r.stderr and "ETHOS_CACHE_TTL_S" in r.stderr
+    assert not (state / "stack.json").exists()
+    for port in (base, base + 1, base + 2):  # nothing left listening
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
