@@ -167,6 +167,17 @@ def scan_line(line: str) -> dict[str, int]:
 def scan_file(path: Path) -> list[PiiFinding]:
     """Every line of ``path`` with a PII finding (entity counts, never the value)."""
     out = []
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):  # one (indented) document: its values, wherever the lines break
+        counts: dict[str, int] = {}
+        for part in _strings(doc):
+            for x in detect(part):
+                counts[x.entity] = counts.get(x.entity, 0) + 1
+        return [PiiFinding(path.name, 0, counts)] if counts else []
     with path.open(encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f, start=1):
             counts = scan_line(line)

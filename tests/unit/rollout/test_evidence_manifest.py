@@ -1,0 +1,106 @@
+"""Evidence export: window, files named like the runbook's, manifest, PII scan, verification."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _incident_fixtures import write_run  # noqa: E402
+
+import pytest
+
+from ethos.rollout.evidence import (
+    EvidenceError,
+    export_evidence,
+    parse_since,
+    request_counts,
+    scan_line,
+    signal_series,
+    verify_manifest,
+)
+
+
+def _logs(sd: Path, records: list[dict]) -> None:
+    (sd / "logs").mkdir(parents=True, exist_ok=True)
+    with (sd / "logs" / "green.log").open("w") as f:
+        f.write("Traceback (most recent call last):\n")
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+
+
+def _guard(sd: Path, t: float) -> None:
+    (sd / "guard").mkdir(parents=True, exist_ok=True)
+    rec = {"t": t, "decision": {"action": "emergency"}, "triggers": [
+        {"trigger": "error_rate_critical", "signal": "error_rate", "revision": "green", "window_s": 60,
+         "value": 0.3, "samples": 80}]}
+    (sd / "guard" / "history.jsonl").write_text(json.dumps(rec) + "\n" + json.dumps({**rec, "t": t - 7200}) + "\n")
+
+
+def test_export_writes_the_window_hashes_it_and_verifies(tmp_path):
+    run = write_run(tmp_path)
+    now = run.events[-1]["t"] + 5
+    _logs(tmp_path, [
+        {"ts": now - 10, "revision": "green", "msg": "request", "route": "/api/ai/marketing-chat", "status": 500,
+         "request_id": "0477643956e644ca"},
+        {"ts": now - 9, "revision": "green", "msg": "request", "route": "/api/ai/marketing-chat", "status": 200,
+         "request_id": "269898293db44adc"},
+        {"ts": now - 7200, "revision": "green", "msg": "request", "status": 200},  # outside the window
+    ])
+    _guard(tmp_path, now - 30)
+    out = tmp_path / "ev"
+    exp = export_evidence(tmp_path, out, since_s=3600, now=now)
+    assert exp.clean, exp.pii  # hex request ids are not phone numbers
+    names = sorted(exp.files)
+    assert all(re.fullmatch(r"(rollback_logs|rollback_metrics|guard_evaluations|rollback_journal)"
+                            r"_\d{8}_\d{6}\.jsonl?", n) for n in names), names
+    assert exp.counts == {"log_records": 2, "guard_evaluations": 1, "journal_events": len(run.events)}
+    logs = json.loads((out / next(n for n in names if n.startswith("rollback_logs"))).read_text())
+    assert [r["status"] for r in logs] == [500, 200]
+    metrics = json.loads((out / next(n for n in names if n.startswith("rollback_metrics"))).read_text())
+    assert metrics["requests_from_logs"] == {"green": {"requests": 2, "errors": 1, "client_errors": 0}}
+    assert metrics["signals_from_guard"]["green"]["error_rate@60s"] == [[now - 30, 0.3, 80]]
+    res = verify_manifest(out)
+    assert res["ok"] and res["checked"] == 4 and res["pii_clean"]
+    # tampering is caught; so is a missing file
+    logs_file = out / next(n for n in names if n.startswith("rollback_logs"))
+    logs_file.write_text(logs_file.read_text().replace("500", "200"))
+    (out / next(n for n in names if n.startswith("guard_"))).unlink()
+    (out / "notes.txt").write_text("x")
+    res = verify_manifest(out)
+    assert not res["ok"] and res["mismatched"] == [logs_file.name] and len(res["missing"]) == 1
+    assert res["extra"] == ["notes.txt"]
+
+
+def test_pii_in_the_export_fails_it_and_is_reported_without_values(tmp_path):
+    now = 1_800_000_000.0
+    _logs(tmp_path, [{"ts": now - 1, "revision": "green", "msg": "answerer failed",
+                      "error": "upstream said: contact jane.doe@example.com"}])
+    exp = export_evidence(tmp_path, tmp_path / "ev", since_s=60, now=now)
+    assert not exp.clean
+    assert [(f.line, f.entities) for f in exp.pii] == [(2, {"EMAIL_ADDRESS": 1})]
+    manifest = (tmp_path / "ev" / "manifest.json").read_text()
+    assert "jane.doe" not in manifest and '"clean": false' in manifest
+
+
+def test_scan_line_scans_ids_that_are_not_ids():
+    assert scan_line('{"request_id": "0477643956e644ca"}') == {}
+    assert scan_line('{"request_id": "call 0412 345 678"}') == {"PHONE_NUMBER": 1}
+    assert scan_line("plain text with bob@example.org") == {"EMAIL_ADDRESS": 1}
+
+
+def test_helpers():
+    assert parse_since("1h") == 3600 and parse_since("90s") == 90 and parse_since("15m") == 900
+    with pytest.raises(ValueError):
+        parse_since("-1h")
+    assert request_counts([{"msg": "request", "route": "/health", "revision": "b", "status": 200},
+                           {"msg": "request", "revision": "b", "status": 404}]) == {
+        "b": {"requests": 1, "errors": 0, "client_errors": 1}}
+    assert signal_series([{"t": 1, "triggers": [{"signal": "up", "window_s": 0, "revision": "g", "value": None}]}]) == {}
+
+
+def test_verify_without_a_manifest(tmp_path):
+    with pytest.raises(EvidenceError, match="no manifest.json"):
+        verify_manifest(tmp_path)
