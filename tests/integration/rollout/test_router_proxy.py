@@ -217,3 +217,20 @@ def test_sticky_sessions_stay_on_one_revision(revisions, tmp_path) -> None:
                 assert by_header == seen
     finally:
         srv.stop()
+
+
+def test_a_stream_in_flight_finishes_on_its_revision_after_a_shift(router, revisions) -> None:
+    app, srv = router
+    tm = LocalRouterTraffic(srv.url, KEY)
+    try:
+        with httpx.Client(timeout=10) as client:
+            with client.stream("POST", f"{srv.url}/api/ai/marketing-chat", json={"message": "x", "stream": True}) as r:
+                chunks = r.iter_bytes()
+                assert b"first" in next(chunks)
+                assert tm.set_weights({"green": 100}) == {"blue": 0, "green": 100}
+                assert client.post(f"{srv.url}/api/ai/marketing-chat", json={"message": "y"}).json()["revision"] == "green"
+                revisions["blue"][0].gate.set()
+                rest = b"".join(chunks)
+            assert r.headers["x-routed-to"] == "blue" and b"event: done" in rest
+    finally:
+        tm.close()
