@@ -90,6 +90,8 @@ _TIME = _rx(
 # a prose line ends with one of these when it is complete
 _SENTENCE_END = tuple(".!?…)]}\"'`*_»”’>")
 _LIST_OR_TABLE = re.compile(r"^\s*(?:[-*•+]|\d+[.)]|\||#)")
+# an answer may end with a link or an address: "… at https://ethosprompt.com/pricing"
+_LINK_END = re.compile(r"(?:https?://\S+|\S+@\S+\.\w+|www\.\S+)$")
 # prices: "$49", "A$1,200.00", "AUD 1,200", "USD 15", "49 dollars", "49/month", "49 per seat"
 _PRICE = re.compile(
     r"(?i)(?:(?:A|AU|US|NZ)?\$|\b(?:AUD|USD|NZD|EUR|GBP)\s?)\s?(\d[\d,]*(?:\.\d+)?)(k)?"
@@ -117,14 +119,19 @@ def rule_too_short(
 
 
 def rule_truncated(ex: Exchange) -> Rejection | None:
-    """Cut off: ``finish_reason=length``, an open code block, or a prose line cut mid-sentence."""
+    """Cut off: ``finish_reason=length``, an open code block, or (generated answers) a
+    prose line that stops mid-sentence."""
     if ex.finish_reason == "length":
         return Rejection("quality", "truncated", "finish_reason=length")
     text = ex.reply.rstrip()
     if text.count("```") % 2:
         return Rejection("quality", "truncated", "unclosed code block")
+    if ex.answerer == "kb":
+        return None  # curated passages are not cut by a token limit
     last = text.rsplit("\n", 1)[-1]
     if _LIST_OR_TABLE.match(last) and not last.rstrip().endswith((",", ":", ";", "-", "(")):
+        return None
+    if _LINK_END.search(text):
         return None
     if text and not text.endswith(_SENTENCE_END) and not _is_symbol(text[-1]):
         return Rejection("quality", "truncated", "ends mid-sentence")

@@ -77,10 +77,17 @@ def test_truncated(reply: str, finish: str) -> None:
         "| Plan | Price |\n|---|---|\n| Team | $49 |",
         "Sure, it works with Slack 🎉",
         'It says "ready" (see the docs)',
+        "All prices are on https://ethosprompt.com/pricing",
+        "Write to support@ethosprompt.com",
     ],
 )
 def test_not_truncated(reply: str) -> None:
     assert rule_truncated(ex(reply)) is None
+
+
+def test_kb_passages_are_not_judged_mid_sentence() -> None:
+    assert rule_truncated(ex("Team plan: $49 per seat per month", answerer="kb")) is None
+    assert rule_truncated(ex(GOOD, answerer="kb", finish_reason="length")).reason == "truncated"
 
 
 @pytest.mark.parametrize(
