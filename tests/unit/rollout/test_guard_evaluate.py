@@ -47,7 +47,7 @@ def test_emergency_fires_at_once_and_names_the_trigger() -> None:
     assert r.status == "firing" and r.value == pytest.approx(0.1) and r.samples == 100
     assert ev.decision.action == "emergency" and ev.decision.trigger == "err5"
     assert ev.decision.acts
-    assert "err5" in ev.decision.reason and "0.1" in ev.decision.reason
+    assert "err5" in ev.decision.reason and "error rate 10% " in ev.decision.reason
 
 
 @pytest.mark.parametrize(("events", "status"), [(5, "ok"), (6, "firing")])

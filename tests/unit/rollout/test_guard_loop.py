@@ -145,7 +145,7 @@ def test_command_actuator_argv() -> None:
     argv = a.argv(ev.decision, ev)
     assert argv[:5] == ["ethos", "rollback", "emergency", "--yes", "--json"]
     assert argv[argv.index("--cause") + 1] == "errors"
-    assert "err5" in argv[argv.index("--reason") + 1] and "0.15" in argv[argv.index("--reason") + 1]
+    assert "err5" in argv[argv.index("--reason") + 1] and "15%" in argv[argv.index("--reason") + 1]
     assert "--force" not in argv and argv[-2:] == ["--state-dir", "/s"]
     std = a.argv(Decision("standard", "err5", "x"), ev)
     assert "--force" in std

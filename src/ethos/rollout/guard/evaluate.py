@@ -246,11 +246,16 @@ def _judge(t: Trigger, m: Measurement, w: float, revision: str) -> _Raw:
         bound = lo if t.worse == "greater" else hi
         compared = bound
     breach = t.passes(compared)
-    shown = f"{_fmt(m.value)}" + (f" (bound {_fmt(bound)})" if bound is not None else "")
-    reason = f"{t.signal} {shown} {t.comparator} {t.threshold:g}" if breach else f"{t.signal} {shown}"
+    # Rates read as people say them in a page: "error rate 7.4% > 5% ... 1,912 requests".
+    rate = m.events is not None
+    show = (lambda v: "n/a" if v is None else f"{v * 100:.3g}%") if rate else _fmt
+    shown = show(m.value) + (f" (90%-sure at least {show(bound)})" if bound is not None and t.worse == "greater"
+                            else f" (bound {show(bound)})" if bound is not None else "")
+    name = t.signal.replace("_", " ")
+    reason = f"{name} {shown} {t.comparator} {show(t.threshold)}" if breach else f"{name} {shown}"
     window = m.window_s or w
-    return _Raw("breach" if breach else "ok", m.value, m.samples, window, bound,
-                revision=revision, reason=f"{reason} on {revision} over {window:g}s, {m.samples} samples")
+    return _Raw("breach" if breach else "ok", m.value, m.samples, window, bound, revision=revision,
+                reason=f"{reason} on {revision} over {window:g} s, {m.samples:,} samples")
 
 
 def _baseline_raw(policy: Policy, snapshot: Snapshot, t: Trigger, revision: str) -> _Raw:
