@@ -250,6 +250,11 @@ def test_emergency_rollback_runs_the_procedure(console) -> None:
     rec = Journal(c.state_dir).load(out["rollback_id"])
     assert rec.status == "done" and rec.events[0]["executed_by"] == "dev"
     assert rec.events[0]["params"]["via"] == "console"
+    inc = out.get("incident") or {}
+    if inc.get("opened"):  # the incidents package is installed: the page shows it with its checklist
+        shown = client.get("/api/console/state").json()["incident"]
+        assert shown["available"] and shown["incident"]["id"] == inc["id"]
+        assert shown["incident"]["status"] == "open" and shown["incident"]["checklist"]
 
 
 def test_gradual_rollback_answers_202_then_finishes(console) -> None:
@@ -270,10 +275,15 @@ def test_gradual_rollback_answers_202_then_finishes(console) -> None:
     assert Journal(c.state_dir).load(rid).events[0]["executed_by"] == "priya"
 
 
-def test_drill_is_not_available_or_starts(console) -> None:
+def test_drill_dry_run_and_status(console) -> None:
     client, c = console
-    r = client.post("/api/console/actions/drill", headers={"X-Admin-API-Key": _key(c.state_dir)},
-                    json={"executed_by": "dev", "dry_run": True})
-    assert r.status_code in (200, 501)
-    if r.status_code == 501:
-        assert r.json()["error"] == "not_available"
+    h = {"X-Admin-API-Key": _key(c.state_dir)}
+    assert client.post("/api/console/actions/drill", headers=h, json={"dry_run": True}).status_code == 400
+    r = client.post("/api/console/actions/drill", headers=h, json={"executed_by": "dev", "dry_run": True})
+    st = client.get("/api/console/state").json()
+    if r.status_code == 501:  # the drill package is not installed
+        assert r.json()["error"] == "not_available" and st["drill"]["available"] is False
+        return
+    assert r.status_code == 200 and "ethos drill" in r.json()["lines"][0]
+    assert st["actions"]["drill"] is True
+    assert st["drill"]["available"] and st["drill"]["drill"]["overdue"] is True  # no drill has run here

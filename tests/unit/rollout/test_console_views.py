@@ -130,3 +130,20 @@ def test_series_rewrites_the_file_past_max_lines(tmp_path: Path) -> None:
     assert len(path.read_text().splitlines()) <= 11
     assert Sample.from_dict({"t": 1, "values": {"b": {"x": True, "y": float("inf"), "z": 2}}}).values == {
         "b": {"x": None, "y": None, "z": 2.0}}
+
+
+def test_incident_and_drill_views() -> None:
+    from ethos.rollout.console.records import drill_view, incident_view
+
+    inc = {"id": "inc-1", "status": "open", "title": "emergency rollback: error rate", "opened_at": "t",
+           "checklist": [{"id": "clear_cache", "title": "Clear cache", "phase": "during", "done": True, "by": "system"},
+                         {"id": "root_cause", "title": "Root cause analysis", "phase": "follow-up", "done": False}],
+           "compliance": {"gdpr_deadline": "2026-12-01T02:10:00+00:00"},
+           "criteria": [{"id": "1h", "status": "pending", "due_at": "2026-11-28T03:10:00+00:00"}]}
+    v = incident_view(inc)
+    assert [i["done"] for i in v["checklist"]] == [True, False]
+    assert v["deadlines"][0]["title"].startswith("GDPR") and len(v["deadlines"]) == 2
+    d = drill_view({"last_drill": {"started": "2026-11-01T00:00:00+00:00", "scenario": "emergency", "passed": True,
+                                   "report": "r.md"}, "overdue": False, "next_due": "2026-12-01T00:00:00+00:00"})
+    assert d["result"] == "passed" and d["overdue"] is False and d["report"] == "r.md"
+    assert drill_view({"last_drill": None, "overdue": True})["result"] is None

@@ -1,14 +1,16 @@
 """The console's actions, each a journaled run of the procedures library.
 
 - ``emergency`` / ``gradual``: the runbook's plans (:data:`~..procedures.plans.PLANS`), run by
-  :func:`~..procedures.runner.execute` exactly as ``ethos rollback`` runs them;
-- ``weights``: a two-step plan (``set_traffic``, ``verify_traffic``), same runner;
+  :func:`~..procedures.session.run_procedure` exactly as ``ethos rollback`` runs them; each
+  then opens its incident (:func:`open_incident_for`);
+- ``weights``: a two-step plan (``set_traffic``, ``verify_traffic``), same session;
 - ``invalidate``: ``key_pattern=all`` is the plan's own ``invalidate_cache`` step per revision;
   a glob is sent to each revision's admin route, journaled step by step the same way;
 - ``drill``: delegated to ``ethos drill`` when that command exists.
 
 Every run takes the journal's lock first (one at a time per state dir; a second gets
-:class:`~..journal.LockHeld`), records who asked (``executed_by``) and why, and runs on a
+:class:`~..journal.LockHeld`, answered 409), records who asked (``executed_by``, also
+``approved_by``: whoever holds the key and confirms is the authority) and why, and runs on a
 named thread: the caller waits up to ``wait_s`` for the outcome and otherwise gets the id of
 the run still going (a gradual rollback monitors for many minutes).
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,15 +27,13 @@ from typing import Any
 import httpx
 
 from ..errors import RolloutError
-from ..journal import Journal, Run, new_rollback_id
-from ..notify import notifiers_from_env
+from ..journal import Journal, LockHeld, new_rollback_id
 from ..procedures.cache_decision import infer_cause
 from ..procedures.context import Context
 from ..procedures.plans import PLANS, PlanOptions, Step, describe_plan, parse_stages
-from ..procedures.revisions import RevisionClient
-from ..procedures.runner import Outcome, execute
-from ..signals import RouterSignals
-from ..targets import KeepOpenTransport, Targets, make_traffic, resolve_targets
+from ..procedures.runner import Outcome
+from ..procedures.session import Clients, build_clients, run_procedure
+from ..targets import Targets, resolve_targets
 from ..traffic import validate_weights
 
 
@@ -88,6 +88,7 @@ class Operator:
         self.poll_s = poll_s
         self.journal = Journal(self.state_dir)
         self.jobs: dict[str, Job] = {}
+        self._last_options: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ targets
@@ -103,8 +104,10 @@ class Operator:
         cache = _text(body, "cache", cache_default) or cache_default
         if cache not in ("clear", "preserve", "auto"):
             raise ActionError(400, "invalid_body", "cache must be clear, preserve or auto")
-        return PlanOptions(blue=t.blue, green=t.green, revisions=tuple(t.revisions), cache=cache,
+        opts = PlanOptions(blue=t.blue, green=t.green, revisions=tuple(t.revisions), cache=cache,
                            cause=infer_cause(_text(body, "reason")), **more)
+        self._last_options = {k: getattr(opts, k) for k in opts.__slots__}  # type: ignore[attr-defined]
+        return opts
 
     def plan(self, action: str, body: Mapping[str, Any]) -> tuple[str, list[Step], Targets]:
         """The procedure name, the plan and the targets of ``action`` (nothing runs)."""
@@ -153,75 +156,101 @@ class Operator:
     # ------------------------------------------------------------------ running
 
     def start(self, action: str, body: Mapping[str, Any]) -> tuple[Job, Outcome | None]:
-        """Lock, journal and run ``action``; wait up to ``wait_s`` for its outcome."""
+        """Run ``action`` as one locked, journaled session; wait up to ``wait_s`` for its outcome.
+
+        Raises ActionError 409 when another run holds the lock (nothing changed then).
+        """
         executed_by = _text(body, "executed_by", limit=80)
         if not executed_by:
             raise ActionError(400, "missing_executed_by", "say who you are: executed_by is recorded in the journal")
         reason = _text(body, "reason", limit=500) or f"{action} from the console"
+        self._last_options = {}
         procedure, plan, targets = self.plan(action, body)
-        rid = new_rollback_id()
-        lock = self.journal.lock(rid)
+        params = {"via": "console", "action": action, "options": self._last_options, "reason": reason,
+                  # whoever holds the admin key and confirms is the rollback authority here
+                  "executed_by": executed_by, "approved_by": executed_by, "poll_s": self.poll_s,
+                  "body": _public(body)}
         try:
-            lock.acquire()
-        except RolloutError as e:  # LockHeld, JournalError
-            raise ActionError(409, "busy", str(e)) from None
-        try:
-            run = self.journal.start(procedure, [s.to_dict() for s in plan],
-                                     params={"via": "console", "action": action, "body": _public(body)},
-                                     targets=targets.public(), executed_by=executed_by, reason=reason,
-                                     rollback_id=rid)
-            if lock.took_over:
-                run.note("took over a stale lock", holder=lock.took_over)
+            clients = build_clients(targets)
         except RolloutError as e:
-            lock.release()
-            raise ActionError(500, "journal", str(e)) from None
-        job = Job(rid, action, executed_by, time.time())
-        with self._lock:
-            self.jobs[rid] = job
+            raise ActionError(503, "no_targets", str(e)) from None
+        job = Job("", action, executed_by, time.time())
+        started = threading.Event()  # set once the journal is open, or when it could not start
+        refused: list[ActionError] = []
         holder: dict[str, Outcome] = {}
+
+        def on_start(rid: str, ctx: Context) -> None:
+            job.rollback_id = rid
+            with self._lock:
+                self.jobs[rid] = job
+            started.set()
 
         def work() -> None:
             try:
-                outcome = self._execute(run, procedure, plan, targets, executed_by, reason)
-                holder["outcome"] = outcome
+                if plan[0].kind == "invalidate_pattern":
+                    outcome = self._run_pattern(procedure, plan, targets, params, clients, on_start)
+                else:
+                    outcome = run_procedure(procedure, plan, targets, state_dir=self.state_dir, params=params,
+                                            clients=clients, on_start=on_start)
                 job.outcome = outcome.to_dict()
+                if procedure in PLANS:  # a rollback opens its incident (report, checklist)
+                    job.outcome["incident"] = open_incident_for(self.state_dir, outcome.rollback_id)
+                holder["outcome"] = outcome
+            except LockHeld as e:
+                refused.append(ActionError(409, "busy", str(e)))
+            except RolloutError as e:  # could not start (journal unwritable ...): nothing changed
+                refused.append(ActionError(500, "not_started", str(e)))
             except Exception as e:  # noqa: BLE001 - recorded; the console keeps serving
                 job.outcome = {"status": "failed", "message": f"{type(e).__name__}: {e}"}
-                try:
-                    run.ended("failed", job.outcome["message"])
-                except RolloutError:
-                    pass
             finally:
-                lock.release()
+                started.set()
                 job.done.set()
 
-        threading.Thread(target=work, name=f"console-{action}-{rid}", daemon=True).start()
+        threading.Thread(target=work, name=f"console-{action}", daemon=True).start()
+        started.wait()
+        if refused:
+            raise refused[0]
         job.done.wait(self.wait_s)
         return job, holder.get("outcome")
 
-    def _execute(self, run: Run, procedure: str, plan: list[Step], targets: Targets,
-                 executed_by: str, reason: str) -> Outcome:
-        transport = KeepOpenTransport()
-        revisions = RevisionClient(targets.revisions, targets.admin_key, transport=transport)
-        signals = RouterSignals(targets.router, transport=transport) if targets.router else None
-        ctx = Context(targets=targets, traffic=make_traffic(targets, transport), revisions=revisions,
-                      run=run, procedure=procedure, signals=signals, notifiers=notifiers_from_env(),
-                      reason=reason, executed_by=executed_by, poll_s=self.poll_s, transport=transport)
+    def _run_pattern(self, procedure: str, plan: list[Step], targets: Targets, params: Mapping[str, Any],
+                     clients: Clients, on_start: Callable[[str, Context], None]) -> Outcome:
+        """Glob invalidation: the session's lock and journal around :func:`_invalidate_pattern`."""
+        rid = new_rollback_id()
         try:
-            if plan and plan[0].kind == "invalidate_pattern":
+            with self.journal.lock(rid) as lock:
+                run = self.journal.start(procedure, [s.to_dict() for s in plan], params=dict(params),
+                                         targets=targets.public(), executed_by=str(params["executed_by"]),
+                                         reason=str(params["reason"]), rollback_id=rid)
+                if lock.took_over:
+                    run.note("took over a stale lock", holder=lock.took_over)
+                ctx = Context(targets=targets, traffic=clients.traffic, revisions=clients.revisions, run=run,
+                              procedure=procedure, signals=clients.signals, notifiers=[],
+                              reason=str(params["reason"]), executed_by=str(params["executed_by"]),
+                              transport=clients.transport)
+                on_start(rid, ctx)
                 return _invalidate_pattern(ctx, plan)
-            return execute(ctx, plan)
         finally:
-            revisions.close()
-            if signals is not None:
-                signals.close()
-            transport.shutdown()
+            clients.close()
 
     def running(self) -> list[dict[str, Any]]:
         """Jobs started by this console that have not finished, and the last finished ones."""
         with self._lock:
             jobs = sorted(self.jobs.values(), key=lambda j: j.started, reverse=True)[:10]
         return [j.view() for j in jobs]
+
+
+def open_incident_for(state_dir: Path, rollback_id: str) -> dict[str, Any]:
+    """Open (or refresh) the incident of a rollback with the incidents package, if installed."""
+    try:
+        from ..incidents.record import after_rollback
+    except ImportError:
+        return {"opened": False, "detail": "incidents are not available in this installation"}
+    try:
+        inc = after_rollback(state_dir, rollback_id)
+    except Exception as e:  # noqa: BLE001 - the rollback is done; a missing report must not hide it
+        return {"opened": False, "detail": f"{type(e).__name__}: {e}"}
+    return {"opened": True, "id": inc.get("id")}
 
 
 def _public(body: Mapping[str, Any]) -> dict[str, Any]:

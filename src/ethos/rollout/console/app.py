@@ -60,7 +60,7 @@ class Console:
     state_dir: Path
     admin_key: Callable[[], str | None]
     guard_history: GuardHistory
-    ethos_argv: tuple[str, ...] = (sys.executable, "-m", "ethos.cli")
+    ethos_argv: tuple[str, ...] = (sys.executable, "-c", "from ethos.cli import main; main()")
 
     # ------------------------------------------------------------------ reads
 
@@ -100,7 +100,7 @@ class Console:
             "triggers": self._triggers(now), "sources_unavailable": r.unavailable,
             "journal": runs, "lock": lock, "jobs": self.operator.running(),
             "incident": open_incident(self.state_dir), "drill": last_drill(self.state_dir),
-            "actions": {"drill": drill_command() is not None},
+            "actions": {"drill": drill_command(self.state_dir) is not None},
         }
 
     def history(self, since: float | None) -> dict[str, Any]:
@@ -114,25 +114,46 @@ class Console:
     # ------------------------------------------------------------------ acts
 
     def drill(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """Start ``ethos drill`` in the background (it starts its own sandbox)."""
-        cmd = drill_command()
+        """Start ``ethos drill`` in the background (it starts a sandbox of its own), journaled."""
+        cmd = drill_command(self.state_dir)
         who = body.get("executed_by")
         if not isinstance(who, str) or not who.strip():
-            raise ActionError(400, "missing_executed_by", "say who you are: executed_by is recorded")
+            raise ActionError(400, "missing_executed_by", "say who you are: executed_by is recorded in the journal")
         if cmd is None:
             raise ActionError(501, "not_available", "drills are not available in this installation (ethos drill)")
+        title = "run `ethos drill`: a sandbox stack of its own, a fault on its green, the emergency " \
+                "procedure timed against the runbook's budgets, the test checklist, a report"
         if body.get("dry_run"):
-            return 200, {"action": "drill", "dry_run": True,
-                         "lines": ["start `ethos drill` on a sandbox stack of its own: "
-                                   "rehearse the emergency rollback, time each step, write the report"]}
+            return 200, {"action": "drill", "dry_run": True, "lines": [title]}
         log = self.state_dir / "console" / "drill.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        argv = [*self.ethos_argv, *cmd, "--executed-by", who.strip()]
+        reason = str(body.get("reason") or "monthly drill from the console")[:500]
+        try:
+            run = Journal(self.state_dir).start("drill", [{"name": "drill", "kind": "drill", "params": {},
+                                                           "critical": True, "title": title}],
+                                                params={"via": "console", "action": "drill"}, targets={},
+                                                executed_by=who.strip()[:80], reason=reason)
+        except JournalError as e:
+            raise ActionError(500, "journal", str(e)) from None
         with log.open("ab") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
-        threading.Thread(target=proc.wait, name="console-drill-reaper", daemon=True).start()
-        return 202, {"action": "drill", "status": "started", "pid": proc.pid, "log": str(log)}
+            proc = subprocess.Popen([*self.ethos_argv, *cmd], stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        run.step_started("drill", "drill", {"pid": proc.pid, "log": str(log)})
+        t0 = time.monotonic()
+
+        def reap() -> None:
+            code = proc.wait()
+            status = "ok" if code == 0 else "failed"
+            msg = f"ethos drill exited {code} (see {log} and ethos drill status)"
+            try:
+                run.step_ended("drill", status, msg, {"exit_code": code}, time.monotonic() - t0)
+                run.ended("done" if code == 0 else "failed", msg)
+            except JournalError:
+                pass
+
+        threading.Thread(target=reap, name="console-drill-reaper", daemon=True).start()
+        return 202, {"action": "drill", "status": "started", "rollback_id": run.rollback_id,
+                     "pid": proc.pid, "log": str(log)}
 
 
 def _err(status: int, error: str, detail: str) -> JSONResponse:
@@ -189,6 +210,8 @@ def create_app(console: Console, *, start_sampler: bool = True) -> Starlette:
             return JSONResponse({"rollback_id": job.rollback_id, "action": name, "status": "running",
                                  "detail": "still running: follow it in the journal"}, status_code=202)
         body_out = {"action": name, **outcome.to_dict()}
+        if job.outcome and "incident" in job.outcome:
+            body_out["incident"] = job.outcome["incident"]
         if outcome.status == "done":
             return JSONResponse(body_out)
         return JSONResponse({"error": "action_failed", "detail": outcome.message, **body_out}, status_code=500)

@@ -1,61 +1,87 @@
-"""The open incident and the last drill, read through their own packages when installed.
+"""The open incident and the last drill, read through their own packages.
 
-Incidents (``ethos.rollout.incidents``) and drills (``ethos.rollout.drill``) are built in
-their own modules; the console only reads them. When a package (or the reading function the
-console needs) is missing, the page shows *not available* with the reason instead of failing.
+Incidents (``ethos.rollout.incidents``) and drills (``ethos.rollout.drill``) are other parts;
+the console only reads their records and shapes them for the page. When a package is missing
+or its record cannot be read, the page shows *not available* with the reason instead of
+failing.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-
-
-def _find(module: str, names: tuple[str, ...]) -> Callable[..., Any] | None:
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    for n in names:
-        fn = getattr(mod, n, None)
-        if callable(fn):
-            return fn
-    return None
 
 
 def _safe(fn: Callable[[], dict[str, Any]], what: str) -> dict[str, Any]:
     try:
         return fn()
+    except ImportError as e:
+        return {"available": False, "detail": f"{what} are not available in this installation ({e.name or e})"}
     except Exception as e:  # noqa: BLE001 - another part's failure never breaks the page
         return {"available": False, "detail": f"cannot read the {what}: {type(e).__name__}: {e}"}
 
 
+def incident_view(inc: Mapping[str, Any]) -> dict[str, Any]:
+    """What the page shows of an incident record: title, checklist, deadlines. Pure."""
+    deadlines = []
+    comp = inc.get("compliance")
+    if isinstance(comp, Mapping) and comp.get("gdpr_deadline"):
+        deadlines.append({"title": "GDPR 72-hour notification deadline", "due": comp["gdpr_deadline"]})
+    for c in inc.get("criteria") or []:
+        if isinstance(c, Mapping) and c.get("status") == "pending" and c.get("due_at"):
+            deadlines.append({"title": f"success criterion {c.get('id')} checked", "due": c["due_at"]})
+    return {
+        "id": inc.get("id"), "status": inc.get("status"), "title": inc.get("title"),
+        "opened_at": inc.get("opened_at"), "rollback_id": inc.get("rollback_id"),
+        "checklist": [{"id": i.get("id"), "title": i.get("title"), "phase": i.get("phase"),
+                       "done": bool(i.get("done")), "by": i.get("by")}
+                      for i in inc.get("checklist") or [] if isinstance(i, Mapping)],
+        "deadlines": deadlines[:4],
+    }
+
+
 def open_incident(state_dir: Path) -> dict[str, Any]:
-    """``{"available": True, "incident": {...} | None}`` or ``{"available": False, "detail"}``."""
-    reader = _find("ethos.rollout.incidents", ("console_view", "open_incident_view"))
-    if reader is None:
-        return {"available": False,
-                "detail": "incidents are not available in this installation (ethos.rollout.incidents)"}
-    return _safe(lambda: {"available": True, "incident": reader(state_dir)}, "open incident")
+    """``{"available": True, "incident": view | None}`` (the newest open one), or not available."""
+    def read() -> dict[str, Any]:
+        store = importlib.import_module("ethos.rollout.incidents").IncidentStore(state_dir)
+        for iid in reversed(store.ids()):
+            inc = store.load(iid)
+            if inc.get("status") == "open":
+                return {"available": True, "incident": incident_view(inc)}
+        return {"available": True, "incident": None}
+    return _safe(read, "incidents")
 
 
-def last_drill(state_dir: Path) -> dict[str, Any]:
-    """``{"available": True, "drill": {...} | None}`` or ``{"available": False, "detail"}``."""
-    reader = _find("ethos.rollout.drill", ("console_view", "drill_status"))
-    if reader is None:
-        return {"available": False, "detail": "drills are not available in this installation (ethos.rollout.drill)"}
-    return _safe(lambda: {"available": True, "drill": reader(state_dir)}, "last drill")
+def drill_view(status: Mapping[str, Any]) -> dict[str, Any]:
+    """What the page shows of ``drill_status``: last drill, its result, overdue, next due. Pure."""
+    last = status.get("last_drill") or {}
+    return {
+        "last_at": last.get("started"), "scenario": last.get("scenario"),
+        "result": None if not last else ("passed" if last.get("passed") else "failed"),
+        "report": last.get("report"), "overdue": bool(status.get("overdue")),
+        "next_due": status.get("next_due"), "message": status.get("message"), "drills": status.get("drills", 0),
+    }
 
 
-def drill_command() -> list[str] | None:
-    """The command line that starts a drill, when the drill package is installed."""
+def last_drill(state_dir: Path, now: datetime | None = None) -> dict[str, Any]:
+    """``{"available": True, "drill": view}``, or not available."""
+    def read() -> dict[str, Any]:
+        drill = importlib.import_module("ethos.rollout.drill")
+        st = drill.drill_status(drill.DrillHistory(state_dir).read(), now or datetime.now(timezone.utc))
+        return {"available": True, "drill": drill_view(st)}
+    return _safe(read, "drills")
+
+
+def drill_command(state_dir: Path) -> list[str] | None:
+    """The ``ethos`` arguments that start a drill, when the drill command is installed."""
     try:
         importlib.import_module("ethos.cli.drill")
     except ImportError:
         return None
-    return ["drill", "run", "--yes", "--json"]
+    return ["drill", "--yes", "--json", "--state-dir", str(state_dir)]
 
 
-__all__ = ["open_incident", "last_drill", "drill_command"]
+__all__ = ["open_incident", "incident_view", "last_drill", "drill_view", "drill_command"]

@@ -133,7 +133,7 @@ class SeriesStore:
     def samples(self, since: float | None = None) -> list[Sample]:
         """The samples kept, oldest first (those at or after ``since`` when given)."""
         with self._lock:
-            return [s for s in self._samples if since is None or s.t >= since]
+            return [s for s in self._samples if since is None or round(s.t, 3) >= since]
 
     def latest(self) -> Sample | None:
         with self._lock:

@@ -140,7 +140,17 @@
 
   function buildWeightInputs(st) {
     var names = st.revisions.map(function (r) { return r.name; }).join(",");
-    if (names === S.weightsBuilt) return;
+    var now = JSON.stringify(st.weights);
+    if (names === S.weightsBuilt) {
+      // follow the router's weights unless the person is editing them
+      var editing = document.activeElement && document.activeElement.closest && document.activeElement.closest("#weights-fields");
+      if (!editing && now !== S.weightsSeen && st.weights) {
+        document.querySelectorAll("#weights-fields input[data-rev]").forEach(function (i) { i.value = String(st.weights[i.dataset.rev] || 0); });
+      }
+      S.weightsSeen = now;
+      return;
+    }
+    S.weightsSeen = now;
     S.weightsBuilt = names;
     var fs = $("#weights-fields");
     fs.querySelectorAll(".field").forEach(function (f) { f.remove(); });
@@ -233,11 +243,11 @@
       }
       (v.deadlines || []).forEach(function (d) { box.appendChild(el("p", { class: "hint", text: d.title + ": " + fmtTime(d.due) })); });
     } else {
-      var overdue = v.overdue;
       box.appendChild(el("p", {}, [el("strong", { text: "Last: " + (v.last_at ? fmtTime(v.last_at) : "never") + " " }),
-        v.result ? el("span", { class: "badge " + (v.result === "passed" || v.result === "pass" ? "ok" : "firing"), text: v.result }) : null]));
-      box.appendChild(el("p", {}, [el("span", { class: "badge " + (overdue ? "firing" : "ok"), text: overdue ? "✕ overdue" : "✓ not due yet" }),
-        document.createTextNode(v.next_due ? " next due " + fmtTime(v.next_due) : "")]));
+        v.result ? el("span", { class: "badge " + (v.result === "passed" ? "ok" : "firing"), text: (v.result === "passed" ? "✓ " : "✕ ") + v.result }) : null,
+        document.createTextNode(v.scenario ? " (" + v.scenario + ")" : "")]));
+      box.appendChild(el("p", {}, [el("span", { class: "badge " + (v.overdue ? "firing" : "ok"), text: v.overdue ? "✕ overdue" : "✓ up to date" }),
+        document.createTextNode(v.next_due ? " next due " + fmtTime(v.next_due) : " run one with Start drill or `ethos drill`")]));
       if (v.report) box.appendChild(el("p", { class: "hint", text: "Report: " + v.report }));
     }
   }
@@ -319,7 +329,7 @@
     });
     var opts = {
       width: Math.max(240, target.clientWidth), height: 150, series: series,
-      scales: { x: { time: true, range: function (u, min, max) { var hi = max || Date.now() / 1000; return [Math.min(min || hi, hi - 180), hi]; } },
+      scales: { x: { time: true, range: function (u, min, max) { var hi = max || Date.now() / 1000; return [Math.min(min || hi, hi - 60), hi]; } },
                 y: { range: yRange(spec) } },
       axes: [{ stroke: "#4d5966", grid: { stroke: "#eef1f4" }, ticks: { stroke: "#d5dbe1" } },
              { stroke: "#4d5966", size: 58, values: axisFmt(spec.signal), grid: { stroke: "#eef1f4" }, ticks: { stroke: "#d5dbe1" } }],
