@@ -512,13 +512,15 @@ class RedisStore(Store):
             match = escape_match((self._p + kind).decode()) + "*"
             for set_key in self._call(lambda m=match: list(self.client.scan_iter(m, 1000))):
                 members = list(self._call(lambda s=set_key: self.client.smembers(s)))
-                pipe = self.client.pipeline(transaction=False)
-                for m in members:
-                    pipe.exists(self._entry_prefix + m)
-                alive = self._call(pipe.execute) if members else []
-                dead = [m for m, a in zip(members, alive, strict=True) if not a]
-                if dead:
-                    self._call(lambda s=set_key, d=dead: self.client.srem(s, *d))
+                for i in range(0, len(members), _CHUNK):
+                    chunk = members[i : i + _CHUNK]
+                    pipe = self.client.pipeline(transaction=False)
+                    for m in chunk:
+                        pipe.exists(self._entry_prefix + m)
+                    alive = self._call(pipe.execute)
+                    dead = [m for m, a in zip(chunk, alive, strict=True) if not a]
+                    if dead:
+                        self._call(lambda s=set_key, d=dead: self.client.srem(s, *d))
 
     def close(self) -> None:
         """Stop the subscriber thread and close the connections."""

@@ -136,12 +136,18 @@ def test_purge_expired(store: Store, t0: float) -> None:
 def test_redis_expires_entries_by_itself(store: Store, kind: str) -> None:
     if kind != "redis":
         pytest.skip("Redis's own expiry")
-    store.put(make("soon", time.time() - 59.8, ttl_s=60, sources=("d.md",)))
+    store.put(make("soon", time.time() - 59.8, ttl_s=60, sources=("d.md",), embedding=b"v"))
     assert store.count() == 1
     deadline = time.monotonic() + 5
     while store.count() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert store.count() == 0
+    # the indexes still name it until purge_expired prunes them
+    raw = store.client  # type: ignore[attr-defined]
+    src, vec = store._src_key("d.md"), store._vec_key("ns", 1, "s1")  # type: ignore[attr-defined]
+    assert (raw.scard(src), raw.scard(vec)) == (1, 1)
+    assert store.purge_expired(time.time()) == 0
+    assert (raw.scard(src), raw.scard(vec)) == (0, 0)
     assert store.delete_by_source("d.md") == 0
 
 
