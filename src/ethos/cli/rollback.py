@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import getpass
 import json
 import os
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +21,6 @@ import click
 
 from ..rollout.errors import RolloutError
 from ..rollout.journal import Journal, JournalError, LockHeld
-from ..rollout.procedures.assess import success_criteria
 from ..rollout.procedures.cache_decision import CAUSES, infer_cause
 from ..rollout.procedures.context import Context
 from ..rollout.procedures.session import (
@@ -37,38 +34,11 @@ from ..rollout.procedures.session import (
 from ..rollout.procedures.plans import PLANS, PlanOptions, Step, describe_plan, parse_stages
 from ..rollout.procedures.revisions import RevisionClient
 from ..rollout.procedures.runner import Outcome, StepReport
-from ..rollout.signals import RevisionSignals, RouterSignals, SignalsUnavailable
 from ..rollout.stack import resolve_state_dir
-from ..rollout.targets import TargetError, Targets, make_traffic, resolve_targets
+from ..rollout.targets import TargetError, Targets
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
-
-
-def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    opts = [
-        click.option("--router", metavar="URL", help="Router base URL (else $ETHOS_ROUTER_URL, else the stack file)."),
-        click.option("--revision", "revisions", multiple=True, metavar="NAME=URL",
-                     help="A revision's base URL; repeat (else the stack file)."),
-        click.option("--admin-key-env", metavar="VAR",
-                     help="Environment variable holding the admin key (default ETHOS_ADMIN_API_KEY)."),
-        click.option("--state-dir", metavar="DIR", help="State dir: stack file and journal (default .ethos)."),
-        click.option("--blue", default="blue", show_default=True, help="The stable revision to roll back to."),
-        click.option("--green", default="green", show_default=True, help="The revision rolled back from."),
-        click.option("--traffic", "traffic_kind", type=click.Choice(["router", "cloudrun"]), default="router",
-                     show_default=True, help="Traffic manager: the local router or Cloud Run."),
-        click.option("--service", help="Cloud Run service (with --traffic cloudrun)."),
-        click.option("--region", help="Cloud Run region (with --traffic cloudrun)."),
-        click.option("--project", default=lambda: os.environ.get("GOOGLE_CLOUD_PROJECT"),
-                     help="Cloud Run project (default $GOOGLE_CLOUD_PROJECT)."),
-        click.option("--cloudrun-revision", "cloud_revisions", multiple=True, metavar="NAME=CLOUD_REVISION",
-                     help="Map our name to a Cloud Run revision (default SERVICE-NAME)."),
-        click.option("--cloudrun-endpoint", hidden=True, help="Cloud Run API endpoint (tests)."),
-        click.option("--cloudrun-anonymous", is_flag=True, hidden=True,
-                     help="Anonymous credentials (tests against a local Admin API)."),
-        click.option("--json", "as_json", is_flag=True, help="Print one JSON document."),
-    ]
-    for o in reversed(opts):
-        fn = o(fn)
-    return fn
+from .rollback_common import confirm, default_user, json_errors, state_dir_of, target_options, targets_from_flags
+from .rollback_report import history, verify
 
 
 def _procedure_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -76,7 +46,7 @@ def _procedure_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--reason", default="", help="Why (goes to the journal and the notification)."),
         click.option("--cause", type=click.Choice(CAUSES), default=None,
                      help="What went wrong; pii/corruption always clear the cache (default: from --reason)."),
-        click.option("--executed-by", default=lambda: os.environ.get("USER") or _user(),
+        click.option("--executed-by", default=lambda: os.environ.get("USER") or default_user(),
                      help="Who runs it (default $USER)."),
         click.option("--approved-by", default="",
                      help="Who approved it (the runbook's rollback authority); journaled and notified."),
@@ -88,33 +58,6 @@ def _procedure_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for o in reversed(opts):
         fn = o(fn)
     return fn
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def _targets(kw: dict[str, Any]) -> Targets:
-    cloud: dict[str, Any] = {}
-    if kw["traffic_kind"] == "cloudrun":
-        cloud = {"service": kw["service"], "region": kw["region"], "project": kw["project"],
-                 "api_endpoint": kw.get("cloudrun_endpoint"), "anonymous": kw.get("cloudrun_anonymous")}
-        if kw["cloud_revisions"]:
-            cloud["revisions"] = dict(x.split("=", 1) for x in kw["cloud_revisions"] if "=" in x)
-    try:
-        return resolve_targets(router=kw["router"], revisions=kw["revisions"],
-                               admin_key_env=kw["admin_key_env"], state_dir=kw["state_dir"],
-                               blue=kw["blue"], green=kw["green"], traffic=kw["traffic_kind"],
-                               cloudrun=cloud)
-    except TargetError as e:
-        raise CLIError(str(e), EXIT_USAGE) from None
-
-
-def _state_dir(kw: dict[str, Any]) -> Path:
-    return resolve_state_dir(kw.get("state_dir"))
 
 
 def _emit(as_json: bool) -> Callable[[str], None]:
@@ -131,15 +74,6 @@ def _printer(as_json: bool) -> Callable[[StepReport, float], None] | None:
         click.echo(f"{now} +{elapsed:7.3f}s  {rep.status:<11} {rep.name:<24} {rep.message}{took}")
 
     return show
-
-
-def _confirm(yes: bool, text: str) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise CLIError("no terminal to confirm on: pass --yes to act without a prompt", EXIT_USAGE)
-    if not click.confirm(text, default=False):
-        raise CLIError("not confirmed; nothing changed", EXIT_FAILED)
 
 
 def _clients(targets: Targets) -> Clients:
@@ -167,7 +101,7 @@ def _finish(outcome: Outcome, state_dir: Path, as_json: bool) -> None:
 
 def _run_procedure(procedure: str, opts: PlanOptions, kw: dict[str, Any], extra: dict[str, Any]) -> None:
     as_json = kw["as_json"]
-    targets = _targets(kw)
+    targets = targets_from_flags(kw)
     plan = PLANS[procedure](opts)
     params = {"options": _opts_dict(opts),
               "reason": kw["reason"], "executed_by": kw["executed_by"],
@@ -175,7 +109,7 @@ def _run_procedure(procedure: str, opts: PlanOptions, kw: dict[str, Any], extra:
     if kw["dry_run"]:
         _show_plan(procedure, plan, targets, opts, as_json)
         return
-    _confirm(kw["yes"], f"{procedure} rollback to {targets.blue} on {targets.router or targets.traffic}?")
+    confirm(kw["yes"], f"{procedure} rollback to {targets.blue} on {targets.router or targets.traffic}?")
     clients = _clients(targets)
 
     def on_start(rid: str, ctx: Context) -> None:
@@ -183,7 +117,7 @@ def _run_procedure(procedure: str, opts: PlanOptions, kw: dict[str, Any], extra:
             click.echo(f"{procedure} rollback {rid} by {kw['executed_by']}: "
                        f"{targets.green} -> {targets.blue} via {ctx.traffic.describe()}")
 
-    state_dir = _state_dir(kw)
+    state_dir = state_dir_of(kw)
     with _terminate_as_interrupt():
         try:
             outcome = run_procedure(procedure, plan, targets, state_dir=state_dir, params=params,
@@ -268,22 +202,9 @@ def _with_revisions(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(**kw: Any) -> Any:
         if not kw["revisions"]:
-            t = _targets(kw)
+            t = targets_from_flags(kw)
             kw["revisions"] = tuple(f"{k}={v}" for k, v in t.revisions.items())
         return fn(**kw)
-    return wrapper
-
-
-def _json_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """With ``--json``, a clean error is also one JSON document on stdout (for scripts)."""
-    @functools.wraps(fn)
-    def wrapper(**kw: Any) -> Any:
-        try:
-            return fn(**kw)
-        except CLIError as e:
-            if kw.get("as_json"):
-                click.echo(json.dumps({"status": "error", "error": str(e), "exit_code": e.exit_code}))
-            raise
     return wrapper
 
 
@@ -293,11 +214,11 @@ def rollback() -> None:
 
 
 @rollback.command()
-@_target_options
+@target_options
 @_procedure_options
 @click.option("--cache", type=click.Choice(["clear", "preserve", "auto"]), default="clear", show_default=True,
               help="Cache after rollback: clear (runbook), preserve (same format only), auto.")
-@_json_errors
+@json_errors
 @_with_revisions
 def emergency(**kw: Any) -> None:
     """100% blue, clear every revision's cache, verify traffic and health, notify."""
@@ -306,12 +227,12 @@ def emergency(**kw: Any) -> None:
 
 
 @rollback.command()
-@_target_options
+@target_options
 @_procedure_options
 @click.option("--cache", type=click.Choice(["clear", "preserve", "auto"]), default="clear", show_default=True,
               help="Cache after rollback: clear (runbook), preserve (same format only), auto.")
 @click.option("--force", is_flag=True, help="Roll back even if the signals do not confirm the issue.")
-@_json_errors
+@json_errors
 @_with_revisions
 def standard(**kw: Any) -> None:
     """The runbook's five steps: verify issue, shift, clear cache, verify (with probe), notify."""
@@ -320,7 +241,7 @@ def standard(**kw: Any) -> None:
 
 
 @rollback.command()
-@_target_options
+@target_options
 @_procedure_options
 @click.option("--cache", type=click.Choice(["clear", "preserve", "auto"]), default="auto", show_default=True,
               help="Cache after rollback: clear, preserve (same format only), auto.")
@@ -328,7 +249,7 @@ def standard(**kw: Any) -> None:
               help="Green percent and monitoring window per stage (e.g. 50:5s,25:5s,5:5s).")
 @click.option("--poll", "poll_s", type=float, default=5.0, show_default=True,
               help="Seconds between signal reads while monitoring.")
-@_json_errors
+@json_errors
 @_with_revisions
 def gradual(**kw: Any) -> None:
     """Green 50 -> 25 -> 5 -> 0, watching blue each stage; holds and says why if blue degrades."""
@@ -346,7 +267,7 @@ def gradual(**kw: Any) -> None:
 @click.option("--admin-key-env", metavar="VAR", help="Environment variable holding the admin key.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-@_json_errors
+@json_errors
 def resume(rollback_id: str | None, state_dir: str | None, admin_key_env: str | None, yes: bool,
            as_json: bool) -> None:
     """Continue an interrupted, failed or held rollback without redoing completed steps."""
@@ -361,7 +282,7 @@ def resume(rollback_id: str | None, state_dir: str | None, admin_key_env: str | 
         raise CLIError(f"rollback {rec.rollback_id} is {rec.status}; nothing to resume", EXIT_USAGE)
     targets = targets_from_record(rec, admin_key_env=admin_key_env, state_dir=state_dir)
     left = [str(x["name"]) for x in rec.plan if x["name"] not in rec.completed]
-    _confirm(yes, f"resume {rec.procedure} rollback {rec.rollback_id} ({len(left)} steps left: {', '.join(left)})?")
+    confirm(yes, f"resume {rec.procedure} rollback {rec.rollback_id} ({len(left)} steps left: {', '.join(left)})?")
     clients = _clients(targets)
     if not as_json:
         click.echo(f"resuming {rec.procedure} rollback {rec.rollback_id} ({rec.status}): "
@@ -375,102 +296,5 @@ def resume(rollback_id: str | None, state_dir: str | None, admin_key_env: str | 
     _finish(outcome, journal.dir.parent, as_json)
 
 
-@rollback.command()
-@_target_options
-@click.option("--baseline-p95-ms", type=float, default=None,
-              help="Blue's normal p95 latency, ms (default: recorded by the last rollback).")
-@click.option("--no-probe", is_flag=True, help="Skip the functional probe.")
-@_json_errors
-def verify(baseline_p95_ms: float | None, no_probe: bool, **kw: Any) -> None:
-    """The runbook's success criteria after a rollback, each with its value and pass/fail."""
-    from ..rollout.procedures.plans import PROBE_MESSAGE
-
-    as_json = kw["as_json"]
-    targets = _targets(kw)
-    try:
-        traffic = make_traffic(targets)
-    except TargetError as e:
-        raise CLIError(str(e), EXIT_USAGE) from None
-    try:
-        weights: dict[str, int] | None = traffic.get_weights()
-        weights_error = ""
-    except RolloutError as e:
-        weights, weights_error = None, str(e)
-    signals = None
-    if targets.router:
-        try:
-            source = RouterSignals(targets.router)
-            signals = source.read()
-            source.close()
-        except SignalsUnavailable:
-            signals = None
-    baseline = _baseline(_state_dir(kw), targets.blue, baseline_p95_ms)
-    probe_ok, probe_detail = None, ""
-    if not no_probe:
-        client = RevisionClient(targets.revisions, targets.admin_key)
-        try:
-            r = client.chat(targets.router or targets.revisions[targets.blue], PROBE_MESSAGE)
-            probe_ok = r.status == 200 and bool(r.reply.strip())
-            probe_detail = f"{r.status}, {len(r.reply)} chars, by {r.revision or '?'}"
-        except RolloutError as e:
-            probe_ok, probe_detail = False, str(e)
-        finally:
-            client.close()
-    crit = success_criteria(weights, signals, targets.blue, baseline, probe_ok, probe_detail)
-    passed = all(c.passed for c in crit)
-    if as_json:
-        click.echo(json.dumps({"passed": passed, "criteria": [c.to_dict() for c in crit],
-                               "weights_error": weights_error or None}))
-    else:
-        for c in crit:
-            click.echo(f"{'PASS' if c.passed else 'FAIL'}  {c.name:<24} {c.value}  (expected {c.expected})")
-        if weights_error:
-            click.echo(f"traffic: {weights_error}")
-        click.echo("all success criteria pass" if passed else "some success criteria fail")
-    if not passed:
-        raise SystemExit(EXIT_FAILED)
-
-
-def _baseline(state_dir: Path, blue: str, p95_ms: float | None) -> RevisionSignals | None:
-    if p95_ms is not None:
-        return RevisionSignals(count=10**6, p95_ms=p95_ms)
-    try:
-        rec = Journal(state_dir).latest()
-    except JournalError:
-        return None
-    if rec is None:
-        return None
-    for step in ("baseline", "snapshot", "verify_issue"):
-        sig = (rec.completed.get(step) or {}).get("signals") or {}
-        if blue in sig:
-            return RevisionSignals.from_dict(sig[blue])
-    return None
-
-
-@rollback.command()
-@click.argument("rollback_id", required=False)
-@click.option("--state-dir", metavar="DIR", help="State dir (default .ethos).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_json_errors
-def history(rollback_id: str | None, state_dir: str | None, as_json: bool) -> None:
-    """List past rollbacks, or show one run's journal."""
-    journal = Journal(resolve_state_dir(state_dir))
-    try:
-        if rollback_id:
-            rec = journal.load(rollback_id)
-            if as_json:
-                click.echo(json.dumps({**rec.summary(), "events": rec.events}))
-            else:
-                for e in rec.events:
-                    click.echo(f"{e.get('ts')}  {e.get('event'):<13} {e.get('step', '') or ''} "
-                               f"{e.get('status', '') or ''} {e.get('message', '') or ''}".rstrip())
-            return
-        runs = [r.summary() for r in journal.runs()]
-    except JournalError as e:
-        raise CLIError(str(e), EXIT_USAGE) from None
-    if as_json:
-        click.echo(json.dumps(runs))
-    else:
-        for r in runs:
-            click.echo(f"{r['rollback_id']}  {r['procedure']:<9} {r['status']:<11} "
-                       f"{r['steps_done']}/{r['steps']} steps  {r['message']}")
+rollback.add_command(verify)
+rollback.add_command(history)

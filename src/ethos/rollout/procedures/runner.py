@@ -84,38 +84,43 @@ def execute(
     t0 = time.monotonic()
     reports: list[StepReport] = []
     status, message = "done", "all steps completed"
-    for step in plan:
-        if step.name in completed:
-            ctx.results[step.name] = completed[step.name]
-            rep = StepReport(step.name, "done-before", "completed in an earlier attempt", "", 0.0,
-                             completed[step.name])
+    open_step: tuple[str, float] | None = None  # journaled as started, not yet as ended
+    try:
+        for step in plan:
+            if step.name in completed:
+                ctx.results[step.name] = completed[step.name]
+                rep = StepReport(step.name, "done-before", "completed in an earlier attempt", "", 0.0,
+                                 completed[step.name])
+                reports.append(rep)
+                if printer:
+                    printer(rep, time.monotonic() - t0)
+                continue
+            started = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+            s0 = time.monotonic()
+            open_step = (step.name, s0)
+            ctx.run.step_started(step.name, step.kind, step.params)
+            result = _run_step(ctx, step)
+            dur = time.monotonic() - s0
+            ctx.run.step_ended(step.name, result.status, result.message, result.values, dur)
+            open_step = None
+            rep = StepReport(step.name, result.status, result.message, started, round(dur, 6), result.values)
             reports.append(rep)
             if printer:
                 printer(rep, time.monotonic() - t0)
-            continue
-        started = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        ctx.run.step_started(step.name, step.kind, step.params)
-        s0 = time.monotonic()
-        try:
-            result = _run_step(ctx, step)
-        except KeyboardInterrupt:
-            ctx.run.step_ended(step.name, "failed", "interrupted", {}, time.monotonic() - s0)
-            status, message = "interrupted", f"interrupted during {step.name}"
-            reports.append(StepReport(step.name, "failed", "interrupted", started,
-                                      time.monotonic() - s0))
+            if result.status in ("ok", "skipped", "warn"):
+                ctx.results[step.name] = result.values
+                continue
+            status = result.status if result.status in ("held", "stopped") else "failed"
+            message = f"{step.name}: {result.message}"
             break
-        dur = time.monotonic() - s0
-        ctx.run.step_ended(step.name, result.status, result.message, result.values, dur)
-        rep = StepReport(step.name, result.status, result.message, started, round(dur, 6), result.values)
-        reports.append(rep)
-        if printer:
-            printer(rep, time.monotonic() - t0)
-        if result.status in ("ok", "skipped", "warn"):
-            ctx.results[step.name] = result.values
-            continue
-        status = result.status if result.status in ("held", "stopped") else "failed"
-        message = f"{step.name}: {result.message}"
-        break
+    except KeyboardInterrupt:
+        # Ctrl-C / SIGTERM anywhere in the loop, even between two journal writes.
+        status, message = "interrupted", "interrupted"
+        if open_step is not None:
+            name, s0 = open_step
+            ctx.run.step_ended(name, "failed", "interrupted", {}, time.monotonic() - s0)
+            reports.append(StepReport(name, "failed", "interrupted", "", round(time.monotonic() - s0, 6)))
+            message = f"interrupted during {name}"
     if status in ("failed", "held") and ctx.notifiers:
         # The team hears of a rollback that stopped half-way too; best effort, journaled.
         deliveries = send(ctx, notification(ctx, status, message))
