@@ -124,6 +124,7 @@ def main() -> int:
     from gptcache import Cache, Config
     from gptcache.adapter.api import get as gpt_get
     from gptcache.manager import CacheBase, VectorBase, get_data_manager
+    from gptcache.processor.pre import get_prompt
     from gptcache.similarity_evaluation.distance import SearchDistanceEvaluation
 
     def embed_fn(text: str, **_: object) -> np.ndarray:
@@ -138,7 +139,7 @@ def main() -> int:
     dm.import_data(stored, [f"answer to {q}" for q in stored], list(vecs), [None] * len(stored))
     gpt_load_s = time.time() - t0
     gpt = Cache()
-    gpt.init(embedding_func=embed_fn, data_manager=dm,
+    gpt.init(pre_embedding_func=get_prompt, embedding_func=embed_fn, data_manager=dm,
              similarity_evaluation=SearchDistanceEvaluation(),
              config=Config(similarity_threshold=0.95))
 
@@ -163,7 +164,8 @@ def main() -> int:
         gpt_hits += r is not None
 
     print(f"semantic lookup with {len(stored)} entries, {len(queries)} queries (half"
-          f" paraphrases of stored questions), {os.cpu_count()} cores, model {embedder.name}")
+          f" paraphrases of stored questions), {os.cpu_count()} cores, model {embedder.name},"
+          f" load average {os.getloadavg()[0]:.1f} (other work on the machine slows both)")
     print(f"  ethos: store filled in {load_s:.1f}s; index from stored vectors"
           f" {index_s:.1f}s ({'HNSW' if index.uses_ann else 'brute force'});"
           f" GPTCache import {gpt_load_s:.1f}s")

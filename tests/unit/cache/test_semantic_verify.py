@@ -85,3 +85,46 @@ def test_thresholds_are_on_the_cosine_scale():
     assert -1.0 <= DEFAULT_THRESHOLD_SAME <= DEFAULT_THRESHOLD <= 1.0
     v = Verifier(threshold=0.8, threshold_same=0.95)  # same never above the other
     assert v.threshold_same == 0.8
+
+
+def test_a_general_stored_question_serves_a_numbered_one():
+    assert V.check("Can I add 5 users?", "Can I add users?", 0.95).ok
+    assert V.check("Can I add users?", "Can I add 5 users?", 0.95).reason == "numbers"
+
+
+def test_negation_counts_between_like_questions_only():
+    assert V.check("Is there no free plan?", "Is there a free plan?", 0.97).reason == "negation"
+    # rephrased negation across different wording is not a different question
+    assert V.check("download tar archives without streaming",
+                   "download and extract tar archives in non streaming mode", 0.92).ok
+
+
+def _n(key, question, sim):
+    from ethos.cache.semantic import Neighbour
+
+    return Neighbour(key, question, sim)
+
+
+def test_choose_skips_a_refused_neighbour_for_a_verified_one():
+    best, refused = V.choose(
+        "What does the Team plan cost?",
+        [_n("b", "What does the Business plan cost?", 0.97),
+         _n("t", "How much is the Team plan?", 0.93)],
+    )
+    assert best is not None and best.key == "t"
+    assert refused == ["names"]
+
+
+def test_choose_refuses_an_ambiguous_question():
+    v = Verifier(PLANS, margin=0.02)
+    best, refused = v.choose(
+        "how do i learn python",
+        [_n("a", "how do i learn python fast", 0.931), _n("b", "how do i learn python well",
+                                                           0.930)],
+    )
+    assert best is None and refused == ["ambiguous"]
+
+
+def test_choose_stops_below_the_threshold():
+    best, refused = V.choose("x y", [_n("a", "x y", 0.2), _n("b", "x y", 0.1)])
+    assert best is None and refused == ["threshold"]

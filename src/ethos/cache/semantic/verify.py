@@ -6,16 +6,20 @@ and "pricing for startups", a question and its negation), and a wrong answer cos
 than a miss. So a candidate is served only when
 
 1. the two questions agree on everything that changes the answer:
-   * **numbers and amounts** (``5 users`` is not ``50 users``; ``$10`` is not ``€10``),
-   * **plan and product names** of the knowledge base (``Team`` is not ``Business``),
-   * **negation** (``does it include SSO`` is not ``does it not include SSO``);
+   * **numbers and amounts** (``5 users`` is not ``50 users``; ``$10`` is not ``€10``);
+     a stored question naming no number is general and may serve one that does;
+   * **plan and product names** of the knowledge base (``Team`` is not ``Business``);
+   * **negation** (``does it include SSO`` / ``does it not include SSO``), compared when
+     the two share most of their content words, where a negation is the difference;
 2. their cosine similarity (one scale everywhere: -1 to 1, the dot product of unit
    vectors) reaches a threshold that depends on whether they ask about the same things:
    * the *content words* (what is left after function words, stemmed, with a few
      synonyms folded into one concept, e.g. "how much", "price" and "cost") are the same
      on both sides, or one side only adds words: ``threshold_same`` (lower);
-   * the other asks about something else as well (**the entity asked about** differs,
-     "learn Python" and "learn Java"): ``threshold``, which is high.
+   * one asks about something the other does not (**the entity asked about** differs,
+     "learn Python" / "learn Java"): ``threshold``, which is higher;
+3. no other verified candidate is about as close (:meth:`Verifier.choose`): a question
+   halfway between two stored questions is ambiguous, and guessing is how a cache lies.
 
 The defaults were calibrated with ``bench/semantic_qqp.py`` and ``bench/semantic_mock.py``.
 """
@@ -45,7 +49,7 @@ NEGATION_OVERLAP = 0.5
 REASONS = ("ok", "threshold", "numbers", "names", "negation", "entity", "ambiguous")
 
 _NEGATIONS = frozenset(
-    "not no never none nobody nothing nowhere neither nor without cannot cant dont doesnt"
+    "not no non never none nobody nothing nowhere neither nor without cannot cant dont doesnt"
     " didnt isnt arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt"
     " aint mustnt neednt".split()
 )
