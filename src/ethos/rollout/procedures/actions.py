@@ -34,6 +34,17 @@ def _read_signals(ctx: Context) -> dict[str, RevisionSignals] | None:
     return ctx.signals.read()
 
 
+def _show_signals(ctx: Context, sig: dict[str, RevisionSignals]) -> None:
+    """Print the signals per revision (the runbook's step 1: look before acting)."""
+    def ms(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.0f} ms"
+
+    for name, s in sig.items():
+        ctx.emit(f"  {name:<8} {s.count:6d} req  err {s.error_rate:6.2%}  p50 {ms(s.p50_ms):>8}  "
+                 f"p95 {ms(s.p95_ms):>8}  TTFT p50 {ms(s.ttft_p50_ms):>8}  p95 {ms(s.ttft_p95_ms):>8}"
+                 + (f"  ({s.window_s:g} s window)" if s.window_s else ""))
+
+
 def snapshot(ctx: Context, step: Step) -> StepResult:
     weights = ctx.traffic.get_weights()
     unknown = [n for n in (ctx.blue, ctx.green) if n not in weights]
@@ -92,6 +103,7 @@ def verify_issue(ctx: Context, step: Step) -> StepResult:
             return StepResult("warn", "no signal source; going ahead (--force)")
         return StepResult("stopped", "no signal source to verify the issue; use --force")
     values = {"signals": {k: v.to_dict() for k, v in sig.items()}}
+    _show_signals(ctx, sig)
     ok, reasons = confirm_issue(sig, ctx.blue, ctx.green, ctx.thresholds)
     values["confirmed"], values["reasons"] = ok, reasons
     if ok:
