@@ -110,7 +110,7 @@ def ask(url: str, q: str) -> str:
 
 
 def drill(workdir: Path, *, rps: float = 20.0, interval: str = "5s", warmup_s: float = 20.0,
-          fault: str = "error_rate=0.1", timeout_s: float = 120.0) -> dict[str, Any]:
+          fault: str = "error_rate=0.1", timeout_s: float = 120.0, via: str = "library") -> dict[str, Any]:
     """One run; returns the measured figures. Stops every process it started."""
     state = workdir / "state"
     env = {**os.environ, "ETHOS_STATE_DIR": str(state)}
@@ -134,7 +134,7 @@ def drill(workdir: Path, *, rps: float = 20.0, interval: str = "5s", warmup_s: f
         probe_warm = ask(router, PROBE)  # HIT: cached
         th.start()
         guard = subprocess.Popen([ETHOS, "guard", "--state-dir", str(state), "--interval", interval,
-                                  "--exit-after-action", "--json"], env=env, stdout=guard_out,
+                                  "--exit-after-action", "--json", "--via", via], env=env, stdout=guard_out,
                                  stderr=subprocess.STDOUT, start_new_session=True)
         time.sleep(warmup_s)
         onset = time.time()
@@ -173,6 +173,7 @@ def drill(workdir: Path, *, rps: float = 20.0, interval: str = "5s", warmup_s: f
     after = [x for x in res if shifted and x[0] > shifted + 0.5]
     during = [x for x in res if x[0] >= onset and (shifted is None or x[0] <= shifted)]
     return {
+        "via": via,
         "onset_to_decision_s": round(decided - onset, 2) if decided else None,
         "onset_to_shift_s": round(shifted - onset, 2) if shifted else None,
         "procedure_s": round(outcome.get("duration_s", 0.0), 2),
@@ -198,27 +199,37 @@ def main() -> None:
     ap.add_argument("--rps", type=float, default=20.0)
     ap.add_argument("--interval", default="5s")
     ap.add_argument("--warmup", type=float, default=20.0)
+    ap.add_argument("--via", default="library,command",
+                    help="how the guard runs the procedure, alternating per run: library, command or both")
     a = ap.parse_args()
+    vias = a.via.split(",")
     runs = []
-    for i in range(a.runs):
+    for i in range(a.runs * len(vias)):
         with tempfile.TemporaryDirectory(prefix="ethos-guard-e2e-") as d:
-            r = drill(Path(d), rps=a.rps, interval=a.interval, warmup_s=a.warmup)
+            r = drill(Path(d), rps=a.rps, interval=a.interval, warmup_s=a.warmup, via=vias[i % len(vias)])
             runs.append(r)
             print(f"run {i + 1}: " + json.dumps(r), flush=True)
-    shift = [r["onset_to_shift_s"] for r in runs if r["onset_to_shift_s"] is not None]
-    dec = [r["onset_to_decision_s"] for r in runs if r["onset_to_decision_s"] is not None]
-    proc = [r["procedure_s"] for r in runs]
     print()
-    print(f"guard e2e, {a.runs} runs, {a.rps:g} req/s through the router, green error_rate=0.1 at 50%,"
-          f" interval {a.interval}:")
-    if shift:
-        print(f"  onset -> traffic 100% blue: median {statistics.median(shift):.2f} s "
-              f"(min {min(shift):.2f}, max {max(shift):.2f}); goal < 15 s")
-    if dec:
-        print(f"  onset -> guard decision:    median {statistics.median(dec):.2f} s")
-    print(f"  procedure (ethos rollback emergency, child process): median {statistics.median(proc):.2f} s")
-    print(f"  cache after: probe {[r['probe_after'] for r in runs]} (was {[r['probe_before'] for r in runs]})")
-    print(f"  final weights: {[r['final_weights'] for r in runs]}")
+    print(f"guard e2e, {a.runs} runs per mode, {a.rps:g} req/s through the router, green error_rate=0.1 "
+          f"at 50%, interval {a.interval}:")
+    med: dict[str, float] = {}
+    for via in vias:
+        rs = [r for r in runs if r["via"] == via]
+        shift = [r["onset_to_shift_s"] for r in rs if r["onset_to_shift_s"] is not None]
+        dec = [r["onset_to_decision_s"] for r in rs if r["onset_to_decision_s"] is not None]
+        proc = [r["procedure_s"] for r in rs]
+        print(f"  --via {via}:")
+        if shift:
+            med[via] = statistics.median(proc)
+            print(f"    onset -> traffic 100% blue: median {statistics.median(shift):.2f} s "
+                  f"(min {min(shift):.2f}, max {max(shift):.2f}); goal < 15 s")
+        if dec:
+            print(f"    onset -> guard decision:    median {statistics.median(dec):.2f} s")
+        print(f"    procedure (emergency rollback, as the guard ran it): median {statistics.median(proc):.2f} s")
+        print(f"    cache after: {[r['probe_after'] for r in rs]} (before: {[r['probe_before'] for r in rs]}); "
+              f"final weights: {[r['final_weights'] for r in rs]}")
+    if "library" in med and "command" in med and med["library"] > 0:
+        print(f"  procedure time, command / library: {med['command'] / med['library']:.2f}x")
     print(f"reproduce: .venv/bin/python {shlex.join(['bench/guard_e2e.py', *sys.argv[1:]])}")
 
 

@@ -103,7 +103,7 @@ def _load_policy(path: str | None, interval: str | None) -> Any:
 
 
 def _build(policy: Any, kw: dict[str, Any], echo_alerts: bool) -> Any:
-    from ethos.rollout.guard.actuator import Alerter, CommandActuator
+    from ethos.rollout.guard.actuator import Alerter, CommandActuator, ProcedureActuator
     from ethos.rollout.guard.history import GuardHistory
     from ethos.rollout.guard.loop import Guard
     from ethos.rollout.sources import (
@@ -157,7 +157,11 @@ def _build(policy: Any, kw: dict[str, Any], echo_alerts: bool) -> Any:
         target_args += ["--router", kw["router"]]
     for item in kw["revisions"]:
         target_args += ["--revision", item]
-    actuator = CommandActuator(target_args, dry_run=kw["dry_run"])
+    if kw["via"] == "command":
+        actuator: Any = CommandActuator(target_args, dry_run=kw["dry_run"])
+    else:
+        actuator = ProcedureActuator(router=kw["router"], revisions=kw["revisions"], state_dir=kw["state_dir"],
+                                     blue=policy.baseline, green=policy.candidate, dry_run=kw["dry_run"])
     alerter = Alerter(echo=(lambda m: click.echo(m, err=True)) if echo_alerts else None)
     history = GuardHistory(state_dir)
     guard = Guard(policy, sources, actuator, alerter, history,
@@ -177,6 +181,8 @@ def _target_options(fn: Any) -> Any:
         click.option("--json", "as_json", is_flag=True, help="Print JSON (one document per evaluation)."),
         click.option("--dry-run", is_flag=True, help="Decide and record, but run rollbacks with --dry-run."),
         click.option("--yes", "-y", is_flag=True, help="Act without asking (the guard never asks; kept for symmetry)."),
+        click.option("--via", type=click.Choice(["library", "command"]), default="library", show_default=True,
+                     help="Run rollbacks in this process (library) or as `ethos rollback ... --yes` (command)."),
     ]
     for o in reversed(opts):
         fn = o(fn)

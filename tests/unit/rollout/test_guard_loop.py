@@ -203,3 +203,20 @@ def test_cli_history_and_policy(tmp_path: Path) -> None:
 
     assert isinstance(r.exception, CLIError) and r.exception.exit_code == 2
     assert "unknown signal 'nope'" in str(r.exception)
+
+
+def test_procedure_actuator_reports_a_failure_instead_of_raising(tmp_path: Path) -> None:
+    from ethos.rollout.guard import GuardState, evaluate
+    from ethos.rollout.guard.actuator import ProcedureActuator
+    from ethos.rollout.sources import collect_snapshot
+
+    w = World()
+    w.errors = 30
+    snap = collect_snapshot([w.source()], POLICY.needs(), ["green", "blue"], w.t)
+    ev = evaluate(POLICY, snap, GuardState(), w.t)
+    dry = ProcedureActuator(router="http://127.0.0.1:9", revisions=["blue=http://127.0.0.1:9", "green=http://127.0.0.1:9"],
+                            state_dir=tmp_path, dry_run=True).run(ev.decision, ev)
+    assert dry.ok and "shift_traffic" in dry.detail
+    out = ProcedureActuator(router="http://127.0.0.1:9", revisions=["blue=http://127.0.0.1:9", "green=http://127.0.0.1:9"],
+                            state_dir=tmp_path).run(ev.decision, ev)
+    assert not out.ok and out.detail

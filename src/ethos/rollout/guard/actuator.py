@@ -143,6 +143,66 @@ class CommandActuator(Actuator):
                              took, str(detail), result if isinstance(result, dict) else {})
 
 
+class ProcedureActuator(Actuator):
+    """Runs the procedure in this process through ``ethos.rollout.procedures.session``
+    (the library behind ``ethos rollback``): same plan, lock and journal, without the
+    second or so a child interpreter takes to start. Targets as for ``ethos rollback``:
+    ``router`` / ``revisions`` (``NAME=URL``), else ``$ETHOS_ROUTER_URL``, else the stack file.
+    """
+
+    def __init__(
+        self,
+        *,
+        router: str | None = None,
+        revisions: Sequence[str] = (),
+        state_dir: str | os.PathLike[str] | None = None,
+        blue: str = "blue",
+        green: str = "green",
+        executed_by: str = "ethos-guard",
+        dry_run: bool = False,
+    ) -> None:
+        self.router = router
+        self.revisions = list(revisions)
+        self.state_dir = state_dir
+        self.blue, self.green = blue, green
+        self.executed_by = executed_by
+        self.dry_run = dry_run
+
+    def run(self, decision: Decision, evaluation: Evaluation) -> ActionOutcome:
+        from ..procedures import PLANS, PlanOptions
+        from ..procedures.session import run_procedure
+        from ..stack import resolve_state_dir
+        from ..targets import resolve_targets
+
+        start = time.monotonic()
+        action = decision.action
+        try:
+            targets = resolve_targets(router=self.router, revisions=self.revisions,
+                                      state_dir=self.state_dir, blue=self.blue, green=self.green)
+            names = tuple(dict.fromkeys([self.blue, self.green, *targets.revisions]))
+            opts = PlanOptions(
+                blue=self.blue, green=self.green, revisions=names,
+                cache="auto" if action == "gradual" else "clear",
+                cause=cause_of(evaluation, decision.trigger),
+                force=True,  # the guard verified the issue on its own signals
+                probe=action != "emergency",  # as `ethos rollback emergency` does
+            )
+            plan = PLANS[action](opts)
+            if self.dry_run:
+                return ActionOutcome(action, True, 0, None, time.monotonic() - start,
+                                     "dry run: " + ", ".join(st.name for st in plan))
+            params = {"options": {k: getattr(opts, k) for k in opts.__slots__},  # type: ignore[attr-defined]
+                      "reason": reason_of(evaluation, decision.trigger),
+                      "executed_by": self.executed_by, "approved_by": ""}
+            out = run_procedure(action, plan, targets, state_dir=resolve_state_dir(self.state_dir),
+                                params=params)
+        except Exception as e:  # noqa: BLE001 - a failed rollback is reported and retried, never a crash
+            return ActionOutcome(action, False, None, None, time.monotonic() - start,
+                                 f"{type(e).__name__}: {e}")
+        return ActionOutcome(action, out.status == "done", out.exit_code, out.rollback_id,
+                             time.monotonic() - start, out.message, out.to_dict())
+
+
 class Alerter:
     """Sends the guard's alerts through notifiers (``ethos.rollout.notify``); never raises."""
 
@@ -186,6 +246,7 @@ __all__ = [
     "Alerter",
     "CommandActuator",
     "FakeActuator",
+    "ProcedureActuator",
     "CAUSE_OF_SIGNAL",
     "cause_of",
     "reason_of",
