@@ -19,13 +19,9 @@ and :meth:`RedisStore.scope_vectors`, so removals only UNLINK hashes and stay ch
 in chunks: with 100k entries it touches exactly the scope's keys, where a SCAN would walk
 every key under the prefix (and every other scope's entries).
 
-The epoch is answered from memory: a subscriber thread listens on ``P invalidate`` and
-re-reads ``P epoch`` on every (re)connect. :meth:`RedisStore.epoch` returns a local counter
-that moves whenever the observed Redis epoch changes and on every reconnect, so a Redis that
-restarts empty (its epoch starting again at 1) can never hand a memory tier the number it
-last saw; a reconnect (rare) costs one refill of the memory tier. While the
-subscriber is not connected, removals elsewhere could be missed, so ``epoch()`` raises
-``StoreUnavailable`` and the cache is bypassed rather than serving a stale copy.
+The epoch is answered from memory, kept current through pub/sub by a subscriber thread
+(:mod:`ethos.cache.redis_epoch`); pattern globs become Redis MATCH patterns in
+:mod:`ethos.cache.redis_match`.
 
 Every Redis error or timeout becomes ``StoreUnavailable``; sockets have short timeouts and
 redis-py's own retries are off, so a dead or hung Redis costs one timeout, not a hang.
@@ -35,9 +31,6 @@ prefix) of its own, since SCAN's cost grows with the whole database.
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -50,6 +43,8 @@ from redis.retry import Retry
 
 from .entry import Entry
 from .keys import glob_matches
+from .redis_epoch import BUMP_LUA, EpochSubscriber
+from .redis_match import escape_match, glob_to_match
 from .store import Store, StoreStats, StoreUnavailable
 
 T = TypeVar("T")
@@ -57,16 +52,7 @@ T = TypeVar("T")
 _CHUNK = 500  # keys per pipeline / UNLINK
 _SCAN_COUNT = 1000
 _SAMPLE_FOR_SIZE = 64  # entries whose MEMORY USAGE estimates the total
-_RECONNECT_PAUSE_S = 0.1
-_PING_EVERY_S = 1.0
-_SILENT_LIMIT_S = 3.0  # no message nor pong for this long: reconnect the subscriber
 
-# INCR the epoch and announce it, atomically (one round trip, no lost announcement).
-_BUMP_LUA = """
-local e = redis.call('INCR', KEYS[1])
-redis.call('PUBLISH', ARGV[1], e)
-return e
-"""
 # Add hits only to entries that exist (HINCRBY would create a bare hash).
 _ADD_HITS_LUA = """
 for i, k in ipairs(KEYS) do
@@ -74,53 +60,6 @@ for i, k in ipairs(KEYS) do
 end
 return 0
 """
-
-
-def escape_match(literal: str) -> str:
-    """``literal`` as a Redis MATCH pattern that matches only itself."""
-    return "".join("\\" + c if c in "\\*?[]^" else c for c in literal)
-
-
-def glob_to_match(glob: str) -> str:
-    """An fnmatch glob as a Redis MATCH pattern selecting a superset of the same keys.
-
-    Redis matches bytes, fnmatch matches characters, so ``?`` and negated classes (which
-    must also accept a multi-byte character) are widened with ``*``; callers filter the
-    results with :func:`~ethos.cache.keys.glob_matches`. Characters Redis treats as syntax
-    but fnmatch as data (``\\``, ``^``, an unclosed ``[``) are escaped; ``[!x]`` → ``[^x]``.
-    """
-    out: list[str] = []
-    i, n = 0, len(glob)
-    while i < n:
-        c = glob[i]
-        i += 1
-        if c == "*":
-            out.append("*")
-        elif c == "?":
-            out.append("?*")
-        elif c == "[":
-            j = i
-            if j < n and glob[j] == "!":
-                j += 1
-            if j < n and glob[j] == "]":  # fnmatch: a leading ']' is a member
-                j += 1
-            while j < n and glob[j] != "]":
-                j += 1
-            if j >= n:  # no closing ']': fnmatch reads '[' literally
-                out.append("\\[")
-                continue
-            body, i = glob[i:j], j + 1
-            negated = body.startswith("!")
-            if negated:
-                body = body[1:]
-            if not body.isascii():
-                out.append("?*")
-                continue
-            members = "".join("\\" + ch if ch in "\\]^[" else ch for ch in body)
-            out.append(f"[^{members}]*" if negated else f"[{members}]")
-        else:
-            out.append(escape_match(c))
-    return "".join(out)
 
 
 def _s(raw: bytes | str | None) -> str:
@@ -165,19 +104,14 @@ class RedisStore(Store):
         self._entry_prefix = self._p + b"e:"
         self._epoch_key = self._p + b"epoch"
         self.channel = self._p + b"invalidate"
-        self._bump = client.register_script(_BUMP_LUA)
+        self._bump = client.register_script(BUMP_LUA)
         self._add_hits = client.register_script(_ADD_HITS_LUA)
         # the subscriber holds one connection for ever: it must not take one of the pool's
         self._sub_client = subscriber or client
-        self._epoch_lock = threading.Lock()
-        self._seen: int | None = None
-        self._generation = 0
-        self._ready = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._listen, name=f"ethos-redis-epoch[{prefix}]", daemon=True
+        self._epochs = EpochSubscriber(
+            self._sub_client, self._epoch_key, self.channel, timeout_s=timeout_s,
+            name=f"ethos-redis-epoch[{prefix}]",
         )
-        self._thread.start()
 
     @classmethod
     def from_url(
@@ -267,64 +201,13 @@ class RedisStore(Store):
         self._count("deletes", max(n, 1))
         if n:
             value = self._call(lambda: self._bump(keys=[self._epoch_key], args=[self.channel]))
-            self._observe(value)
+            self._epochs.observe(value)
         return n
-
-    def _observe(self, raw: bytes | int | None, force: bool = False) -> None:
-        value = int(raw or 0)
-        with self._epoch_lock:
-            if force or value != self._seen:
-                self._seen = value
-                self._generation += 1
 
     @staticmethod
     def _entry(fields: list[Any]) -> Entry:
         data, hits, emb = fields[:3]
         return Entry.from_json(data, hit_count=int(hits or 0), embedding=bytes(emb or b""))
-
-    # --- the epoch subscriber ----------------------------------------------------
-    def _listen(self) -> None:
-        connected_before = False
-        while not self._stop.is_set():
-            ps = None
-            try:
-                ps = self._sub_client.pubsub()
-                ps.subscribe(self.channel)
-                deadline = time.monotonic() + max(self.timeout_s, 1.0)
-                while True:  # the confirmation: from here on no announcement is missed
-                    msg = ps.get_message(timeout=0.1)
-                    if msg is not None and msg["type"] == "subscribe":
-                        break
-                    if time.monotonic() > deadline or self._stop.is_set():
-                        raise redis.ConnectionError("no subscribe confirmation")
-                # After a reconnect the epoch may have come back to the very number we saw
-                # (Redis restarted empty, then removals elsewhere): always count it a move.
-                self._observe(self._sub_client.get(self._epoch_key), force=connected_before)
-                connected_before = True
-                self._ready.set()
-                last_rx = last_ping = time.monotonic()
-                while not self._stop.is_set():
-                    msg = ps.get_message(timeout=0.1)
-                    now = time.monotonic()
-                    if msg is not None:
-                        last_rx = now
-                        if msg["type"] == "message":
-                            self._observe(msg["data"])
-                    if now - last_ping >= _PING_EVERY_S:
-                        ps.ping()  # its pong proves the connection still carries messages
-                        last_ping = now
-                    if now - last_rx > _SILENT_LIMIT_S:
-                        raise redis.ConnectionError("subscriber connection went silent")
-            except (RedisError, OSError, ValueError):
-                pass
-            finally:
-                self._ready.clear()
-                if ps is not None:
-                    try:
-                        ps.close()
-                    except (RedisError, OSError):
-                        pass
-            self._stop.wait(_RECONNECT_PAUSE_S)
 
     # --- Store -----------------------------------------------------------------
     def get(self, key: str, now: float) -> Entry | None:
@@ -484,15 +367,12 @@ class RedisStore(Store):
 
     def epoch(self) -> int:
         """A local counter that moves whenever any instance removed something."""
-        if not self._ready.wait(self.timeout_s):
-            raise StoreUnavailable("Redis cache: not subscribed to invalidations")
-        with self._epoch_lock:
-            return self._generation
+        return self._epochs.epoch()
 
     def ping(self) -> bool:
         """True when Redis answers and invalidations from other instances reach us."""
         try:
-            return bool(self._call(self.client.ping)) and self._ready.wait(self.timeout_s)
+            return bool(self._call(self.client.ping)) and self._epochs.wait_ready()
         except StoreUnavailable:
             return False
 
@@ -524,9 +404,7 @@ class RedisStore(Store):
 
     def close(self) -> None:
         """Stop the subscriber thread and close the connections."""
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+        self._epochs.close()
         for c in {id(self.client): self.client, id(self._sub_client): self._sub_client}.values():
             try:
                 c.close()
