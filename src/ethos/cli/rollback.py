@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from ..rollout.authority import Approval, AuthorityError, check_authority, load_authority
 from ..rollout.errors import RolloutError
 from ..rollout.journal import Journal, JournalError, LockHeld
 from ..rollout.procedures.cache_decision import CAUSES, infer_cause
@@ -49,7 +50,10 @@ def _procedure_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--executed-by", default=lambda: os.environ.get("USER") or default_user(),
                      help="Who runs it (default $USER)."),
         click.option("--approved-by", default="",
-                     help="Who approved it (the runbook's rollback authority); journaled and notified."),
+                     help="Who approved it: a rollback authority (primary/secondary/emergency in "
+                          "authority.yaml); needed for standard and gradual once authority is configured."),
+        click.option("--justification", default="",
+                     help="Why an emergency rollback runs without approval (default: the reason)."),
         click.option("--warm", type=click.IntRange(min=0), default=0,
                      help="After a clear, pre-warm blue with the N most asked questions."),
         click.option("--dry-run", is_flag=True, help="Print the plan and change nothing."),
@@ -106,8 +110,9 @@ def _run_procedure(procedure: str, opts: PlanOptions, kw: dict[str, Any], extra:
     params = {"options": _opts_dict(opts),
               "reason": kw["reason"], "executed_by": kw["executed_by"],
               "approved_by": kw["approved_by"], **extra}
+    params["approval"] = _approval(procedure, kw).to_dict()
     if kw["dry_run"]:
-        _show_plan(procedure, plan, targets, opts, as_json)
+        _show_plan(procedure, plan, targets, opts, as_json, params["approval"])
         return
     confirm(kw["yes"], f"{procedure} rollback to {targets.blue} on {targets.router or targets.traffic}?")
     clients = _clients(targets)
@@ -152,15 +157,28 @@ def _terminate_as_interrupt() -> Iterator[None]:
             signal.signal(signal.SIGTERM, previous)
 
 
+def _approval(procedure: str, kw: dict[str, Any]) -> Approval:
+    """The runbook's rollback authority, checked before anything acts (``ethos.rollout.authority``)."""
+    try:
+        authority = load_authority(state_dir_of(kw))
+        return check_authority(procedure, authority, actor=kw["executed_by"],
+                               approved_by=kw["approved_by"] or None,
+                               justification=kw["justification"], reason=kw["reason"])
+    except AuthorityError as e:
+        raise CLIError(str(e), EXIT_USAGE) from None
+
+
 def _opts_dict(o: PlanOptions) -> dict[str, Any]:
     return {k: getattr(o, k) for k in o.__slots__}  # type: ignore[attr-defined]
 
 
-def _show_plan(procedure: str, plan: list[Step], targets: Targets, opts: PlanOptions, as_json: bool) -> None:
+def _show_plan(procedure: str, plan: list[Step], targets: Targets, opts: PlanOptions, as_json: bool,
+               approval: dict[str, Any]) -> None:
     preview = _cache_preview(targets, opts)
     if as_json:
         click.echo(json.dumps({"procedure": procedure, "dry_run": True, "targets": targets.public(),
-                               "plan": [s.to_dict() for s in plan], "cache_preview": preview}))
+                               "plan": [s.to_dict() for s in plan], "cache_preview": preview,
+                               "approval": approval}))
         return
     click.echo(f"{procedure} rollback (dry run: nothing will change)")
     click.echo(f"targets: router {targets.router or '-'}; "
@@ -169,6 +187,7 @@ def _show_plan(procedure: str, plan: list[Step], targets: Targets, opts: PlanOpt
     for line in describe_plan(plan):
         click.echo(line)
     click.echo(f"cache: {preview['action']}: {preview['reason']}")
+    click.echo(f"authority: {approval['authority']}")
 
 
 def _cache_preview(targets: Targets, opts: PlanOptions) -> dict[str, Any]:

@@ -272,3 +272,25 @@ def test_cloud_run_traffic_manager_drives_the_same_procedure(stack):
         assert patch[0][2]["traffic"] == [{"type": 2, "revision": "marketing-api-blue", "percent": 100}]
     assert stack.blue.entries == 0 and stack.green.entries == 0
     assert not puts(stack.router)
+
+
+def test_rollback_authority_is_checked_before_anything_acts_and_recorded(stack):
+    os.makedirs(stack.state, exist_ok=True)
+    Path(stack.state, "authority.yaml").write_text("primary: [maria]\nemergency: cto-sam\n")
+    stack.router.stats["green"] = {"count": 400, "error_rate": 0.074}
+    r = ethos("rollback", "standard", *stack.flags, "--yes", env=stack.env)
+    assert r.returncode == 2 and "--approved-by" in r.stderr and not puts(stack.router)
+    r = ethos("rollback", "standard", *stack.flags, "--yes", "--approved-by", "mallory", env=stack.env)
+    assert r.returncode == 2 and "not a rollback authority" in r.stderr
+    r = ethos("rollback", "standard", *stack.flags, "--yes", "--json", "--approved-by", "maria", env=stack.env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    start = history(stack, json.loads(r.stdout)["rollback_id"])["events"][0]
+    assert start["params"]["approval"]["authority"] == "primary: maria"
+    body = stack.hook.received[-1][1]
+    assert body["details"]["Authority"] == "primary: maria" and body["details"]["Approved By"] == "maria"
+    r = ethos("rollback", "emergency", *stack.flags, "--yes", "--json", "--justification", "site down",
+              env=stack.env)
+    assert r.returncode == 0
+    start = history(stack, json.loads(r.stdout)["rollback_id"])["events"][0]
+    assert start["params"]["approval"]["authority"] == "emergency without approval"
+    assert start["params"]["approval"]["justification"] == "site down"

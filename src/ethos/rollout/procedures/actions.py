@@ -274,6 +274,8 @@ def notification(ctx: Context, outcome: str, message: str = "") -> Notification:
         details["Detail"] = message
     if ctx.approved_by:
         details["Approved By"] = ctx.approved_by
+    if ctx.authority:
+        details["Authority"] = ctx.authority
     cache = ctx.results.get("decide_cache")
     if cache:
         details["Cache"] = f"{cache.get('action')}: {cache.get('reason')}"

@@ -41,6 +41,7 @@ class Context:
     reason: str = ""
     executed_by: str = ""
     approved_by: str = ""
+    authority: str = ""  # on whose authority it runs (ethos.rollout.authority.Approval.authority)
     thresholds: Thresholds = field(default_factory=Thresholds)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     poll_s: float = 5.0  # how often a monitoring window reads the signals, seconds

@@ -71,7 +71,8 @@ def _context(clients: Clients, targets: Targets, run: Any, procedure: str, param
         transport=clients.transport, run=run, procedure=procedure,
         notifiers=list(notifiers_from_env() if notifiers is None else notifiers),
         reason=str(params.get("reason", "")), executed_by=str(params.get("executed_by", "")),
-        approved_by=str(params.get("approved_by", "")), poll_s=float(params.get("poll_s", 5.0)),
+        approved_by=str(params.get("approved_by", "")),
+        authority=str((params.get("approval") or {}).get("authority", "")), poll_s=float(params.get("poll_s", 5.0)),
         emit=emit or (lambda line: None),
     )
 
