@@ -38,7 +38,7 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "PHONE_NUMBER": ("phone", "telephone", "mobile", "mob", "cell", "call", "ring", "tel",
                      "ph", "landline", "text", "sms", "whatsapp", "contact", "reach me",
                      "fax", "number", "line", "direct line"),
-    "STREET_ADDRESS": ("address", "live at", "live in", "located at", "deliver", "ship",
+    "STREET_ADDRESS": ("address", "postal", "live at", "live in", "located at", "deliver", "ship",
                        "send", "post", "office is at", "office at", "moved to"),
     # not PII: what makes "3.9.5.15" a version number rather than an IP address
     VERSION: ("version", "ver", "sdk", "build", "release", "released", "upgrade", "update",
@@ -65,6 +65,8 @@ _AFTER_GAP = re.compile(
     r"(?i)(?:[ \t(\-–—,:=]|\bis\b|\bwas\b|\bare\b|\bmy\b|\bour\b|\bthe\b|\bhis\b|\bher\b"
     r"|\btheir\b|\bas\b|\bthat's\b)*"
 )
+# what may stand between a label and its value: "ACN number: ", "passport no. ", "TFN - "
+_LABEL_GAP = re.compile(r"(?i)[ \t]*(?:(?:number|num|no\.?|nr\.?|#)[ \t]*)?[:\-–—=]?[ \t]*")
 #: extra distance charged to a keyword across a sentence break, or after the candidate
 BREAK_PENALTY = 24
 AFTER_PENALTY = 4
@@ -122,7 +124,8 @@ def nearest_context(
     best: tuple[int, int, str] | None = None  # (weak, distance, entity)
     for s, e, entity, weak in _hits(text, max(0, start - window), min(len(text), end + after)):
         if e <= start:
-            dist = start - e
+            # "Company Number: 087…": a label right before the candidate is as near as can be
+            dist = 0 if _LABEL_GAP.fullmatch(text, e, start) else start - e
             if _BREAK.search(text, e, start):
                 if same_clause:
                     continue

@@ -31,7 +31,7 @@ _STATE = "(?:" + alternation(STATES_UPPER + STATES_OTHER) + ")"
 _WORD = r"[A-Za-z][A-Za-z'’\-]*+"  # possessive: a word is never split (no backtracking blow-up)
 # "Carlton VIC 3053", ", Reedside, TAS, 2909", " NSW 2000", " 3053"
 _TAIL = (
-    rf"(?:(?:[ \t]*,?[ \t]*\n?[ \t]*(?:{_WORD}[ \t]*){{0,3}}?,?[ \t]*(?:{_STATE}\b"
+    rf"(?:(?:[ \t]*,?[ \t]*\n?[ \t]*(?:{_WORD}\.?[ \t]*){{0,3}}?,?[ \t]*(?:{_STATE}\b"
     r"(?:,?[ \t]*\d{4}\b)?|(?:sa|wa|nt|act),?[ \t]*\d{4}\b))|(?:,?[ \t]+\d{4}\b))?"
 )
 _STREET = (
@@ -62,7 +62,7 @@ _DIGITAL = (
     # a number worth a look has 6+ digits (or is a dotted quad): shorter ones are skipped
     # inside the regex engine instead of in Python
     r"|(?P<num>(?:\+[ \t]?|\([ \t]?)?(?=(?:[ .\-()]{0,3}\d){6}|\d{1,3}(?:\.\d{1,3}){3})"
-    r"\d(?:(?:[ .\-]|[ ]?[()][ \-]?|[ ]?\)[ ]?\([ ]?|[ ]-[ ])?\d)*\)?)"
+    r"\d(?:(?:[ .\-]|[ ]?[()][ .\-]?|[ ]?\)[ ]?\([ ]?|[ ]-[ ])?\d)*\)?)"
 )
 #: the digit pass: a date, an address or a number, starting where a number can start
 #: (not inside a word, not after "$", "1,", "v", "#"…: "$49", "1,200", "v2.3" are not PII)

@@ -149,3 +149,15 @@ def test_vocative_after_me() -> None:
 def test_address_words_count_only_in_the_same_sentence() -> None:
     text = "Can we move to Team from 13/05/2027? Connect 16 Google Drive accounts."
     assert ents(text) == []
+
+
+def test_a_label_right_before_wins_over_a_keyword_after() -> None:
+    text = "Australian Company Number: 087388270 My date of birth is 29.01.1947."
+    assert ents(text) == [("AU_ACN", "087388270"), ("DATE_OF_BIRTH", "29.01.1947")]
+
+
+def test_more_writings() -> None:
+    assert ents("text me on (02).4156.9805 pls") == [("PHONE_NUMBER", "(02).4156.9805")]
+    assert ents("Postal: 24 thomas circlet, st. kilda, vic, 3182")[0] == (
+        "STREET_ADDRESS", "24 thomas circlet, st. kilda, vic, 3182"
+    )
