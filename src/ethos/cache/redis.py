@@ -120,10 +120,15 @@ class RedisStore(Store):
         *,
         prefix: str = "ethos:",
         timeout_s: float = 0.25,
-        max_connections: int = 16,
+        max_connections: int = 64,
         **kw: Any,
     ) -> RedisStore:
-        """Open ``redis://HOST:PORT/DB[?prefix=P]`` (a ``prefix`` in the URL wins)."""
+        """Open ``redis://HOST:PORT/DB[?prefix=P]`` (a ``prefix`` in the URL wins).
+
+        ``max_connections`` exceeds the service's worker threads (40): a request waiting
+        ``timeout_s`` for a pooled connection and then failing would bypass the cache for
+        every request during ``STORE_RETRY_AFTER_S``.
+        """
         url, url_prefix = _split_prefix(url)
         opts: dict[str, Any] = dict(
             socket_timeout=timeout_s,
