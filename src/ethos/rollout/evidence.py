@@ -17,6 +17,7 @@ line and entity type, never by value, and make the export fail. ``verify_manifes
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -31,7 +32,6 @@ import httpx
 
 from ..pii import detect
 from .errors import PermanentError
-from .guard.history import GuardHistory
 from .journal import Journal, JournalError
 
 MANIFEST = "manifest.json"
@@ -150,6 +150,12 @@ def _strings(obj: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
+@functools.lru_cache(maxsize=65536)
+def _entities(text: str) -> tuple[str, ...]:
+    # log values repeat endlessly (levels, routes, revisions): detect each distinct one once
+    return tuple(x.entity for x in detect(text))
+
+
 def scan_line(line: str) -> dict[str, int]:
     """Entity -> count of PII in one line: per string value when it is JSON, else the whole line."""
     text = line.strip().rstrip(",")
@@ -159,8 +165,8 @@ def scan_line(line: str) -> dict[str, int]:
         parts = [line]
     counts: dict[str, int] = {}
     for part in parts:
-        for x in detect(part):
-            counts[x.entity] = counts.get(x.entity, 0) + 1
+        for entity in _entities(part):
+            counts[entity] = counts.get(entity, 0) + 1
     return counts
 
 
@@ -175,14 +181,36 @@ def scan_file(path: Path) -> list[PiiFinding]:
     if isinstance(doc, dict):  # one (indented) document: its values, wherever the lines break
         counts: dict[str, int] = {}
         for part in _strings(doc):
-            for x in detect(part):
-                counts[x.entity] = counts.get(x.entity, 0) + 1
+            for entity in _entities(part):
+                counts[entity] = counts.get(entity, 0) + 1
         return [PiiFinding(path.name, 0, counts)] if counts else []
     with path.open(encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f, start=1):
             counts = scan_line(line)
             if counts:
                 out.append(PiiFinding(path.name, n, counts))
+    return out
+
+
+def guard_evaluations(state_dir: Path, since_t: float, until_t: float) -> list[dict[str, Any]]:
+    """Records of ``<state dir>/guard/history.jsonl`` (and its rolled-over ``.1``) in the window.
+
+    Read directly (the format is the guard history's: one JSON object per line with ``t``) so
+    that exporting evidence does not load the guard's statistics.
+    """
+    out = []
+    for p in (state_dir / "guard" / "history.jsonl.1", state_dir / "guard" / "history.jsonl"):
+        try:
+            lines = p.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a crash
+            if isinstance(rec, dict) and since_t <= float(rec.get("t") or 0) <= until_t:
+                out.append(rec)
     return out
 
 
@@ -282,7 +310,7 @@ def export_evidence(
     try:
         logs = list(read_logs(log_files(sd, extra_logs), since_t, now, revisions))
         exp.counts["log_records"] = _write_json_lines_array(out / names["logs"], logs)
-        evaluations = list(GuardHistory(sd).read(since_t))
+        evaluations = guard_evaluations(sd, since_t, now)
         exp.counts["guard_evaluations"] = _write_jsonl(out / names["guard"], evaluations)
         series = signal_series(evaluations)
         if revisions:

@@ -308,7 +308,13 @@ def _drill_body(o: DrillOptions, sd: Path, stack: Any, env: dict[str, str], hook
             report.steps.append(StepTime("immediate_actions", round(immediate, 3), s.ok,
                                          "scan before clearing + emergency rollback + clear ALL cache", budget))
         else:
-            s = tm.add("rollback", t0, code == 0 and status == "done", detail, budget)
+            # The budget is the procedure's (journal-timed, first step to last); the command's
+            # wall time adds the interpreter's start-up, shown beside it.
+            ok = code == 0 and status == "done"
+            s = StepTime("rollback", round(float(proc_s), 3) if isinstance(proc_s, (int, float)) else round(wall, 3),
+                         ok, detail, budget)
+            report.steps.append(s)
+            o.echo(f"{'ok ' if ok else 'FAIL'} {'rollback':<22} {s.duration_s:7.2f} s (budget {budget:g} s)  {detail}")
         report.facts["procedure_s"] = proc_s
         report.facts["rollback_result"] = {k: v for k, v in res.items() if k not in ("steps",)} if o.scenario != "pii-leak" else res
         traffic.phase = "after"
