@@ -47,6 +47,12 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", a
 '''
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -114,8 +120,14 @@ def main() -> None:
                     order.reverse()
                 r: dict[str, dict] = {}
                 for name, base in order:
+                    cpu0 = [cpu_seconds(p.pid) for p in procs]
                     r[f"{name}_tp"] = loadgen.run(base + chat, QUESTION, seconds=args.seconds,
                                                   connections=args.connections)
+                    cpu1 = [cpu_seconds(p.pid) for p in procs]
+                    n = max(1, r[f"{name}_tp"]["requests"])
+                    # CPU per request does not depend on what else the machine runs: the steady figure.
+                    r[f"{name}_cpu_us"] = {"upstream": (cpu1[0] - cpu0[0]) / n * 1e6,
+                                           "router": (cpu1[1] - cpu0[1]) / n * 1e6}
                     r[f"{name}_lat"] = loadgen.run(base + chat, QUESTION, seconds=args.seconds, connections=1)
                 rounds.append(r)
                 print(f"round {i + 1}: direct {r['direct_tp']['rps']:.0f} rps, router {r['router_tp']['rps']:.0f} rps; "
@@ -131,16 +143,20 @@ def main() -> None:
                     p.kill()
             log.close()
 
-    errors = sum(x["errors"] for r in rounds for x in r.values())
+    errors = sum(x["errors"] for r in rounds for x in r.values() if "errors" in x)
     ratio = statistics.median(r["router_tp"]["rps"] / r["direct_tp"]["rps"] for r in rounds)
     added = statistics.median(r["router_lat"]["p50_ms"] - r["direct_lat"]["p50_ms"] for r in rounds)
     direct_rps = statistics.median(r["direct_tp"]["rps"] for r in rounds)
     router_rps = statistics.median(r["router_tp"]["rps"] for r in rounds)
+    up_cpu = statistics.median(r["direct_cpu_us"]["upstream"] for r in rounds)
+    router_cpu = statistics.median(r["router_cpu_us"]["router"] for r in rounds)
     print()
     print(f"upstream: {args.upstream} ({'ethos serve, cached answer' if args.upstream == 'serve' else 'bare ASGI app'})")
     print(f"throughput ({args.connections} connections): direct {direct_rps:.0f} rps, router {router_rps:.0f} rps, "
           f"ratio {ratio:.2f} (goal >= 0.60: {'PASS' if ratio >= 0.60 else 'FAIL'})")
     print(f"p50 added latency (1 connection): {added:.3f} ms (goal < 1 ms: {'PASS' if added < 1.0 else 'FAIL'})")
+    print(f"CPU per request: upstream {up_cpu:.0f} us, router {router_cpu:.0f} us "
+          f"(router / upstream {router_cpu / up_cpu:.2f}; independent of other load)")
     print(f"failed requests: {errors}; median of {args.rounds} rounds of {args.seconds:g} s; {os.cpu_count()} cores; "
           f"load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} (other work on the machine skews both paths)")
     print("reproduce: .venv/bin/python bench/router_bench.py " + " ".join(
@@ -150,6 +166,7 @@ def main() -> None:
         print(json.dumps({"upstream": args.upstream, "throughput_ratio": round(ratio, 3),
                           "p50_added_ms": round(added, 3), "direct_rps": round(direct_rps),
                           "router_rps": round(router_rps), "errors": errors,
+                          "upstream_cpu_us": round(up_cpu), "router_cpu_us": round(router_cpu),
                           "loadavg_before": round(load_before, 2)}))
 
 
