@@ -54,7 +54,14 @@ def _code(text: str, s: int, e: int) -> Finding | None:
     return None
 
 
+#: words without which no date is a date of birth (a cheap test before the context one)
+_DOB_HINTS = ("born", "birth", "dob", "d.o.b", "bday", "b'day")
+
+
 def _date(text: str, s: int, e: int) -> Finding | None:
+    low = text.lower()
+    if not any(h in low for h in _DOB_HINTS):
+        return None  # an event date, a renewal date…
     if nearest_context(text, s, e) == "DATE_OF_BIRTH":
         return Finding("DATE_OF_BIRTH", s, e, 0.9)
     return None
