@@ -129,7 +129,9 @@ class SemanticTier:
         if index is None:
             return None
         best, refused = self.verifier.choose(question, index.search(vector, self.candidates))
-        self.rejections.update(refused)
+        if refused:
+            with self._lock:
+                self.rejections.update(refused)
         return (best.key, best.similarity) if best is not None else None
 
     def added(self, entry: Entry) -> None:
@@ -171,5 +173,6 @@ class SemanticTier:
         """For /health and metrics: state, vectors per scope, refusals by reason."""
         with self._lock:
             sizes = {":".join(map(str, k)): len(v) for k, v in self._indexes.items()}
+            rejections = dict(self.rejections)
         return {"state": self._state, "model": self.embedder.name, "error": self.error,
-                "indexed": sizes, "rejections": dict(self.rejections)}
+                "indexed": sizes, "rejections": rejections}

@@ -49,7 +49,7 @@ NEGATION_OVERLAP = 0.5
 REASONS = ("ok", "threshold", "numbers", "names", "negation", "entity", "ambiguous")
 
 _NEGATIONS = frozenset(
-    "not no non never none nobody nothing nowhere neither nor without cannot cant dont doesnt"
+    "not no non never nobody nothing nowhere neither nor without cannot cant dont doesnt"
     " didnt isnt arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt"
     " aint mustnt neednt".split()
 )
@@ -145,11 +145,15 @@ def _canon_number(s: str) -> str:
 def negated(text: str) -> bool:
     """True when the text carries an odd number of negations.
 
-    A leading "yes"/"no" answers something else and "not only" does not negate, so
-    neither counts.
+    A leading "yes"/"no" that answers something else and "not only" do not negate, so
+    neither counts. ("none" is left out: in technical text it is mostly the value None.)
     """
     words = normalise(text).split()
-    if len(words) > 1 and words[0] in ("yes", "no"):
+    # "No, it doesn't exist": the "no" answers, the rest negates. "No alternative is
+    # mentioned" negates by its "no". Tell them apart by a second negation.
+    if len(words) > 1 and words[0] == "yes" or (
+        words[:1] == ["no"] and any(w in _NEGATIONS for w in words[1:])
+    ):
         words = words[1:]
     n = 0
     for i, w in enumerate(words):
