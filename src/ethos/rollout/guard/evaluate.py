@@ -255,7 +255,7 @@ def _judge(t: Trigger, m: Measurement, w: float, revision: str) -> _Raw:
     reason = f"{name} {shown} {t.comparator} {show(t.threshold)}" if breach else f"{name} {shown}"
     window = m.window_s or w
     return _Raw("breach" if breach else "ok", m.value, m.samples, window, bound, revision=revision,
-                reason=f"{reason} on {revision} over {window:g} s, {m.samples:,} samples")
+                reason=f"{reason} on {revision} over {window:.3g} s, {m.samples:,} samples")
 
 
 def _baseline_raw(policy: Policy, snapshot: Snapshot, t: Trigger, revision: str) -> _Raw:

@@ -55,6 +55,7 @@ class Guard:
         if history is not None:
             self.state, self._last_at = history.load_state()
         self.actions: list[ActionOutcome] = []
+        self._failing = False
 
     def step(self) -> StepResult:
         """One evaluation, recorded, acted on."""
@@ -74,9 +75,14 @@ class Guard:
             outcome = self.actuator.run(d, ev)
             self.actions.append(outcome)
             if outcome.ok:
+                self._failing = False
                 alerts.append(f"{d.action} rollback done by the guard ({d.reason}); rollback {outcome.rollback_id} in {outcome.duration_s:.1f}s")
             else:
-                alerts.append(f"{d.action} rollback FAILED ({outcome.detail}); the guard will try again")
+                # Tell once, then retry quietly every evaluation (e.g. a person's rollback holds
+                # the lock): the history keeps every attempt.
+                if not self._failing:
+                    alerts.append(f"{d.action} rollback FAILED ({outcome.detail}); the guard will try again")
+                self._failing = True
                 state = action_failed(state, self.state)
         deliveries = []
         for a in alerts:
