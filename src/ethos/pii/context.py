@@ -144,19 +144,6 @@ def nearest_context(
     return best[2] if best else None
 
 
-def context_before(text: str, start: int, window: int = WINDOW) -> str | None:
-    """The entity named by the keyword closest before ``start``, or None.
-
-    Weak keywords ("number") count only when no strong one is in the window.
-    """
-    best: tuple[int, int, str] | None = None
-    for _, e, entity, weak in _hits(text, max(0, start - window), start):
-        key = (int(weak), start - e, entity)
-        if best is None or key < best:
-            best = key
-    return best[2] if best else None
-
-
 def has_context(
     text: str,
     start: int,
