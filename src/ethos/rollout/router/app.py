@@ -19,13 +19,14 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import RolloutError, UnknownRevisionError
 from ..traffic import Weights, validate_weights
+from .asgi import MAX_BODY, Receive, Scope, Send, header, read_body, send_bytes, send_json
 from .auth import check_admin_key
 from .choice import fallback_revision, route, session_id_of
 from .metrics import RouterMetrics
@@ -35,10 +36,6 @@ from .windows import DEFAULT_WINDOWS, Outcome, SlidingWindows, status_class
 
 log = logging.getLogger("ethos.router")
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
 # Hop-by-hop headers (RFC 9110 7.6.1) are for one connection and never forwarded.
 _HOP = frozenset(
     b"connection keep-alive proxy-authenticate proxy-authorization te trailer "
@@ -46,7 +43,6 @@ _HOP = frozenset(
 )
 # Not forwarded either: the pool writes its own host and length; the body is already read.
 _DROP_REQUEST = _HOP | {b"host", b"content-length", b"expect"}
-_MAX_BODY = 1 << 20  # 1 MiB: chat requests are small; larger bodies get 413
 
 
 @dataclass
@@ -160,53 +156,53 @@ class RouterApp:
     async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"].rstrip("/"), scope["method"]
         if path == "/router/health" and method in ("GET", "HEAD"):
-            await _json(send, 200, {"status": "ok", "revisions": dict(self._upstreams), "weights": self.weights})
+            await send_json(send, 200, {"status": "ok", "revisions": dict(self._upstreams), "weights": self.weights})
         elif path == "/router/stats" and method == "GET":
             summary = self.windows.summary(self.known)
-            await _json(send, 200, {"weights": self.weights, "sticky": self.config.sticky,
+            await send_json(send, 200, {"weights": self.weights, "sticky": self.config.sticky,
                                     "windows_s": list(self.windows.windows), "revisions": summary})
         elif path == "/router/metrics" and method == "GET":
-            await _send_bytes(send, 200, self.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8")
+            await send_bytes(send, 200, self.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8")
         elif path == "/router/traffic" and method == "GET":
-            await _json(send, 200, self.traffic_view())
+            await send_json(send, 200, self.traffic_view())
         elif path == "/router/traffic" and method in ("PUT", "POST"):
             await self._put_traffic(scope, receive, send)
         elif path in ("/router/health", "/router/stats", "/router/metrics", "/router/traffic"):
-            await _json(send, 405, {"error": "method_not_allowed", "detail": f"{method} is not allowed on {path}"})
+            await send_json(send, 405, {"error": "method_not_allowed", "detail": f"{method} is not allowed on {path}"})
         else:
-            await _json(send, 404, {"error": "not_found", "detail": f"no router route {path}"})
+            await send_json(send, 404, {"error": "not_found", "detail": f"no router route {path}"})
 
     async def _put_traffic(self, scope: Scope, receive: Receive, send: Send) -> None:
-        presented = _header(scope, b"x-admin-api-key")
+        presented = header(scope, b"x-admin-api-key")
         denied = check_admin_key(presented, self.config.admin_key)
         if denied is not None:
-            await _json(send, denied.status, {"error": denied.error, "detail": denied.detail})
+            await send_json(send, denied.status, {"error": denied.error, "detail": denied.detail})
             return
         try:
-            data = json.loads(await _read_body(receive, limit=64 * 1024) or b"null")
+            data = json.loads(await read_body(receive, limit=64 * 1024) or b"null")
         except ValueError:  # not JSON, or too large to be a weights object
-            await _json(send, 400, {"error": "invalid_json", "detail": 'body must be JSON, e.g. {"blue": 100, "green": 0}'})
+            await send_json(send, 400, {"error": "invalid_json", "detail": 'body must be JSON, e.g. {"blue": 100, "green": 0}'})
             return
         if isinstance(data, dict) and isinstance(data.get("weights"), dict):
             data = data["weights"]  # accept the GET shape too
         try:
             await self.set_weights(data)
         except UnknownRevisionError as e:
-            await _json(send, 400, {"error": "unknown_revision", "detail": str(e)})
+            await send_json(send, 400, {"error": "unknown_revision", "detail": str(e)})
             return
         except RolloutError as e:
-            await _json(send, 400, {"error": "invalid_weights", "detail": str(e)})
+            await send_json(send, 400, {"error": "invalid_weights", "detail": str(e)})
             return
-        await _json(send, 200, self.traffic_view())
+        await send_json(send, 200, self.traffic_view())
 
     # --- the proxy ---------------------------------------------------------------------
 
     async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
         t0 = self._clock()
         try:
-            body = await _read_body(receive, limit=_MAX_BODY)
+            body = await read_body(receive, limit=MAX_BODY)
         except ValueError:
-            await _json(send, 413, {"error": "body_too_large", "detail": f"request bodies are limited to {_MAX_BODY} bytes"})
+            await send_json(send, 413, {"error": "body_too_large", "detail": f"request bodies are limited to {MAX_BODY} bytes"})
             return
         headers: list[tuple[bytes, bytes]] = []
         sid_header = ctype = None
@@ -238,7 +234,7 @@ class RouterApp:
                 self.metrics.connect_failures.labels(revision).inc()
                 other = None if retried else fallback_revision(weights, revision)
                 if other is None:
-                    await _json(send, 502, {"error": "upstream_unreachable",
+                    await send_json(send, 502, {"error": "upstream_unreachable",
                                             "detail": f"revision {revision!r} refused the connection: {e}"})
                     return
                 self.metrics.retries.labels(revision, other).inc()
@@ -257,7 +253,7 @@ class RouterApp:
         except UpstreamError as e:
             self._record(Outcome(revision, None, self._clock() - t0, None, retried=retried))
             timeout = isinstance(e, UpstreamTimeout)
-            await _json(send, 504 if timeout else 502,
+            await send_json(send, 504 if timeout else 502,
                         {"error": "upstream_timeout" if timeout else "upstream_failed",
                          "detail": f"revision {revision!r}: {e}"})
             return
@@ -284,44 +280,6 @@ class RouterApp:
     def _record(self, o: Outcome) -> None:
         self.windows.record(o)
         self.metrics.record(o.revision, status_class(o.status), o.latency_s, o.ttft_s)
-
-
-# --- small ASGI helpers ----------------------------------------------------------------
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for k, v in scope["headers"]:
-        if k == name:
-            return v.decode("latin-1")
-    return None
-
-
-async def _read_body(receive: Receive, limit: int = _MAX_BODY) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise ValueError("body too large")
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
-
-
-async def _send_bytes(send: Send, status: int, body: bytes, ctype: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _json(send: Send, status: int, payload: Any) -> None:
-    await _send_bytes(send, status, json.dumps(payload).encode(), b"application/json")
 
 
 __all__ = ["RouterApp", "RouterConfig"]
