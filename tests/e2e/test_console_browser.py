@@ -68,7 +68,7 @@ def _env() -> dict[str, str]:
 def stack(tmp_path: Path) -> Iterator[Path]:
     state = tmp_path / "tmp"
     r = subprocess.run([ETHOS, "stack", "up", "--base-port", str(_free_port(3)), "--state-dir", str(state),
-                        "--weights", "blue=70,green=30"],
+                        "--weights", "blue=70,green=30", "--green-env", "ETHOS_FAULTS=error_rate=0.3"],
                        capture_output=True, text=True, env=_env(), timeout=180, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stdout + r.stderr
     yield state
@@ -150,11 +150,15 @@ def test_emergency_rollback_from_the_page(stack: Path, console: str) -> None:
                 expect(page.locator("[data-weight=blue]")).to_have_text("70%", timeout=20_000)
                 expect(page.locator("[data-weight=green]")).to_have_text("30%")
                 expect(page.locator("#revisions")).to_contain_text("healthy")
+                expect(page.locator("[data-revision=green]")).to_contain_text("fault injection")
                 rows = page.locator("#trigger-rows tr")
                 expect(rows.first).to_be_visible()
                 policy_triggers = httpx.get(f"{console}/api/console/state").json()["triggers"]["rows"]
                 expect(rows).to_have_count(len(policy_triggers))
                 expect(page.locator("[data-trigger=error_rate_critical]")).to_contain_text("> 5.00%")
+                # 30% of green's answers fail: the emergency trigger fires, in words
+                expect(page.locator("[data-trigger=error_rate_critical]")).to_contain_text("Firing", timeout=60_000)
+                expect(page.locator("#triggers-sub")).to_contain_text("called for an emergency rollback")
                 for t in page.locator("#trigger-rows tr td:first-child").all_inner_texts():
                     assert any(s in t for s in ("OK", "Watching", "Firing", "Inconclusive", "No data")), t
 
@@ -205,6 +209,7 @@ def test_emergency_rollback_from_the_page(stack: Path, console: str) -> None:
                 expect(page.locator("figure[data-signal=error_rate] .legend")).to_contain_text("> 5.00% (emergency)")
                 page.wait_for_timeout(3000)
                 page.locator("#who").blur()
+                page.evaluate("() => { document.getElementById('toast').textContent = ''; }")  # not over the table
                 SCREENSHOT.parent.mkdir(exist_ok=True)
                 page.screenshot(path=str(SCREENSHOT), full_page=True)
 

@@ -76,6 +76,7 @@ class Console:
         else:
             src, ev = "console", reading.evaluation or {}
         return {"source": src, "at": ev.get("t", ev.get("at")), "decision": ev.get("decision"),
+                "last_call": reading.last_call if src == "console" else None,
                 "unavailable": ev.get("unavailable") or {},
                 "rows": trigger_rows(self.policy, ev.get("triggers") or [])}
 

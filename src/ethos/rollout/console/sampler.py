@@ -38,6 +38,7 @@ class Reading:
     health: dict[str, Any] = field(default_factory=dict)  # name -> /health dict, or an error text
     evaluation: dict[str, Any] | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
+    last_call: dict[str, Any] | None = None  # the last decision that called for an action, and when
 
 
 class Sampler:
@@ -100,7 +101,11 @@ class Sampler:
         ev = evaluate(self.policy, snap, self._state, now)
         self._state = ev.state
         self.series.add(sample_of(snap, self.revisions))
-        reading = Reading(now, weights, traffic_error, health, ev.to_dict(), dict(snap.unavailable))
+        last_call = self.reading.last_call
+        if ev.decision.action in ("emergency", "standard", "gradual"):
+            # a rollback decision fires once, then its incident holds it: keep it for the page
+            last_call = {"at": now, **ev.decision.to_dict()}
+        reading = Reading(now, weights, traffic_error, health, ev.to_dict(), dict(snap.unavailable), last_call)
         with self._lock:
             self.reading = reading
         return reading

@@ -125,7 +125,7 @@
       var meta = el("div", { class: "rev-meta" }, [
         el("span", { class: "badge " + healthClass, text: healthText }),
         el("span", { class: "badge info", text: r.cache_format_version == null ? "cache format ?" : "cache format v" + r.cache_format_version }),
-        r.faults ? el("span", { class: "badge fault", text: "⚠ fault injection: " + (typeof r.faults === "string" ? r.faults : JSON.stringify(r.faults)) }) : null,
+        r.faults ? el("span", { class: "badge fault", text: "⚠ fault injection: " + (typeof r.faults === "string" ? r.faults : Object.keys(r.faults).map(function (k) { return k + "=" + r.faults[k]; }).join(", ")) }) : null,
       ]);
       ul.appendChild(el("li", { "data-revision": r.name }, [
         el("div", { class: "rev-head" }, [
@@ -186,12 +186,12 @@
       if (row.status === "watching" && row.time_left_s != null) state += " · " + fmtDuration(row.time_left_s) + " left";
       var samples = row.samples ? row.samples + " samples" : "";
       tb.appendChild(el("tr", { class: row.status, "data-trigger": row.trigger }, [
-        el("td", {}, [el("span", { class: "badge " + row.status, text: (SYMBOL[row.status] || "") + " " + state })]),
-        el("td", {}, [el("strong", { text: row.trigger }), el("span", { class: "rb", text: row.runbook + (row.reason ? " — " + row.reason : "") })]),
-        el("td", { class: "num", text: valueText(row) + (row.revision ? " (" + row.revision + ")" : "") }),
-        el("td", { class: "num", text: thresholdText(row) + (row.sustain_s ? " for " + fmtDuration(row.sustain_s) : "") }),
-        el("td", { class: "num", text: (row.window_s != null ? fmtDuration(row.window_s) : "–") + (samples ? ", " + samples : "") }),
-        el("td", { text: row.action + " (" + row.severity + ")" }),
+        el("td", { "data-label": "State" }, [el("span", { class: "badge " + row.status, text: (SYMBOL[row.status] || "") + " " + state })]),
+        el("td", { "data-label": "Trigger" }, [el("strong", { text: row.trigger }), el("span", { class: "rb", text: row.runbook + (row.reason ? " — " + row.reason : "") })]),
+        el("td", { class: "num", "data-label": "Value", text: valueText(row) + (row.revision ? " (" + row.revision + ")" : "") }),
+        el("td", { class: "num", "data-label": "Threshold", text: thresholdText(row) + (row.sustain_s ? " for " + fmtDuration(row.sustain_s) : "") }),
+        el("td", { class: "num", "data-label": "Window", text: (row.window_s != null ? fmtDuration(row.window_s) : "–") + (samples ? ", " + samples : "") }),
+        el("td", { "data-label": "Action", text: row.action + " (" + row.severity + ")" }),
       ]));
     });
     var order = ["firing", "watching", "ok", "inconclusive", "no-data"];
@@ -199,7 +199,10 @@
     var d = tr.decision || {};
     $("#triggers-sub").textContent = (tr.source === "guard" ? "From the running guard" : "Evaluated by the console (no guard running)") +
       (tr.at ? " at " + fmtTime(tr.at) : "") + ". " + summary + "." +
-      (d.action && d.action !== "none" ? " Decision: " + d.action + (d.reason ? " — " + d.reason : "") + "." : "") +
+      (d.action && d.action !== "none" && d.action !== "watch" && tr.source === "guard" ? " Guard decision: " + d.action + (d.reason ? " — " + d.reason : "") + "." : "") +
+      (tr.last_call ? " The policy called for " + (tr.last_call.action === "notify" ? "a notification" : (/^[aeiou]/.test(tr.last_call.action) ? "an " : "a ") + tr.last_call.action + " rollback") + " at " +
+        new Date(tr.last_call.at * 1000).toLocaleTimeString() + (tr.last_call.reason ? " (" + tr.last_call.reason + ")" : "") +
+        (tr.last_call.needs_approval ? ", waiting for a person's approval" : "") + "; no guard is running to act on it: act below or start `ethos guard`." : "") +
       (Object.keys(tr.unavailable || {}).length ? " Unavailable: " + Object.keys(tr.unavailable).join(", ") + "." : "");
   }
 
