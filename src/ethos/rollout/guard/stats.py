@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as _st
+from scipy.special import gammaln as _gammaln
 from scipy.special import ndtr as _ndtr
 
 
@@ -104,9 +105,24 @@ def compare_proportions(
     rb = b_events / b_n if b_n else 0.0
     if c_n <= 0 or b_n <= 0:
         return Comparison(1.0, 1.0, rc, rb, "fisher")
-    table = [[c_events, c_n - c_events], [b_events, b_n - b_events]]
-    res = _st.fisher_exact(table, alternative=worse)
-    return Comparison(float(res[1]), _ratio(rc, rb), rc, rb, "fisher")
+    return Comparison(fisher_p(c_events, c_n, b_events, b_n, worse), _ratio(rc, rb), rc, rb, "fisher")
+
+
+def fisher_p(c_events: int, c_n: int, b_events: int, b_n: int, worse: str) -> float:
+    """One-sided p-value of Fisher's exact test on ``[[c_events, c_n - c_events], [b_events,
+    b_n - b_events]]``, equal to ``scipy.stats.fisher_exact(..., alternative=worse)``: the
+    hypergeometric tail summed in log space (the guard runs it for every evaluation)."""
+    total, events = c_n + b_n, c_events + b_events
+    lo, hi = max(0, c_n - (total - events)), min(events, c_n)
+    k = np.arange(lo, hi + 1, dtype=float)
+    log_pmf = (_lchoose(events, k) + _lchoose(total - events, c_n - k) - _lchoose(total, c_n))
+    pmf = np.exp(log_pmf)
+    tail = pmf[k >= c_events] if worse == "greater" else pmf[k <= c_events]
+    return float(min(1.0, tail.sum()))
+
+
+def _lchoose(n: float, k: np.ndarray | float) -> np.ndarray:
+    return _gammaln(n + 1) - _gammaln(np.asarray(k) + 1) - _gammaln(n - np.asarray(k) + 1)
 
 
 def histogram_samples(
@@ -166,6 +182,7 @@ __all__ = [
     "Comparison",
     "compare_samples",
     "mann_whitney_p",
+    "fisher_p",
     "compare_proportions",
     "histogram_samples",
     "histogram_quantile",
