@@ -115,7 +115,9 @@ def pii_leak_response(
     rb = (rollback or run_emergency)(sd, reason, executed_by, justification or reason)
     steps["emergency_rollback"] = {"status": rb.get("status"), "rollback_id": rb.get("rollback_id"),
                                    "exit_code": rb.get("exit_code"), "message": rb.get("message"),
-                                   "duration_s": round(time.monotonic() - t, 3)}
+                                   "duration_s": round(time.monotonic() - t, 3),
+                                   # the procedure's own time, first step to last (no interpreter start-up)
+                                   "procedure_s": rb.get("elapsed_s")}
     t = time.monotonic()
     removed = clear_cache(cache_url) if cache_url else None
     steps["clear_all_cache"] = {"removed": removed, "duration_s": round(time.monotonic() - t, 3)}
