@@ -223,6 +223,49 @@ def check(incident_id: str, item: str, by: str, evidence: str | None, state_dir:
         click.echo(f"{inc['id']}: {item} ticked by {by} at {at}")
 
 
+@incident.command()
+@click.argument("incident_id")
+@click.option("--by", "by", required=True, help="Who resolves it (recorded).")
+@_state
+@click.option("--yes", "-y", is_flag=True, help="No prompts (there are none; accepted for scripts).")
+@_json
+def resolve(incident_id: str, by: str, state_dir: str | None, yes: bool, as_json: bool) -> None:
+    """Mark an incident resolved and resolve its PagerDuty alert (same dedup key)."""
+    from ..rollout.incidents.routing import load_routing, notifiers_for
+    from ..rollout.notify import Notification
+
+    store = _store(state_dir)
+    inc = _load(store, incident_id)
+    at = iso(time.time()) or ""
+    inc.update(status="resolved", resolved_at=at, resolved_by=by)
+    inc["actions"].append({"ts": at, "what": "incident resolved", "by": by})
+    n = Notification(title=f"Incident {inc['id']}: {inc['title']}", reason="resolved", time=at, executed_by=by,
+                     procedure=inc.get("procedure") or "", rollback_id=inc.get("rollback_id") or "",
+                     outcome="resolved", details={"incident_id": inc["id"], "kind": inc["kind"]})
+    results = []
+    try:
+        notifiers = notifiers_for("resolved", load_routing(store.state_dir))
+    except RolloutError as e:
+        raise CLIError(str(e), EXIT_USAGE) from None
+    for notifier in notifiers:
+        if getattr(notifier, "kind", "") != "pagerduty":
+            continue
+        try:
+            notifier.resolve(n)  # type: ignore[attr-defined]
+            results.append({"notifier": notifier.describe(), "ok": True})
+        except RolloutError as e:
+            results.append({"notifier": notifier.describe(), "ok": False, "error": str(e)})
+    inc["notifications"].extend({"event": "resolved", "at": at, **r} for r in results)
+    _save(store, inc)
+    if as_json:
+        click.echo(json.dumps({"incident": inc["id"], "status": "resolved", "deliveries": results}))
+    else:
+        click.echo(f"{inc['id']} resolved by {by} at {at}"
+                   + "".join(f"; {r['notifier']}: {'resolved' if r['ok'] else r['error']}" for r in results))
+    if any(not r["ok"] for r in results):
+        raise SystemExit(EXIT_FAILED)
+
+
 @incident.command("pii-leak")
 @click.option("--cache-url", default=None, help="Store to scan and clear (default: the stack's, else $ETHOS_CACHE_URL).")
 @click.option("--by", "executed_by", default=_user, help="Who responds (default $USER).")

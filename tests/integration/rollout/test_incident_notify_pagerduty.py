@@ -88,3 +88,28 @@ def test_a_refused_event_and_an_unreachable_endpoint_are_notify_errors(pd):
     pd.stop()
     out = deliver([PagerDutyNotifier(KEY, url=pd.url)], N, attempts=2, backoff_s=0.01)
     assert not out[0].ok and KEY not in out[0].error and out[0].notifier == "pagerduty (127.0.0.1)"
+
+
+def test_an_incident_pages_on_open_and_resolves_on_close(pd, tmp_path, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "rollout"))
+    from _incident_fixtures import write_run
+
+    from ethos.cli.incident import incident
+    from ethos.rollout.incidents.record import after_rollback
+
+    monkeypatch.setenv("ETHOS_PAGERDUTY_ROUTING_KEY", KEY)
+    monkeypatch.delenv("ETHOS_NOTIFY_CONFIG", raising=False)
+    (tmp_path / "notify.yaml").write_text(f"pagerduty: {{url: '{pd.url}'}}\n"
+                                          "audiences: {oncall: {pagerduty: true}}\n")
+    run = write_run(tmp_path)
+    inc = after_rollback(tmp_path, run.rollback_id)
+    assert set(pd.open) == {inc["id"]} and inc["notifications"][0]["ok"]
+    r = CliRunner().invoke(incident, ["resolve", inc["id"], "--by", "dev", "--state-dir", str(tmp_path), "--json"])
+    assert r.exit_code == 0, r.output
+    assert pd.events[-1]["event_action"] == "resolve" and pd.events[-1]["dedup_key"] == inc["id"]
+    assert pd.open == {}

@@ -71,3 +71,16 @@ def test_a_failed_rollback_fails_the_response_but_still_opens_an_incident(tmp_pa
     assert not res["ok"]
     assert res["incident"]["kind"] == "pii-leak" and res["incident"]["compliance"]["gdpr_deadline"]
     assert IncidentStore(tmp_path, env={}).ids() == [res["incident"]["id"]]
+
+
+def test_a_rollback_with_cause_pii_opens_a_pii_leak_incident_with_its_tasks(tmp_path):
+    from ethos.rollout.incidents.record import after_rollback
+    from ethos.rollout.journal import Journal
+
+    run = write_run(tmp_path, procedure="emergency")
+    # the guard's PII trigger runs the emergency procedure with --cause pii
+    path = Journal(tmp_path).path(run.rollback_id)
+    path.write_text(path.read_text().replace('"cause":"errors"', '"cause":"pii"'))
+    inc = after_rollback(tmp_path, run.rollback_id, notify=False, env={})
+    assert inc["kind"] == "pii-leak" and inc["compliance"]["gdpr_deadline"]
+    assert next(q for q in inc["compliance"]["questions"] if q["id"] == "served")["answer"].startswith("Unknown")

@@ -23,13 +23,15 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
 
 
-def compliance_record(detected_t: float, leaks: list[dict[str, Any]], *, rescan_clean: bool | None,
+def compliance_record(detected_t: float, leaks: list[dict[str, Any]] | None, *, rescan_clean: bool | None,
                       evidence_clean: bool | None, dpo_notified: list[str] | None = None) -> dict[str, Any]:
     """The compliance part of a PII-leak incident.
 
     ``leaks``: ``{"key", "entities", "served"}`` per entry found before clearing (``served``: the
     entry's hit count, i.e. answers given from it to someone else than its author).
     """
+    known = leaks is not None
+    leaks = leaks or []
     served = sum(int(x.get("served") or 0) for x in leaks)
     entities: dict[str, int] = {}
     for x in leaks:
@@ -43,10 +45,13 @@ def compliance_record(detected_t: float, leaks: list[dict[str, Any]], *, rescan_
         {"id": "gate_bypass", "question": "How did PII bypass detection?",
          "answer": ("Entity types found: " + ", ".join(f"{k} x{v}" for k, v in sorted(entities.items()))
                     + ". Compare with the PII gate's rules (to be completed).") if leaks
-         else "No stored entry held PII at the time of the scan (to be completed)."},
+         else ("No stored entry held PII at the time of the scan (to be completed)." if known
+               else "(to be completed)")},
         {"id": "served", "question": "Was PII served to users?",
-         "answer": f"{len(leaks)} leaking entries, served {served} times in total from the cache "
-                   "(their hit counts before clearing)" + (": no other user saw them." if served == 0 else ".")},
+         "answer": (f"{len(leaks)} leaking entries, served {served} times in total from the cache "
+                    "(their hit counts before clearing)" + (": no other user saw them." if served == 0 else "."))
+         if known else "Unknown: the store was not scanned before it was cleared (use `ethos incident "
+                       "pii-leak`, which scans first)."},
         {"id": "fix", "question": "Fix PII detection logic", "answer": "(to be completed)"},
     ]
     return {"detected_at": _iso(detected_t), "gdpr_deadline": _iso(detected_t + GDPR_HOURS * 3600),

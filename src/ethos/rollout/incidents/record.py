@@ -227,16 +227,24 @@ def after_rollback(state_dir: str | os.PathLike[str], rollback_id: str, *, now: 
     store = IncidentStore(state_dir, env)
     start, end, _ = _bounds(run)
     records = read_logs(log_files(Path(state_dir), extra_logs), start - LOOKBACK_S, end)
+    if kind == "rollback" and (run.params.get("options") or {}).get("cause") == "pii":
+        kind = "pii-leak"  # e.g. the guard's PII trigger: the compliance tasks apply
     fresh = incident_from_run(run, requests=request_counts(records), now=now, kind=kind)
+    if kind == "pii-leak":
+        from .pii_leak import compliance_record
+
+        fresh["compliance"] = compliance_record(start, None, rescan_clean=None, evidence_clean=None)
     if store.exists(fresh["id"]):
         inc = store.load(fresh["id"])
         apply_ticks(inc["checklist"], auto_ticks(run))
         for k in ("timeline", "impact", "outcome", "trigger"):
             inc[k] = fresh[k]
+        if inc.get("compliance") is None:
+            inc["compliance"] = fresh["compliance"]
     else:
         inc = fresh
         if notify:
-            notify_incident(inc, "pii-leak" if kind == "pii-leak" else "rollback", state_dir, env=env)
+            notify_incident(inc, "pii-leak" if inc["kind"] == "pii-leak" else "rollback", state_dir, env=env)
     review(inc, now, run=run)
     store.save(inc)
     return inc
