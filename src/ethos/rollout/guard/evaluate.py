@@ -153,6 +153,7 @@ class Evaluation:
     decision: Decision
     state: GuardState
     unavailable: dict[str, str] = field(default_factory=dict)
+    weights: dict[str, int] | None = None  # the traffic split in force, when a source knew it
 
     def result(self, name: str) -> TriggerResult:
         """The result of the trigger called ``name``."""
@@ -167,6 +168,7 @@ class Evaluation:
             "decision": self.decision.to_dict(),
             "triggers": [r.to_dict() for r in self.results],
             "unavailable": dict(self.unavailable),
+            "weights": self.weights,
         }
 
 
@@ -390,7 +392,8 @@ def evaluate(policy: Policy, snapshot: Snapshot, state: GuardState, now: float) 
         last_action_at=last_action_at,
         no_data_alerted=no_data_alerted,
     )
-    return Evaluation(now, tuple(results), decision, new_state, dict(snapshot.unavailable))
+    return Evaluation(now, tuple(results), decision, new_state, dict(snapshot.unavailable),
+                      dict(snapshot.weights) if snapshot.weights is not None else None)
 
 
 def _decide(
