@@ -21,6 +21,8 @@ from .router import _split_listen
 @click.option("--state-dir", type=click.Path(file_okay=False), default=None,
               help="State dir of the stack, journal and guard (default: $ETHOS_STATE_DIR or .ethos).")
 @click.option("--router", metavar="URL", default=None, help="Router base URL (default: the stack file).")
+@click.option("--revision", "revisions", multiple=True, metavar="NAME=URL",
+              help="A revision's base URL; repeat (default: the stack file).")
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False), default=None,
               help="Guard policy YAML whose triggers are shown (default: the runbook's).")
 @click.option("--interval", "interval_s", type=click.FloatRange(min=0.5, max=60), default=5.0,
@@ -29,7 +31,8 @@ from .router import _split_listen
               help="Keep the last hour of samples under <state dir>/console/ across restarts.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def console(listen: str, state_dir: str | None, router: str | None, policy_path: str | None,
+def console(listen: str, state_dir: str | None, router: str | None, revisions: tuple[str, ...],
+            policy_path: str | None,
             interval_s: float, persist: bool, log_level: str) -> None:
     """Serve the ops console: traffic, health, triggers, charts, journal, and the rollback actions."""
     import uvicorn
@@ -38,14 +41,18 @@ def console(listen: str, state_dir: str | None, router: str | None, policy_path:
     from ethos.rollout.errors import RolloutError
     from ethos.rollout.guard.policy import load_policy
     from ethos.rollout.stack import resolve_state_dir
+    from ethos.rollout.targets import TargetError
 
     host, port = _split_listen(listen)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: serving the console on {host}; anyone who reaches it sees the rollout", err=True)
+    sd = resolve_state_dir(state_dir)
     try:
         policy = load_policy(policy_path)
-        c = build_console(resolve_state_dir(state_dir), router=router, policy=policy,
+        c = build_console(sd, router=router, revisions=revisions, policy=policy,
                           interval_s=interval_s, persist=persist)
+    except TargetError as e:
+        raise CLIError(f"{e} (state dir {sd})", EXIT_USAGE) from None
     except RolloutError as e:
         raise CLIError(str(e), EXIT_USAGE) from None
     with socket.socket() as s:  # a clean error instead of uvicorn's trace when the port is taken

@@ -287,3 +287,16 @@ def test_drill_dry_run_and_status(console) -> None:
     assert r.status_code == 200 and "ethos drill" in r.json()["lines"][0]
     assert st["actions"]["drill"] is True
     assert st["drill"]["available"] and st["drill"]["drill"]["overdue"] is True  # no drill has run here
+
+
+def test_cli_refuses_bad_input_cleanly(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([ETHOS, "console", *args], capture_output=True, text=True, env=_env(),
+                              timeout=120, stdin=subprocess.DEVNULL, cwd=tmp_path)
+
+    r = run("--state-dir", str(tmp_path / "none"), "--listen", "127.0.0.1:1")
+    assert r.returncode == 2 and r.stderr.startswith("error: no revision URLs") and "Traceback" not in r.stderr
+    r = run("--listen", "nope")
+    assert r.returncode == 2 and "--listen must be HOST:PORT" in r.stderr
+    r = run("--router", "http://127.0.0.1:9", "--revision", "blue=ftp://x")
+    assert r.returncode == 2 and "bad --revision" in r.stderr

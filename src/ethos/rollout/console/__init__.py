@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..guard.history import GuardHistory
@@ -27,20 +27,21 @@ def build_console(
     state_dir: str | os.PathLike[str],
     *,
     router: str | None = None,
+    revisions: Sequence[str] = (),
     policy: Policy | None = None,
     interval_s: float = 5.0,
     persist: bool = True,
     env: Mapping[str, str] | None = None,
     wait_s: float = 30.0,
 ) -> Console:
-    """A :class:`Console` for the stack of ``state_dir`` (or ``router`` + the environment).
+    """A :class:`Console` for the stack of ``state_dir`` (or ``router`` and ``revisions``, NAME=URL).
 
     Raises :class:`~..targets.TargetError` when no router or revisions can be found.
     """
     env = os.environ if env is None else env
     sd = Path(state_dir)
     policy = policy or load_policy()
-    targets = resolve_targets(router=router, state_dir=sd, blue=policy.baseline,
+    targets = resolve_targets(router=router, revisions=revisions, state_dir=sd, blue=policy.baseline,
                               green=policy.candidate, env=env)
     sources: list[SignalSource] = []
     if targets.router:
@@ -63,7 +64,7 @@ def build_console(
         st = load_stack(sd)
         return st.admin_key() if st else None
 
-    operator = Operator(sd, router=router, env=env, wait_s=wait_s)
+    operator = Operator(sd, router=router, revisions=revisions, env=env, wait_s=wait_s)
     return Console(policy=policy, sampler=sampler, series=series, operator=operator, state_dir=sd,
                    admin_key=admin_key, guard_history=GuardHistory(sd))
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,11 +78,12 @@ def _text(body: Mapping[str, Any], key: str, default: str = "", limit: int = 200
 class Operator:
     """Runs the console's actions against the targets of ``state_dir`` (stack file or env)."""
 
-    def __init__(self, state_dir: Path, *, router: str | None = None,
+    def __init__(self, state_dir: Path, *, router: str | None = None, revisions: Sequence[str] = (),
                  env: Mapping[str, str] | None = None, wait_s: float = 30.0,
                  poll_s: float = 5.0) -> None:
         self.state_dir = Path(state_dir)
         self.router = router
+        self.revisions = tuple(revisions)
         self.env = env
         self.wait_s = wait_s
         self.poll_s = poll_s
@@ -96,7 +97,8 @@ class Operator:
     def targets(self) -> Targets:
         """Where the actions act (raises ActionError 503 when nothing is configured)."""
         try:
-            return resolve_targets(router=self.router, state_dir=self.state_dir, env=self.env)
+            return resolve_targets(router=self.router, revisions=self.revisions, state_dir=self.state_dir,
+                                   env=self.env)
         except RolloutError as e:
             raise ActionError(503, "no_targets", str(e)) from None
 
