@@ -78,10 +78,13 @@ def test_redis_down_then_back(redis_server_factory, no_leaked_threads) -> None:
         assert cache.lookup(Q).result == "hit"
 
         server.stop()
+        # Until the subscriber notices the broken connection (milliseconds, more on a busy
+        # machine) the memory tier may still answer: nobody can remove anything meanwhile.
+        assert wait_for(lambda: timed_lookup(cache) == "bypass")
         results = []
         for _ in range(5):
-            results.append(timed_lookup(cache))
             clock.offset += STORE_RETRY_AFTER_S  # each time the store is tried again
+            results.append(timed_lookup(cache))
         assert results == ["bypass"] * 5
         assert cache.store_up is False
         t = time.monotonic()
@@ -169,7 +172,7 @@ def test_invalidation_reaches_another_instance(redis_url, no_leaked_threads, rec
 
         t = time.monotonic()
         assert a.invalidate("marketing:*pricing*") == 1
-        assert wait_for(lambda: b.store.epoch() != before, 2.0)
+        assert wait_for(lambda: b.store.epoch() != before, 5.0)
         record_property("invalidation_reached_other_instance_ms", (time.monotonic() - t) * 1000)
 
         assert b.lookup(Q).result == "miss"
