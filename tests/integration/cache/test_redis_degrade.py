@@ -59,6 +59,27 @@ def wait_for(cond, timeout_s: float = 5.0) -> bool:
     return True
 
 
+class ResetCounter:
+    """A semantic tier that only counts how often it was told to forget its vectors."""
+
+    state = "off"
+
+    def __init__(self) -> None:
+        self.resets = 0
+
+    def embed(self, text: str) -> bytes | None:
+        return None
+
+    def nearest(self, scope, question, vector, *, session_dependent):
+        return None
+
+    def added(self, entry) -> None:
+        pass
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
 @pytest.fixture
 def no_leaked_threads() -> Iterator[None]:
     before = set(threading.enumerate())
@@ -161,7 +182,8 @@ def test_a_store_opened_while_redis_is_down_starts_degraded(
 
 def test_invalidation_reaches_another_instance(redis_url, no_leaked_threads, record_property) -> None:
     a = ResponseCache(RedisStore.from_url(redis_url), SCOPE)
-    b = ResponseCache(RedisStore.from_url(redis_url), SCOPE)
+    b_index = ResetCounter()
+    b = ResponseCache(RedisStore.from_url(redis_url), SCOPE, semantic=b_index)
     try:
         remember(a)
         remember(a, "Do you offer refunds?")
@@ -176,6 +198,7 @@ def test_invalidation_reaches_another_instance(redis_url, no_leaked_threads, rec
         record_property("invalidation_reached_other_instance_ms", (time.monotonic() - t) * 1000)
 
         assert b.lookup(Q).result == "miss"
+        assert b_index.resets == 1  # b's semantic index is dropped too
         assert b.lookup("Do you offer refunds?").result == "hit"
     finally:
         a.close()
