@@ -58,6 +58,7 @@ class DrillOptions:
     runbook: Path | None = None
     policy: Path | None = None
     stages: str = DRILL_STAGES
+    approved_by: str = APPROVER  # must hold a role in the target's authority.yaml (the sandbox's has it)
     min_green_requests: int = 70
     traffic_timeout_s: float = 90.0
     stack_timeout_s: float = 90.0
@@ -174,7 +175,7 @@ def _procedure_args(o: DrillOptions, sd: Path) -> list[str]:
     args = ["rollback", o.scenario, "--reason", f"drill: injected fault {o.fault} on green",
             "--executed-by", "drill", *common]
     if o.scenario in ("standard", "gradual"):
-        args += ["--approved-by", APPROVER]
+        args += ["--approved-by", o.approved_by]
     else:
         args += ["--justification", "monthly drill"]
     if o.scenario == "gradual":
@@ -226,7 +227,7 @@ def run_drill(o: DrillOptions) -> DrillReport:
         try:
             if o.target is None:
                 sd.mkdir(parents=True, exist_ok=True)
-                (sd / "authority.yaml").write_text(f"primary: [{APPROVER}]\nemergency: [drill-cto]\n")
+                (sd / "authority.yaml").write_text(f"primary: [{o.approved_by}]\nemergency: [drill-cto]\n")
                 t0 = time.monotonic()
                 base = free_base_port()
                 code, res, err = _ethos(["stack", "up", "--base-port", str(base), "--state-dir", str(sd),
