@@ -34,7 +34,8 @@ from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def drill(ctx: click.Context, scenario: str, target: str | None, workdir: str | None, fault: str, stages: str,
-          runbook: str | None, policy: str | None, approved_by: str, state_dir: str | None, yes: bool, as_json: bool) -> None:
+          runbook: str | None, policy: str | None, approved_by: str, state_dir: str | None, yes: bool,
+          as_json: bool) -> None:
     """Rehearse a rollback on a sandbox stack: time each step, check the runbook's test checklist."""
     if ctx.invoked_subcommand is not None:
         return
@@ -45,7 +46,8 @@ def drill(ctx: click.Context, scenario: str, target: str | None, workdir: str | 
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="ethos-drill-"))
     opts = DrillOptions(scenario=scenario, workdir=work, target=Path(target) if target else None, fault=fault,
                         runbook=Path(runbook) if runbook else None, policy=Path(policy) if policy else None,
-                        stages=stages, approved_by=approved_by, echo=(lambda line: None) if as_json else click.echo)
+                        stages=stages, approved_by=approved_by,
+                        echo=(lambda line: None) if as_json else click.echo)
     if not as_json:
         click.echo(f"drill {scenario} in {opts.target or work}")
     report = run_drill(opts)

@@ -94,3 +94,13 @@ def test_keep_human_sections_is_pure():
     old = "<!-- human:x -->\nmine\n<!-- /human -->"
     assert keep_human_sections(new, old) == "a\n<!-- human:x -->\nmine\n<!-- /human -->\nb\n"
     assert DEFAULT_TEMPLATE.is_file()
+
+
+def test_the_rollback_hook_opens_the_incident_and_never_raises(tmp_path):
+    from ethos.rollout.incidents.hook import on_rollback_finished
+
+    run = write_run(tmp_path)
+    got = on_rollback_finished(tmp_path, run.rollback_id, env={})
+    assert got["incident"] == "inc-" + run.rollback_id[3:] and Path(got["report"]).is_file()
+    assert on_rollback_finished(tmp_path, "rb-nope", env={})["error"].startswith("IncidentError")
+    assert on_rollback_finished(tmp_path, run.rollback_id, env={"ETHOS_NO_AUTO_INCIDENT": "1"})["incident"] is None

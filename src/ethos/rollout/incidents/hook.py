@@ -1,0 +1,32 @@
+"""The incident opened when a rollback ends: one call for ``ethos rollback`` (and ``resume``).
+
+:func:`on_rollback_finished` never raises: a rollback that worked must not look failed because
+its report could not be written. It returns the incident id, or says why there is none.
+``ETHOS_NO_AUTO_INCIDENT=1`` turns it off (``ethos incident pii-leak`` opens its own).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+NO_AUTO_ENV = "ETHOS_NO_AUTO_INCIDENT"
+
+
+def on_rollback_finished(state_dir: str | os.PathLike[str], rollback_id: str,
+                         env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Open or refresh the rollback's incident: ``{"incident": id, "report": path}`` or ``{"error": ...}``."""
+    env = os.environ if env is None else env
+    if env.get(NO_AUTO_ENV, "").lower() in ("1", "true", "yes"):
+        return {"incident": None, "skipped": NO_AUTO_ENV}
+    try:
+        from .record import IncidentStore, after_rollback
+
+        inc = after_rollback(state_dir, rollback_id, env=env)
+        return {"incident": inc["id"], "report": str(IncidentStore(state_dir, env).report_path(inc["id"]))}
+    except Exception as e:  # noqa: BLE001 - reported, never raised past the rollback
+        return {"incident": None, "error": f"{type(e).__name__}: {e}"}
+
+
+__all__ = ["on_rollback_finished", "NO_AUTO_ENV"]
