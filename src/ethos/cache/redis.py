@@ -266,9 +266,11 @@ class RedisStore(Store):
 
     def delete_by_source(self, source: str) -> int:
         src = self._src_key(source)
-        members = self._call(lambda: self.client.smembers(src))
+        members = list(self._call(lambda: self.client.smembers(src)))
         n = self._unlink([self._entry_prefix + m for m in members])
-        self._call(lambda: self.client.unlink(src))
+        # only what was read: an entry stored meanwhile keeps its place in the index
+        for i in range(0, len(members), _CHUNK):
+            self._call(lambda i=i: self.client.srem(src, *members[i : i + _CHUNK]))
         return self._removed(n)
 
     def delete_keys(self, keys: Iterable[str]) -> int:
