@@ -175,8 +175,9 @@ def show(incident_id: str | None, state_dir: str | None, as_json: bool) -> None:
 @incident.command("review")
 @click.argument("incident_id", required=False)
 @_state
+@click.option("--yes", "-y", is_flag=True, help="No prompts (there are none; accepted for scripts).")
 @_json
-def review_(incident_id: str | None, state_dir: str | None, as_json: bool) -> None:
+def review_(incident_id: str | None, state_dir: str | None, yes: bool, as_json: bool) -> None:
     """Evaluate and record the success criteria that are due (all open incidents by default)."""
     store = _store(state_dir)
     ids = [incident_id] if incident_id else store.ids()
@@ -200,8 +201,9 @@ def review_(incident_id: str | None, state_dir: str | None, as_json: bool) -> No
 @click.option("--by", "by", required=True, help="Who did it (recorded).")
 @click.option("--evidence", default=None, help="What shows it is done (a link, a ticket).")
 @_state
+@click.option("--yes", "-y", is_flag=True, help="No prompts (there are none; accepted for scripts).")
 @_json
-def check(incident_id: str, item: str, by: str, evidence: str | None, state_dir: str | None,
+def check(incident_id: str, item: str, by: str, evidence: str | None, state_dir: str | None, yes: bool,
           as_json: bool) -> None:
     """Tick a checklist item (or a compliance task) by a person."""
     store = _store(state_dir)
