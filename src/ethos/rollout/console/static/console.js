@@ -459,7 +459,11 @@
     var dry = Object.assign({}, b, { dry_run: true });
     api("/api/console/actions/" + action, { method: "POST", body: dry, auth: true }).then(function (res) {
       if (res.status !== 200) { $("#confirm-error").textContent = "Cannot prepare: " + errText(res); return; }
-      (res.data.lines || []).forEach(function (line) { $("#confirm-plan").appendChild(el("li", { text: line.replace(/^\s*\d+\.\s*/, "") })); });
+      var steps = res.data.plan || [];
+      if (steps.length) steps.forEach(function (st) {
+        $("#confirm-plan").appendChild(el("li", { text: (st.title || st.name) + (st.critical === false ? " (the rest continues if this fails)" : "") }));
+      });
+      else (res.data.lines || []).forEach(function (line) { $("#confirm-plan").appendChild(el("li", { text: line })); });
       ok.disabled = false;
     }).catch(function (e) { $("#confirm-error").textContent = "Cannot reach the console: " + e.message; });
   }
