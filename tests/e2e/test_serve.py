@@ -17,7 +17,7 @@ def ask(url: str, message: str) -> httpx.Response:
 
 
 def test_miss_hit_invalidate_miss(serve_factory, tmp_path):
-    s = serve_factory({"ETHOS_ADMIN_API_KEY": KEY})
+    s = serve_factory({"ETHOS_ADMIN_API_KEY": KEY}, semantic=True)  # the defaults, as a user runs it
     assert ask(s.url, "What are your pricing plans?").headers["X-Cache"] == "MISS"
     assert ask(s.url, "What are your pricing plans?").headers["X-Cache"] == "HIT"
     r = httpx.post(f"{s.url}/api/admin/cache/invalidate?key_pattern=all",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import click
@@ -47,5 +48,12 @@ def serve(host: str, port: int, revision: str | None, log_level: str) -> None:
         f" (cache: {app.state.ethos.cache.store.backend}, answerer: {app.state.ethos.answerer.id})",
         err=True,
     )
+    state = app.state.ethos
+    state.wait_for_model = False
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 timeout_graceful_shutdown=5)
+    if state.semantic_loading():
+        # Stopped while the embedding model was still loading: leave now rather than wait
+        # for it or let interpreter shutdown abort inside torch. The cache was closed.
+        logging.shutdown()
+        os._exit(0)

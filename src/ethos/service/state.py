@@ -60,6 +60,11 @@ class AppState:
     sessions: SessionHistory = field(default_factory=SessionHistory)
     faults: object | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
+    #: at stop, wait for a model still loading (in-process use); `ethos serve` exits at once
+    wait_for_model: bool = True
+
+    def semantic_loading(self) -> bool:
+        return self.cache.semantic is not None and self.cache.semantic.state == "loading"
 
     @property
     def revision(self) -> str:
@@ -187,8 +192,9 @@ class AppState:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self.tasks.clear()
-        if self.cache.semantic is not None and self.cache.semantic.state == "loading":
-            # let the loader thread finish: killing it inside torch aborts the process
+        if self.wait_for_model and self.semantic_loading():
+            # let the loader thread finish: a process that exits while it is inside torch
+            # aborts ("terminate called without an active exception")
             await asyncio.to_thread(self.cache.semantic.wait_ready, 120)
         await asyncio.to_thread(self.cache.close)
         await self.answerer.aclose()
