@@ -21,11 +21,12 @@ from ethos.cache.semantic import (
     DEFAULT_THRESHOLD_SAME,
     MiniLMEmbedder,
     Verifier,
+    content_words,
     names_in,
     negated,
     numbers,
-    same_subject,
 )
+from ethos.cache.semantic.verify import NEGATION_OVERLAP
 
 CURVE = [0.75, 0.78, 0.80, 0.82, 0.84, 0.86, 0.88, 0.90, 0.92, 0.94, 0.96]
 
@@ -62,10 +63,15 @@ def main() -> int:
 
     verifier = Verifier(KB_PLANS, args.threshold, args.threshold_same)
     # The rules do not depend on the thresholds: evaluate them once, then sweep.
-    num_eq = np.array([numbers(x) == numbers(y) for x, y in zip(a, b)])
+    # text_a is the question asked, text_b the stored one.
+    na, nb = [numbers(x) for x in a], [numbers(y) for y in b]
+    num_eq = np.array([not y or x == y for x, y in zip(na, nb)])
     names_eq = np.array([names_in(x, KB_PLANS) == names_in(y, KB_PLANS) for x, y in zip(a, b)])
-    neg_eq = np.array([negated(x) == negated(y) for x, y in zip(a, b)])
-    same = np.array([same_subject(x, y) for x, y in zip(a, b)])
+    ca, cb = [content_words(x) for x in a], [content_words(y) for y in b]
+    jac = np.array([len(x & y) / len(x | y) if x | y else 1.0 for x, y in zip(ca, cb)])
+    neg_eq = np.array([negated(x) == negated(y) for x, y in zip(a, b)]) | (
+        jac < NEGATION_OVERLAP)
+    same = np.array([x <= y or y <= x for x, y in zip(ca, cb)])
     rules = num_eq & names_eq & neg_eq
 
     def verified(t: float, ts: float) -> np.ndarray:
