@@ -98,15 +98,17 @@ def incident_from_run(run: RunRecord, *, requests: Mapping[str, Mapping[str, int
     approval = dict(params.get("approval") or {})
     approval.setdefault("actor", params.get("executed_by") or "")
     trigger_values: dict[str, Any] = {}
-    for s in steps.values():
-        if s["kind"] in ("verify_issue", "snapshot") and s["values"].get("signals"):
-            for rev, sig in s["values"]["signals"].items():
-                if isinstance(sig, Mapping):
-                    rate, p95 = sig.get("error_rate"), sig.get("p95_ms")
-                    trigger_values[f"{rev} at {s['kind']}"] = (
-                        f"{sig.get('count')} requests, error rate "
-                        + (f"{rate:.2%}" if isinstance(rate, (int, float)) else "n/a")
-                        + f", p95 {p95 if p95 is not None else 'n/a'} ms")
+    # the signals the run judged the issue on (standard's step 1), else what it saw first
+    judged = [s for s in steps.values() if s["kind"] in ("verify_issue", "snapshot") and s["values"].get("signals")]
+    judged.sort(key=lambda s: s["kind"] != "verify_issue")
+    for s in judged[:1]:
+        for rev, sig in s["values"]["signals"].items():
+            if isinstance(sig, Mapping):
+                rate, p95 = sig.get("error_rate"), sig.get("p95_ms")
+                trigger_values[f"{rev} at {s['kind']}"] = (
+                    f"{sig.get('count')} requests, error rate "
+                    + (f"{rate:.2%}" if isinstance(rate, (int, float)) else "n/a")
+                    + f", p95 {p95 if p95 is not None else 'n/a'} ms")
     actions = [{"ts": run.started, "what": f"{run.procedure} rollback {run.rollback_id} started",
                 "by": params.get("executed_by") or "?"}]
     kinds = {str(s.get("name")): str(s.get("kind")) for s in run.plan}
