@@ -9,8 +9,22 @@ from fastapi import FastAPI
 from .. import __version__
 from ..settings import Settings, get_settings
 from . import admin, chat, errors, health
+from .fastlane import FastLane
 from .observe import ObserveMiddleware
 from .state import AppState
+
+
+def _add_schema_components(app: FastAPI, defs: dict) -> None:
+    """Models referenced by hand-written request schemas, added to the OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            doc = build()
+            doc.setdefault("components", {}).setdefault("schemas", {}).update(defs)
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def create_app(settings: Settings | None = None, *, access_log: bool = True) -> FastAPI:
@@ -34,10 +48,13 @@ def create_app(settings: Settings | None = None, *, access_log: bool = True) -> 
         redoc_url=None,
     )
     app.state.ethos = state
+    _add_schema_components(app, chat.CHAT_SCHEMA_DEFS)
     errors.install(app)
     app.include_router(chat.router)
     app.include_router(health.router)
     app.include_router(admin.router)
+    # innermost first: the fast lane runs inside fault injection and observation
+    app.add_middleware(FastLane, state=state)
     if settings.faults:
         from .faults import FaultMiddleware, Faults
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,8 +33,45 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, separators=(",", ":"))
 
 
+class AccessLog:
+    """One JSON line per request, written straight to the log's streams.
+
+    The ``logging`` machinery costs tens of microseconds a call (records, caller lookup,
+    formatting); at thousands of requests a second the access log goes around it.
+    """
+
+    def __init__(self) -> None:
+        self.revision = ""
+        self.streams: list = []
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.streams)
+
+    def write(self, fields: dict) -> None:
+        now = time.time()
+        line = json.dumps(
+            {"ts": round(now, 6), "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)),
+             "level": "info", "logger": "ethos.access", "revision": self.revision,
+             "msg": "request", **fields},
+            default=str, separators=(",", ":"),
+        ) + "\n"
+        with self._lock:
+            for stream in self.streams:
+                try:
+                    stream.write(line)
+                    stream.flush()
+                except (OSError, ValueError):  # a closed or full sink never fails a request
+                    pass
+
+
+#: the process's access log; ``configure`` points it at the log's streams
+access_log = AccessLog()
+
+
 def configure(revision: str, log_file: Path | None = None, level: int = logging.INFO) -> None:
-    """JSON lines on stderr, and in ``log_file`` when given."""
+    """JSON lines on stderr, and in ``log_file`` when given (the access log too)."""
     root = logging.getLogger("ethos")
     for h in list(root.handlers):
         root.removeHandler(h)
@@ -47,3 +85,5 @@ def configure(revision: str, log_file: Path | None = None, level: int = logging.
         root.addHandler(h)
     root.setLevel(level)
     root.propagate = False
+    access_log.revision = revision
+    access_log.streams = [h.stream for h in handlers if isinstance(h, logging.StreamHandler)]

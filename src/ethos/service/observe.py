@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 
+from .logs import access_log as default_access_log
 from .metrics import ServiceMetrics
-
-log = logging.getLogger("ethos.access")
 
 #: routes labelled by their path; anything else is "other" (bounded label cardinality)
 KNOWN_ROUTES = frozenset({
@@ -22,7 +20,7 @@ class ObserveMiddleware:
     def __init__(self, app, metrics: ServiceMetrics, access_log: bool = True) -> None:
         self.app = app
         self.metrics = metrics
-        self.access_log = access_log
+        self.log = default_access_log if access_log else None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -51,17 +49,14 @@ class ObserveMiddleware:
         finally:
             latency = time.perf_counter() - start
             self.metrics.observe_request(route, status, latency, first)
-            if self.access_log and route != "/metrics":
-                log.info(
-                    "request",
-                    extra={
-                        "request_id": request_id,
-                        "method": scope["method"],
-                        "route": route,
-                        "status": status,
-                        "latency_ms": round(latency * 1000, 3),
-                        "ttft_ms": round(first * 1000, 3) if first is not None else None,
-                        "cache": state.get("cache"),
-                        "session": state.get("session_hash"),
-                    },
-                )
+            if self.log is not None and self.log.enabled and route != "/metrics":
+                self.log.write({
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status,
+                    "latency_ms": round(latency * 1000, 3),
+                    "ttft_ms": round(first * 1000, 3) if first is not None else None,
+                    "cache": state.get("cache"),
+                    "session": state.get("session_hash"),
+                })
