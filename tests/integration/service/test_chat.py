@@ -101,3 +101,19 @@ def test_top_questions_by_hits(service):
     top = client.get("/api/admin/cache/top?n=1", headers={"X-Admin-API-Key": ADMIN_KEY}).json()
     assert top["questions"] == ["do you integrate with hubspot"]
     assert top["items"][0]["hits"] == 2
+
+
+def test_fast_lane_and_route_give_the_same_hit(service):
+    client, _ = service
+    q = "What are your pricing plans?"
+    ask(client, q)
+    fast = ask(client, q)  # served before the framework's routing
+    routed = ask(client, q, session_id="s-1")  # sessions take the route
+    assert fast.json() == routed.json()
+    for h in ("X-Cache", "X-Revision", "content-type"):
+        assert fast.headers[h] == routed.headers[h]
+    assert fast.headers["X-Request-ID"] != routed.headers["X-Request-ID"]
+    text = client.get("/metrics").text
+    assert 'ethos_cache_lookups_total{result="hit",revision="blue"} 2.0' in text
+    assert 'ethos_cache_lookups_total{result="miss",revision="blue"} 1.0' in text
+    assert 'ethos_requests_total{revision="blue",route="/api/ai/marketing-chat",status="200"} 3.0' in text
