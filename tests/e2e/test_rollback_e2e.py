@@ -168,6 +168,7 @@ def test_emergency(make_stack):
         time.sleep(0.5)
     assert r.returncode == 0, r.stdout + r.stderr
     assert_after(stack, json.loads(r.stdout), traffic)
+    assert json.loads(r.stdout)["incident"].get("incident"), "the rollback's incident is opened"
     v = ethos("rollback", "verify", "--json", "--state-dir", str(stack.state), state=stack.state)
     crit = {c["name"]: c["passed"] for c in json.loads(v.stdout)["criteria"]}
     assert crit["traffic_100_blue"] and crit["no_user_facing_errors"]

@@ -91,16 +91,36 @@ def _clients(targets: Targets) -> Clients:
 
 def _finish(outcome: Outcome, state_dir: Path, as_json: bool) -> None:
     path = journal_path(state_dir, outcome.rollback_id)
-    if as_json:
-        click.echo(json.dumps({**outcome.to_dict(), "journal": str(path)}, default=str))
-    else:
+    if not as_json:
         click.echo(f"{outcome.procedure} rollback {outcome.rollback_id}: {outcome.status} "
                    f"in {outcome.elapsed_s:.2f} s - {outcome.message}")
         click.echo(f"journal: {path}")
         if outcome.status in ("failed", "held", "interrupted"):
             click.echo("continue with: ethos rollback resume " + outcome.rollback_id)
+    incident = _incident(outcome, state_dir)
+    if as_json:
+        click.echo(json.dumps({**outcome.to_dict(), "journal": str(path), "incident": incident}, default=str))
+    elif incident.get("incident"):
+        click.echo(f"incident: {incident['incident']} (report: {incident.get('report')})")
+    elif incident.get("error"):
+        click.echo(f"incident: not opened ({incident['error']})")
     if outcome.exit_code:
         raise SystemExit(outcome.exit_code)
+
+
+def _incident(outcome: Outcome, state_dir: Path) -> dict[str, Any]:
+    """Open or refresh the run's incident (``ethos.rollout.incidents.hook``); never raises.
+
+    Not for a standard rollback stopped at step 1: nothing changed. ``ETHOS_NO_AUTO_INCIDENT=1``
+    turns it off.
+    """
+    if outcome.status == "stopped":
+        return {"incident": None, "skipped": "stopped before any change"}
+    try:
+        from ..rollout.incidents.hook import on_rollback_finished
+    except ImportError as e:  # the incidents part is optional to the procedures
+        return {"incident": None, "error": str(e)}
+    return on_rollback_finished(state_dir, outcome.rollback_id)
 
 
 def _run_procedure(procedure: str, opts: PlanOptions, kw: dict[str, Any], extra: dict[str, Any]) -> None:

@@ -33,7 +33,9 @@ def stack(tmp_path):
     s.blue, s.green, s.router, s.hook, s.state = blue, green, router, hook, str(tmp_path / "state")
     s.flags = ["--router", router.url, "--revision", f"blue={blue.url}", "--revision", f"green={green.url}",
                "--state-dir", s.state]
-    s.env = {"ETHOS_ADMIN_API_KEY": "k", "ETHOS_NOTIFY_WEBHOOK_URL": hook.url + "/hook"}
+    # incidents (opened after each run) notify too: off, so the webhook sees the rollback's alone
+    s.env = {"ETHOS_ADMIN_API_KEY": "k", "ETHOS_NOTIFY_WEBHOOK_URL": hook.url + "/hook",
+             "ETHOS_NO_AUTO_INCIDENT": "1"}
     yield s
     for srv in (blue, green, router, hook):
         srv.stop()
@@ -294,3 +296,15 @@ def test_rollback_authority_is_checked_before_anything_acts_and_recorded(stack):
     start = history(stack, json.loads(r.stdout)["rollback_id"])["events"][0]
     assert start["params"]["approval"]["authority"] == "emergency without approval"
     assert start["params"]["approval"]["justification"] == "site down"
+
+
+def test_an_incident_is_opened_when_a_rollback_ends(stack):
+    env = {k: v for k, v in stack.env.items() if k != "ETHOS_NO_AUTO_INCIDENT"}
+    r = ethos("rollback", "emergency", *stack.flags, "--yes", "--json", "--reason", "error rate > 5%", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    assert out["incident"]["incident"], out["incident"]
+    assert os.path.exists(out["incident"]["report"])
+    stack.router.stats["green"] = {"count": 400, "error_rate": 0.0}
+    r = ethos("rollback", "standard", *stack.flags, "--yes", "--json", env=env)
+    assert r.returncode == 3 and json.loads(r.stdout)["incident"]["incident"] is None
