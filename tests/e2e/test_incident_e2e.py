@@ -66,9 +66,12 @@ def test_incident_after_a_rollback_with_pii_traffic(stack):
     r = run("rollback", "standard", "--yes", "--json", "--approved-by", "maria",
             "--reason", "error rate 25% on green", state=state)
     assert r.returncode == 0, r.stdout + r.stderr
-    rid = json.loads(r.stdout)["rollback_id"]
+    out = json.loads(r.stdout)
+    rid = out["rollback_id"]
+    # opened by the rollback itself when it ended
+    assert out["incident"]["incident"] == "inc-" + rid[3:] and Path(out["incident"]["report"]).is_file()
 
-    # the incident report: timeline, authority, impact, checklist
+    # the incident report: timeline, authority, impact, checklist (`new` refreshes the same one)
     r = run("incident", "new", "--rollback", rid, "--json", state=state)
     assert r.returncode == 0, r.stderr
     inc = json.loads(r.stdout)
