@@ -1,0 +1,39 @@
+"""`ethos evidence export | verify` exit codes and output (CliRunner, no servers)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from click.testing import CliRunner
+
+from ethos.cli import cli
+from ethos.cli.errors import CLIError
+
+
+def _log(state, text):
+    (state / "logs").mkdir(parents=True, exist_ok=True)
+    (state / "logs" / "blue.log").write_text(json.dumps({"ts": time.time() - 5, "revision": "blue",
+                                                         "msg": "request", "status": 200, "note": text}) + "\n")
+
+
+def test_clean_export_then_verify(tmp_path):
+    _log(tmp_path, "all good")
+    out = tmp_path / "ev"
+    r = CliRunner().invoke(cli, ["evidence", "export", "--since", "10m", "--state-dir", str(tmp_path),
+                                 "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["counts"]["log_records"] == 1
+    r = CliRunner().invoke(cli, ["evidence", "verify", str(out)])
+    assert r.exit_code == 0 and "all match the manifest" in r.output
+
+
+def test_pii_fails_the_export_and_bad_input_is_a_usage_error(tmp_path):
+    _log(tmp_path, "customer wrote from jane.doe@example.com")
+    r = CliRunner().invoke(cli, ["evidence", "export", "--state-dir", str(tmp_path), "--out", str(tmp_path / "ev")])
+    assert isinstance(r.exception, CLIError) and r.exception.exit_code == 1
+    assert "holds PII" in str(r.exception) and "jane" not in str(r.exception)
+    r = CliRunner().invoke(cli, ["evidence", "export", "--since", "soon", "--state-dir", str(tmp_path)])
+    assert isinstance(r.exception, CLIError) and r.exception.exit_code == 2
+    r = CliRunner().invoke(cli, ["evidence", "verify", str(tmp_path)])
+    assert isinstance(r.exception, CLIError) and r.exception.exit_code == 2
