@@ -82,6 +82,12 @@ def prometheus(stack: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
         "scrape_configs:\n  - job_name: ethos\n    honor_labels: true\n    static_configs:\n" + targets + "\n"
     )
+    # Series are born at their first increment and increase() cannot see that one: give every
+    # series (200 and 500 on green) a first value before Prometheus starts scraping.
+    with httpx.Client(timeout=30) as c:
+        for rev_url in stack["revisions"].values():
+            for _ in range(10):
+                c.post(f"{rev_url}/api/ai/marketing-chat", json={"message": "What are your pricing plans?"})
     log = (d / "prometheus.log").open("w")
     proc = subprocess.Popen(
         [PROMETHEUS, f"--config.file={d / 'prometheus.yml'}", f"--storage.tsdb.path={d / 'data'}",
@@ -100,18 +106,34 @@ def prometheus(stack: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError((d / "prometheus.log").read_text()[-3000:])
             time.sleep(0.2)
-        # traffic straight to each revision, after Prometheus has seen the counters at rest
-        time.sleep(3)
+        # traffic straight to each revision once Prometheus has seen the counters at rest,
+        # then wait until it has scraped the result (no fixed sleeps: the machine may be busy)
+        _wait_for(url, "count(ethos_requests_total{route=\"/api/ai/marketing-chat\"})", lambda v: v >= 3)
         with httpx.Client(timeout=30) as c:
             for name, rev_url in stack["revisions"].items():
                 for i in range(60):
                     c.post(f"{rev_url}/api/ai/marketing-chat", json={"message": "What are your pricing plans?"})
-        time.sleep(4)  # a few scrapes after the traffic
+        _wait_for(url, "min by () (sum by (revision) (ethos_requests_total{route=\"/api/ai/marketing-chat\"}))",
+                  lambda v: v >= 70)
+        time.sleep(2)  # one more scrape of each target, so increase() has its end point
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(20)
         log.close()
+
+
+def _wait_for(url: str, promql: str, ok, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            res = httpx.get(f"{url}/api/v1/query", params={"query": promql}, timeout=5).json()["data"]["result"]
+            if res and ok(float(res[0]["value"][1])):
+                return
+        except (httpx.HTTPError, KeyError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"Prometheus never showed {promql}")
 
 
 NEEDS = {"error_rate": [60.0], "http_error_rate": [60.0], "up": [0.0], "store_up": [0.0],
