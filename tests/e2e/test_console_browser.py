@@ -154,6 +154,7 @@ def test_emergency_rollback_from_the_page(stack: Path, console: str) -> None:
                 expect(page.locator("[data-weight=green]")).to_have_text("30%")
                 expect(page.locator("#revisions")).to_contain_text("healthy")
                 expect(page.locator("[data-revision=green]")).to_contain_text("fault injection")
+                expect(page.locator("[data-revision=green] .glance")).to_contain_text("last minute:", timeout=20_000)
                 rows = page.locator("#trigger-rows tr")
                 expect(rows.first).to_be_visible()
                 policy_triggers = httpx.get(f"{console}/api/console/state").json()["triggers"]["rows"]

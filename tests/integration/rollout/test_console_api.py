@@ -112,6 +112,7 @@ def test_state_shows_revisions_weights_health_and_every_trigger(console) -> None
     assert st["triggers"]["source"] == "console"
     assert {r["status"] for r in st["triggers"]["rows"]} <= {"ok", "watching", "firing", "inconclusive", "no-data"}
     assert st["auth"] == {"configured": True}
+    assert set(st["now"]) == {"blue", "green"} and "error_rate" in st["now"]["blue"]  # the latest sample
     assert st["incident"]["available"] in (True, False)
     assert "key" not in json.dumps(st["revisions"]).lower()
 

@@ -98,6 +98,7 @@ class Console:
                        "baseline": self.policy.baseline, "interval_s": self.policy.interval_s},
             "revisions": revision_rows(r.weights, self.sampler.revisions, r.health),
             "weights": r.weights, "traffic_error": r.traffic_error,
+            "now": latest.to_dict()["values"] if (latest := self.series.latest()) else {},
             "triggers": self._triggers(now), "sources_unavailable": r.unavailable,
             "journal": runs, "lock": lock, "jobs": self.operator.running(),
             "incident": open_incident(self.state_dir), "drill": last_drill(self.state_dir),

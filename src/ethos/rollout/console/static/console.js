@@ -127,12 +127,16 @@
         el("span", { class: "badge info", text: r.cache_format_version == null ? "cache format ?" : "cache format v" + r.cache_format_version }),
         r.faults ? el("span", { class: "badge fault", text: "⚠ fault injection: " + (typeof r.faults === "string" ? r.faults : Object.keys(r.faults).map(function (k) { return k + "=" + r.faults[k]; }).join(", ")) }) : null,
       ]);
+      var now = (st.now || {})[r.name] || {};
+      var glance = now.request_rate == null && now.error_rate == null ? "no requests in the last minute" :
+        "last minute: " + fmtSignal("request_rate", now.request_rate) + " · errors " + fmtSignal("error_rate", now.error_rate) +
+        " · p95 " + fmtSignal("latency_p95", now.latency_p95) + " · cache hits " + fmtSignal("cache_hit_rate", now.cache_hit_rate);
       ul.appendChild(el("li", { "data-revision": r.name }, [
         el("div", { class: "rev-head" }, [
           el("span", { class: "rev-name" }, [el("span", { class: "swatch", style: "background:" + colorOf(r.name, i), "aria-hidden": "true" }), r.name]),
           el("span", { class: "rev-weight", "data-weight": r.name, text: w == null ? "?" : w + "%" }),
         ]),
-        bar, meta,
+        bar, meta, el("p", { class: "glance", text: glance }),
       ]));
     });
     buildWeightInputs(st);
