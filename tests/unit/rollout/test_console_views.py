@@ -147,3 +147,13 @@ def test_incident_and_drill_views() -> None:
                                    "report": "r.md"}, "overdue": False, "next_due": "2026-12-01T00:00:00+00:00"})
     assert d["result"] == "passed" and d["overdue"] is False and d["report"] == "r.md"
     assert drill_view({"last_drill": None, "overdue": True})["result"] is None
+
+
+def test_the_guard_history_is_read_from_its_end(tmp_path: Path) -> None:
+    from ethos.rollout.console.app import _last_record
+
+    path = tmp_path / "history.jsonl"
+    assert _last_record(path) is None
+    lines = [json.dumps({"t": float(i), "triggers": [{"trigger": "x" * 50}]}) for i in range(5000)]
+    path.write_text("\n".join(lines) + '\n{"t": 9999, "trig')  # the last line was cut by a crash
+    assert _last_record(path, tail=4096) == json.loads(lines[-1])

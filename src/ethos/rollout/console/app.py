@@ -65,10 +65,7 @@ class Console:
     # ------------------------------------------------------------------ reads
 
     def _triggers(self, now: float) -> dict[str, Any]:
-        last = None
-        with contextlib.suppress(OSError):
-            for rec in self.guard_history.read(since=now - 60):
-                last = rec
+        last = _last_record(self.guard_history.path)
         reading = self.sampler.latest()
         if guard_is_fresh(last, now, self.policy.interval_s):
             assert last is not None
@@ -156,6 +153,25 @@ class Console:
         threading.Thread(target=reap, name="console-drill-reaper", daemon=True).start()
         return 202, {"action": "drill", "status": "started", "rollback_id": run.rollback_id,
                      "pid": proc.pid, "log": str(log)}
+
+
+def _last_record(path: Path, tail: int = 256 * 1024) -> dict[str, Any] | None:
+    """The guard history's last complete line, read from the end (the file may be 50 MB)."""
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - tail))
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue  # cut by a crash, or the first partial line of the tail
+        if isinstance(rec, dict):
+            return rec
+    return None
 
 
 def _err(status: int, error: str, detail: str) -> JSONResponse:
