@@ -304,3 +304,27 @@ def test_cli_refuses_bad_input_cleanly(tmp_path: Path) -> None:
     assert r.returncode == 2 and "--listen must be HOST:PORT" in r.stderr
     r = run("--router", "http://127.0.0.1:9", "--revision", "blue=ftp://x")
     assert r.returncode == 2 and "bad --revision" in r.stderr
+
+
+def test_a_running_guard_is_the_source_of_the_trigger_states(console) -> None:
+    import time
+
+    from ethos.rollout.guard.history import GuardHistory
+
+    client, c = console
+    h = GuardHistory(c.state_dir)
+    h.dir.mkdir(parents=True, exist_ok=True)
+    rec = {"t": time.time(), "decision": {"action": "emergency", "trigger": "error_rate_critical"},
+           "triggers": [{"trigger": "error_rate_critical", "status": "firing", "value": 0.074, "samples": 1912}],
+           "unavailable": {}}
+    h.path.write_text(json.dumps(rec) + "\n")
+    try:
+        tr = client.get("/api/console/state").json()["triggers"]
+        assert tr["source"] == "guard" and tr["decision"]["action"] == "emergency"
+        row = next(r for r in tr["rows"] if r["trigger"] == "error_rate_critical")
+        assert row["status"] == "firing" and row["value"] == 0.074
+        rec["t"] -= 3600  # an old evaluation: the guard is not running, the console evaluates
+        h.path.write_text(json.dumps(rec) + "\n")
+        assert client.get("/api/console/state").json()["triggers"]["source"] == "console"
+    finally:
+        h.path.unlink()
