@@ -63,6 +63,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--env", action="append", default=[], metavar="K=V",
+                    help="extra ETHOS_* settings for the ethos process")
     args = ap.parse_args()
     bindir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as d:
@@ -72,12 +74,17 @@ def main() -> None:
               "--no-access-log"]
         bare = start([*uv, "--port", str(bp), "bare:app"], d, {})
         ethos = start([str(bindir / "ethos"), "serve", "--port", str(ep)], d,
-                      {"ETHOS_STATE_DIR": d})
+                      {"ETHOS_STATE_DIR": d, **dict(e.split("=", 1) for e in args.env)})
         try:
             bare_url = f"http://127.0.0.1:{bp}/api/ai/marketing-chat"
             ethos_url = f"http://127.0.0.1:{ep}/api/ai/marketing-chat"
             wait(f"http://127.0.0.1:{bp}/docs")
             wait(f"http://127.0.0.1:{ep}/health")
+            # measure the steady state: not while the embedding model loads in the background
+            for _ in range(600):
+                if httpx.get(f"http://127.0.0.1:{ep}/health").json()["semantic"] != "loading":
+                    break
+                time.sleep(0.1)
             r = httpx.post(ethos_url, json={"message": QUESTION})
             r = httpx.post(ethos_url, json={"message": QUESTION})
             assert r.headers["X-Cache"] == "HIT", r.headers

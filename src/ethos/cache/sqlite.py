@@ -7,8 +7,10 @@ A full or read-only disk, a locked or corrupt file: all surface as ``StoreUnavai
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import types
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +42,7 @@ INSERT OR IGNORE INTO meta(name, value) VALUES ('epoch', 0);
 """
 
 _NEVER = 1e18  # expires_at of entries without TTL
+_NO_LOCK = contextlib.nullcontext()
 
 
 def to_sqlite_glob(pattern: str) -> str:
@@ -86,40 +89,68 @@ class SQLiteStore(Store):
     def __init__(self, path: str | os.PathLike[str] = ":memory:", timeout_s: float = 0.25) -> None:
         super().__init__()
         self.path = str(path)
+        self._busy_ms = int(max(timeout_s, 1.0) * 1000)
+        # A file gets one connection per thread: a reader on the event loop never waits for a
+        # writer's commit in a worker thread (WAL lets them run side by side). ":memory:" is
+        # private to its connection, so it has one, shared under a lock.
+        self._shared = self.path == ":memory:"
         self._lock = threading.RLock()
-        self._timeout_s = timeout_s
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._shared_view = types.SimpleNamespace()
         try:
-            if self.path != ":memory:":
+            if not self._shared:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path, timeout=max(timeout_s, 1.0), isolation_level=None,
-                check_same_thread=False,
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(f"PRAGMA busy_timeout={int(max(timeout_s, 1.0) * 1000)}")
-            self._db.executescript(_SCHEMA)
+            db = self._connect()
+            db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as e:
             raise StoreUnavailable(f"cannot open SQLite cache at {self.path}: {e}") from e
-        self._data_version = -1
-        self._epoch = 0
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=self._busy_ms / 1000, isolation_level=None,
+                             check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        with self._lock:
+            self._all.append(db)
+        if self._shared:
+            self._shared_db = db
+        else:
+            self._local.db = db
+        return db
+
+    def _db(self) -> sqlite3.Connection:
+        if self._shared:
+            return self._shared_db
+        db = getattr(self._local, "db", None)
+        return db if db is not None else self._connect()
+
+    def _epoch_holder(self):
+        """Where a connection's view of the epoch is kept: per connection, like data_version."""
+        if self._shared:
+            return self._shared_view
+        return self._local
 
     # --- helpers -------------------------------------------------------------
     def _run(self, fn):
-        with self._lock:
+        lock = self._lock if self._shared else _NO_LOCK
+        with lock:
             try:
-                return fn(self._db)
+                db = self._db()
+                return fn(db)
             except sqlite3.Error as e:
-                if self._db.in_transaction:
-                    try:
-                        self._db.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
+                try:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                except (sqlite3.Error, UnboundLocalError):
+                    pass
                 raise StoreUnavailable(f"SQLite cache at {self.path}: {e}") from e
 
     def _bump_epoch(self, db: sqlite3.Connection) -> None:
         db.execute("UPDATE meta SET value = value + 1 WHERE name = 'epoch'")
-        self._epoch = db.execute("SELECT value FROM meta WHERE name='epoch'").fetchone()[0]
+        # this connection does not see its own commit in data_version: note the epoch here
+        self._epoch_holder().epoch = db.execute("SELECT value FROM meta WHERE name='epoch'").fetchone()[0]
 
     @staticmethod
     def _row_entry(row) -> Entry:
@@ -162,11 +193,13 @@ class SQLiteStore(Store):
 
     def _delete_where(self, where: str, args: tuple) -> int:
         """Delete entries by a condition on ``key`` (the column both tables share)."""
+        # without a WHERE clause SQLite truncates the table instead of visiting every row
+        cond = "" if where == "1" else f" WHERE {where}"
 
         def op(db):
             db.execute("BEGIN IMMEDIATE")
-            n = db.execute(f"DELETE FROM entries WHERE {where}", args).rowcount
-            db.execute(f"DELETE FROM entry_sources WHERE {where}", args)
+            n = db.execute(f"DELETE FROM entries{cond}", args).rowcount
+            db.execute(f"DELETE FROM entry_sources{cond}", args)
             if n:  # a no-op (say, a periodic purge) must not empty every memory tier
                 self._bump_epoch(db)
             db.execute("COMMIT")
@@ -281,17 +314,15 @@ class SQLiteStore(Store):
         return StoreStats(entries=n, size_bytes=size, backend=self.backend)
 
     def epoch(self) -> int:
-        with self._lock:
-            try:
-                dv = self._db.execute("PRAGMA data_version").fetchone()[0]
-                if dv != self._data_version:
-                    self._data_version = dv
-                    self._epoch = self._db.execute(
-                        "SELECT value FROM meta WHERE name='epoch'"
-                    ).fetchone()[0]
-            except sqlite3.Error as e:
-                raise StoreUnavailable(f"SQLite cache at {self.path}: {e}") from e
-            return self._epoch
+        def op(db):
+            local = self._epoch_holder()
+            dv = db.execute("PRAGMA data_version").fetchone()[0]
+            if dv != getattr(local, "data_version", None) or not hasattr(local, "epoch"):
+                local.data_version = dv
+                local.epoch = db.execute("SELECT value FROM meta WHERE name='epoch'").fetchone()[0]
+            return local.epoch
+
+        return self._run(op)
 
     def ping(self) -> bool:
         try:
@@ -307,8 +338,9 @@ class SQLiteStore(Store):
 
     def close(self) -> None:
         with self._lock:
+            dbs, self._all = self._all, []
+        for db in dbs:
             try:
-                self._db.close()
+                db.close()
             except sqlite3.Error:
                 pass
-
