@@ -122,7 +122,7 @@ class RevisionFake:
         if pii:
             Gauge("ethos_pii_detector_selftest", "", ["revision"], registry=r).labels(rev).set(1)
             Gauge("ethos_cache_pii_leaks", "", ["revision"], registry=r).labels(rev).set(0)
-            self.pii = Counter("ethos_pii_detections", "", ["revision"], registry=r)
+            self.pii = Counter("ethos_pii_exchanges", "", ["revision", "has_pii"], registry=r)
         self.up = True
 
     def traffic(self, n: int, hits: int, reads: int, writes: int) -> None:
@@ -131,6 +131,9 @@ class RevisionFake:
         self.lookups.labels(self.rev, "miss").inc(n - hits)
         self.ops.labels(self.rev, "read").inc(reads)
         self.ops.labels(self.rev, "write").inc(writes)
+        if hasattr(self, "pii"):
+            self.pii.labels(self.rev, "true").inc(n // 50)
+            self.pii.labels(self.rev, "false").inc(n - n // 50)
 
 
 def _revisions_transport(fakes: dict[str, RevisionFake]) -> httpx.MockTransport:
@@ -161,6 +164,9 @@ def test_revision_metrics_signals_and_cost_ratio_against_blue() -> None:
     assert got[("green", "up", 0.0)].value == 1.0
     assert got[("blue", "pii_selftest", 0.0)].value == 1.0
     assert ("green", "pii_selftest", 0.0) not in got  # not exported: no data, not a guess
+    pii = got[("blue", "pii_detection_rate", 300.0)]
+    assert (pii.events, pii.samples) == (20, 1000)
+    assert ("green", "pii_detection_rate", 300.0) not in got  # green exports no PII series
     hit = got[("green", "cache_hit_rate", 300.0)]
     assert (hit.events, hit.samples) == (200, 1000)
     blue_usd = 0.06 * 1000 / 1e5 + 0.18 * 300 / 1e5

@@ -10,7 +10,8 @@ Series read (all labelled ``revision``):
   projected_usd_per_hour`` of the policy, else the baseline's cost per request times the
   candidate's request rate);
 - ``ethos_store_up``, ``ethos_pii_detector_selftest``, ``ethos_cache_pii_leaks`` (gauges);
-- ``ethos_pii_detections_total`` / chat requests (``ethos_requests_total``): PII detection rate.
+- ``ethos_pii_exchanges_total{has_pii}``: PII detection rate = exchanges with PII found /
+  exchanges checked.
 
 A series the revision does not expose is not reported (no data, never a guess). ``up`` is 1
 when ``/metrics`` answered and 0 when it did not, but when *no* revision answers the guard
@@ -134,8 +135,10 @@ class RevisionMetricsSource(SignalSource):
                                lambda s: s.total("ethos_cache_quality_rejections_total"),
                                lambda s: s.total("ethos_cache_admissions_total"))
         if sig == "pii_detection_rate":
-            return self._ratio(name, w, "ethos_pii_detections_total",
-                               lambda s: s.total("ethos_pii_detections_total"), self._chat_requests)
+            # exchanges with any PII found / exchanges checked (ethos_pii_exchanges_total{has_pii})
+            return self._ratio(name, w, "ethos_pii_exchanges_total",
+                               lambda s: s.total("ethos_pii_exchanges_total", has_pii="true"),
+                               lambda s: s.total("ethos_pii_exchanges_total"))
         if sig == "store_cost_usd_per_hour":
             got = self._cost(name, w)
             if got is None:
