@@ -44,7 +44,8 @@ def _pid_alive(pid: int) -> bool:
         return True
     # A zombie (exited, not reaped) is not alive for our purpose.
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        # the state follows the command name in parentheses, which may hold spaces
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except (OSError, IndexError):
         return True
 
@@ -123,7 +124,7 @@ def _stop(pids: dict[str, int], grace: float = 10.0) -> list[str]:
             except (ProcessLookupError, PermissionError):
                 pass
         stopped.append(name)
-    deadline = time.monotonic() + 5.0  # SIGKILL is not instant: wait for the exits
+    deadline = time.monotonic() + 15.0  # SIGKILL is not instant (less so on a busy machine)
     while time.monotonic() < deadline:
         for pid in live.values():  # reap our own children (when stopped by `up` itself)
             try:
