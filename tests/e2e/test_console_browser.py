@@ -146,6 +146,8 @@ def test_emergency_rollback_from_the_page(stack: Path, console: str) -> None:
             try:
                 page = browser.new_page(viewport={"width": 1440, "height": 900})
                 page.on("pageerror", lambda e: errors.append(str(e)))
+                elsewhere: list[str] = []  # the page must work offline: nothing from another origin
+                page.on("request", lambda req: None if req.url.startswith((console, "data:")) else elsewhere.append(req.url))
                 page.goto(console)
                 expect = sync_api.expect
 
@@ -228,3 +230,4 @@ def test_emergency_rollback_from_the_page(stack: Path, console: str) -> None:
         stop.set()
         load.join(10)
     assert errors == []
+    assert elsewhere == []
