@@ -128,7 +128,7 @@
         r.faults ? el("span", { class: "badge fault", text: "⚠ fault injection: " + (typeof r.faults === "string" ? r.faults : Object.keys(r.faults).map(function (k) { return k + "=" + r.faults[k]; }).join(", ")) }) : null,
       ]);
       var now = (st.now || {})[r.name] || {};
-      var glance = now.request_rate == null && now.error_rate == null ? "no requests in the last minute" :
+      var glance = !now.request_rate ? "no requests in the last minute" :
         "last minute: " + fmtSignal("request_rate", now.request_rate) + " · errors " + fmtSignal("error_rate", now.error_rate) +
         " · p95 " + fmtSignal("latency_p95", now.latency_p95) + " · cache hits " + fmtSignal("cache_hit_rate", now.cache_hit_rate);
       ul.appendChild(el("li", { "data-revision": r.name }, [
@@ -309,6 +309,13 @@
     return function (u, vals) { return vals.map(function (v) { return v == null ? "" : (RATIOS[signal] || signal === "store_cost_ratio") ? Math.round(v * 1000) / 10 + "%" : SECONDS[signal] ? secs(v) : String(Math.round(v * 100) / 100); }); };
   }
 
+  function timeTicks(u, splits) {
+    // local clock time only (no date): the charts cover the last hour
+    var span = (u.scales.x.max || 0) - (u.scales.x.min || 0);
+    var opts = span < 600 ? { hour: "2-digit", minute: "2-digit", second: "2-digit" } : { hour: "2-digit", minute: "2-digit" };
+    return splits.map(function (t) { return t == null ? "" : new Date(t * 1000).toLocaleTimeString([], opts); });
+  }
+
   function chartData(h, spec) {
     var cols = [h.t];
     h.revisions.forEach(function (r) { cols.push(h.series[spec.signal][r]); });
@@ -338,7 +345,7 @@
       width: Math.max(240, target.clientWidth), height: 150, series: series,
       scales: { x: { time: true, range: function (u, min, max) { var hi = max || Date.now() / 1000; return [Math.min(min || hi, hi - 60), hi]; } },
                 y: { range: yRange(spec) } },
-      axes: [{ stroke: "#4d5966", grid: { stroke: "#eef1f4" }, ticks: { stroke: "#d5dbe1" } },
+      axes: [{ stroke: "#4d5966", grid: { stroke: "#eef1f4" }, ticks: { stroke: "#d5dbe1" }, space: 80, values: timeTicks },
              { stroke: "#4d5966", size: 58, values: axisFmt(spec.signal), grid: { stroke: "#eef1f4" }, ticks: { stroke: "#d5dbe1" } }],
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
