@@ -25,6 +25,7 @@ from ethos.cache.semantic import (
     names_in,
     negated,
     numbers,
+    rephrased,
 )
 from ethos.cache.semantic.verify import NEGATION_OVERLAP
 
@@ -71,7 +72,7 @@ def main() -> int:
     jac = np.array([len(x & y) / len(x | y) if x | y else 1.0 for x, y in zip(ca, cb)])
     neg_eq = np.array([negated(x) == negated(y) for x, y in zip(a, b)]) | (
         jac < NEGATION_OVERLAP)
-    same = np.array([x <= y or y <= x for x, y in zip(ca, cb)])
+    same = np.array([rephrased(x, y) for x, y in zip(a, b)])
     rules = num_eq & names_eq & neg_eq
 
     def verified(t: float, ts: float) -> np.ndarray:

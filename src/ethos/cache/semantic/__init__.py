@@ -23,6 +23,7 @@ from .verify import (
     names_in,
     negated,
     numbers,
+    rephrased,
     same_subject,
 )
 
@@ -44,5 +45,6 @@ __all__ = [
     "names_in",
     "negated",
     "numbers",
+    "rephrased",
     "same_subject",
 ]
