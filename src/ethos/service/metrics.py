@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -14,6 +21,9 @@ class ServiceMetrics:
         self.revision = revision
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
+        # process_resident_memory_bytes, process_cpu_seconds_total: the guard's exhaustion
+        # triggers read them through Prometheus
+        ProcessCollector(registry=r)
         self.requests = Counter(
             "ethos_requests", "HTTP requests by route and status.",
             ["revision", "route", "status"], registry=r,
