@@ -109,6 +109,10 @@ class ResponseCache:
     def store_up(self) -> bool:
         return self.store_error is None
 
+    def mark_unavailable(self, reason: str) -> None:
+        """The store is known to be down (e.g. it could not be opened): bypass it for now."""
+        self._store_failed(StoreUnavailable(reason))
+
     def _store_failed(self, e: Exception) -> None:
         self.store_error = str(e) or type(e).__name__
         self._retry_at = self.clock() + STORE_RETRY_AFTER_S
@@ -133,7 +137,8 @@ class ResponseCache:
             return self.scope
         return replace(self.scope, namespace=validate_namespace(namespace))
 
-    def _finish(self, lk: Lookup) -> Lookup:
+    def finish(self, lk: Lookup) -> Lookup:
+        """Count a lookup's result (and its hit) once it is final."""
         c = self.counters
         if lk.result == "hit":
             c.hits += 1
@@ -223,9 +228,8 @@ class ResponseCache:
         """Exact, then semantic; counts the result."""
         lk = self.lookup_exact(question, namespace, no_cache=no_cache)
         lk = self.lookup_semantic(lk, session_dependent=session_dependent)
-        return self._finish(lk)
+        return self.finish(lk)
 
-    finish = _finish
 
     # --- admission ---------------------------------------------------------------
     def admit(

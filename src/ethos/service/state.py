@@ -120,7 +120,7 @@ class AppState:
 
         cache.on_reject.append(on_reject)
         if isinstance(store, UnavailableStore):
-            cache._store_failed(StoreError(store.reason))
+            cache.mark_unavailable(store.reason)
         return cls(settings, metrics, kb, answerer, cache)
 
     def depends_on_history(self, session_id: str | None, message: str) -> bool:
