@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -202,8 +203,42 @@ def remove_stack(state_dir: str | os.PathLike[str] | None = None) -> bool:
     return True
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_base_port(n: int = 3, tries: int = 100) -> int:
+    """A port N such that N .. N+n-1 are all free on 127.0.0.1 right now.
+
+    A stack listens on consecutive ports (router, blue, green from ``--base-port``), so the
+    OS-chosen port is only a starting guess; every port of the run is bound once to check it.
+    """
+    for _ in range(tries):
+        base = free_port()
+        if base + n - 1 > 65535:
+            continue
+        socks: list[socket.socket] = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {n} consecutive free ports on 127.0.0.1")
+
+
 __all__ = [
     "STACK_FILE",
+    "free_base_port",
+    "free_port",
     "ProcessSpec",
     "plan_stack",
     "parse_env_pairs",

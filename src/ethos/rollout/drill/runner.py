@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from ..stack import load_stack
+from ..stack import free_base_port, load_stack
 from .plan import (
     CHECKS,
     DRILL_STAGES,
@@ -63,23 +62,6 @@ class DrillOptions:
     traffic_timeout_s: float = 90.0
     stack_timeout_s: float = 90.0
     echo: Callable[[str], None] = lambda line: None
-
-
-def free_base_port(tries: int = 200) -> int:
-    """A port N with N, N+1, N+2 free on 127.0.0.1 (router, blue, green)."""
-    for _ in range(tries):
-        base = random.randint(20000, 60000)
-        ok = True
-        for p in (base, base + 1, base + 2):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no three consecutive free ports found")
 
 
 def find_runbook(explicit: Path | None) -> Path | None:
