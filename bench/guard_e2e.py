@@ -20,7 +20,6 @@ import json
 import os
 import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from ethos.rollout.stack import free_base_port
 
 ETHOS = str(Path(sys.executable).parent / "ethos")
 QUESTIONS = [
@@ -45,27 +46,6 @@ QUESTIONS = [
     "Do you have an API?",
 ]
 PROBE = "Do you offer discounts for nonprofits?"  # asked only in the warm-up
-
-
-def free_base_port() -> int:
-    """A port N with N, N+1, N+2 free on 127.0.0.1."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base > 65000:
-            continue
-        ok = True
-        for p in (base, base + 1, base + 2):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no three consecutive free ports")
 
 
 @dataclass

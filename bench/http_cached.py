@@ -22,6 +22,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import loadgen  # noqa: E402
+from ethos.rollout.stack import free_port  # noqa: E402
 
 QUESTION = "What are your pricing plans?"
 BARE_APP = '''
@@ -33,14 +34,6 @@ REPLY = {"reply": "Our pricing plans are Free, Starter, Team, Business and Enter
 async def chat():
     return REPLY
 '''
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait(url: str) -> None:

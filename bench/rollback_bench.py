@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,31 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from ethos.rollout.stack import free_base_port
+
 ROOT = Path(__file__).resolve().parent.parent
 ETHOS = str(Path(sys.executable).parent / "ethos")
 KEY = "bench-admin-key"
-
-
-def free_base_port() -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base > 65000:
-            continue
-        socks = []
-        try:
-            for p in range(base, base + 3):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no three consecutive free ports")
 
 
 def ethos(state: Path, *args: str) -> subprocess.CompletedProcess:
