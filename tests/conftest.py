@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -18,19 +17,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from ethos.rollout.stack import free_port
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 HOW_TO_RUN = (
     "Redis tests need a Redis server: run `redis-server --port 6379 --save ''` (or set"
     " ETHOS_TEST_REDIS_URL=redis://HOST:PORT/DB), or install redis-server so that the tests"
     " start their own."
 )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _answers(url: str, timeout_s: float = 0.5) -> bool:

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 
 from ethos.rollout.guard import GuardState, evaluate, parse_policy
 from ethos.rollout.sources import PrometheusSource, SourceError, collect_snapshot, queries_for
+from ethos.rollout.stack import free_base_port, free_port
 
 PROMETHEUS = shutil.which("prometheus")
 ETHOS = str(Path(sys.executable).parent / "ethos")
@@ -33,33 +33,11 @@ pytestmark = [
 ]
 
 
-def _free_ports(n: int) -> int:
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base > 65000:
-            continue
-        socks = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free ports")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:  # type: ignore[type-arg]
     state = tmp_path_factory.mktemp("stack")
     env = {k: v for k, v in os.environ.items() if k not in ("ETHOS_STATE_DIR", "ETHOS_ROUTER_URL")}
-    base = _free_ports(3)
+    base = free_base_port(3)
     up = subprocess.run([ETHOS, "stack", "up", "--base-port", str(base), "--state-dir", str(state),
                          "--weights", "blue=50,green=50", "--green-env", "ETHOS_FAULTS=error_rate=0.5", "--json"],
                         env=env, capture_output=True, text=True, timeout=180)
@@ -72,7 +50,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:  # type: 
 @pytest.fixture(scope="module")
 def prometheus(stack: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[type-arg]
     d = tmp_path_factory.mktemp("prom")
-    port = _free_ports(1)
+    port = free_port()
     host = lambda url: url.split("://", 1)[1]  # noqa: E731
     targets = "\n".join(
         f"      - targets: ['{host(url)}']\n        labels: {{revision: {name}}}"
@@ -178,7 +156,7 @@ def test_policy_fires_on_prometheus_signals_and_promql_is_per_trigger(prometheus
 
 
 def test_prometheus_down_is_no_data() -> None:
-    port = _free_ports(1)
+    port = free_port()
     src = PrometheusSource(f"http://127.0.0.1:{port}", timeout=1.0)
     with pytest.raises(SourceError, match="cannot reach Prometheus"):
         src.collect({"error_rate": [60.0]}, ["green"], 0.0)

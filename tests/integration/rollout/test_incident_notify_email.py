@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from email import message_from_bytes
 from pathlib import Path
@@ -17,6 +16,7 @@ from _incident_fixtures import write_run  # noqa: E402
 from ethos.rollout.incidents.record import after_rollback  # noqa: E402
 from ethos.rollout.notify import Notification, deliver  # noqa: E402
 from ethos.rollout.notify_email import EmailNotifier  # noqa: E402
+from ethos.rollout.stack import free_port  # noqa: E402
 
 N = Notification(title="ROLLBACK EXECUTED - Marketing Agent", reason="Error rate > 2%",
                  time="2026-11-28T16:00:00+00:00", executed_by="dev", procedure="standard",
@@ -32,16 +32,10 @@ class Inbox:
         return "250 Message accepted for delivery"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def smtp():
     inbox = Inbox()
-    c = aiosmtpd.Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    c = aiosmtpd.Controller(inbox, hostname="127.0.0.1", port=free_port())
     c.start()
     yield c.port, inbox
     c.stop()
@@ -60,7 +54,7 @@ def test_email_is_delivered_with_the_runbook_fields(smtp):
 
 
 def test_no_server_is_a_failed_delivery_not_an_exception():
-    n = EmailNotifier("127.0.0.1", _free_port(), "ethos@example.com", ["a@example.com"], timeout=2)
+    n = EmailNotifier("127.0.0.1", free_port(), "ethos@example.com", ["a@example.com"], timeout=2)
     out = deliver([n], N, attempts=1)
     assert not out[0].ok and "email (127.0.0.1" in out[0].notifier
 
