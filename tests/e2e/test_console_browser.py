@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,12 +21,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ethos.rollout.stack import free_port
+
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-ETHOS = str(Path(sys.executable).parent / "ethos")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "console.png"
 
 if not Path(CHROMIUM).exists():
@@ -35,65 +35,27 @@ if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing under CI: .ci/run should have installed chromium")
     pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install -y chromium) "
                 "to run the console's browser test", allow_module_level=True)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from stacks import ETHOS, clean_env, stack_down, stack_up  # noqa: E402
+
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
-
-
-def _free_port(n: int = 1) -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base > 65000:
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free ports")
-
-
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("ETHOS_ADMIN_API_KEY", "ETHOS_STATE_DIR")}
 
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Path]:
     state = tmp_path / "tmp"
-    for _ in range(3):  # another test on this machine may take a port between the pick and the start
-        r = subprocess.run([ETHOS, "stack", "up", "--base-port", str(_free_port(3)), "--state-dir", str(state),
-                            "--weights", "blue=70,green=30", "--green-env", "ETHOS_FAULTS=error_rate=0.3"],
-                           capture_output=True, text=True, env=_env(), timeout=180, stdin=subprocess.DEVNULL)
-        if r.returncode == 0 or "in use" not in r.stdout + r.stderr:
-            break
+    r = stack_up(state, "--weights", "blue=70,green=30", "--green-env", "ETHOS_FAULTS=error_rate=0.3")
     assert r.returncode == 0, r.stdout + r.stderr
     yield state
-    subprocess.run([ETHOS, "stack", "down", "--state-dir", str(state)], capture_output=True, env=_env(),
-                   timeout=60, stdin=subprocess.DEVNULL)
-    try:
-        pids = json.loads((state / "stack.json").read_text()).get("pids", {})
-    except (OSError, ValueError):
-        pids = {}
-    for pid in pids.values():
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    stack_down(state)
 
 
 @pytest.fixture
 def console(stack: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log = (stack / "console.log").open("wb")
     proc = subprocess.Popen([ETHOS, "console", "--listen", f"127.0.0.1:{port}", "--state-dir", str(stack),
-                             "--interval", "1"], stdout=log, stderr=subprocess.STDOUT, env=_env(),
+                             "--interval", "1"], stdout=log, stderr=subprocess.STDOUT, env=clean_env(),
                             stdin=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,54 +16,38 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ethos.rollout.stack import free_base_port  # noqa: F401  (test_incident_e2e imports it from here)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from stacks import ETHOS, stack_down, stack_up  # noqa: E402
+
 pytestmark = pytest.mark.e2e
 
-ETHOS = str(Path(sys.executable).parent / "ethos")
 KEY = "e2e-admin-key"
 CACHED_QUESTION = "Do you offer a free trial?"  # asked before the rollback only
 TRAFFIC_QUESTIONS = ["How much is the Team plan?", "What integrations do you support?",
                      "How do I contact sales?", "Is there an enterprise plan?"]
 
 
-def free_base_port() -> int:
-    """N such that N, N+1 and N+2 are free on 127.0.0.1 right now."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base > 65000:
-            continue
-        socks = []
-        try:
-            for p in range(base, base + 3):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no three consecutive free ports")
-
-
-def ethos(*args: str, state: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+def env_for(state: Path) -> dict[str, str]:
     env = {**os.environ, "ETHOS_ADMIN_API_KEY": KEY, "ETHOS_STATE_DIR": str(state)}
     for k in ("ETHOS_SLACK_WEBHOOK_URL", "ETHOS_NOTIFY_WEBHOOK_URL", "ETHOS_ROUTER_URL"):
         env.pop(k, None)
-    return subprocess.run([ETHOS, *args], capture_output=True, text=True, env=env, timeout=timeout,
+    return env
+
+
+def ethos(*args: str, state: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([ETHOS, *args], capture_output=True, text=True, env=env_for(state), timeout=timeout,
                           cwd=state.parent, stdin=subprocess.DEVNULL)
 
 
 class Stack:
     def __init__(self, tmp: Path, weights: str, green_env: list[str]) -> None:
         self.state = tmp / ".ethos"
-        args = ["stack", "up", "--base-port", str(free_base_port()), "--weights", weights,
-                "--state-dir", str(self.state), "--json"]
+        args = ["--weights", weights, "--json"]
         for kv in green_env:
             args += ["--green-env", kv]
-        r = ethos(*args, state=self.state)
+        r = stack_up(self.state, *args, env=env_for(self.state), timeout=120)
         if r.returncode != 0:
             self.down()
             raise RuntimeError(f"ethos stack up failed: {r.stdout}{r.stderr}")
@@ -72,7 +55,7 @@ class Stack:
         self.router, self.revisions = info["router"], info["revisions"]
 
     def down(self) -> None:
-        ethos("stack", "down", "--state-dir", str(self.state), state=self.state)
+        stack_down(self.state, env=env_for(self.state), timeout=120)
 
     def ask(self, client: httpx.Client, q: str) -> httpx.Response:
         return client.post(f"{self.router}/api/ai/marketing-chat", json={"message": q})

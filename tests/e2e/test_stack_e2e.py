@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import stat
 import subprocess
@@ -15,38 +13,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ethos.rollout.stack import free_base_port
 from ethos.rollout.traffic import LocalRouterTraffic
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from stacks import ETHOS, clean_env, stack_down  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
-ETHOS = str(Path(sys.executable).parent / "ethos")
-
-
-def free_base_port() -> int:
-    """N such that N, N+1 and N+2 are free on 127.0.0.1 right now."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base > 65000:
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for p in range(base, base + 3):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no three consecutive free ports")
-
 
 def run(*args: str, state: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if k not in ("ETHOS_ADMIN_API_KEY", "ETHOS_STATE_DIR")}
+    full = clean_env()
     full.update(env or {})
     return subprocess.run([ETHOS, *args, "--state-dir", str(state)], capture_output=True, text=True,
                           env=full, timeout=180, cwd=state.parent, stdin=subprocess.DEVNULL)
@@ -57,16 +34,7 @@ def state(tmp_path: Path) -> Iterator[Path]:
     sdir = tmp_path / ".ethos"
     yield sdir
     # Whatever happened, leave no process behind.
-    run("stack", "down", state=sdir)
-    try:
-        pids = json.loads((sdir / "stack.json").read_text()).get("pids", {})
-    except (OSError, ValueError):
-        pids = {}
-    for pid in pids.values():
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    stack_down(sdir, timeout=180)
 
 
 def test_up_status_down_with_a_generated_key(state: Path) -> None:

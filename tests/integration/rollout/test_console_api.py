@@ -8,9 +8,6 @@ in the journal and in ``GET /router/traffic``.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,62 +20,22 @@ from starlette.testclient import TestClient
 from ethos.rollout.console import build_console, create_app
 from ethos.rollout.journal import Journal
 
-ETHOS = str(Path(sys.executable).parent / "ethos")
-
-
-def _free_base_port() -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base > 65000:
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for p in range(base, base + 3):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no three consecutive free ports")
-
-
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("ETHOS_ADMIN_API_KEY", "ETHOS_STATE_DIR")}
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from stacks import ETHOS, clean_env, stack_down, stack_up  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     state = tmp_path_factory.mktemp("console") / ".ethos"
-    for _ in range(3):  # another test on this machine may take a port between the pick and the start
-        r = subprocess.run([ETHOS, "stack", "up", "--base-port", str(_free_base_port()), "--state-dir", str(state),
-                            "--weights", "blue=80,green=20"],
-                           capture_output=True, text=True, env=_env(), timeout=180, stdin=subprocess.DEVNULL)
-        if r.returncode == 0 or "in use" not in r.stdout + r.stderr:
-            break
+    r = stack_up(state, "--weights", "blue=80,green=20")
     assert r.returncode == 0, r.stdout + r.stderr
     yield state
-    subprocess.run([ETHOS, "stack", "down", "--state-dir", str(state)], capture_output=True, env=_env(),
-                   timeout=60, stdin=subprocess.DEVNULL)
-    try:
-        pids = json.loads((state / "stack.json").read_text()).get("pids", {})
-    except (OSError, ValueError):
-        pids = {}
-    for pid in pids.values():
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    stack_down(state)
 
 
 @pytest.fixture
 def console(stack: Path) -> Iterator[tuple[TestClient, object]]:
-    c = build_console(stack, interval_s=1.0, persist=False, env=_env(), wait_s=60.0)
+    c = build_console(stack, interval_s=1.0, persist=False, env=clean_env(), wait_s=60.0)
     client = TestClient(create_app(c, start_sampler=False))
     c.sampler.tick()
     yield client, c
@@ -156,7 +113,7 @@ def test_actions_without_or_with_a_wrong_key_are_refused(console, action: str) -
 
 
 def test_no_key_configured_is_503(stack: Path, tmp_path: Path) -> None:
-    env = _env()
+    env = clean_env()
     c = build_console(stack, persist=False, env=env)
     c.admin_key = lambda: None
     client = TestClient(create_app(c, start_sampler=False))
@@ -295,7 +252,7 @@ def test_drill_dry_run_and_status(console) -> None:
 
 def test_cli_refuses_bad_input_cleanly(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([ETHOS, "console", *args], capture_output=True, text=True, env=_env(),
+        return subprocess.run([ETHOS, "console", *args], capture_output=True, text=True, env=clean_env(),
                               timeout=120, stdin=subprocess.DEVNULL, cwd=tmp_path)
 
     r = run("--state-dir", str(tmp_path / "none"), "--listen", "127.0.0.1:1")
