@@ -17,35 +17,38 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_rollback_e2e import free_base_port  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from stacks import ETHOS, stack_down, stack_up  # noqa: E402
 
-ETHOS = str(Path(sys.executable).parent / "ethos")
 KEY = "e2e-incident-key"
 PII_MESSAGES = ["My email is jane.doe@example.com, which plan suits me?",
                 "Call me on 0412 345 678 about the Team plan",
                 "I'm John Citizen, DOB 14/03/1985, can I get a discount?"]
 
 
-def run(*args: str, state: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+def env_for(state: Path) -> dict[str, str]:
     env = {**os.environ, "ETHOS_ADMIN_API_KEY": KEY, "ETHOS_STATE_DIR": str(state)}
     for k in ("ETHOS_SLACK_WEBHOOK_URL", "ETHOS_NOTIFY_WEBHOOK_URL", "ETHOS_ROUTER_URL", "ETHOS_AUTHORITY_FILE",
               "ETHOS_NOTIFY_CONFIG", "ETHOS_INCIDENT_TEMPLATE", "ETHOS_PAGERDUTY_ROUTING_KEY"):
         env.pop(k, None)
-    return subprocess.run([ETHOS, *args], capture_output=True, text=True, env=env, timeout=timeout,
+    return env
+
+
+def run(*args: str, state: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([ETHOS, *args], capture_output=True, text=True, env=env_for(state), timeout=timeout,
                           cwd=state.parent, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture
 def stack(tmp_path):
     state = tmp_path / ".ethos"
-    r = run("stack", "up", "--base-port", str(free_base_port()), "--weights", "blue=50,green=50",
-            "--green-env", "ETHOS_FAULTS=error_rate=0.25", "--state-dir", str(state), "--json", state=state)
+    r = stack_up(state, "--weights", "blue=50,green=50", "--green-env", "ETHOS_FAULTS=error_rate=0.25", "--json",
+                 env=env_for(state), timeout=120)
     if r.returncode != 0:
-        run("stack", "down", "--state-dir", str(state), state=state)
+        stack_down(state, env=env_for(state), timeout=120)
         raise RuntimeError(f"stack up failed: {r.stdout}{r.stderr}")
     yield state, json.loads(r.stdout)
-    run("stack", "down", "--state-dir", str(state), state=state)
+    stack_down(state, env=env_for(state), timeout=120)
 
 
 def test_incident_after_a_rollback_with_pii_traffic(stack):

@@ -16,8 +16,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ethos.rollout.stack import free_base_port  # noqa: F401  (test_incident_e2e imports it from here)
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stacks import ETHOS, stack_down, stack_up  # noqa: E402
 
