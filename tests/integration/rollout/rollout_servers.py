@@ -5,43 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from typing import Any
 
-import uvicorn
+import sys
+from pathlib import Path
 
-from ethos.rollout.stack import free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from servers import ServerThread as ThreadedServer  # noqa: E402,F401  (one thread runner for all tests)
 
-class ThreadedServer:
-    """Runs an ASGI app with uvicorn in a thread; ``stop()`` shuts it down cleanly."""
-
-    def __init__(self, app: Any, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error",
-                                lifespan="on", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> ThreadedServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError(f"server on {self.url} did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-    def __enter__(self) -> ThreadedServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+from ethos.rollout.stack import free_port  # noqa: E402,F401  (re-exported for importers)
 
 
 class FakeRevision:

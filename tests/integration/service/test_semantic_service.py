@@ -21,7 +21,7 @@ def test_paraphrase_is_a_semantic_hit_and_another_plan_is_not(make_service):
             assert time.monotonic() < deadline, "the model did not load"
             time.sleep(0.2)
         # re-store with a vector now that the model is ready
-        c.post(f"/api/admin/cache/invalidate?key_pattern=all", headers={"X-Admin-API-Key": "test-admin-key-0123456789"})
+        c.post("/api/admin/cache/invalidate?key_pattern=all", headers={"X-Admin-API-Key": "test-admin-key-0123456789"})
         assert c.post("/api/ai/marketing-chat", json={"message": "What are your pricing plans?"}).headers["X-Cache"] == "MISS"
         r = c.post("/api/ai/marketing-chat", json={"message": "how much are your plans?"})
         assert r.headers["X-Cache"] == "SEMANTIC-HIT", r.json()
