@@ -64,4 +64,8 @@ def console(listen: str, state_dir: str | None, router: str | None, revisions: t
     if not c.admin_key():
         click.echo("warning: no admin key (ETHOS_ADMIN_API_KEY or the stack's); actions will answer 503", err=True)
     click.echo(f"console on http://{host}:{port}/ for router {c.sampler.router}", err=True)
-    uvicorn.run(create_app(c), host=host, port=port, log_level=log_level, access_log=False)
+    try:
+        app = create_app(c)
+    except ValueError as e:  # ETHOS_ADMIN_AUTH_* not numbers
+        raise CLIError(str(e), EXIT_USAGE) from None
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

@@ -67,6 +67,12 @@ def router(listen: str, revisions: tuple[str, ...], weights: str | None, sticky:
     if not win or min(win) <= 0:
         raise CLIError("--windows must be positive seconds, e.g. 60,300", EXIT_USAGE)
     key = os.environ.get("ETHOS_ADMIN_API_KEY") or None
+    from ethos.security import LimitSettings
+
+    try:
+        limits = LimitSettings.from_env()
+    except ValueError as e:
+        raise CLIError(str(e), EXIT_USAGE) from None
     config = RouterConfig(
         revisions=revs,
         admin_key=key,
@@ -74,6 +80,7 @@ def router(listen: str, revisions: tuple[str, ...], weights: str | None, sticky:
         state_file=resolve_state_dir(state_dir) / WEIGHTS_FILE,
         initial_weights=initial,
         windows=win,
+        auth_limits=limits,
     )
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if key is None:

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .. import __version__
+from ..security import AdminGate, AuthCounters, LimitSettings
 from ..settings import Settings, get_settings
 from . import admin, chat, errors, health
 from .fastlane import FastLane
@@ -27,9 +28,15 @@ def _add_schema_components(app: FastAPI, defs: dict) -> None:
     app.openapi = openapi
 
 
-def create_app(settings: Settings | None = None, *, access_log: bool = True) -> FastAPI:
-    """Build one revision of the service. Its state is built now and closed at shutdown."""
+def create_app(settings: Settings | None = None, *, access_log: bool = True,
+               auth_limits: LimitSettings | None = None) -> FastAPI:
+    """Build one revision of the service. Its state is built now and closed at shutdown.
+
+    ``auth_limits``: the wrong-admin-key lockout (default: ``ETHOS_ADMIN_AUTH_*``); raises
+    ValueError when those variables are invalid.
+    """
     settings = settings or get_settings()
+    auth_limits = auth_limits or LimitSettings.from_env()
     state = AppState.build(settings)
 
     @asynccontextmanager
@@ -48,6 +55,8 @@ def create_app(settings: Settings | None = None, *, access_log: bool = True) -> 
         redoc_url=None,
     )
     app.state.ethos = state
+    app.state.admin_gate = AdminGate(auth_limits, AuthCounters(
+        state.metrics.admin_auth_failures, state.metrics.admin_auth_lockouts, settings.revision))
     _add_schema_components(app, chat.CHAT_SCHEMA_DEFS)
     errors.install(app)
     app.include_router(chat.router)

@@ -61,8 +61,13 @@ class ServiceMetrics:
             ["revision", "reason"], registry=r,
         )
         self.admin_auth_failures = Counter(
-            "ethos_admin_auth_failures", "Admin requests refused (missing or wrong key).",
+            "ethos_admin_auth_failures", "Admin requests refused, by reason (missing, wrong,"
+            " not_configured, locked_out).",
             ["revision", "reason"], registry=r,
+        )
+        self.admin_auth_lockouts = Counter(
+            "ethos_admin_auth_lockouts", "Client addresses locked out after repeated wrong admin keys.",
+            ["revision"], registry=r,
         )
         self.llm_errors = Counter(
             "ethos_answerer_errors", "Answerer failures by HTTP status given.",

@@ -8,10 +8,12 @@ Routes (documented in ``docs/console.md``):
 - ``GET /api/console/auth``: 204 when the ``X-Admin-API-Key`` header is right (the page checks
   a key once when it is entered);
 - ``POST /api/console/actions/{emergency|gradual|weights|invalidate|drill}``: with the key;
-  ``{"dry_run": true}`` answers the plan without acting.
+  ``{"dry_run": true}`` answers the plan without acting;
+- ``GET /metrics``: Prometheus text (refused admin requests and lockouts).
 
 Errors are JSON ``{"error", "detail"}``: 401 no key, 403 wrong key, 503 no key configured,
-400 bad body, 404 unknown action, 409 another run holds the lock.
+429 too many wrong keys from this address (``Retry-After``), 400 bad body, 404 unknown
+action, 409 another run holds the lock.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -38,7 +41,7 @@ from starlette.staticfiles import StaticFiles
 from ..guard.history import GuardHistory
 from ..guard.policy import Policy
 from ..journal import Journal, JournalError
-from ..router.auth import check_admin_key
+from ...security import AdminGate, AuthCounters, LimitSettings
 from .actions import ActionError, Operator
 from .records import drill_command, last_drill, open_incident
 from .sampler import Sampler
@@ -178,12 +181,27 @@ def _err(status: int, error: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status)
 
 
-def create_app(console: Console, *, start_sampler: bool = True) -> Starlette:
-    """The ASGI app; the sampler runs while the app is up (``start_sampler``)."""
+def create_app(console: Console, *, start_sampler: bool = True,
+               auth_limits: LimitSettings | None = None) -> Starlette:
+    """The ASGI app; the sampler runs while the app is up (``start_sampler``).
+
+    ``auth_limits``: the wrong-admin-key lockout (default: ``ETHOS_ADMIN_AUTH_*``).
+    """
+    registry = CollectorRegistry(auto_describe=True)
+    gate = AdminGate(auth_limits or LimitSettings.from_env(), AuthCounters(
+        Counter("ethos_console_admin_auth_failures", "Admin requests refused, by reason (missing, wrong,"
+                " not_configured, locked_out).", ["reason"], registry=registry),
+        Counter("ethos_console_admin_auth_lockouts", "Client addresses locked out after repeated wrong"
+                " admin keys.", registry=registry)))
 
     def denied(request: Request) -> JSONResponse | None:
-        d = check_admin_key(request.headers.get("x-admin-api-key"), console.admin_key())
-        return None if d is None else _err(d.status, d.error, d.detail)
+        # The console is the first hop: a client's X-Forwarded-For is not believed.
+        address = gate.address(request.client.host if request.client else None, ())
+        d = gate.check(address, request.headers.get("x-admin-api-key"), console.admin_key())
+        return None if d is None else JSONResponse(d.body(), status_code=d.status, headers=d.headers() or None)
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
@@ -244,14 +262,17 @@ def create_app(console: Console, *, start_sampler: bool = True) -> Starlette:
             if start_sampler:
                 await run_in_threadpool(console.sampler.stop)
 
-    return Starlette(routes=[
+    app = Starlette(routes=[
         Route("/", index),
         Route("/api/console/state", state),
         Route("/api/console/history", history),
         Route("/api/console/auth", auth),
         Route("/api/console/actions/{action}", action, methods=["POST"]),
+        Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ], lifespan=lifespan)
+    app.state.admin_gate = gate
+    return app
 
 
 __all__ = ["Console", "create_app", "ACTIONS", "STATIC"]

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...security import AuthCounters, LimitSettings
 from ..errors import RolloutError, UnknownRevisionError
 from ..traffic import Weights, validate_weights
 from .asgi import MAX_BODY, Receive, Scope, Send, header, read_body, send_bytes, send_json
-from .auth import check_admin_key
+from .auth import AdminGate
 from .choice import fallback_revision, route, session_id_of
 from .metrics import RouterMetrics
 from .upstream import UpstreamConnectError, UpstreamError, UpstreamPool, UpstreamTimeout
@@ -58,6 +59,7 @@ class RouterConfig:
     connect_timeout_s: float = 2.0
     read_timeout_s: float = 300.0  # longest silence from a revision mid-response
     idle_timeout_s: float = 2.0  # reuse a kept-alive connection only if idle less than this
+    auth_limits: LimitSettings | None = None  # wrong-key lockouts (None: the defaults)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -86,6 +88,9 @@ class RouterApp:
         self.metrics.set_weights(self.weights)
         self._weights_lock = asyncio.Lock()
         self._pools: dict[str, UpstreamPool] = {}
+        self.gate = AdminGate(config.auth_limits,
+                              AuthCounters(self.metrics.admin_auth_failures, self.metrics.admin_auth_lockouts),
+                              clock=clock)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -173,10 +178,13 @@ class RouterApp:
             await send_json(send, 404, {"error": "not_found", "detail": f"no router route {path}"})
 
     async def _put_traffic(self, scope: Scope, receive: Receive, send: Send) -> None:
-        presented = header(scope, b"x-admin-api-key")
-        denied = check_admin_key(presented, self.config.admin_key)
+        client = scope.get("client")
+        # The router is the first hop: a client's own X-Forwarded-For is never believed here.
+        address = self.gate.address(client[0] if client else None, ())
+        denied = self.gate.check(address, header(scope, b"x-admin-api-key"), self.config.admin_key)
         if denied is not None:
-            await send_json(send, denied.status, {"error": denied.error, "detail": denied.detail})
+            await send_json(send, denied.status, denied.body(),
+                            [(k.lower().encode(), v.encode()) for k, v in denied.headers().items()])
             return
         try:
             data = json.loads(await read_body(receive, limit=64 * 1024) or b"null")

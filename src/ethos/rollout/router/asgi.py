@@ -38,14 +38,16 @@ async def read_body(receive: Receive, limit: int = MAX_BODY) -> bytes:
     return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
-async def send_bytes(send: Send, status: int, body: bytes, ctype: bytes) -> None:
+async def send_bytes(send: Send, status: int, body: bytes, ctype: bytes,
+                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_json(send: Send, status: int, payload: Any) -> None:
-    await send_bytes(send, status, json.dumps(payload).encode(), b"application/json")
+async def send_json(send: Send, status: int, payload: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send_bytes(send, status, json.dumps(payload).encode(), b"application/json", headers)
 
 
 __all__ = ["Scope", "Receive", "Send", "MAX_BODY", "header", "read_body", "send_bytes", "send_json"]

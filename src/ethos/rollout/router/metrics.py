@@ -36,6 +36,14 @@ class RouterMetrics:
             "ethos_router_retries", "Requests retried on another revision after a refused connection.",
             ["from_revision", "to_revision"], registry=r,
         )
+        self.admin_auth_failures = Counter(
+            "ethos_router_admin_auth_failures", "Admin requests refused, by reason (missing, wrong,"
+            " not_configured, locked_out).", ["reason"], registry=r,
+        )
+        self.admin_auth_lockouts = Counter(
+            "ethos_router_admin_auth_lockouts", "Client addresses locked out after repeated wrong admin keys.",
+            registry=r,
+        )
         self._children: dict[str, tuple[Any, Any]] = {}
         self.weight = Gauge("ethos_router_weight_percent", "Traffic weight in force.", ["revision"], registry=r)
 
