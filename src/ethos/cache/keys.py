@@ -26,8 +26,16 @@ _NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _NUMBER_SEP_RE = re.compile(r"(?<=\d)[.,](?=\d)")
 _DROP_RE = re.compile(r"[^\w\s$€£¥%\x00]", re.UNICODE)  # \x00: a protected separator
 _SPACE_RE = re.compile(r"\s+")
-_PATTERN_ALLOWED_RE = re.compile(r"^[A-Za-z0-9_:*?\[\]!.$%€£¥-]+$")
 PATTERN_MAX_CHARS = 256
+# A key pattern is made of: characters keys can hold (matched literally), the wildcards
+# `*` (any run) and `?` (one character), and classes `[abc]`, `[a-z]`, `[!abc]` of such
+# characters. Anything else (a space, a quote, `;`, `\\`, `^`, `{`, `/`, a control character,
+# a '[' that opens no class, a stray ']') is refused, so no store syntax can reach a store.
+# (escapes, not characters: the same text is read by Python and by JSON Schema validators)
+_PATTERN_LITERAL = r"A-Za-z0-9_:.$%\-\u00a3\u00a5\u00c0-\ud7ff\ue000-\ufffd"
+#: the whole syntax as a regular expression (also the OpenAPI ``pattern`` of ``key_pattern``)
+KEY_PATTERN_REGEX = rf"^(?:[{_PATTERN_LITERAL}*?!]|\[!?[{_PATTERN_LITERAL}*?]+\])+$"
+_PATTERN_RE = re.compile(KEY_PATTERN_REGEX[1:-1])
 
 
 class InvalidPattern(ValueError):
@@ -91,23 +99,22 @@ def make_key(scope: Scope, question: str) -> tuple[str, str]:
 def parse_pattern(key_pattern: str) -> str:
     """Turn the admin ``key_pattern`` into a glob over keys; ``all`` means every key.
 
-    Only characters that keys can contain, plus the glob characters ``* ? [ ] !``, are
-    accepted, so a pattern can never carry SQL or Redis syntax through to a store.
+    Only :data:`KEY_PATTERN_REGEX` is accepted (at most PATTERN_MAX_CHARS characters, no
+    surrounding space), so a pattern can never carry SQL or Redis syntax through to a store.
+    Raises InvalidPattern saying what is wrong.
     """
-    p = key_pattern.strip()
+    p = key_pattern
     if not p:
         raise InvalidPattern("key_pattern is empty; use 'all' or a glob such as 'marketing:*'")
     if len(p) > PATTERN_MAX_CHARS:
         raise InvalidPattern(f"key_pattern is longer than {PATTERN_MAX_CHARS} characters")
     if p.lower() == "all":
         return "*"
-    if not _PATTERN_ALLOWED_RE.match(p):
+    if not _PATTERN_RE.fullmatch(p):
         raise InvalidPattern(
-            "key_pattern may hold only letters, digits and _ : - . $ % and the glob"
-            " characters * ? [ ] !"
+            "key_pattern may hold only letters, digits and _ : - . $ % £ ¥ €, the wildcards"
+            " * and ?, and classes such as [abc], [a-z] or [!abc]"
         )
-    if p.count("[") != p.count("]"):
-        raise InvalidPattern("key_pattern has an unbalanced '[' ... ']'")
     return p
 
 

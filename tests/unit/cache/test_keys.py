@@ -135,13 +135,15 @@ def test_namespace_validation() -> None:
     [
         ("all", "*"),
         ("ALL", "*"),
-        ("  all  ", "*"),
         ("*", "*"),
         ("marketing:v3:*pricing*", "marketing:v3:*pricing*"),
         ("marketing:v?:*", "marketing:v?:*"),
         ("marketing:v[!1]:*", "marketing:v[!1]:*"),
         ("marketing:*:$4.50*", "marketing:*:$4.50*"),
         ("marketing:*50%*", "marketing:*50%*"),
+        ("marketing:*:café-*", "marketing:*:café-*"),
+        ("marketing:*:[a-c]*:[!0-9]?", "marketing:*:[a-c]*:[!0-9]?"),
+        ("marketing:*:£5*", "marketing:*:£5*"),
     ],
 )
 def test_parse_pattern_accepts(given: str, glob: str) -> None:
@@ -164,6 +166,15 @@ def test_parse_pattern_accepts(given: str, glob: str) -> None:
         'a"b',
         "marketing:[v1",
         "marketing:v1]",
+        "  all  ",  # keys never hold a space: surrounding space is refused, not stripped
+        "all\n",
+        "a\x00b",
+        "[!]",
+        "a[]b",
+        "a[^b]",
+        "a[b\\]",
+        "a%_'",
+        "a--b;",
     ],
 )
 def test_parse_pattern_rejects(given: str) -> None:
