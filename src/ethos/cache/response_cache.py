@@ -3,6 +3,11 @@
 This is the one object the service talks to. It never raises for store trouble: a store
 that is down or slow turns a lookup into ``bypass`` (the caller answers without the cache)
 and is retried after a short pause, so a dead store never slows every request.
+
+A store that answers reads but cannot write (a full or read-only disk) keeps serving its
+entries: only admissions are refused (``store_unavailable``), :attr:`ResponseCache.write_error`
+says why, and the next admission after the pause tries again, so the cache writes again by
+itself once space returns.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from .admission import DEFAULT_GATES, Exchange, Gate, Rejection, decide
 from .entry import Entry
 from .keys import Scope, make_key, validate_namespace
 from .memory import MemoryTier
-from .store import Store, StoreUnavailable
+from .store import WRITE_FAILURES, Store, StoreUnavailable
 
 #: after a store failure, how long to bypass it before trying again (seconds)
 STORE_RETRY_AFTER_S = 1.0
@@ -98,6 +103,12 @@ class ResponseCache:
         self.counters = CacheCounters()
         self.store_error: str | None = None
         self._retry_at = 0.0
+        #: why writes fail while reads still work (full or read-only disk), and its kind
+        self.write_error: str | None = None
+        self.write_error_kind: str | None = None
+        self._write_retry_at = 0.0
+        #: listeners called with the ``kind`` of every store failure (for metrics)
+        self.on_store_error: list[Callable[[str], None]] = []
         self._hits: Counter[str] = Counter()
         self._hits_lock = threading.Lock()
         #: listeners called with (result) for each lookup and (rejection) for each refusal
@@ -109,13 +120,29 @@ class ResponseCache:
     def store_up(self) -> bool:
         return self.store_error is None
 
-    def mark_unavailable(self, reason: str) -> None:
+    @property
+    def writable(self) -> bool:
+        """False while writes are known to fail (full or read-only disk)."""
+        return self.write_error is None
+
+    def mark_unavailable(self, reason: str, kind: str = "unavailable") -> None:
         """The store is known to be down (e.g. it could not be opened): bypass it for now."""
-        self._store_failed(StoreUnavailable(reason))
+        self._store_failed(StoreUnavailable(reason, kind=kind))
 
     def _store_failed(self, e: Exception) -> None:
         self.store_error = str(e) or type(e).__name__
         self._retry_at = self.clock() + STORE_RETRY_AFTER_S
+        self._notify_error(getattr(e, "kind", "unavailable"))
+
+    def _write_failed(self, e: StoreUnavailable) -> None:
+        self.write_error = str(e) or type(e).__name__
+        self.write_error_kind = e.kind
+        self._write_retry_at = self.clock() + STORE_RETRY_AFTER_S
+        self._notify_error(e.kind)
+
+    def _notify_error(self, kind: str) -> None:
+        for f in self.on_store_error:
+            f(kind)
 
     def _store_ok(self) -> None:
         self.store_error = None
@@ -248,6 +275,10 @@ class ResponseCache:
             )
         elif lk.result == "bypass" and not self._store_usable():
             rejection = Rejection("request", "store_unavailable", lk.reason or "")
+        elif self.write_error is not None and self.clock() < self._write_retry_at:
+            rejection = Rejection(
+                "request", "store_unavailable", f"cache writes failing: {self.write_error}"
+            )
         else:
             rejection = decide(ex, self.gates)
         if rejection is not None:
@@ -274,9 +305,16 @@ class ResponseCache:
         try:
             self.store.put(entry)
             self._store_ok()
+            self.write_error = self.write_error_kind = None
         except StoreUnavailable as e:
-            self._store_failed(e)
-            return Rejection("request", "store_unavailable", str(e))
+            if e.kind in WRITE_FAILURES:
+                self._write_failed(e)  # reads still work: keep serving them
+            else:
+                self._store_failed(e)
+            rejection = Rejection("request", "store_unavailable", str(e))
+            for f in self.on_reject:
+                f(rejection, ex)
+            return rejection
         self.memory.put(entry)
         if self.semantic is not None and entry.embedding:
             self.semantic.added(entry)

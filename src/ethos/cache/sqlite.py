@@ -2,7 +2,10 @@
 
 Writers in other processes are seen through SQLite itself; removals bump an ``epoch`` row
 so that every process's memory tier can drop what it holds (see :meth:`SQLiteStore.epoch`).
-A full or read-only disk, a locked or corrupt file: all surface as ``StoreUnavailable``.
+A full or read-only disk, a locked or corrupt file: all surface as ``StoreUnavailable``; its
+``kind`` tells a full disk (``disk_full``) and a read-only one (``read_only``) from the rest,
+because the cache keeps reading from a store it can no longer write to. Every write is one
+transaction, so a write that fails leaves the file as it was (SQLite rolls it back).
 """
 
 from __future__ import annotations
@@ -43,6 +46,36 @@ INSERT OR IGNORE INTO meta(name, value) VALUES ('epoch', 0);
 
 _NEVER = 1e18  # expires_at of entries without TTL
 _NO_LOCK = contextlib.nullcontext()
+_SQLITE_READONLY = 8
+_SQLITE_FULL = 13
+
+
+def _read_only_fs(path: str) -> bool:
+    """True when the directory of ``path`` is on a file system mounted read-only."""
+    if path == ":memory:":
+        return False
+    try:
+        return bool(os.statvfs(Path(path).parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def failure_kind(e: BaseException, path: str) -> str:
+    """``disk_full``, ``read_only`` or ``unavailable`` for an error of the file at ``path``."""
+    code = (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
+    if code == _SQLITE_FULL:
+        return "disk_full"
+    if code == _SQLITE_READONLY or _read_only_fs(path):
+        # a read-only file system shows as "unable to open" or "disk I/O error" too
+        return "read_only"
+    return "unavailable"
+
+
+def _unavailable(message: str, e: BaseException, path: str) -> StoreUnavailable:
+    kind = failure_kind(e, path)
+    if kind == "read_only" and "readonly" not in message:
+        message += " (the file system is read-only)"
+    return StoreUnavailable(message, kind=kind)
 
 
 def to_sqlite_glob(pattern: str) -> str:
@@ -104,7 +137,7 @@ class SQLiteStore(Store):
             db = self._connect()
             db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as e:
-            raise StoreUnavailable(f"cannot open SQLite cache at {self.path}: {e}") from e
+            raise _unavailable(f"cannot open SQLite cache at {self.path}: {e}", e, self.path) from e
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=self._busy_ms / 1000, isolation_level=None,
@@ -145,7 +178,7 @@ class SQLiteStore(Store):
                         db.execute("ROLLBACK")
                 except (sqlite3.Error, UnboundLocalError):
                     pass
-                raise StoreUnavailable(f"SQLite cache at {self.path}: {e}") from e
+                raise _unavailable(f"SQLite cache at {self.path}: {e}", e, self.path) from e
 
     def _bump_epoch(self, db: sqlite3.Connection) -> None:
         db.execute("UPDATE meta SET value = value + 1 WHERE name = 'epoch'")

@@ -23,7 +23,20 @@ class StoreError(Exception):
 
 
 class StoreUnavailable(StoreError):
-    """The store cannot be reached, is read-only or full, or did not answer in time."""
+    """The store cannot be reached, is read-only or full, or did not answer in time.
+
+    ``kind`` says which, for health and metrics: ``disk_full`` and ``read_only`` are
+    failures to *write* (the store may still answer reads, see :data:`WRITE_FAILURES`);
+    anything else is ``unavailable``.
+    """
+
+    def __init__(self, message: str = "", *, kind: str = "unavailable") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+#: kinds of :class:`StoreUnavailable` after which reads may still work
+WRITE_FAILURES = frozenset({"disk_full", "read_only"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,14 @@ def health_body(st) -> dict:
     cache = st.cache
     store_ok = cache.store_up
     semantic = cache.semantic.state if cache.semantic is not None else "off"
-    degraded = cache.enabled and not store_ok
+    degraded = cache.enabled and not (store_ok and cache.writable)
+    if not store_ok:
+        detail = f"cache bypassed: {cache.store_error}"
+    elif not cache.writable:
+        # reads are still served; answers are not stored until a write succeeds again
+        detail = f"cache writes bypassed ({cache.write_error_kind}): {cache.write_error}"
+    else:
+        detail = None
     return {
         "status": "degraded" if degraded else "ok",
         "revision": st.revision,
@@ -22,7 +29,7 @@ def health_body(st) -> dict:
         "store": {
             "backend": cache.store.backend,
             "reachable": store_ok,
-            "detail": None if store_ok else f"cache bypassed: {cache.store_error}",
+            "detail": detail,
         },
         "cache_enabled": cache.enabled,
         "answerer": st.answerer.id,

@@ -49,8 +49,9 @@ class ServiceMetrics:
             registry=r,
         )
         self.store_errors = Counter(
-            "ethos_store_errors", "Store operations that failed (cache bypassed).",
-            ["revision"], registry=r,
+            "ethos_store_errors",
+            "Store failures (cache bypassed) by kind: unavailable, disk_full, read_only.",
+            ["revision", "kind"], registry=r,
         )
         self.admissions = Counter(
             "ethos_cache_admissions", "Answers offered to the cache by outcome.",

@@ -47,7 +47,7 @@ def open_cache_store(settings: Settings) -> Store:
         return open_store(url, timeout_s=settings.cache_store_timeout_s)
     except StoreError as e:
         log.warning("cache store unavailable at start", extra={"error": str(e)})
-        return UnavailableStore(str(e))
+        return UnavailableStore(str(e), getattr(e, "kind", "unavailable"))
 
 
 @dataclass
@@ -119,8 +119,11 @@ class AppState:
                 metrics.quality_rejections.labels(settings.revision, rej.reason).inc()
 
         cache.on_reject.append(on_reject)
+        cache.on_store_error.append(
+            lambda kind: metrics.store_errors.labels(settings.revision, kind).inc()
+        )
         if isinstance(store, UnavailableStore):
-            cache.mark_unavailable(store.reason)
+            cache.mark_unavailable(store.reason, store.kind)
         return cls(settings, metrics, kb, answerer, cache)
 
     def depends_on_history(self, session_id: str | None, message: str) -> bool:

@@ -8,21 +8,22 @@ from ..cache.store import Store, StoreStats, StoreUnavailable
 class UnavailableStore(Store):
     backend = "unavailable"
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, kind: str = "unavailable") -> None:
         super().__init__()
         self.reason = reason
+        self.kind = kind
 
     def _fail(self, *args, **kwargs):
-        raise StoreUnavailable(self.reason)
+        raise StoreUnavailable(self.reason, kind=self.kind)
 
     get = put = delete_matching = delete_by_source = add_hits = _fail
     scope_vectors = count = epoch = purge_expired = set_meta = get_meta = _fail
 
     def scan(self, pattern="*", batch=500):
-        raise StoreUnavailable(self.reason)
+        self._fail()
 
     def stats(self) -> StoreStats:
-        raise StoreUnavailable(self.reason)
+        self._fail()
 
     def ping(self) -> bool:
         return False

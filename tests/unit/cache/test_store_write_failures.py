@@ -1,0 +1,83 @@
+"""A store that reads but cannot write (full or read-only disk): reads go on, writes pause."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from ethos.cache.admission import Exchange
+from ethos.cache.keys import Scope
+from ethos.cache.response_cache import STORE_RETRY_AFTER_S, ResponseCache
+from ethos.cache.sqlite import SQLiteStore, failure_kind
+from ethos.cache.store import StoreUnavailable
+
+SCOPE = Scope("marketing", 1, "kb", "p1", "kb1")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class FullStore(SQLiteStore):
+    def __init__(self) -> None:
+        super().__init__(":memory:")
+        self.full = False
+        self.puts = 0
+
+    def put(self, entry):
+        self.puts += 1
+        if self.full:
+            raise StoreUnavailable("SQLite cache at x: database or disk is full", kind="disk_full")
+        super().put(entry)
+
+
+def answered(q: str) -> Exchange:
+    return Exchange(question=q, reply="Free, Starter and Team.", answerer="kb")
+
+
+def test_a_full_store_still_serves_reads_and_retries_writes_after_a_pause() -> None:
+    store, clock = FullStore(), Clock()
+    cache = ResponseCache(store, SCOPE, clock=clock)
+    kinds: list[str] = []
+    cache.on_store_error.append(kinds.append)
+    lk = cache.lookup("What are your plans?")
+    assert cache.admit(lk, answered("What are your plans?")) is None
+
+    store.full = True
+    lk = cache.lookup("Do you offer refunds?")
+    assert lk.result == "miss"
+    assert cache.admit(lk, answered("Do you offer refunds?")).reason == "store_unavailable"
+    assert cache.store_up and not cache.writable and cache.write_error_kind == "disk_full"
+    assert kinds == ["disk_full"]
+    cache.memory.clear()
+    assert cache.lookup("What are your plans?").result == "hit"  # read from the store
+
+    puts = store.puts  # within the pause the store is not asked to write
+    rej = cache.admit(cache.lookup("Do you offer refunds?"), answered("Do you offer refunds?"))
+    assert rej.reason == "store_unavailable" and "disk is full" in rej.detail
+    assert store.puts == puts
+
+    store.full = False
+    clock.t += STORE_RETRY_AFTER_S
+    assert cache.admit(cache.lookup("Do you offer refunds?"), answered("Do you offer refunds?")) is None
+    assert cache.writable and cache.write_error_kind is None
+    assert cache.lookup("Do you offer refunds?").result == "hit"
+
+
+def _error(code: int) -> sqlite3.Error:
+    e = sqlite3.OperationalError("x")
+    e.sqlite_errorcode = code  # type: ignore[attr-defined]
+    return e
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [(13, "disk_full"), (8, "read_only"), (8 | (1 << 8), "read_only"), (5, "unavailable"), (0, "unavailable")],
+)
+def test_sqlite_failure_kinds(code: int, kind: str, tmp_path) -> None:
+    assert failure_kind(_error(code), str(tmp_path / "cache.sqlite3")) == kind
