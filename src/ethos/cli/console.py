@@ -68,4 +68,6 @@ def console(listen: str, state_dir: str | None, router: str | None, revisions: t
         app = create_app(c)
     except ValueError as e:  # ETHOS_ADMIN_AUTH_* not numbers
         raise CLIError(str(e), EXIT_USAGE) from None
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    # First hop: the client address is the peer's (a forged X-Forwarded-For could otherwise
+    # dodge the wrong-key lockout).
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, proxy_headers=False)
