@@ -155,7 +155,10 @@ class ResponseCache:
         if self.store.ping():
             self._store_ok()
             return True
-        self._store_failed(StoreUnavailable(f"{self.store.backend} store does not answer"))
+        # keep the reason a failed operation gave (say, "Connection refused"): a ping says less
+        self._store_failed(StoreUnavailable(
+            self.store_error or f"{self.store.backend} store does not answer"
+        ))
         return False
 
     # --- lookup ------------------------------------------------------------------
