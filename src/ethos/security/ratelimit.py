@@ -4,7 +4,8 @@ After ``max_failures`` missing or wrong keys from one address within ``window_s`
 that address is locked out for ``lockout_s`` seconds: every admin request from it is
 answered 429 without even looking at the key. Each further lockout of the same address
 doubles the time, up to ``lockout_max_s``; an address quiet for ``lockout_max_s`` after its
-last lockout starts again from the first step. A right key clears the address's record.
+last lockout starts again from the first step. A right key clears the address's record. Addresses in ``exempt`` (loopback by default: the
+operator's own tools) are never locked out.
 
 Memory is bounded: at most ``max_tracked`` addresses are remembered, least recently seen
 forgotten first. (An attacker with very many addresses can push its own records out; a
@@ -34,6 +35,9 @@ class LimitSettings:
     lockout_max_s: float = 3600.0
     max_tracked: int = 10_000  # addresses remembered at once
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")  # whose X-Forwarded-For is believed
+    # Never locked out (still counted): the operator's own tools on this host (rollback, guard,
+    # console) must not be locked out of an emergency rollback by someone else's wrong keys.
+    exempt: tuple[str, ...] = ("127.0.0.1", "::1")
 
     def __post_init__(self) -> None:
         if self.max_failures < 1 or self.max_tracked < 1:
@@ -57,9 +61,10 @@ class LimitSettings:
                     kw[name] = conv(raw)
                 except ValueError:
                     raise ValueError(f"{ENV_PREFIX}{name.upper()} must be a number, got {raw!r}") from None
-        raw = env.get(ENV_PREFIX + "TRUSTED_PROXIES")
-        if raw is not None:
-            kw["trusted_proxies"] = tuple(p.strip() for p in raw.split(",") if p.strip())
+        for name in ("trusted_proxies", "exempt"):
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is not None:
+                kw[name] = tuple(p.strip() for p in raw.split(",") if p.strip())
         try:
             return cls(**kw)  # type: ignore[arg-type]
         except ValueError as e:

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from ethos.security import AdminGate, AuthCounters, AuthLimiter, LimitSettings, client_address
 
-S = LimitSettings(max_failures=3, window_s=10, lockout_s=5, lockout_max_s=40, max_tracked=4)
+S = LimitSettings(max_failures=3, window_s=10, lockout_s=5, lockout_max_s=40, max_tracked=4, exempt=())
 
 
 class Clock:
@@ -77,9 +77,10 @@ def test_memory_is_bounded_least_recently_seen_forgotten_first():
 def test_settings_from_env_and_errors_name_the_variable():
     s = LimitSettings.from_env({"ETHOS_ADMIN_AUTH_MAX_FAILURES": "5", "ETHOS_ADMIN_AUTH_WINDOW_S": "30",
                                 "ETHOS_ADMIN_AUTH_LOCKOUT_S": "2", "ETHOS_ADMIN_AUTH_LOCKOUT_MAX_S": "8",
-                                "ETHOS_ADMIN_AUTH_MAX_TRACKED": "7", "ETHOS_ADMIN_AUTH_TRUSTED_PROXIES": ""})
-    assert (s.max_failures, s.window_s, s.lockout_s, s.lockout_max_s, s.max_tracked, s.trusted_proxies) == \
-        (5, 30, 2, 8, 7, ())
+                                "ETHOS_ADMIN_AUTH_MAX_TRACKED": "7", "ETHOS_ADMIN_AUTH_TRUSTED_PROXIES": "",
+                                "ETHOS_ADMIN_AUTH_EXEMPT": "10.0.0.1, ::1"})
+    assert (s.max_failures, s.window_s, s.lockout_s, s.lockout_max_s, s.max_tracked, s.trusted_proxies,
+            s.exempt) == (5, 30, 2, 8, 7, (), ("10.0.0.1", "::1"))
     assert LimitSettings.from_env({}) == LimitSettings()
     with pytest.raises(ValueError, match="ETHOS_ADMIN_AUTH_MAX_FAILURES"):
         LimitSettings.from_env({"ETHOS_ADMIN_AUTH_MAX_FAILURES": "ten"})
@@ -124,6 +125,18 @@ def test_gate_401_403_then_429_without_comparing_and_counts(monkeypatch):
     v = reg.get_sample_value
     assert (v("f_total", {"reason": "missing"}), v("f_total", {"reason": "wrong"}),
             v("f_total", {"reason": "locked_out"}), v("l_total")) == (1, 2, 1, 1)
+
+
+def test_exempt_addresses_are_counted_but_never_locked_out():
+    reg = CollectorRegistry()
+    gate = AdminGate(LimitSettings(max_failures=2, exempt=("127.0.0.1",)),
+                     AuthCounters(Counter("f", "f", ["reason"], registry=reg), Counter("l", "l", registry=reg)),
+                     clock=Clock())
+    assert [gate.check("127.0.0.1", "x", "k").status for _ in range(5)] == [403] * 5
+    assert gate.check("127.0.0.1", "k", "k") is None
+    assert [gate.check("10.0.0.1", "x", "k").status for _ in range(3)] == [403, 403, 429]
+    assert reg.get_sample_value("f_total", {"reason": "wrong"}) == 7
+    assert reg.get_sample_value("l_total") == 1
 
 
 def test_gate_no_key_configured_is_503_and_never_locks_out():
