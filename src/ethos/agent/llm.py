@@ -127,10 +127,12 @@ class OpenAICompatibleAnswerer:
         resp = await self._send(body)
         parts: list[str] = []
         finish = None
+        events = 0
         try:
             async for line in resp.aiter_lines():
                 if not line.startswith("data:"):
                     continue
+                events += 1
                 payload = line[5:].strip()
                 if payload == "[DONE]":
                     break
@@ -149,6 +151,10 @@ class OpenAICompatibleAnswerer:
             raise AnswererError(f"the LLM stream broke: {type(e).__name__}") from e
         finally:
             await resp.aclose()
+        if not events:
+            # a 200 whose body holds no event at all (an HTML error page, an empty body) is
+            # no answer: an empty reply must not pass for one
+            raise AnswererError("the LLM provider sent a malformed stream")
         ans.text = "".join(parts)
         # A stream that ends without a finish reason was cut off.
         ans.finish_reason = finish or "length"

@@ -2,6 +2,10 @@
 
 Series read (all labelled ``revision``):
 
+- ``ethos_requests_total{route,status}`` of the chat route: ``requests``, and ``error_rate`` =
+  5xx (and status 0, a response never sent) / requests, ``http_error_rate`` = 4xx and those /
+  requests, as the revision itself answered them (a router, when there is one, is asked
+  first: it also sees the requests that never reached the revision);
 - ``ethos_cache_lookups_total{result}``: cache hit rate = (hit + semantic_hit) / (those + miss);
 - ``ethos_cache_admissions_total{outcome}`` and ``ethos_cache_quality_rejections_total``:
   quality rejection rate = rejections / answers offered to the cache;
@@ -39,8 +43,16 @@ GAUGES = {
 }
 SIGNALS = frozenset(
     ["up", *GAUGES, "cache_hit_rate", "quality_rejection_rate", "pii_detection_rate",
-     "store_cost_usd_per_hour", "store_cost_ratio"]
+     "store_cost_usd_per_hour", "store_cost_ratio", "requests", "error_rate", "http_error_rate"]
 )
+
+
+def _server_error(status: str) -> bool:
+    return status.startswith("5") or status == "0"
+
+
+def _http_error(status: str) -> bool:
+    return status.startswith(("4", "5")) or status == "0"
 
 
 class RevisionMetricsSource(SignalSource):
@@ -124,6 +136,19 @@ class RevisionMetricsSource(SignalSource):
             metric, pick = GAUGES[sig]
             values = [v for (n, labels), v in latest.series.items() if n == metric]
             return Measurement(pick(values), 1, window_s=0.0, **kw) if values else None
+        if sig == "requests":
+            if not latest.has("ethos_requests_total"):
+                return None
+            got = self._grown(name, w, self._chat_requests)
+            if got is None:
+                return None
+            n = int(round(got[0]))
+            return Measurement(float(n), n, window_s=got[1], **kw)
+        if sig in ("error_rate", "http_error_rate"):
+            bad = _server_error if sig == "error_rate" else _http_error
+            return self._ratio(name, w, "ethos_requests_total",
+                               lambda s: s.total("ethos_requests_total", route=CHAT_ROUTE, status=bad),
+                               self._chat_requests)
         if sig == "cache_hit_rate":
             return self._ratio(name, w, "ethos_cache_lookups_total",
                                lambda s: s.total("ethos_cache_lookups_total", result=lambda r: r in ("hit", "semantic_hit")),
