@@ -93,8 +93,13 @@ class OpenAICompatibleAnswerer:
             except httpx.TimeoutException as e:
                 last = AnswererTimeout(f"the LLM provider did not answer in time ({e!r})")
                 continue
-            except httpx.HTTPError as e:
+            except httpx.ConnectError as e:
                 last = AnswererError(f"cannot reach the LLM provider: {type(e).__name__}")
+                continue
+            except httpx.HTTPError as e:  # reached, then the connection broke (reset, closed)
+                last = AnswererError(
+                    f"the connection to the LLM provider broke: {type(e).__name__}"
+                )
                 continue
             if resp.status_code == 200:
                 return resp

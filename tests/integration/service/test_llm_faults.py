@@ -161,7 +161,7 @@ def test_slow_provider_is_504_and_nothing_is_cached(make_service, provider, stre
 
 @pytest.mark.parametrize(
     ("mode", "words", "calls"),
-    [("http500", "HTTP 500", 2), ("garbage", "malformed", 1), ("reset", "cannot reach", 2)],
+    [("http500", "HTTP 500", 2), ("garbage", "malformed", 1), ("reset", "connection to the LLM provider broke", 2)],
 )
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 def test_failing_provider_is_502_and_nothing_is_cached(
