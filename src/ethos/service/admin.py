@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..cache import InvalidPattern, StoreUnavailable, parse_pattern
 from ..cache.leaks import scan_store
+from ..pii import redact
 from .auth import check_admin
 from .errors import ApiError
 
@@ -35,8 +36,10 @@ async def invalidate(request: Request, key_pattern: str = Query(..., max_length=
         removed = await run_in_threadpool(st.cache.invalidate, glob)
     except StoreUnavailable as e:
         raise _unavailable(e) from None
-    log.info("cache invalidated", extra={"key_pattern": glob, "removed": removed})
-    return {"removed": removed, "key_pattern": key_pattern}
+    # A pattern or a source name may hold personal data (an operator purging someone's
+    # entries): masked in the log and in the answer.
+    log.info("cache invalidated", extra={"key_pattern": redact(glob), "removed": removed})
+    return {"removed": removed, "key_pattern": redact(key_pattern)}
 
 
 @router.post("/cache/invalidate-source")
@@ -48,8 +51,8 @@ async def invalidate_source(request: Request, source: str = Query(..., min_lengt
         removed = await run_in_threadpool(st.cache.invalidate_source, source)
     except StoreUnavailable as e:
         raise _unavailable(e) from None
-    log.info("cache invalidated by source", extra={"source": source, "removed": removed})
-    return {"removed": removed, "source": source}
+    log.info("cache invalidated by source", extra={"source": redact(source), "removed": removed})
+    return {"removed": removed, "source": redact(source)}
 
 
 @router.get("/cache/stats")

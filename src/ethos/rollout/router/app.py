@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...pii import redact
 from ...security import AuthCounters, LimitSettings
 from ..errors import RolloutError, UnknownRevisionError
 from ..traffic import Weights, validate_weights
@@ -175,7 +176,9 @@ class RouterApp:
         elif path in ("/router/health", "/router/stats", "/router/metrics", "/router/traffic"):
             await send_json(send, 405, {"error": "method_not_allowed", "detail": f"{method} is not allowed on {path}"})
         else:
-            await send_json(send, 404, {"error": "not_found", "detail": f"no router route {path}"})
+            # The path is not echoed: it may hold personal data.
+            await send_json(send, 404, {"error": "not_found", "detail": "no such router route: /router/health,"
+                                        " /router/stats, /router/metrics, /router/traffic"})
 
     async def _put_traffic(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")
@@ -195,11 +198,13 @@ class RouterApp:
             data = data["weights"]  # accept the GET shape too
         try:
             await self.set_weights(data)
-        except UnknownRevisionError as e:
-            await send_json(send, 400, {"error": "unknown_revision", "detail": str(e)})
+        except UnknownRevisionError:
+            # The name is not echoed: whatever a client sends may hold personal data.
+            await send_json(send, 400, {"error": "unknown_revision",
+                                        "detail": f"unknown revision name; known revisions: {', '.join(self.known)}"})
             return
         except RolloutError as e:
-            await send_json(send, 400, {"error": "invalid_weights", "detail": str(e)})
+            await send_json(send, 400, {"error": "invalid_weights", "detail": redact(str(e))})
             return
         await send_json(send, 200, self.traffic_view())
 
