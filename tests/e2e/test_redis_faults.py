@@ -118,9 +118,13 @@ class Traffic:
                 n += 1
                 # three repeated questions, then a new one
                 q = REPEATED[n % len(REPEATED)] if n % 4 else f"Do you integrate with tool {n}?"
+                stream = n % 5 == 0  # some answers streamed
                 try:
-                    r = client.post("/api/ai/marketing-chat", json={"message": q})
-                    self.results.append((time.monotonic(), r.status_code, r.headers.get("X-Cache", "")))
+                    r = client.post("/api/ai/marketing-chat", json={"message": q, "stream": stream})
+                    status = r.status_code
+                    if status == 200 and stream and "event: done" not in r.text:
+                        status = -1  # a stream cut short is a failed request too
+                    self.results.append((time.monotonic(), status, r.headers.get("X-Cache", "")))
                 except httpx.HTTPError as e:
                     self.errors.append(f"{type(e).__name__}: {e}")
                 time.sleep(0.01)
@@ -158,6 +162,8 @@ def test_redis_killed_and_restarted_under_traffic(durable_redis: DurableRedis, s
         h = health()
         assert h["store"]["reachable"] is False and "redis" in h["store"]["detail"].lower(), h
         assert wait_for(lambda: sum(1 for r in traffic.since(killed) if r[2] == "BYPASS") >= 10, 20)
+        metrics = httpx.get(f"{s.url}/metrics", timeout=10).text
+        assert 'ethos_store_up{revision="blue"} 0.0' in metrics
 
         durable_redis.start()  # same port, same append-only file
         restarted = time.monotonic()
