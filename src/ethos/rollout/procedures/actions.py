@@ -285,21 +285,50 @@ def notification(ctx: Context, outcome: str, message: str = "") -> Notification:
                         rollback_id=ctx.run.rollback_id, outcome=outcome, details=details)
 
 
-def send(ctx: Context, n: Notification) -> list[dict[str, Any]]:
-    """Deliver to every notifier; each failed attempt becomes a journal note."""
+#: the journal note written as soon as a notifier has taken the run's final notification
+DELIVERED_NOTE = "notification delivered"
+
+
+def delivered_before(events: list[dict[str, Any]]) -> set[str]:
+    """Notifiers that took this run's final ("done") notification in an earlier attempt. Pure."""
+    return {str(e["values"]["notifier"]) for e in events
+            if e.get("event") == "note" and e.get("message") == DELIVERED_NOTE
+            and isinstance(e.get("values"), dict) and e["values"].get("outcome") == "done"
+            and e["values"].get("notifier")}
+
+
+def send(ctx: Context, n: Notification, *, once: bool = False) -> list[dict[str, Any]]:
+    """Deliver to every notifier; each failed attempt becomes a journal note.
+
+    ``once`` (the final notification): a notifier that took it in an earlier attempt of this
+    run (``ctx.delivered``, from the journal) is not sent it again, and each delivery is
+    journaled the moment it succeeds, so a process killed between two notifiers, or after
+    sending and before the step's end is journaled, does not notify twice on ``resume``.
+    """
     def on_failure(who: str, attempt: int, error: str) -> None:
         ctx.run.note("notification attempt failed", notifier=who, attempt=attempt, error=error)
 
-    out = deliver(ctx.notifiers, n, attempts=ctx.notify_attempts, backoff_s=ctx.notify_backoff_s,
-                  sleep=ctx.sleep, on_failure=on_failure)
-    return [d.to_dict() for d in out]
+    out: list[dict[str, Any]] = []
+    for notifier in ctx.notifiers:
+        who = notifier.describe()
+        if once and who in ctx.delivered:
+            out.append({"notifier": who, "ok": True, "attempts": 0, "error": "",
+                        "note": "delivered in an earlier attempt of this run"})
+            continue
+        d = deliver([notifier], n, attempts=ctx.notify_attempts, backoff_s=ctx.notify_backoff_s,
+                    sleep=ctx.sleep, on_failure=on_failure)[0]
+        if once and d.ok:
+            ctx.run.note(DELIVERED_NOTE, notifier=who, outcome=n.outcome)
+            ctx.delivered.add(who)
+        out.append(d.to_dict())
+    return out
 
 
 def notify(ctx: Context, step: Step) -> StepResult:
     if not ctx.notifiers:
         return StepResult("skipped", "no notifier configured (set ETHOS_SLACK_WEBHOOK_URL or "
                           "ETHOS_NOTIFY_WEBHOOK_URL)")
-    deliveries = send(ctx, notification(ctx, "done"))
+    deliveries = send(ctx, notification(ctx, "done"), once=True)
     failed = [d for d in deliveries if not d["ok"]]
     values = {"deliveries": deliveries}
     if failed:
@@ -324,4 +353,4 @@ ACTIONS: dict[str, Action] = {
     "notify": notify,
 }
 
-__all__ = ["ACTIONS", "Action", "notification", "send"]
+__all__ = ["ACTIONS", "Action", "notification", "send", "delivered_before", "DELIVERED_NOTE"]

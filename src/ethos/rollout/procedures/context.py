@@ -51,6 +51,8 @@ class Context:
     clock: Callable[[], float] = time.monotonic
     emit: Callable[[str], None] = lambda line: None  # progress inside long steps
     transport: Any = None  # the pooled HTTP transport the run's clients share (closed at the end)
+    #: notifiers that already delivered this run's final notification (from the journal, on resume)
+    delivered: set[str] = field(default_factory=set)
 
     @property
     def blue(self) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import RolloutError
 from .actions import ACTIONS, notification, send
 from .context import Context, StepResult
+from .crash import CrashHook
 from .plans import Step
 
 #: run status -> exit code of the command
@@ -78,9 +79,14 @@ def execute(
     *,
     completed: dict[str, dict[str, Any]] | None = None,
     printer: Printer | None = None,
+    crash: CrashHook | None = None,
 ) -> Outcome:
-    """Run ``plan`` step by step, journaling each; return the :class:`Outcome`."""
+    """Run ``plan`` step by step, journaling each; return the :class:`Outcome`.
+
+    ``crash``: the drill hook (:mod:`.crash`, from ``ETHOS_ROLLBACK_CRASH`` by default).
+    """
     completed = completed or {}
+    crash = crash or CrashHook()
     t0 = time.monotonic()
     reports: list[StepReport] = []
     status, message = "done", "all steps completed"
@@ -99,10 +105,13 @@ def execute(
             s0 = time.monotonic()
             open_step = (step.name, s0)
             ctx.run.step_started(step.name, step.kind, step.params)
+            crash.at(step.name, "started")
             result = _run_step(ctx, step)
+            crash.at(step.name, "acted")
             dur = time.monotonic() - s0
             ctx.run.step_ended(step.name, result.status, result.message, result.values, dur)
             open_step = None
+            crash.at(step.name, "ended")
             rep = StepReport(step.name, result.status, result.message, started, round(dur, 6), result.values)
             reports.append(rep)
             if printer:
@@ -126,6 +135,7 @@ def execute(
         deliveries = send(ctx, notification(ctx, status, message))
         ctx.run.note("notified of the stop", deliveries=deliveries)
     ctx.run.ended(status, message)
+    crash.at("run", "ended")
     return Outcome(ctx.run.rollback_id, ctx.procedure, status, message, reports,
                    round(time.monotonic() - t0, 6))
 

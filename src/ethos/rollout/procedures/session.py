@@ -26,6 +26,7 @@ from ..stack import load_stack
 from ..targets import KeepOpenTransport, Targets, make_traffic
 from ..traffic import TrafficManager
 from ..errors import RolloutError
+from .actions import delivered_before
 from .context import Context
 from .plans import Step
 from .revisions import RevisionClient
@@ -140,16 +141,26 @@ def resume_procedure(
     emit: Callable[[str], None] | None = None,
     clients: Clients | None = None,
 ) -> Outcome:
-    """Continue a journaled run: same plan, completed steps skipped, appended to its journal."""
-    plan = [Step.from_dict(s) for s in rec.plan]
+    """Continue a journaled run: same plan, completed steps skipped, appended to its journal.
+
+    The run is read again once the lock is held: ``rec`` may be stale (another ``resume``,
+    or the guard, finished the run in between). A run that is no longer resumable is left
+    alone: the outcome has its status, no step and nothing is appended to its journal.
+    """
     clients = clients or build_clients(targets)
     journal = Journal(state_dir)
     try:
         with journal.lock(rec.rollback_id) as lock:
+            rec = journal.load(rec.rollback_id)
+            if not rec.resumable:
+                return Outcome(rec.rollback_id, rec.procedure, rec.status,
+                               f"already {rec.status}; nothing to resume", [], 0.0)
+            plan = [Step.from_dict(s) for s in rec.plan]
             run = journal.reopen(rec.rollback_id)
             if lock.took_over:
                 run.note("took over a stale lock", holder=lock.took_over)
             ctx = _context(clients, targets, run, rec.procedure, rec.params, notifiers, emit)
+            ctx.delivered = delivered_before(rec.events)
             return execute(ctx, plan, completed=rec.completed, printer=printer)
     finally:
         clients.close()
