@@ -158,7 +158,7 @@ def _build(policy: Any, kw: dict[str, Any], echo_alerts: bool) -> Any:
     for item in kw["revisions"]:
         target_args += ["--revision", item]
     if kw["via"] == "command":
-        actuator: Any = CommandActuator(target_args, dry_run=kw["dry_run"])
+        actuator: Any = CommandActuator(target_args, dry_run=kw["dry_run"], state_dir=kw["state_dir"])
     else:
         actuator = ProcedureActuator(router=kw["router"], revisions=kw["revisions"], state_dir=kw["state_dir"],
                                      blue=policy.baseline, green=policy.candidate, dry_run=kw["dry_run"])

@@ -59,6 +59,14 @@ class Actuator(abc.ABC):
     @abc.abstractmethod
     def run(self, decision: Decision, evaluation: Evaluation) -> ActionOutcome: ...
 
+    def resume_pending(self) -> ActionOutcome | None:
+        """Finish a rollback left half-done (``ethos.rollout.procedures.pending``), if any.
+
+        None when there is none. The guard calls it when it starts, and :meth:`run` of the
+        real actuators calls it before starting a new rollback: never two on top of each other.
+        """
+        return None
+
 
 class FakeActuator(Actuator):
     """Records decisions; ``fn(decision)`` may return an outcome (default: ok)."""
@@ -101,12 +109,14 @@ class CommandActuator(Actuator):
         command: Sequence[str] | None = None,
         timeout_s: float = 3600.0,
         dry_run: bool = False,
+        state_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.target_args = list(target_args)
         self.executed_by = executed_by
         self.command = list(command) if command else [sys.executable, "-c", "from ethos.cli import main; main()"]
         self.timeout_s = timeout_s
         self.dry_run = dry_run
+        self.state_dir = state_dir
 
     def argv(self, decision: Decision, evaluation: Evaluation) -> list[str]:
         """The command line for this decision (shown by ``--dry-run``)."""
@@ -120,14 +130,37 @@ class CommandActuator(Actuator):
             args.append("--dry-run")
         return args
 
+    def resume_pending(self) -> ActionOutcome | None:
+        """``ethos rollback resume ID --yes --json`` for a half-done rollback, if any."""
+        if self.dry_run:
+            return None
+        from ..procedures.pending import find_pending
+        from ..stack import resolve_state_dir
+
+        state_dir = resolve_state_dir(self.state_dir)
+        rec = find_pending(state_dir)
+        if rec is None:
+            return None
+        argv = [*self.command, "rollback", "resume", rec.rollback_id, "--yes", "--json",
+                "--state-dir", str(state_dir)]
+        out = self._call(rec.procedure, argv)
+        out.detail = f"resumed {rec.procedure} rollback {rec.rollback_id} ({rec.status}): {out.detail}"
+        out.rollback_id = out.rollback_id or rec.rollback_id
+        return out
+
     def run(self, decision: Decision, evaluation: Evaluation) -> ActionOutcome:
-        argv = self.argv(decision, evaluation)
+        pending = self.resume_pending()
+        if pending is not None:
+            return pending
+        return self._call(decision.action, self.argv(decision, evaluation))
+
+    def _call(self, action: str, argv: list[str]) -> ActionOutcome:
         start = time.monotonic()
         try:
             p = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout_s,
                                env=os.environ.copy(), check=False)
         except (OSError, subprocess.TimeoutExpired) as e:
-            return ActionOutcome(decision.action, False, None, None, time.monotonic() - start,
+            return ActionOutcome(action, False, None, None, time.monotonic() - start,
                                  f"could not run the procedure: {type(e).__name__}: {e}")
         took = time.monotonic() - start
         result: dict[str, Any] = {}
@@ -138,7 +171,7 @@ class CommandActuator(Actuator):
             except ValueError:
                 continue
         detail = (result.get("message") or p.stderr.strip()[-500:] or p.stdout.strip()[-500:]) if isinstance(result, dict) else ""
-        return ActionOutcome(decision.action, p.returncode == 0, p.returncode,
+        return ActionOutcome(action, p.returncode == 0, p.returncode,
                              result.get("rollback_id") if isinstance(result, dict) else None,
                              took, str(detail), result if isinstance(result, dict) else {})
 
@@ -168,12 +201,40 @@ class ProcedureActuator(Actuator):
         self.executed_by = executed_by
         self.dry_run = dry_run
 
+    def resume_pending(self) -> ActionOutcome | None:
+        """Resume a half-done rollback in this process (as ``ethos rollback resume`` does)."""
+        if self.dry_run:
+            return None
+        from ..procedures.pending import find_pending
+        from ..procedures.session import resume_procedure, targets_from_record
+        from ..stack import resolve_state_dir
+
+        state_dir = resolve_state_dir(self.state_dir)
+        rec = find_pending(state_dir)
+        if rec is None:
+            return None
+        start = time.monotonic()
+        try:
+            targets = targets_from_record(rec, state_dir=state_dir)
+            out = resume_procedure(rec, targets, state_dir=state_dir)
+        except Exception as e:  # noqa: BLE001 - e.g. its lock taken meanwhile: reported, retried
+            return ActionOutcome(rec.procedure, False, None, rec.rollback_id, time.monotonic() - start,
+                                 f"resuming {rec.rollback_id}: {type(e).__name__}: {e}")
+        result = {**out.to_dict(), "incident": _open_incident(state_dir, out)}
+        return ActionOutcome(rec.procedure, out.status == "done", out.exit_code, out.rollback_id,
+                             time.monotonic() - start,
+                             f"resumed {rec.procedure} rollback {rec.rollback_id} ({rec.status}): {out.message}",
+                             result)
+
     def run(self, decision: Decision, evaluation: Evaluation) -> ActionOutcome:
         from ..procedures import PLANS, PlanOptions
         from ..procedures.session import run_procedure
         from ..stack import resolve_state_dir
         from ..targets import resolve_targets
 
+        pending = self.resume_pending()
+        if pending is not None:
+            return pending
         start = time.monotonic()
         action = decision.action
         try:
@@ -199,8 +260,18 @@ class ProcedureActuator(Actuator):
         except Exception as e:  # noqa: BLE001 - a failed rollback is reported and retried, never a crash
             return ActionOutcome(action, False, None, None, time.monotonic() - start,
                                  f"{type(e).__name__}: {e}")
+        result = {**out.to_dict(), "incident": _open_incident(resolve_state_dir(self.state_dir), out)}
         return ActionOutcome(action, out.status == "done", out.exit_code, out.rollback_id,
-                             time.monotonic() - start, out.message, out.to_dict())
+                             time.monotonic() - start, out.message, result)
+
+
+def _open_incident(state_dir: str | os.PathLike[str], out: Any) -> dict[str, Any]:
+    """Open or refresh the run's incident, as ``ethos rollback`` does when a run ends (never raises)."""
+    if out.status == "stopped":
+        return {"incident": None, "skipped": "stopped before any change"}
+    from ..incidents.hook import on_rollback_finished
+
+    return on_rollback_finished(state_dir, out.rollback_id)
 
 
 class Alerter:

@@ -56,9 +56,21 @@ class Guard:
             self.state, self._last_at = history.load_state()
         self.actions: list[ActionOutcome] = []
         self._failing = False
+        self._recovered = False
 
     def step(self) -> StepResult:
-        """One evaluation, recorded, acted on."""
+        """One evaluation, recorded, acted on.
+
+        The first step of a guard finishes a rollback left half-done (a guard or a person
+        killed mid-run) before anything else: resumed from its journal, never started again.
+        """
+        recovered = None
+        if not self._recovered:
+            recovered = self.actuator.resume_pending()
+            # Until it is finished (or there is none), try again at every evaluation.
+            self._recovered = recovered is None or recovered.ok
+            if recovered is not None:
+                self.actions.append(recovered)
         now = self.clock()
         if self._last_at is not None and now - self._last_at > 3 * self.policy.interval_s:
             self.state = replace(self.state, breach_since={})  # not watched: no continuity
@@ -71,7 +83,18 @@ class Guard:
         outcome = None
         d = ev.decision
         alerts = list(d.alerts)
+        if recovered is not None:
+            outcome = recovered
+            if recovered.ok or not self._failing:
+                alerts.append(f"{recovered.detail}; rollback {recovered.rollback_id} "
+                              + ("done" if recovered.ok else f"NOT done (exit {recovered.exit_code}); "
+                                 "the guard will try again"))
+            self._failing = not recovered.ok
         if d.acts:
+            if self.history is not None:
+                # Known before acting: a guard killed mid-rollback restarts with its incident
+                # open (one incident, one rollback) and finishes the run from the journal.
+                self.history.save_state(state, now)
             outcome = self.actuator.run(d, ev)
             self.actions.append(outcome)
             if outcome.ok:
