@@ -26,7 +26,8 @@ from typing import Any
 
 import httpx
 
-from ..errors import RolloutError
+from ...pii import redact
+from ..errors import RolloutError, UnknownRevisionError
 from ..journal import Journal, LockHeld, new_rollback_id
 from ..procedures.cache_decision import infer_cause
 from ..procedures.context import Context
@@ -120,7 +121,7 @@ class Operator:
             try:
                 stages = parse_stages(_text(body, "stages", "50:15m,25:15m,5:30m") or "50:15m,25:15m,5:30m")
             except ValueError as e:
-                raise ActionError(400, "invalid_body", f"stages: {e}") from None
+                raise ActionError(400, "invalid_body", f"stages: {redact(str(e))}") from None
             return "gradual", PLANS["gradual"](self._options(t, body, "auto", stages=stages)), t
         if action == "weights":
             raw = body.get("weights")
@@ -128,8 +129,12 @@ class Operator:
                 raise ActionError(400, "invalid_body", 'weights must be an object, e.g. {"blue": 100, "green": 0}')
             try:
                 w = validate_weights(raw, list(t.revisions))
+            except UnknownRevisionError:
+                # the name is not echoed: whatever a client sends may hold personal data
+                raise ActionError(400, "invalid_weights",
+                                  f"unknown revision name; known revisions: {', '.join(t.revisions)}") from None
             except RolloutError as e:
-                raise ActionError(400, "invalid_weights", str(e)) from None
+                raise ActionError(400, "invalid_weights", redact(str(e))) from None
             shown = ", ".join(f"{k}={v}" for k, v in w.items())
             return "set_weights", [
                 Step("set_traffic", "set_traffic", {"weights": dict(w)}, title=f"set traffic {shown}"),
@@ -147,7 +152,7 @@ class Operator:
             return "invalidate_cache", [
                 Step(f"invalidate_pattern:{n}", "invalidate_pattern", {"revision": n, "pattern": pattern},
                      critical=False, title=f"invalidate keys matching {pattern} on {n}") for n in names], t
-        raise ActionError(404, "unknown_action", f"no action {action!r}: emergency, gradual, weights, invalidate, drill")
+        raise ActionError(404, "unknown_action", "no such action: emergency, gradual, weights, invalidate, drill")
 
     def preview(self, action: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """What ``action`` would do, step by step (the confirmation dialog shows it)."""

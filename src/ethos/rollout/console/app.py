@@ -223,7 +223,8 @@ def create_app(console: Console, *, start_sampler: bool = True,
     async def action(request: Request) -> Response:
         name = request.path_params["action"]
         if name not in ACTIONS:
-            return _err(404, "unknown_action", f"no action {name!r}: {', '.join(ACTIONS)}")
+            # the name is not echoed: a path may hold personal data
+            return _err(404, "unknown_action", f"no such action: {', '.join(ACTIONS)}")
         refused = denied(request)
         if refused is not None:
             return refused
