@@ -20,7 +20,9 @@ import unicodedata
 from dataclasses import dataclass
 
 SLUG_MAX_CHARS = 80
-_NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+#: a namespace (also its OpenAPI ``pattern``)
+NAMESPACE_REGEX = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_NAMESPACE_RE = re.compile(NAMESPACE_REGEX[1:-1])
 # Keep what changes the meaning of a question: letters, digits, currency, percent, and
 # the separators inside a number ("1,200", "4.5"). Everything else is punctuation.
 _NUMBER_SEP_RE = re.compile(r"(?<=\d)[.,](?=\d)")
@@ -31,10 +33,15 @@ PATTERN_MAX_CHARS = 256
 # `*` (any run) and `?` (one character), and classes `[abc]`, `[a-z]`, `[!abc]` of such
 # characters. Anything else (a space, a quote, `;`, `\\`, `^`, `{`, `/`, a control character,
 # a '[' that opens no class, a stray ']') is refused, so no store syntax can reach a store.
-# (escapes, not characters: the same text is read by Python and by JSON Schema validators)
-_PATTERN_LITERAL = r"A-Za-z0-9_:.$%\-\u00a3\u00a5\u00c0-\ud7ff\ue000-\ufffd"
+# (escapes, not characters: the same text is read by Python and by JSON Schema validators;
+# non-ASCII as one negated class, which fuzzers generate from quickly)
+_PATTERN_LITERAL = r"A-Za-z0-9_:.$%\-\u00a3\u00a5"
+_PATTERN_NON_ASCII = r"[^\x00-\xbf]"
 #: the whole syntax as a regular expression (also the OpenAPI ``pattern`` of ``key_pattern``)
-KEY_PATTERN_REGEX = rf"^(?:[{_PATTERN_LITERAL}*?!]|\[!?[{_PATTERN_LITERAL}*?]+\])+$"
+KEY_PATTERN_REGEX = (
+    rf"^(?:[{_PATTERN_LITERAL}*?!]|{_PATTERN_NON_ASCII}"
+    rf"|\[!?(?:[{_PATTERN_LITERAL}*?]|{_PATTERN_NON_ASCII})+\])+$"
+)
 _PATTERN_RE = re.compile(KEY_PATTERN_REGEX[1:-1])
 
 
@@ -60,7 +67,8 @@ def slug(normalised: str) -> str:
 
 
 def validate_namespace(namespace: str) -> str:
-    if not _NAMESPACE_RE.match(namespace):
+    """``namespace`` if it is one (NAMESPACE_REGEX, nothing after it), else ValueError."""
+    if not _NAMESPACE_RE.fullmatch(namespace):  # not match(): '$' also matches before a "\n"
         raise ValueError(
             "namespace must be 1-63 lowercase letters, digits, '-' or '_', starting with a"
             " letter or digit"

@@ -4,20 +4,34 @@ from __future__ import annotations
 
 import heapq
 import logging
+import re
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..cache import InvalidPattern, StoreUnavailable, parse_pattern
+from ..cache.keys import KEY_PATTERN_REGEX, PATTERN_MAX_CHARS
 from ..cache.leaks import scan_store
 from ..pii import redact
 from .auth import check_admin
 from .errors import ApiError
 
-router = APIRouter(prefix="/api/admin", dependencies=[Depends(check_admin)])
+def known_query_only(request: Request) -> None:
+    """Refuse query parameters the route does not take: a misspelt one is not silently ignored."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    known = {p.alias for p in getattr(dependant, "query_params", ())}
+    if not set(request.query_params) <= known:
+        # the names are not echoed: whatever a client sends may hold personal data
+        takes = ", ".join(sorted(known)) or "none"
+        raise ApiError(400, "unknown_parameter", f"unknown query parameter; this route takes: {takes}")
+
+
+router = APIRouter(prefix="/api/admin", dependencies=[Depends(check_admin), Depends(known_query_only)])
 log = logging.getLogger("ethos.admin")
 
 SOURCE_MAX_CHARS = 200
+#: a document file name: no path, no control character
+SOURCE_REGEX = r"^[^/\\\x00-\x1f\x7f]+$"
 TOP_MAX = 10000
 
 
@@ -26,7 +40,13 @@ def _unavailable(e: StoreUnavailable) -> ApiError:
 
 
 @router.post("/cache/invalidate")
-async def invalidate(request: Request, key_pattern: str = Query(..., max_length=1000)):
+async def invalidate(
+    request: Request,
+    key_pattern: str = Query(
+        ..., max_length=PATTERN_MAX_CHARS, json_schema_extra={"pattern": KEY_PATTERN_REGEX},
+        description="'all', or a glob over keys (see docs/api.md): * ? and [...] classes.",
+    ),
+):
     st = request.app.state.ethos
     try:
         glob = parse_pattern(key_pattern)
@@ -43,9 +63,15 @@ async def invalidate(request: Request, key_pattern: str = Query(..., max_length=
 
 
 @router.post("/cache/invalidate-source")
-async def invalidate_source(request: Request, source: str = Query(..., min_length=1)):
+async def invalidate_source(
+    request: Request,
+    source: str = Query(
+        ..., min_length=1, json_schema_extra={"maxLength": SOURCE_MAX_CHARS, "pattern": SOURCE_REGEX},
+        description="A knowledge-base document file name, e.g. plans-and-pricing.md.",
+    ),
+):
     st = request.app.state.ethos
-    if len(source) > SOURCE_MAX_CHARS or "/" in source or "\x00" in source:
+    if not re.fullmatch(SOURCE_REGEX[1:-1], source) or len(source) > SOURCE_MAX_CHARS:
         raise ApiError(400, "invalid_source", "source is a document file name such as pricing.md")
     try:
         removed = await run_in_threadpool(st.cache.invalidate_source, source)

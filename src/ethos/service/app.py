@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from .. import __version__
 from ..security import AdminGate, AuthCounters, LimitSettings
 from ..settings import Settings, get_settings
-from . import admin, chat, errors, health
+from . import admin, chat, errors, health, openapi
 from .fastlane import FastLane
 from .observe import ObserveMiddleware
 from .state import AppState
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, *, access_log: bool = True,
     app.state.admin_gate = AdminGate(auth_limits, AuthCounters(
         state.metrics.admin_auth_failures, state.metrics.admin_auth_lockouts, settings.revision))
     _add_schema_components(app, chat.CHAT_SCHEMA_DEFS)
+    openapi.install(app)
     errors.install(app)
     app.include_router(chat.router)
     app.include_router(health.router)

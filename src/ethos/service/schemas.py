@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from typing import Annotated
 
-from ..cache.keys import validate_namespace
+from pydantic import (
+    BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator,
+)
+
+from ..cache.keys import NAMESPACE_REGEX, validate_namespace
 from ..settings import MAX_MESSAGE_CHARS
+
+
+#: "holds a character that str.strip() keeps": Python's whitespace, spelled out, because
+#: JSON Schema validators' \s is not Python's (U+001C-U+001F, U+0085)
+NOT_BLANK = r"[^\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
+def _whole(v: object) -> object:
+    # JSON has numbers, not ints: 180.0 is the integer 180 (JSON Schema agrees); 180.5 is not.
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+#: a positive integer as JSON means it: 180 or 180.0, never "180", true or 180.5
+PositiveInt = Annotated[StrictInt, Field(ge=1), BeforeValidator(_whole)]
 
 
 class CacheControl(BaseModel):
@@ -13,8 +31,10 @@ class CacheControl(BaseModel):
 
     no_cache: StrictBool = False
     no_store: StrictBool = False
-    ttl: StrictInt | None = Field(None, ge=1, description="Lifetime of the stored answer, s.")
-    namespace: StrictStr | None = None
+    ttl: PositiveInt | None = Field(
+        None, description="Lifetime of the stored answer, s."
+    )
+    namespace: StrictStr | None = Field(None, json_schema_extra={"pattern": NAMESPACE_REGEX})
 
     @field_validator("namespace")
     @classmethod
@@ -25,7 +45,9 @@ class CacheControl(BaseModel):
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: StrictStr = Field(..., min_length=1, max_length=MAX_MESSAGE_CHARS)
+    message: StrictStr = Field(
+        ..., min_length=1, max_length=MAX_MESSAGE_CHARS, json_schema_extra={"pattern": NOT_BLANK}
+    )
     session_id: StrictStr | None = Field(None, min_length=1, max_length=128)
     stream: StrictBool = False
     cache: CacheControl = Field(default_factory=CacheControl)
