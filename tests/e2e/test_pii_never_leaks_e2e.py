@@ -21,7 +21,9 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -84,19 +86,51 @@ def needles() -> dict[str, str]:
     return out
 
 
-def env_for(state: Path) -> dict[str, str]:
+def env_for(state: Path, hook: str | None = None) -> dict[str, str]:
     env = {**os.environ, "ETHOS_ADMIN_API_KEY": KEY, "ETHOS_STATE_DIR": str(state)}
     for k in ("ETHOS_SLACK_WEBHOOK_URL", "ETHOS_NOTIFY_WEBHOOK_URL", "ETHOS_ROUTER_URL", "ETHOS_AUTHORITY_FILE",
               "ETHOS_NOTIFY_CONFIG", "ETHOS_INCIDENT_TEMPLATE", "ETHOS_PAGERDUTY_ROUTING_KEY", "ETHOS_CACHE_URL",
               "ETHOS_LOG_FILE"):
         env.pop(k, None)
+    if hook:  # notifications go to a local receiver whose every payload is scanned too
+        env["ETHOS_SLACK_WEBHOOK_URL"] = hook + "/slack"
+        env["ETHOS_NOTIFY_WEBHOOK_URL"] = hook + "/webhook"
     return env
+
+
+class Receiver:
+    """A webhook on 127.0.0.1 that keeps every payload it is sent."""
+
+    def __init__(self) -> None:
+        bodies = self.bodies = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                n = int(self.headers.get("Content-Length") or 0)
+                bodies.append((self.path, self.rfile.read(n).decode("utf-8", "replace")))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *a) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class Outputs:
     """Everything the run printed or answered, by where it came from."""
 
-    def __init__(self) -> None:
+    def __init__(self, hook: str | None = None) -> None:
+        self.hook = hook
         self.items: list[tuple[str, str]] = []
         self.problems: list[str] = []  # commands that did not do their job (checked after the scan)
         self.statuses: list[tuple[str, int]] = []  # (path, status) of every response
@@ -116,7 +150,7 @@ class Outputs:
 
     def run(self, state: Path, *args: str, timeout: float = 180, env: dict[str, str] | None = None
             ) -> subprocess.CompletedProcess:
-        r = subprocess.run([ETHOS, *args], capture_output=True, text=True, env=env or env_for(state),
+        r = subprocess.run([ETHOS, *args], capture_output=True, text=True, env=env or env_for(state, self.hook),
                            timeout=timeout, cwd=state.parent, stdin=subprocess.DEVNULL)
         self.add(f"`ethos {' '.join(args)}` stdout", r.stdout)
         self.add(f"`ethos {' '.join(args)}` stderr", r.stderr)
@@ -149,7 +183,8 @@ def test_no_pii_and_no_admin_key_in_any_output(tmp_path: Path) -> None:
     state = tmp_path / ".ethos"
     env = env_for(state)
     logs = tmp_path / "json-logs"
-    out = Outputs()
+    hook = Receiver()
+    out = Outputs(hook.url)
     r = stack_up(state, "--weights", "blue=50,green=50", "--sticky", "--json",
                  "--blue-env", f"ETHOS_LOG_FILE={logs / 'blue.jsonl'}",
                  "--green-env", f"ETHOS_LOG_FILE={logs / 'green.jsonl'}",
@@ -166,6 +201,10 @@ def test_no_pii_and_no_admin_key_in_any_output(tmp_path: Path) -> None:
     finally:
         out.run(state, "stack", "down", timeout=120)
         stack_down(state, env=env, timeout=120)
+        hook.close()
+    assert len(hook.bodies) >= 2, "the rollback and the incident did not notify"
+    for path, body in hook.bodies:
+        out.add(f"notification to {path}", body)
     # the run did reach every path it meant to (else a clean scan proves little)
     got = {st for _, st in out.statuses}
     assert {200, 400, 401, 403, 404, 413, 422, 500} <= got, sorted(got)
@@ -189,7 +228,8 @@ def _drive(out: Outputs, router: str, revs: dict[str, str]) -> None:
                 body["session_id"] = f"sess-{i}"
             if i % 4 == 2:
                 body["session_id"] = V["email0"]  # people use their email as a session id
-            headers = {"X-Session-ID": V["email1"]} if i % 5 == 0 else {}
+            headers = {"X-Session-ID": V["email1"], "Referer": f"https://crm.example/u/{V['email0']}"} \
+                if i % 5 == 0 else {}
             if i % 3 == 1:
                 body["stream"] = True
                 with c.stream("POST", base + chat, json=body, headers=headers) as resp:
@@ -212,8 +252,9 @@ def _drive(out: Outputs, router: str, revs: dict[str, str]) -> None:
             out.response(c.get(f"{base}/health", params={"email": V["email0"], "phone": V["phone2"]}))
             out.response(c.post(f"{base}{chat}?card={V['card6'].replace(' ', '')}", json={"message": CLEAN[0]}))
             out.response(c.delete(f"{base}{chat}/{V['address11']}"))
-        out.response(c.post(router + chat, content=b'{"message": "' + V["email0"].encode() * 40000 + b'"}',
-                            headers={"Content-Type": "application/json"}))
+        for base in (router, *revs.values()):
+            out.response(c.post(base + chat, content=b'{"message": "' + V["email0"].encode() * 40000 + b'"}',
+                                headers={"Content-Type": "application/json"}))
         # admin calls: missing and wrong keys, keys in query strings, personal data as a key
         for base in (router, *revs.values()):
             for headers in ({}, {"X-Admin-API-Key": V["email0"]}, {"X-Admin-API-Key": KEY[:-1]},
@@ -291,7 +332,7 @@ def _operate(out: Outputs, state: Path, router: str, revs: dict[str, str]) -> No
     out.check(r.returncode == 0, "emergency rollback", r)
     r = out.run(state, "guard", "--once", "--json")
     out.check(r.returncode in (0, 3, 4), "guard --once", r)
-    r = out.run(state, "incident", "new", "--rollback", "latest", "--json", "--no-notify")
+    r = out.run(state, "incident", "new", "--rollback", "latest", "--json")
     out.check(r.returncode == 0, "incident new", r)
     r = out.run(state, "evidence", "export", "--since", "15m", "--out", str(state.parent / "evidence"), "--json",
                 "--log", str(state.parent / "json-logs" / "blue.jsonl"),
