@@ -125,6 +125,11 @@ class ResponseCache:
         """False while writes are known to fail (full or read-only disk)."""
         return self.write_error is None
 
+    def use_store(self, store: Store) -> None:
+        """Switch to a store opened anew (after one that could not be opened)."""
+        self.store = store
+        self.write_error = self.write_error_kind = None
+
     def mark_unavailable(self, reason: str, kind: str = "unavailable") -> None:
         """The store is known to be down (e.g. it could not be opened): bypass it for now."""
         self._store_failed(StoreUnavailable(reason, kind=kind))
@@ -310,7 +315,7 @@ class ResponseCache:
             self._store_ok()
             self.write_error = self.write_error_kind = None
         except StoreUnavailable as e:
-            if e.kind in WRITE_FAILURES:
+            if e.kind in WRITE_FAILURES and self.store_up:
                 self._write_failed(e)  # reads still work: keep serving them
             else:
                 self._store_failed(e)

@@ -182,7 +182,7 @@ class AppState:
                 store = await asyncio.to_thread(open_cache_store, self.settings)
                 if not isinstance(store, UnavailableStore):
                     store.on_op(self.metrics.count_store_op)
-                    self.cache.store = store
+                    self.cache.use_store(store)
                     if self.cache.semantic is not None:
                         self.cache.semantic.store = store
             ok = await asyncio.to_thread(self.cache.check_store)

@@ -69,6 +69,36 @@ def test_a_full_store_still_serves_reads_and_retries_writes_after_a_pause() -> N
     assert cache.lookup("Do you offer refunds?").result == "hit"
 
 
+class ReadOnlyAtStart(FullStore):
+    """A store that could not be opened on a read-only disk: everything fails."""
+
+    def _run(self, fn):
+        raise StoreUnavailable("cannot open SQLite cache at x (read-only)", kind="read_only")
+
+    def put(self, entry):
+        self.puts += 1
+        self._run(None)
+
+
+def test_a_store_down_as_a_whole_is_not_taken_for_a_write_failure() -> None:
+    """An admission after the pause reaches a store that cannot read either: that is the store
+    down (health: bypassed), not "writes failing" that would outlive the store's return."""
+    store, clock = ReadOnlyAtStart(), Clock()
+    cache = ResponseCache(store, SCOPE, clock=clock)
+    lk = cache.lookup("What are your plans?")
+    assert lk.result == "bypass" and not cache.store_up
+    clock.t += STORE_RETRY_AFTER_S  # the answer took long: the pause is over
+    assert cache.admit(lk, answered("What are your plans?")).reason == "store_unavailable"
+    assert store.puts == 1
+    assert not cache.store_up and cache.writable
+
+    fresh = FullStore()
+    cache.use_store(fresh)
+    clock.t += STORE_RETRY_AFTER_S
+    assert cache.lookup("What are your plans?").result == "miss"
+    assert cache.store_up and cache.writable
+
+
 def _error(code: int) -> sqlite3.Error:
     e = sqlite3.OperationalError("x")
     e.sqlite_errorcode = code  # type: ignore[attr-defined]
