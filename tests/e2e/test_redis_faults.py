@@ -183,6 +183,8 @@ def test_redis_killed_and_restarted_under_traffic(durable_redis: DurableRedis, s
     assert server_errors == []
     assert set(statuses) == {200}
     assert any(c == "HIT" for t, _, c in traffic.results if t < killed)
+    log = s.log.read_text()
+    assert "cache store failing" in log and "cache store answers again" in log
 
     # every entry Redis holds after the kill and the restart is whole
     c = durable_redis.client()

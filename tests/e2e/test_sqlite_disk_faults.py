@@ -175,6 +175,8 @@ def test_full_then_read_only_disk(serve_factory, disk: Path, tmp_path: Path) -> 
     assert wait_for(stored_again), "writes did not resume after space returned"
     assert health(s.url)["status"] == "ok"
     s.stop()
+    log = s.log.read_text()  # one line when it starts, one when it ends: not one per request
+    assert log.count("cache writes failing") == 1 and log.count("cache writes work again") == 1
     rows_after_full = check_file(db_path)
     assert rows_after_full >= 2
 

@@ -12,6 +12,7 @@ itself once space returns.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -24,6 +25,8 @@ from .entry import Entry
 from .keys import Scope, make_key, validate_namespace
 from .memory import MemoryTier
 from .store import WRITE_FAILURES, Store, StoreUnavailable
+
+log = logging.getLogger("ethos.cache")
 
 #: after a store failure, how long to bypass it before trying again (seconds)
 STORE_RETRY_AFTER_S = 1.0
@@ -135,11 +138,16 @@ class ResponseCache:
         self._store_failed(StoreUnavailable(reason, kind=kind))
 
     def _store_failed(self, e: Exception) -> None:
+        if self.store_error is None:  # logged once per outage, not once per request
+            log.warning("cache store failing: bypassing it", extra={"error": str(e)})
         self.store_error = str(e) or type(e).__name__
         self._retry_at = self.clock() + STORE_RETRY_AFTER_S
         self._notify_error(getattr(e, "kind", "unavailable"))
 
     def _write_failed(self, e: StoreUnavailable) -> None:
+        if self.write_error is None:
+            log.warning("cache writes failing: answers are not stored",
+                        extra={"error": str(e), "kind": e.kind})
         self.write_error = str(e) or type(e).__name__
         self.write_error_kind = e.kind
         self._write_retry_at = self.clock() + STORE_RETRY_AFTER_S
@@ -150,6 +158,8 @@ class ResponseCache:
             f(kind)
 
     def _store_ok(self) -> None:
+        if self.store_error is not None:
+            log.info("cache store answers again")
         self.store_error = None
 
     def _store_usable(self) -> bool:
@@ -313,6 +323,8 @@ class ResponseCache:
         try:
             self.store.put(entry)
             self._store_ok()
+            if self.write_error is not None:
+                log.info("cache writes work again")
             self.write_error = self.write_error_kind = None
         except StoreUnavailable as e:
             if e.kind in WRITE_FAILURES and self.store_up:
