@@ -15,6 +15,7 @@ of a phone, card or IBAN run together.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -75,6 +76,8 @@ def needles() -> dict[str, str]:
     for value, kind in PII:
         out[f"{kind} {value!r}"] = value
         out[f"{kind} {value!r} (lowercase)"] = value.lower()
+        # an unsalted hash is as good as the value to whoever can guess candidates
+        out[f"{kind} {value!r} (unsalted sha256)"] = hashlib.sha256(value.encode()).hexdigest()[:12]
         if kind in ("phone", "card", "iban"):
             squashed = re.sub(r"[^0-9A-Za-z]", "", value)
             out[f"{kind} {value!r} (no separators)"] = squashed

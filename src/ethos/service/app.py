@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from .. import __version__
 from ..security import AdminGate, AuthCounters, LimitSettings
 from ..settings import Settings, get_settings
-from . import admin, chat, errors, health, openapi
+from . import admin, chat, errors, health, openapi, sessions
 from .fastlane import FastLane
 from .observe import ObserveMiddleware
 from .state import AppState
@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None, *, access_log: bool = True,
         redoc_url=None,
     )
     app.state.ethos = state
+    if settings.admin_api_key.get_secret_value():
+        sessions.set_log_salt(settings.admin_api_key.get_secret_value().encode())
     app.state.admin_gate = AdminGate(auth_limits, AuthCounters(
         state.metrics.admin_auth_failures, state.metrics.admin_auth_lockouts, settings.revision))
     _add_schema_components(app, chat.CHAT_SCHEMA_DEFS)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 import threading
 from collections import OrderedDict, deque
 
@@ -32,8 +34,20 @@ class SessionHistory:
                 self._sessions.popitem(last=False)
 
 
+#: the key of the session hash: random per process until :func:`set_log_salt` (a plain hash
+#: of a session id that is an email address would let anyone with the logs test guesses)
+_salt = os.urandom(32)
+
+
+def set_log_salt(secret: bytes) -> None:
+    """Key the session hash with ``secret`` (the admin key), so that every revision sharing it
+    logs a session the same way and no one without it can test a guessed id."""
+    global _salt
+    _salt = hashlib.sha256(b"ethos session hash\0" + secret).digest()
+
+
 def session_hash(session_id: str | None) -> str | None:
-    """What logs carry of a session id: a short hash, never the id itself."""
+    """What logs carry of a session id: a short keyed hash, never the id itself."""
     if not session_id:
         return None
-    return hashlib.sha256(session_id.encode()).hexdigest()[:12]
+    return hmac.new(_salt, session_id.encode(), hashlib.sha256).hexdigest()[:12]
