@@ -1,4 +1,5 @@
-"""Redis killed (SIGKILL) and restarted under traffic, in front of a real ``ethos serve``.
+"""Redis hung (SIGSTOP), then killed (SIGKILL) and restarted, under traffic, in front of a
+real ``ethos serve``.
 
 A private ``redis-server`` on a free port (never the shared one), with an append-only file
 synced on every write so that what it held survives the kill: after the restart every entry
@@ -143,7 +144,7 @@ def wait_for(cond, timeout_s: float) -> bool:
     return True
 
 
-def test_redis_killed_and_restarted_under_traffic(durable_redis: DurableRedis, serve_factory, tmp_path: Path) -> None:
+def test_redis_hung_then_killed_and_restarted_under_traffic(durable_redis: DurableRedis, serve_factory, tmp_path: Path) -> None:
     s = serve_factory({"ETHOS_CACHE_URL": f"{durable_redis.url}?prefix={PREFIX}",
                        "ETHOS_STATE_DIR": str(tmp_path / "state")})
 
@@ -156,6 +157,18 @@ def test_redis_killed_and_restarted_under_traffic(durable_redis: DurableRedis, s
     thread.start()
     try:
         assert wait_for(lambda: sum(1 for r in traffic.results if r[2] == "HIT") >= 10, 20), traffic.results[-5:]
+
+        # hung first (SIGSTOP: connections open, nothing answers), then resumed
+        durable_redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            hung = time.monotonic()
+            assert wait_for(lambda: health()["status"] == "degraded", 10), health()
+            assert wait_for(lambda: sum(1 for r in traffic.since(hung) if r[2] == "BYPASS") >= 5, 20)
+        finally:
+            durable_redis.proc.send_signal(signal.SIGCONT)
+        resumed = time.monotonic()
+        assert wait_for(lambda: health()["status"] == "ok", 20), health()
+        assert wait_for(lambda: sum(1 for r in traffic.since(resumed) if r[2] == "HIT") >= 5, 20)
 
         durable_redis.kill()
         killed = time.monotonic()
@@ -176,7 +189,7 @@ def test_redis_killed_and_restarted_under_traffic(durable_redis: DurableRedis, s
 
     statuses = [st for _, st, _ in traffic.results]
     server_errors = [st for st in statuses if st >= 500]
-    print(f"redis kill/restart: {len(statuses) + len(traffic.errors)} requests sent, "
+    print(f"redis hung, killed, restarted: {len(statuses) + len(traffic.errors)} requests sent, "
           f"{len(traffic.errors) + sum(1 for st in statuses if st != 200)} failed, "
           f"{len(server_errors)} 5xx; {sum(1 for _, _, c in traffic.results if c == 'BYPASS')} bypassed")
     assert traffic.errors == []
