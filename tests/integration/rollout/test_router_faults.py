@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 import httpx
@@ -130,3 +131,46 @@ def test_refused_then_answered_requests_are_all_counted(green) -> None:
             refused = stats["revisions"]["green"]["60s"]["connect_failures"]
             assert 0 < refused < 40 and stats["revisions"]["blue"]["60s"]["retried"] == refused
             assert stats["weights"] == {"blue": 50, "green": 50}  # the router never moves weights itself
+
+
+def test_a_refusing_revision_is_passed_over_for_a_while_then_probed_weights_untouched(green) -> None:
+    port = free_port()
+    shift = [0.0]  # the router's clock runs ahead by this much (ejection expiry without waiting)
+    with ThreadedServer(green) as g:
+        app = RouterApp(RouterConfig(revisions={"blue": g.url, "green": f"http://127.0.0.1:{port}"},
+                                     initial_weights={"blue": 50, "green": 50}, eject_base_s=5.0),
+                        clock=lambda: time.monotonic() + shift[0])
+        with ThreadedServer(app) as srv, httpx.Client(timeout=10) as c:
+            def ask(n: int) -> list[httpx.Response]:
+                return [c.post(f"{srv.url}/api/ai/marketing-chat", json={"message": str(i)}) for i in range(n)]
+
+            def figures() -> tuple[float, float, dict]:
+                m = c.get(f"{srv.url}/router/metrics").text
+                return (metric(m, 'ethos_router_upstream_connect_failures_total{revision="green"}'),
+                        metric(m, 'ethos_router_diverted_total{from_revision="green",to_revision="blue"}'),
+                        c.get(f"{srv.url}/router/health").json())
+
+            assert all(r.status_code == 200 for r in ask(40))
+            refused, diverted, health = figures()
+            assert refused == 1 and diverted > 5, "one refusal, then green is passed over"
+            assert 0 < health["ejected"]["green"] <= 5 and health["weights"] == {"blue": 50, "green": 50}
+            assert c.get(f"{srv.url}/router/traffic").json()["weights"] == {"blue": 50, "green": 50}
+
+            shift[0] += 6  # ejection over: the next request drawn for green probes it, refused again
+            assert all(r.status_code == 200 for r in ask(20))
+            refused, _, health = figures()
+            assert refused == 2 and 5 < health["ejected"]["green"] <= 10, "twice as long after a second refusal"
+
+            with ThreadedServer(FakeRevision("green"), port=port):  # green is back
+                shift[0] += 11
+                back = ask(40)
+                assert all(r.status_code == 200 for r in back)
+                assert {r.headers["x-routed-to"] for r in back} == {"blue", "green"}
+                assert figures()[2]["ejected"] == {}
+
+
+def metric(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0

@@ -31,6 +31,7 @@ from ..traffic import Weights, validate_weights
 from .asgi import MAX_BODY, Receive, Scope, Send, header, read_body, send_bytes, send_json
 from .auth import AdminGate
 from .choice import fallback_revision, route, session_id_of
+from .ejection import Ejections
 from .metrics import RouterMetrics
 from .upstream import UpstreamConnectError, UpstreamError, UpstreamPool, UpstreamTimeout
 from .weights_store import initial_weights, load_weights, save_weights
@@ -60,6 +61,8 @@ class RouterConfig:
     connect_timeout_s: float = 2.0
     read_timeout_s: float = 300.0  # longest silence from a revision mid-response
     idle_timeout_s: float = 2.0  # reuse a kept-alive connection only if idle less than this
+    eject_base_s: float = 1.0  # after a refused connection, pass the revision over this long (0: never)
+    eject_max_s: float = 30.0  # ... doubling per refusal in a row, up to this
     auth_limits: LimitSettings | None = None  # wrong-key lockouts (None: the defaults)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -89,6 +92,7 @@ class RouterApp:
         self.metrics.set_weights(self.weights)
         self._weights_lock = asyncio.Lock()
         self._pools: dict[str, UpstreamPool] = {}
+        self.ejections = Ejections(config.eject_base_s, config.eject_max_s)
         self.gate = AdminGate(config.auth_limits,
                               AuthCounters(self.metrics.admin_auth_failures, self.metrics.admin_auth_lockouts),
                               clock=clock)
@@ -162,11 +166,13 @@ class RouterApp:
     async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"].rstrip("/"), scope["method"]
         if path == "/router/health" and method in ("GET", "HEAD"):
-            await send_json(send, 200, {"status": "ok", "revisions": dict(self._upstreams), "weights": self.weights})
+            await send_json(send, 200, {"status": "ok", "revisions": dict(self._upstreams), "weights": self.weights,
+                                        "ejected": self.ejections.view(self._clock())})
         elif path == "/router/stats" and method == "GET":
             summary = self.windows.summary(self.known)
             await send_json(send, 200, {"weights": self.weights, "sticky": self.config.sticky,
-                                    "windows_s": list(self.windows.windows), "revisions": summary})
+                                    "windows_s": list(self.windows.windows), "revisions": summary,
+                                    "ejected": self.ejections.view(self._clock())})
         elif path == "/router/metrics" and method == "GET":
             await send_bytes(send, 200, self.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8")
         elif path == "/router/traffic" and method == "GET":
@@ -233,6 +239,10 @@ class RouterApp:
         weights = self.weights  # snapshot: this request's choice is final
         sid = session_id_of(sid_header, body, ctype) if self.config.sticky else None
         revision = route(weights, self._rng() * 100.0, sid)
+        if self.ejections.any:  # a revision refused moments ago: do not make this client wait on it
+            chosen, revision = revision, self.ejections.divert(weights, revision, self._clock())
+            if revision != chosen:
+                self.metrics.diverted.labels(chosen, revision).inc()
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target = target + b"?" + scope["query_string"]
@@ -240,11 +250,14 @@ class RouterApp:
         while True:
             try:
                 await self._forward(scope["method"], revision, target, headers, body, send, t0, retried)
+                if self.ejections.any:
+                    self.ejections.accepted(revision)  # it took the connection: back in
                 return
             except UpstreamConnectError as e:
                 # Refused before anything was sent upstream: safe to try the other revision once.
                 self._record(Outcome(revision, None, self._clock() - t0, None, connect_failed=True, retried=retried))
                 self.metrics.connect_failures.labels(revision).inc()
+                self.ejections.refused(revision, self._clock())
                 other = None if retried else fallback_revision(weights, revision)
                 if other is None:
                     await send_json(send, 502, {"error": "upstream_unreachable",

@@ -36,6 +36,11 @@ class RouterMetrics:
             "ethos_router_retries", "Requests retried on another revision after a refused connection.",
             ["from_revision", "to_revision"], registry=r,
         )
+        self.diverted = Counter(
+            "ethos_router_diverted", "Requests drawn for an ejected revision (it refused connections"
+            " moments ago) and sent to another instead; the weights are unchanged.",
+            ["from_revision", "to_revision"], registry=r,
+        )
         self.admin_auth_failures = Counter(
             "ethos_router_admin_auth_failures", "Admin requests refused, by reason (missing, wrong,"
             " not_configured, locked_out).", ["reason"], registry=r,
