@@ -174,3 +174,45 @@ def test_guard_finishes_a_half_done_rollback_before_anything_else(tmp_path) -> N
     assert any("NOT done" in a for a in alerter.sent) and any(a.endswith("rollback rb-1 done") for a in alerter.sent)
     hist = [json.loads(x) for x in (tmp_path / "guard" / "history.jsonl").read_text().splitlines()]
     assert [h.get("outcome", {}).get("ok") for h in hist] == [False, True, None]
+
+
+def test_command_actuator_resumes_the_pending_run_instead_of_starting_one(tmp_path) -> None:
+    from ethos.rollout.guard.actuator import CommandActuator
+    from ethos.rollout.guard.evaluate import Decision
+
+    rec = killed_during_notify(tmp_path, [])
+    script = ("import json, sys; print(json.dumps({'argv': sys.argv[1:], 'rollback_id': sys.argv[3], "
+              "'status': 'done', 'message': 'all steps completed'}))")
+    a = CommandActuator(["--state-dir", str(tmp_path)], command=[sys.executable, "-c", script], state_dir=tmp_path)
+    out = a.run(Decision("emergency", "service_down", "down"), None)  # type: ignore[arg-type]
+    assert out.ok and out.rollback_id == rec.rollback_id and out.action == "emergency"
+    assert out.result["argv"][:4] == ["rollback", "resume", rec.rollback_id, "--yes"]
+    assert "resumed emergency rollback" in out.detail
+    assert CommandActuator([], state_dir=tmp_path, dry_run=True).resume_pending() is None
+
+
+def test_the_guard_saves_its_incident_before_it_acts(tmp_path) -> None:
+    from ethos.rollout.guard.history import GuardHistory
+    from ethos.rollout.guard.loop import Guard
+    from ethos.rollout.guard.policy import parse_policy
+    from ethos.rollout.sources import FakeSource
+
+    from ethos.rollout.guard.measurements import proportion
+
+    policy = parse_policy({"interval": "5s", "triggers": [{
+        "name": "err5", "signal": "error_rate", "comparator": ">", "threshold": 0.05, "windows": [60],
+        "min_samples": 50, "action": "emergency"}]})
+    seen = []
+
+    def act(decision):
+        seen.append(json.loads((tmp_path / "guard" / "state.json").read_text())["state"]["incident"])
+        return ActionOutcome("emergency", True, 0, "rb-x")
+
+    def measure(needs, revisions, now):
+        return {(rev, "error_rate", 60.0): proportion(100 if rev == "green" else 0, 200, window_s=60.0)
+                for rev in revisions}
+
+    guard = Guard(policy, [FakeSource(measure)],
+                  FakeActuator(act), Alerter(notifiers=[]), GuardHistory(tmp_path), clock=lambda: 1000.0)
+    assert guard.step().outcome.ok
+    assert seen and seen[0]["action"] == "emergency" and seen[0]["trigger"] == "err5"
