@@ -1,0 +1,78 @@
+"""Fuzz every route of a real service from its own OpenAPI document (schemathesis).
+
+Bounded for CI: a fixed number of schema-valid and schema-violating cases per route, the
+same cases every run (derandomized). ``bench/fuzz.py`` runs the same with many more.
+Each service owns a temporary SQLite store, so the admin routes' removals touch nothing else.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from fuzzing import HOSTILE_BODIES, fuzz, hostile_problems, load, report  # noqa: E402
+from service_helpers import ADMIN_KEY, ask  # noqa: E402
+
+from ethos.service.observe import KNOWN_ROUTES  # noqa: E402
+
+EXAMPLES = 12  # per route and mode (valid, invalid)
+KEY = {"X-Admin-API-Key": ADMIN_KEY}
+ROUTES = {
+    "POST /api/ai/marketing-chat", "GET /health", "GET /metrics",
+    "POST /api/admin/cache/invalidate", "POST /api/admin/cache/invalidate-source",
+    "GET /api/admin/cache/stats", "GET /api/admin/cache/top", "GET /api/admin/cache/pii-scan",
+}
+
+
+def test_the_document_describes_every_route(make_service) -> None:
+    url, _ = make_service()
+    doc = httpx.get(f"{url}/openapi.json").json()
+    documented = {f"{m.upper()} {p}" for p, item in doc["paths"].items() for m in item}
+    assert documented == ROUTES
+    assert {label.split()[1] for label in ROUTES} == KNOWN_ROUTES  # every route the service counts
+    for path, item in doc["paths"].items():
+        for op in item.values():
+            assert (op.get("security") == [{"AdminApiKey": []}]) == path.startswith("/api/admin/")
+    assert doc["components"]["securitySchemes"]["AdminApiKey"]["name"] == "X-Admin-API-Key"
+
+
+def test_fuzz_every_route_with_the_admin_key(make_service, monkeypatch) -> None:
+    # the fuzzer's own auth probes (a case without the key) are no attack to lock out
+    monkeypatch.setenv("ETHOS_ADMIN_AUTH_MAX_FAILURES", "1000000")
+    url, app = make_service()
+    with httpx.Client(base_url=url, timeout=30) as c:
+        assert ask(c, "What are your pricing plans?").status_code == 200
+    results = fuzz(load(f"{url}/openapi.json"), url, headers=KEY, max_examples=EXAMPLES)
+    assert {r.label for r in results} == ROUTES
+    assert not report(results), report(results)
+    assert sum(r.cases for r in results) >= 6 * EXAMPLES
+    h = httpx.get(f"{url}/health").json()
+    assert h["status"] == "ok" and h["store"]["reachable"]
+    assert app.state.ethos.cache.store.ping()
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Admin-API-Key": "not-the-key"}], ids=["no-key", "wrong-key"])
+def test_fuzz_admin_routes_without_the_key_changes_nothing(make_service, headers) -> None:
+    url, app = make_service()
+    with httpx.Client(base_url=url, timeout=30) as c:
+        assert ask(c, "What are your pricing plans?").headers["X-Cache"] == "MISS"
+    store = app.state.ethos.cache.store
+    before = store.count()
+    assert before >= 1
+    results = fuzz(load(f"{url}/openapi.json"), url, headers=headers, max_examples=EXAMPLES // 2,
+                   only=lambda label: "/api/admin/" in label)
+    assert len(results) == 5
+    assert not report(results), report(results)
+    assert store.count() == before  # nothing was invalidated or purged without the key
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_BODIES))
+def test_hostile_chat_bodies_get_clear_errors(service, name: str) -> None:
+    client, _ = service
+    r = client.post("/api/ai/marketing-chat", content=HOSTILE_BODIES[name],
+                    headers={"Content-Type": "application/json"})
+    assert hostile_problems(r.status_code, r.headers.get("content-type", ""), r.content) is None, r.text[:300]
