@@ -30,6 +30,7 @@ from ..errors import RolloutError, UnknownRevisionError
 from ..traffic import Weights, validate_weights
 from .asgi import MAX_BODY, Receive, Scope, Send, header, read_body, send_bytes, send_json
 from .auth import AdminGate
+from . import openapi
 from .choice import fallback_revision, route, session_id_of
 from .ejection import Ejections
 from .metrics import RouterMetrics
@@ -179,6 +180,8 @@ class RouterApp:
             await send_json(send, 200, self.traffic_view())
         elif path == "/router/traffic" and method in ("PUT", "POST"):
             await self._put_traffic(scope, receive, send)
+        elif path == "/router/openapi.json" and method == "GET":
+            await send_json(send, 200, openapi.document(self.known))
         elif path in ("/router/health", "/router/stats", "/router/metrics", "/router/traffic"):
             await send_json(send, 405, {"error": "method_not_allowed", "detail": f"{method} is not allowed on {path}"})
         else:
@@ -197,7 +200,7 @@ class RouterApp:
             return
         try:
             data = json.loads(await read_body(receive, limit=64 * 1024) or b"null")
-        except ValueError:  # not JSON, or too large to be a weights object
+        except (ValueError, RecursionError):  # not JSON, too large or too deep to be weights
             await send_json(send, 400, {"error": "invalid_json", "detail": 'body must be JSON, e.g. {"blue": 100, "green": 0}'})
             return
         if isinstance(data, dict) and isinstance(data.get("weights"), dict):

@@ -73,7 +73,7 @@ def session_id_of(header: str | None, body: bytes, content_type: str | None) -> 
         return None
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse: no session
         return None
     sid = data.get("session_id") if isinstance(data, dict) else None
     if isinstance(sid, str) and 0 < len(sid) <= MAX_SESSION_ID:
