@@ -42,6 +42,7 @@ from ..guard.history import GuardHistory
 from ..guard.policy import Policy
 from ..journal import Journal, JournalError
 from ...security import AdminGate, AuthCounters, LimitSettings
+from . import openapi
 from .actions import ActionError, Operator
 from .records import drill_command, last_drill, open_incident
 from .sampler import Sampler
@@ -181,6 +182,11 @@ def _err(status: int, error: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status)
 
 
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # JSON like every other error, and no traceback or exception text (it may quote input)
+    return _err(500, "internal_error", "an unexpected error occurred; see the console's log")
+
+
 def create_app(console: Console, *, start_sampler: bool = True,
                auth_limits: LimitSettings | None = None) -> Starlette:
     """The ASGI app; the sampler runs while the app is up (``start_sampler``).
@@ -230,7 +236,7 @@ def create_app(console: Console, *, start_sampler: bool = True,
             return refused
         try:
             body = json.loads(await request.body() or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
             return _err(400, "invalid_json", "the body must be a JSON object")
         if not isinstance(body, dict):
             return _err(400, "invalid_json", "the body must be a JSON object")
@@ -268,10 +274,11 @@ def create_app(console: Console, *, start_sampler: bool = True,
         Route("/api/console/state", state),
         Route("/api/console/history", history),
         Route("/api/console/auth", auth),
+        Route("/api/console/openapi.json", lambda request: JSONResponse(openapi.document(ACTIONS))),
         Route("/api/console/actions/{action}", action, methods=["POST"]),
         Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ], lifespan=lifespan)
+    ], lifespan=lifespan, exception_handlers={Exception: _unexpected})
     app.state.admin_gate = gate
     return app
 
