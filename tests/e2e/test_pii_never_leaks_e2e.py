@@ -35,6 +35,8 @@ pytestmark = pytest.mark.e2e
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stacks import ETHOS, stack_down, stack_up  # noqa: E402
 
+from ethos.cache import Entry, open_store  # noqa: E402
+from ethos.cache.keys import Scope, make_key, normalise, slug  # noqa: E402
 from ethos.rollout.stack import free_port  # noqa: E402
 
 KEY = "e2e-Adm1n-0f9b7c2d41e8"
@@ -78,6 +80,8 @@ def needles() -> dict[str, str]:
         out[f"{kind} {value!r} (lowercase)"] = value.lower()
         # an unsalted hash is as good as the value to whoever can guess candidates
         out[f"{kind} {value!r} (unsalted sha256)"] = hashlib.sha256(value.encode()).hexdigest()[:12]
+        out[f"{kind} {value!r} (normalised, as the cache stores questions)"] = normalise(value)
+        out[f"{kind} {value!r} (as in a cache key)"] = slug(normalise(value))
         if kind in ("phone", "card", "iban"):
             squashed = re.sub(r"[^0-9A-Za-z]", "", value)
             out[f"{kind} {value!r} (no separators)"] = squashed
@@ -330,6 +334,18 @@ def _console(out: Outputs, state: Path) -> None:
         log.close()
 
 
+def _plant_leak(state: Path) -> None:
+    """A cached answer to a question holding a card number, written straight to the store."""
+    scope = Scope(namespace="marketing", format_version=1, answerer="kb", prompt_version="old", kb_version="old")
+    key, norm = make_key(scope, f"charge my card {V['card6']} for the Team plan")
+    store = open_store(f"sqlite:///{state.resolve() / 'cache.sqlite3'}")
+    try:
+        store.put(Entry(key=key, namespace="marketing", format_version=1, scope=scope.digest, question=norm,
+                        reply="Done, the Team plan is yours.", created_at=time.time(), ttl_s=3600))
+    finally:
+        store.close()
+
+
 def _operate(out: Outputs, state: Path, router: str, revs: dict[str, str]) -> None:
     r = out.run(state, "rollback", "emergency", "--yes", "--json", "--reason", "error rate on green")
     out.check(r.returncode == 0, "emergency rollback", r)
@@ -341,9 +357,21 @@ def _operate(out: Outputs, state: Path, router: str, revs: dict[str, str]) -> No
                 "--log", str(state.parent / "json-logs" / "blue.jsonl"),
                 "--log", str(state.parent / "json-logs" / "green.jsonl"))
     out.check(r.returncode == 0 and json.loads(r.stdout or "{}").get("clean") is True, "evidence export", r)
-    r = out.run(state, "cache", "scan-pii", "--json",
-                env={**env_for(state), "ETHOS_CACHE_URL": f"sqlite:///{state.resolve() / 'cache.sqlite3'}"})
+    cache_url = f"sqlite:///{state.resolve() / 'cache.sqlite3'}"
+    r = out.run(state, "cache", "scan-pii", "--json", env={**env_for(state, out.hook), "ETHOS_CACHE_URL": cache_url})
     out.check(r.returncode == 0, "cache scan-pii (nothing personal may be cached)", r)
+    # PII that got past the gate (an older version, another writer): the scan reports it, the
+    # PII-leak response clears it, and neither shows it, nor leaves it in the file
+    _plant_leak(state)
+    with httpx.Client(timeout=60) as c:
+        scan = out.response(c.get(f"{revs['blue']}/api/admin/cache/pii-scan", headers={"X-Admin-API-Key": KEY}))
+    if scan.status_code != 200 or scan.json().get("leaking") != 1:
+        out.problems.append(f"the planted leak was not reported: {scan.text[:300]}")
+    r = out.run(state, "cache", "scan-pii", "--json", env={**env_for(state, out.hook), "ETHOS_CACHE_URL": cache_url})
+    out.check(r.returncode == 1, "cache scan-pii after the planted leak", r)
+    r = out.run(state, "incident", "pii-leak", "--yes", "--json", "--by", "ops-oncall",
+                "--justification", "card numbers in the cache")
+    out.check(r.returncode == 0, "incident pii-leak", r)
     with httpx.Client(timeout=30) as c:
         out.response(c.get(f"{router}/router/metrics"))
         out.response(c.get(f"{router}/router/stats"))
