@@ -115,6 +115,7 @@ class AdminGate:
 
     def check(self, address: str, presented: str | None, configured: str | None) -> Denied | None:
         """None to let the request in; else the refusal (429 while the address is locked out)."""
+        denied: Denied | None
         if address in self.settings.exempt:
             denied = check_admin_key(presented, configured)
             if denied is not None and self.counters:
@@ -124,7 +125,7 @@ class AdminGate:
             now = self._clock()
             wait = self.limiter.locked_for(address, now)
             if wait > 0:
-                denied: Denied | None = _locked(wait)
+                denied = _locked(wait)
             else:
                 denied = check_admin_key(presented, configured)
                 if denied is None:
