@@ -97,6 +97,14 @@ class Settings(BaseSettings):
             raise ValueError("revision must be a non-empty name of letters, digits, - _ .")
         return v
 
+    @field_validator("cache_namespace")
+    @classmethod
+    def _namespace(cls, v: str) -> str:
+        # it starts every key and every pattern of the namespace: no glob or store syntax
+        from .cache.keys import validate_namespace
+
+        return validate_namespace(v)
+
     def resolved_cache_url(self) -> str:
         """The cache URL, defaulting to a SQLite file under ``state_dir``."""
         if self.cache_url:

@@ -45,7 +45,7 @@ from .entry import Entry
 from .keys import glob_matches
 from .redis_epoch import BUMP_LUA, EpochSubscriber
 from .redis_match import escape_match, glob_to_match
-from .store import Store, StoreStats, StoreUnavailable
+from .store import Store, StoreStats, StoreUnavailable, check_key
 
 T = TypeVar("T")
 
@@ -227,7 +227,7 @@ class RedisStore(Store):
         return self._entry(fields)
 
     def put(self, entry: Entry) -> None:
-        hkey = self._hkey(entry.key)
+        hkey = self._hkey(check_key(entry.key))
         member = entry.key.encode()
         old = self._call(lambda: self.client.hget(hkey, "data"))
         vec = self._vec_key(entry.namespace, entry.format_version, entry.scope)

@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .entry import Entry
-from .store import Store, StoreStats, StoreUnavailable
+from .keys import glob_matches
+from .store import Store, StoreStats, StoreUnavailable, _escape_glob, check_key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -203,6 +204,7 @@ class SQLiteStore(Store):
         return self._row_entry(row) if row else None
 
     def put(self, entry: Entry) -> None:
+        check_key(entry.key)
         expires = entry.created_at + entry.ttl_s if entry.ttl_s else _NEVER
 
         def op(db):
@@ -245,6 +247,8 @@ class SQLiteStore(Store):
     def delete_matching(self, pattern: str) -> int:
         if pattern == "*":
             return self._delete_where("1", ())
+        if "\x00" in pattern:  # GLOB would stop at the NUL and match far more: see scan()
+            return self.delete_keys([e.key for batch in self.scan(pattern) for e in batch])
         return self._delete_where("key GLOB ?", (to_sqlite_glob(pattern),))
 
     def delete_by_source(self, source: str) -> int:
@@ -287,7 +291,10 @@ class SQLiteStore(Store):
 
     def scan(self, pattern: str = "*", batch: int = 500) -> Iterator[list[Entry]]:
         last = ""
-        glob = to_sqlite_glob(pattern)
+        # SQLite's GLOB ends a pattern at a NUL: such a pattern is matched here, in Python
+        # (no key holds a NUL, put() refuses one, so only a class like [a\x00] can match)
+        exact = "\x00" not in pattern
+        glob = to_sqlite_glob(pattern) if exact else "*"
         while True:
             def op(db, last=last):
                 return db.execute(
@@ -301,7 +308,9 @@ class SQLiteStore(Store):
             if not rows:
                 return
             last = rows[-1][0]
-            yield [self._row_entry(r[1:]) for r in rows]
+            found = [self._row_entry(r[1:]) for r in rows if exact or glob_matches(pattern, r[0])]
+            if found:
+                yield found
             if len(rows) < batch:
                 return
 
@@ -313,7 +322,7 @@ class SQLiteStore(Store):
                 "SELECT key, question, embedding FROM entries WHERE scope=?"
                 " AND format_version=? AND key GLOB ? AND expires_at>?"
                 " AND length(embedding) > 0",
-                (scope, format_version, f"{namespace}:*", now),
+                (scope, format_version, to_sqlite_glob(_escape_glob(namespace)) + ":*", now),
             ).fetchall()
 
         rows = self._run(op)

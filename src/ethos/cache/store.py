@@ -145,6 +145,14 @@ class Store(abc.ABC):
         return n
 
 
+def check_key(key: str) -> str:
+    """``key``, or ValueError if it holds a NUL: SQLite's GLOB reads a string only up to one,
+    so such a key could match patterns it does not match. (Keys from make_key never do.)"""
+    if "\x00" in key:
+        raise ValueError("a cache key cannot contain a NUL character")
+    return key
+
+
 def _escape_glob(key: str) -> str:
     out = []
     for c in key:
