@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from ethos.rollout.console import build_console
+from ethos.rollout.console.app import ACTIONS
 from ethos.rollout.console import create_app as console_app
 from ethos.rollout.router import RouterConfig
 from ethos.rollout.router.app import RouterApp
@@ -88,8 +89,7 @@ def _routes(name: str, app) -> list[tuple[str, str, dict, dict | None]]:
                 ("POST", "/router/traffic", {}, {"blue": 100, "green": 0})]
     dry = {"dry_run": True, "executed_by": "tester", "weights": {"blue": 100, "green": 0}}
     return [("GET", "/api/console/auth", {}, None),
-            *[("POST", f"/api/console/actions/{a}", {}, dry)
-              for a in ("emergency", "gradual", "weights", "invalidate", "drill")]]
+            *[("POST", f"/api/console/actions/{a}", {}, dry) for a in ACTIONS]]
 
 
 def _metric(text: str, name: str, labels: dict[str, str]) -> float:
