@@ -186,6 +186,7 @@ def _leaks(outputs: Outputs, root: Path) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_no_pii_and_no_admin_key_in_any_output(tmp_path: Path) -> None:
     state = tmp_path / ".ethos"
     env = env_for(state)
