@@ -176,8 +176,6 @@ def report(results: list[OperationResult]) -> str:
     return "\n".join(r.describe() for r in results if r.failing_cases)
 
 
-
-
 #: bodies no schema-driven generator sends, for every route that parses JSON: each must get a
 #: clear 4xx (or a 2xx when it is valid after all), never a 5xx
 HOSTILE_BODIES: dict[str, bytes] = {
@@ -212,4 +210,22 @@ def hostile_problems(status: int, content_type: str, body: bytes) -> str | None:
     return None
 
 
-__all__ = ["HOSTILE_BODIES", "RELAXED", "OperationResult", "dry_run", "fuzz", "hostile_problems", "json_error", "load", "report"]
+def stray_problems(schema_url: str, base_url: str, missing: list[str],
+                   headers: dict[str, str] | None = None) -> list[str]:
+    """Undocumented methods on documented paths, and the ``missing`` paths: each must get a
+    JSON 404/405 (what schema-driven fuzzing never sends). Problems found, as text."""
+    doc = requests.get(schema_url, timeout=10).json()
+    problems = []
+    with requests.Session() as s:
+        probes = [(m, path) for path, item in doc["paths"].items() if "{" not in path
+                  for m in ("GET", "POST", "PUT", "DELETE", "PATCH") if m.lower() not in item]
+        probes += [("GET", p) for p in missing]
+        for method, path in probes:
+            r = s.request(method, base_url + path, headers=headers, timeout=10)
+            problem = hostile_problems(r.status_code, r.headers.get("content-type", ""), r.content)
+            if r.status_code not in (404, 405) or problem:
+                problems.append(f"{method} {path}: {r.status_code} {problem or ''} {r.text[:80]!r}")
+    return problems
+
+
+__all__ = ["HOSTILE_BODIES", "RELAXED", "OperationResult", "dry_run", "fuzz", "hostile_problems", "json_error", "load", "report", "stray_problems"]

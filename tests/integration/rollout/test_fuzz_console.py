@@ -21,7 +21,7 @@ from ethos.rollout.journal import Journal
 from ethos.security import LimitSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from fuzzing import HOSTILE_BODIES, dry_run, fuzz, hostile_problems, load, report  # noqa: E402
+from fuzzing import HOSTILE_BODIES, dry_run, fuzz, hostile_problems, load, report, stray_problems  # noqa: E402
 
 KEY = "test-admin-key-0123456789"
 EXAMPLES = 10
@@ -78,5 +78,16 @@ def test_hostile_action_bodies_get_clear_errors(state: Path) -> None:
                            headers={"X-Admin-API-Key": KEY, "Content-Type": "application/json"})
             problem = hostile_problems(r.status_code, r.headers.get("content-type", ""), r.content)
             assert r.status_code == 400 and problem is None, f"{name}: {r.status_code} {r.text[:200]}"
+    finally:
+        srv.stop()
+
+
+def test_stray_methods_and_paths_get_json_errors(state: Path) -> None:
+    srv = _console(state)
+    try:
+        missing = ["/nope", "/api/console/nope", "/api/console/actions/emergency", "/static/nope.js"]
+        problems = stray_problems(f"{srv.url}/api/console/openapi.json", srv.url, missing,
+                                  headers={"X-Admin-API-Key": KEY})
+        assert problems == []
     finally:
         srv.stop()

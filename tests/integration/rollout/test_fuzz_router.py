@@ -22,7 +22,7 @@ from ethos.rollout.router.weights_store import WEIGHTS_FILE
 from ethos.security import LimitSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from fuzzing import HOSTILE_BODIES, fuzz, hostile_problems, load, report  # noqa: E402
+from fuzzing import HOSTILE_BODIES, fuzz, hostile_problems, load, report, stray_problems  # noqa: E402
 
 KEY = "test-admin-key-0123456789"
 EXAMPLES = 12
@@ -104,3 +104,10 @@ def test_hostile_bodies_are_proxied_by_a_sticky_router(sticky_router: str, name:
     r = httpx.post(f"{sticky_router}/status/200", content=b'{"session_id": "s1", "x": ' + body,
                    headers={"Content-Type": "application/json"})
     assert r.status_code == 200 and r.headers["x-routed-to"] in ("blue", "green"), r.text[:300]
+
+
+def test_stray_methods_and_paths_get_json_errors(sticky_router: str) -> None:
+    missing = ["/router/nope", "/router", "/router/traffic/x", "/router/openapi.json/x"]
+    problems = stray_problems(f"{sticky_router}/router/openapi.json", sticky_router, missing,
+                              headers={"X-Admin-API-Key": KEY})
+    assert problems == []

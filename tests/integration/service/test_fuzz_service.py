@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from fuzzing import HOSTILE_BODIES, fuzz, hostile_problems, load, report  # noqa: E402
+from fuzzing import HOSTILE_BODIES, fuzz, hostile_problems, load, report, stray_problems  # noqa: E402
 from service_helpers import ADMIN_KEY, ask  # noqa: E402
 
 from ethos.service.observe import KNOWN_ROUTES  # noqa: E402
@@ -76,3 +76,9 @@ def test_hostile_chat_bodies_get_clear_errors(service, name: str) -> None:
     r = client.post("/api/ai/marketing-chat", content=HOSTILE_BODIES[name],
                     headers={"Content-Type": "application/json"})
     assert hostile_problems(r.status_code, r.headers.get("content-type", ""), r.content) is None, r.text[:300]
+
+
+def test_stray_methods_and_paths_get_json_errors(make_service) -> None:
+    url, _ = make_service()
+    missing = ["/nope", "/api/admin/nope", "/api/admin/cache/stats/x", "/api/ai/marketing-chat/x"]
+    assert stray_problems(f"{url}/openapi.json", url, missing, headers=KEY) == []

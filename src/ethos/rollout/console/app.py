@@ -33,6 +33,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -182,6 +183,13 @@ def _err(status: int, error: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status)
 
 
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    # an unknown path or method: JSON like every other error; the path is not echoed
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse({"error": code, "detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # JSON like every other error, and no traceback or exception text (it may quote input)
     return _err(500, "internal_error", "an unexpected error occurred; see the console's log")
@@ -278,7 +286,7 @@ def create_app(console: Console, *, start_sampler: bool = True,
         Route("/api/console/actions/{action}", action, methods=["POST"]),
         Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ], lifespan=lifespan, exception_handlers={Exception: _unexpected})
+    ], lifespan=lifespan, exception_handlers={HTTPException: _http_error, Exception: _unexpected})
     app.state.admin_gate = gate
     return app
 
