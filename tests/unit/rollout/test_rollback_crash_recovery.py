@@ -216,3 +216,51 @@ def test_the_guard_saves_its_incident_before_it_acts(tmp_path) -> None:
                   FakeActuator(act), Alerter(notifiers=[]), GuardHistory(tmp_path), clock=lambda: 1000.0)
     assert guard.step().outcome.ok
     assert seen and seen[0]["action"] == "emergency" and seen[0]["trigger"] == "err5"
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL in-process: nothing after it runs (no run_ended, no step_ended)."""
+
+
+def kill_points(plan) -> list[str]:
+    return [f"{s.name}:{phase}" for s in plan for phase in ("started", "acted", "ended")] + ["run:ended"]
+
+
+STANDARD = __import__("ethos.rollout.procedures", fromlist=["plan_standard"]).plan_standard(
+    PlanOptions(force=True))
+
+
+@pytest.mark.parametrize("point", kill_points(STANDARD))
+def test_killed_anywhere_then_resumed_does_nothing_twice_that_matters(tmp_path, monkeypatch, point) -> None:
+    """Every step x (started, acted, ended) of a standard rollback: killed there, then resumed."""
+    from ethos.rollout.procedures import crash
+    from ethos.rollout.procedures.session import run_procedure
+
+    def die(pid, sig):
+        raise Killed
+
+    monkeypatch.setattr(crash.os, "kill", die)
+    monkeypatch.setenv(crash.CRASH_ENV, point)
+    revs, notifier = Revisions(), Named("hook")
+    traffic = FakeTrafficManager({"blue": 50, "green": 50})
+    with pytest.raises(Killed):
+        run_procedure("standard", STANDARD, TARGETS, state_dir=tmp_path, params={"reason": "drill", "executed_by": "t"},
+                      notifiers=[notifier], clients=clients(revs, traffic))
+    monkeypatch.delenv(crash.CRASH_ENV)
+    rec = Journal(tmp_path).latest()
+    out = resume_procedure(rec, TARGETS, state_dir=tmp_path, notifiers=[notifier], clients=clients(revs, traffic))
+    assert out.status == "done", out.message
+
+    assert traffic.weights == {"blue": 100, "green": 0}
+    assert [c for c in traffic.calls if c[0] == "set"] == [("set", {"blue": 100, "green": 0})], "shifted once"
+    invalidations = [c for c in revs.calls if c == ("blue", "/api/admin/cache/invalidate")]
+    assert revs.entries["blue"] == 0 and 1 <= len(invalidations) <= (2 if point.startswith("invalidate_cache:blue") else 1)
+    assert [n.outcome for n in notifier.sent] == ["done"], "notified once"
+    events = Journal(tmp_path).load(rec.rollback_id).events
+    done = [e["step"] for e in events if e["event"] == "step_ended" and e["status"] in ("ok", "skipped", "warn")]
+    assert sorted(done) == sorted(s.name for s in STANDARD), "every step completed exactly once"
+    decided = [e for e in events if e["event"] == "step_ended" and e["step"] == "decide_cache"]
+    assert len(decided) == 1
+    assert [e["event"] for e in events].count("run_ended") == 1 and events[-1]["status"] == "done"
+    if point == "run:ended":  # it had finished: the resume found nothing to do
+        assert out.steps == [] and "nothing to resume" in out.message
