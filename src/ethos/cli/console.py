@@ -63,11 +63,11 @@ def console(listen: str, state_dir: str | None, router: str | None, revisions: t
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not c.admin_key():
         click.echo("warning: no admin key (ETHOS_ADMIN_API_KEY or the stack's); actions will answer 503", err=True)
-    click.echo(f"console on http://{host}:{port}/ for router {c.sampler.router}", err=True)
     try:
         app = create_app(c)
     except ValueError as e:  # ETHOS_ADMIN_AUTH_* not numbers
         raise CLIError(str(e), EXIT_USAGE) from None
+    click.echo(f"console on http://{host}:{port}/ for router {c.sampler.router}", err=True)
     # First hop: the client address is the peer's (a forged X-Forwarded-For could otherwise
     # dodge the wrong-key lockout).
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, proxy_headers=False)
