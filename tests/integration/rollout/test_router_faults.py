@@ -83,7 +83,7 @@ def router_over(blue_url: str, green_url: str) -> tuple[RouterApp, ThreadedServe
 def test_a_request_the_revision_received_is_not_retried(green, handler) -> None:
     blue = RawRevision(handler)
     with ThreadedServer(green) as g:
-        app, srv = router_over(blue.url, g.url)
+        _, srv = router_over(blue.url, g.url)
         try:
             r = httpx.post(f"{srv.url}/api/ai/marketing-chat", json={"message": "x"}, timeout=10)
             assert r.status_code == 502 and r.headers["content-type"].startswith("application/json")
@@ -101,7 +101,7 @@ def test_a_request_the_revision_received_is_not_retried(green, handler) -> None:
 def test_a_stream_cut_by_the_revision_dying_is_cut_for_the_client_not_retried(green) -> None:
     blue = RawRevision(start_stream_then_die)
     with ThreadedServer(green) as g:
-        app, srv = router_over(blue.url, g.url)
+        _, srv = router_over(blue.url, g.url)
         try:
             got = b""
             with pytest.raises(httpx.HTTPError):

@@ -194,10 +194,9 @@ def test_command_actuator_resumes_the_pending_run_instead_of_starting_one(tmp_pa
 def test_the_guard_saves_its_incident_before_it_acts(tmp_path) -> None:
     from ethos.rollout.guard.history import GuardHistory
     from ethos.rollout.guard.loop import Guard
+    from ethos.rollout.guard.measurements import proportion
     from ethos.rollout.guard.policy import parse_policy
     from ethos.rollout.sources import FakeSource
-
-    from ethos.rollout.guard.measurements import proportion
 
     policy = parse_policy({"interval": "5s", "triggers": [{
         "name": "err5", "signal": "error_rate", "comparator": ">", "threshold": 0.05, "windows": [60],

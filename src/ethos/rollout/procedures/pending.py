@@ -61,4 +61,4 @@ def find_pending(state_dir: str | os.PathLike[str], *, now: float | None = None,
                        now=time.time() if now is None else now, max_age_s=max_age_s)
 
 
-__all__ = ["pending_run", "find_pending", "PENDING", "MAX_AGE_S"]
+__all__ = ["MAX_AGE_S", "PENDING", "find_pending", "pending_run"]
