@@ -146,6 +146,9 @@ class SQLiteStore(Store):
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        # A deleted or purged entry (PII found by a scan) is overwritten, not left readable in
+        # free pages; many SQLite builds have this off by default (Debian's has it on).
+        db.execute("PRAGMA secure_delete=ON")
         with self._lock:
             self._all.append(db)
         if self._shared:

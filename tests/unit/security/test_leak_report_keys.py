@@ -34,3 +34,21 @@ def test_scan_reports_masked_keys_and_still_purges_the_real_ones(tmp_path):
         assert "<redacted>" in text and "5223" not in text and "charge" not in text
     finally:
         store.close()
+
+
+def test_sqlite_store_overwrites_what_it_deletes(tmp_path, monkeypatch):
+    import sqlite3
+
+    real = sqlite3.connect
+
+    def connect_default_off(*a, **kw):  # as many builds ship (Debian's has it on)
+        db = real(*a, **kw)
+        db.execute("PRAGMA secure_delete=OFF")
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", connect_default_off)
+    store = open_store(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    try:
+        assert store._run(lambda db: db.execute("PRAGMA secure_delete").fetchone()[0]) == 1
+    finally:
+        store.close()
