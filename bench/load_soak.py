@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadsoak.run import run_load  # noqa: E402
+from loadsoak.session import run_load  # noqa: E402
 from loadsoak.stats import FLAT_DEFINITION  # noqa: E402
 
 DATA = Path(os.environ.get("ETHOS_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared/data/gptcache-benchmark"))
@@ -86,6 +86,12 @@ def print_report(rep: dict, command: str) -> None:
         print(f"{name:13s} {r.get('samples', 0):7d} {r.get('first_min_median_mib') or 0:9.1f} "
               f"{r.get('post_warmup_median_mib') or 0:13.1f} {r.get('last_min_median_mib') or 0:9.1f} "
               f"{r.get('max_mib') or 0:6.1f} {r.get('slope_mib_per_min') or 0:14.3f}  {r['verdict']}")
+    la = rep["loadavg_1m"]
+    print(f"machine load average (1 min) during the run: min {la['min']}, median {la['median']}, max {la['max']}")
+    print("CPU used (cores) per phase: " + "; ".join(
+        f"{n} " + ", ".join(f"{p} {v}" for p, v in c.items() if v is not None) for n, c in rep["cpu_cores"].items()))
+    ce = rep["cache_entries"]
+    print(f"entries in the shared cache: max {ce['max']}, at the end {ce['end']} (the rollback clears it)")
     print(f"\nreproduce: {command}")
 
 
@@ -95,6 +101,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stream-share", type=float, default=None, help="share of requests streamed (default 0.2)")
+    ap.add_argument("--shares", default=None, metavar="repeat=0.5,paraphrase=0.15,new=0.25,pii=0.1",
+                    help="shares of the draws (each PII draw is sent twice); new=0 keeps the set of questions closed")
     ap.add_argument("--no-semantic", action="store_true", help="revisions without the semantic tier")
     ap.add_argument("--rss-interval", type=float, default=5.0, help="seconds between RSS samples")
     ap.add_argument("--warmup", type=float, default=None, help="seconds left out of the RSS trend "
@@ -108,7 +116,8 @@ def main() -> None:
     try:
         rep = run_load(rate=a.rate, seconds=a.minutes * 60, seed=a.seed, semantic=not a.no_semantic,
                        data_dir=DATA if DATA.exists() else None, rss_interval_s=a.rss_interval,
-                       warmup_s=a.warmup, stream_share=a.stream_share, keep_state=a.keep_state)
+                       warmup_s=a.warmup, stream_share=a.stream_share, keep_state=a.keep_state,
+                       shares={k: float(v) for k, v in (x.split("=") for x in a.shares.split(","))} if a.shares else None)
     except KeyboardInterrupt:
         print("interrupted; the stack was stopped", file=sys.stderr)
         raise SystemExit(130) from None

@@ -17,9 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import sqlite3
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +27,13 @@ import httpx
 from ethos.rollout.sources.process import read_process
 from ethos.rollout.traffic import LocalRouterTraffic
 
+from .checks import (CACHE_HITS, PII_HITS, PiiValues, delta_text, judge_stream, log_pii_hit, parse_sse, pii_in_store,
+                     store_entries)
 from .mix import Request
 from .stack import ETHOS, LocalStack, stack_env
-from .stats import Outcome, by_phase, percentile, rss_trend, summarise
+from .stats import MIB, Outcome, by_phase, percentile, rss_trend, summarise
 
 CHAT = "/api/ai/marketing-chat"
-CACHE_HITS = ("HIT", "SEMANTIC-HIT")
 
 
 @dataclass(frozen=True)
@@ -80,60 +78,6 @@ class Timeline:
         return out
 
 
-def parse_sse(text: str) -> list[tuple[str, str]]:
-    """``(event, data)`` pairs of a server-sent event stream (event ``message`` when unnamed)."""
-    out = []
-    for block in re.split(r"\r?\n\r?\n", text):
-        ev, data = "message", []
-        for line in block.splitlines():
-            if line.startswith("event:"):
-                ev = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].lstrip())
-        if data:
-            out.append((ev, "\n".join(data)))
-    return out
-
-
-def judge_stream(events: Sequence[tuple[str, str]]) -> str | None:
-    """Why a stream failed, or None: it must end with a ``done`` event, carry no ``error``."""
-    if any(e == "error" for e, _ in events):
-        return "stream_error_event"
-    if not events or events[-1][0] != "done":
-        return "stream_incomplete"
-    try:
-        json.loads(events[-1][1])
-    except ValueError:
-        return "stream_bad_done"
-    if not any(e == "message" for e, _ in events):
-        return "stream_empty"
-    return None
-
-
-class PiiValues:
-    """The personal values the run sends (emails, phone and card digits), to find them elsewhere."""
-
-    def __init__(self, messages: Sequence[str]) -> None:
-        self.emails: set[str] = set()
-        self.digits: set[str] = set()
-        for m in messages:
-            e, d = self.of(m)
-            self.emails |= e
-            self.digits |= d
-
-    @staticmethod
-    def of(text: str) -> tuple[set[str], set[str]]:
-        emails = {x.lower() for x in re.findall(r"[\w.]+@example\.com", text)}
-        digits = {re.sub(r"\D", "", x) for x in re.findall(r"\d[\d ]{8,}\d", text)}
-        return emails, digits
-
-    def foreign(self, reply: str, own_message: str) -> bool:
-        """True when ``reply`` holds a value the run sent that its own message did not carry."""
-        e, d = self.of(reply)
-        own_e, own_d = self.of(own_message)
-        return bool(((e & self.emails) - own_e) or ((d & self.digits) - own_d))
-
-
 async def one_request(client: httpx.AsyncClient, url: str, rq: Request,
                       pii: PiiValues | None = None) -> tuple[int | None, str | None, str | None, str | None]:
     """Send one request, read it whole. Returns (status, failure reason, X-Cache, X-Revision).
@@ -153,7 +97,7 @@ async def one_request(client: httpx.AsyncClient, url: str, rq: Request,
                 reason = None if r.status_code == 200 else f"http_{r.status_code}"
                 events = parse_sse(text)
                 reason = reason or judge_stream(events)
-                reply = "".join(_delta(d) for e, d in events if e == "message")
+                reply = "".join(delta_text(d) for e, d in events if e == "message")
         else:
             r = await client.post(url, json=body)
             reason = None if r.status_code == 200 else f"http_{r.status_code}"
@@ -179,30 +123,6 @@ async def one_request(client: httpx.AsyncClient, url: str, rq: Request,
     return r.status_code, reason, cache, rev
 
 
-def _delta(data: str) -> str:
-    try:
-        return str(json.loads(data).get("delta", ""))
-    except (ValueError, AttributeError):
-        return ""
-
-
-PII_HITS: list[str] = []
-
-
-def mask_pii(message: str) -> str:
-    """The message with the synthetic emails, digit runs and names replaced (for reports)."""
-    from .mix import _FIRST, _LAST
-
-    m = re.sub(r"[\w.]+@example\.com", "<EMAIL>", message)
-    m = re.sub(r"\d[\d ]{6,}\d", "<NUMBER>", m)
-    return re.sub(r"\b(%s)\b" % "|".join(_FIRST + _LAST), "<NAME>", m)
-
-
-def log_pii_hit(message: str, cache: str, similarity: str | None) -> None:
-    """Remember (masked) which PII-bearing message the cache answered, for the report."""
-    PII_HITS.append(f"{cache} (similarity {similarity}): {mask_pii(message)}")
-
-
 def _children(pids: dict[str, int]) -> dict[str, int]:
     """Descendants of the stack's processes (none today; counted if a part ever forks)."""
     parent: dict[int, int] = {}
@@ -224,28 +144,6 @@ def _children(pids: dict[str, int]) -> dict[str, int]:
     return out
 
 
-def pii_in_store(cache_url: str | None, messages: Sequence[str]) -> dict[str, int] | None:
-    """Stored entries, and how many hold an email or a digit run (phone, card) of the PII sent."""
-    if not cache_url or not cache_url.startswith("sqlite:///"):
-        return None
-    values = PiiValues(messages)
-    needles = values.emails | values.digits
-    try:
-        db = sqlite3.connect(f"file:{cache_url[len('sqlite:///'):]}?mode=ro", uri=True, timeout=10)
-        try:
-            rows = db.execute("SELECT question || ' ' || data FROM entries").fetchall()
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return None
-    found = 0
-    for (text,) in rows:
-        low, digits = text.lower(), re.sub(r"\D", "", text)
-        if any(n in low or (n.isdigit() and n in digits) for n in needles):
-            found += 1
-    return {"entries": len(rows), "with_pii": found}
-
-
 @dataclass
 class RunResult:
     """Everything measured; :meth:`report` turns it into the figures."""
@@ -255,6 +153,9 @@ class RunResult:
     outcomes: list[Outcome] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     rss: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    entries: list[tuple[float, int]] = field(default_factory=list)  # rows in the shared cache
+    cpu: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # CPU seconds used so far
+    load: list[tuple[float, float]] = field(default_factory=list)  # 1-minute load average
     timeline: Timeline = field(default_factory=Timeline)
     send_span_s: float = 0.0
     final_weights: dict[str, int] | None = None
@@ -287,9 +188,34 @@ class RunResult:
             "final_weights": self.final_weights,
             "not_blue_after_rollback": self.not_blue_after_rollback,
             "rss": {name: rss_trend(s, warmup_s=warmup_s) for name, s in self.rss.items()},
+            "cache_entries": {"max": max((n for _, n in self.entries), default=None),
+                              "end": self.entries[-1][1] if self.entries else None,
+                              "series": self.entries[:: max(1, len(self.entries) // 40)]},
+            "cpu_cores": {name: _cpu_cores(s, self.timeline.starts, self.send_span_s) for name, s in self.cpu.items()},
+            "loadavg_1m": {"min": min((v for _, v in self.load), default=None),
+                           "median": percentile([v for _, v in self.load], 50),
+                           "max": max((v for _, v in self.load), default=None),
+                           "series": [(round(t), v) for t, v in self.load[:: max(1, len(self.load) // 40)]]},
+            "rss_series": {name: [(round(t), round(b / MIB, 1)) for t, b in s[:: max(1, len(s) // 40)]]
+                           for name, s in self.rss.items()},
             "loadavg_start_end": self.loadavg,
             "stack_up_s": self.stack_up_s,
         }
+
+
+def _cpu_cores(samples: Sequence[tuple[float, float]], starts: Sequence[tuple[str, float]],
+               end_s: float) -> dict[str, float | None]:
+    """CPU used per wall second (cores), per phase and overall, from cumulative CPU samples."""
+    def used(a: float, b: float) -> float | None:
+        pts = [(t, c) for t, c in samples if a <= t <= b]
+        if len(pts) < 2 or pts[-1][0] <= pts[0][0]:
+            return None
+        return round((pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0]), 3)
+
+    out = {"all": used(0.0, end_s)}
+    for (p, a), (_, b) in zip(starts, [*starts[1:], ("end", end_s)]):
+        out[p] = used(a, b)
+    return out
 
 
 def _ms(v: float | None) -> float | None:
@@ -330,6 +256,11 @@ async def drive(stack: LocalStack, requests: Sequence[Request], rate: float, eve
                 got = read_process(pid)
                 if got:
                     res.rss.setdefault(name, []).append((now, got[1]))
+                    res.cpu.setdefault(name, []).append((now, got[0]))
+            res.load.append((now, os.getloadavg()[0]))
+            n = await asyncio.to_thread(store_entries, st.cache_url)
+            if n is not None:
+                res.entries.append((now, n))
             try:
                 await asyncio.wait_for(done.wait(), rss_interval_s)
             except TimeoutError:
@@ -415,63 +346,5 @@ async def drive(stack: LocalStack, requests: Sequence[Request], rate: float, eve
     return res
 
 
-__all__ = ["Event", "default_events", "drive", "RunResult", "Timeline", "parse_sse", "judge_stream",
-           "one_request", "pii_in_store", "PiiValues", "mask_pii"]
 
-
-def run_load(*, rate: float, seconds: float, seed: int, short: bool = False, semantic: bool = True,
-             data_dir: Path | None = None, rss_interval_s: float = 5.0, warmup_s: float | None = None,
-             stream_share: float | None = None, keep_state: bool = False, log=print) -> dict[str, Any]:
-    """Start a stack in a temporary state dir, drive it, stop it (always); the report."""
-    import shutil
-    import tempfile
-
-    from .mix import DEFAULT_STREAM_SHARE, build_mix, default_topics
-
-    topics = default_topics(data_dir, seed)
-    requests = build_mix(int(rate * seconds), seed, topics,
-                         stream_share=DEFAULT_STREAM_SHARE if stream_share is None else stream_share)
-    events = default_events(seconds, short=short)
-    warm = warmup_s if warmup_s is not None else min(120.0, 0.2 * seconds)
-    root = Path(tempfile.mkdtemp(prefix="ethos-load-"))
-    env_args: list[str] = []
-    if not semantic:
-        env_args = ["--blue-env", "ETHOS_SEMANTIC_ENABLED=false", "--green-env", "ETHOS_SEMANTIC_ENABLED=false"]
-    try:
-        with LocalStack(root / "state", *env_args) as stack:
-            log(f"stack up in {stack.up_s:.1f}s: router {stack.state.router}, pids {stack.state.pids}")
-            if semantic:
-                _wait_semantic(stack, log)
-            res = asyncio.run(drive(stack, requests, rate, events, rss_interval_s=rss_interval_s, log=log))
-        rep = res.report(warm)
-        rep["warmup_s"] = warm
-        rep["state_dir"] = str(root / "state") if keep_state else None
-        rep["topics"] = len(topics)
-        return rep
-    finally:
-        if not keep_state:
-            shutil.rmtree(root, ignore_errors=True)
-
-
-def _wait_semantic(stack: LocalStack, log, timeout_s: float = 180.0) -> None:
-    """Wait until both revisions report the semantic tier ready (its model loads after start)."""
-    t0 = time.monotonic()
-    assert stack.state is not None
-    pending = dict(stack.state.revisions)
-    while pending and time.monotonic() - t0 < timeout_s:
-        for name, url in list(pending.items()):
-            try:
-                h = httpx.get(url + "/health", timeout=5).json()
-            except (httpx.HTTPError, ValueError):
-                continue
-            if _semantic_ready(h):
-                del pending[name]
-        if pending:
-            time.sleep(1)
-    log(f"semantic tier ready on {sorted(set(stack.state.revisions) - set(pending))} after "
-        f"{time.monotonic() - t0:.1f}s" + (f"; NOT ready: {sorted(pending)}" if pending else ""))
-
-
-def _semantic_ready(health: dict[str, Any]) -> bool:
-    """``/health`` says ``"semantic": "ready"`` (or ``"off"``: nothing to wait for)."""
-    return health.get("semantic") in ("ready", "off")
+__all__ = ["Event", "default_events", "drive", "RunResult", "Timeline", "one_request", "CHAT"]

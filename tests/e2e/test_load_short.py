@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from loadsoak.run import run_load  # noqa: E402
+from loadsoak.session import run_load  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
