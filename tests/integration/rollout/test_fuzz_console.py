@@ -91,3 +91,15 @@ def test_stray_methods_and_paths_get_json_errors(state: Path) -> None:
         assert problems == []
     finally:
         srv.stop()
+
+
+def test_history_takes_one_finite_since(state: Path) -> None:
+    """Found by bench/fuzz.py: a repeated ``since`` (the last one empty) was taken as none."""
+    srv = _console(state)
+    try:
+        for query, status in (("since=1", 200), ("", 200), ("since=", 400), ("since=x&since=", 400),
+                              ("since=1&since=2", 400), ("since=nan", 400), ("since=inf", 400)):
+            r = httpx.get(f"{srv.url}/api/console/history?{query}")
+            assert r.status_code == status, query
+    finally:
+        srv.stop()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import subprocess
 import sys
 import threading
@@ -224,11 +225,13 @@ def create_app(console: Console, *, start_sampler: bool = True,
         return JSONResponse(await run_in_threadpool(console.state), headers={"Cache-Control": "no-store"})
 
     async def history(request: Request) -> Response:
-        since = request.query_params.get("since")
+        given = request.query_params.getlist("since")  # once, a finite number (or not at all)
         try:
-            t = float(since) if since else None
+            t = float(given[0]) if len(given) == 1 else None
         except ValueError:
-            return _err(400, "invalid_since", "since must be unix seconds, e.g. 1764345600.5")
+            t = None
+        if given and (t is None or not math.isfinite(t)):
+            return _err(400, "invalid_since", "since must be unix seconds, once, e.g. 1764345600.5")
         return JSONResponse(console.history(t), headers={"Cache-Control": "no-store"})
 
     async def auth(request: Request) -> Response:
