@@ -17,13 +17,17 @@ from .auth import check_admin
 from .errors import ApiError
 
 def known_query_only(request: Request) -> None:
-    """Refuse query parameters the route does not take: a misspelt one is not silently ignored."""
+    """Refuse query parameters the route does not take (a misspelt one is not silently
+    ignored) and parameters given twice."""
     dependant = getattr(request.scope.get("route"), "dependant", None)
     known = {p.alias for p in getattr(dependant, "query_params", ())}
     if not set(request.query_params) <= known:
         # the names are not echoed: whatever a client sends may hold personal data
         takes = ", ".join(sorted(known)) or "none"
         raise ApiError(400, "unknown_parameter", f"unknown query parameter; this route takes: {takes}")
+    if len(request.query_params.multi_items()) > len(request.query_params):
+        # which one would count? (the framework would silently take the last)
+        raise ApiError(400, "repeated_parameter", "a query parameter is given more than once")
 
 
 router = APIRouter(prefix="/api/admin", dependencies=[Depends(check_admin), Depends(known_query_only)])

@@ -108,7 +108,7 @@ ERRORS: dict[str, dict[int, str]] = {
     "/api/admin/cache/invalidate-source": {400: "source is not a document file name."},
 }
 ADMIN_ERRORS = {
-    400: "A query parameter the route does not take.",
+    400: "A query parameter the route does not take, or one given twice.",
     401: "No admin key was sent.",
     403: "The admin key is wrong.",
     429: "Too many wrong keys from this address: locked out for a while (Retry-After).",

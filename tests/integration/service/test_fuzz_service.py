@@ -82,3 +82,14 @@ def test_stray_methods_and_paths_get_json_errors(make_service) -> None:
     url, _ = make_service()
     missing = ["/nope", "/api/admin/nope", "/api/admin/cache/stats/x", "/api/ai/marketing-chat/x"]
     assert stray_problems(f"{url}/openapi.json", url, missing, headers=KEY) == []
+
+
+def test_admin_query_parameters_are_known_and_single(service) -> None:
+    client, app = service
+    for query in ("n=5&m=1", "n=5&n=6", "n=5&N=6"):
+        r = client.get(f"/api/admin/cache/top?{query}", headers=KEY)
+        assert r.status_code == 400 and r.json()["error"] in ("unknown_parameter", "repeated_parameter"), query
+        assert "m=1" not in r.text and "N" not in r.json()["detail"]  # the names sent are not echoed
+    r = client.post("/api/admin/cache/invalidate?key_pattern=nothing:*&key_pattern=all", headers=KEY)
+    assert r.json()["error"] == "repeated_parameter"
+    assert client.get("/api/admin/cache/top?n=5", headers=KEY).status_code == 200
