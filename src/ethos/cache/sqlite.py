@@ -130,7 +130,8 @@ class SQLiteStore(Store):
         self._shared = self.path == ":memory:"
         self._lock = threading.RLock()
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        # every open connection with the thread it belongs to (None: shared by all threads)
+        self._all: list[tuple[threading.Thread | None, sqlite3.Connection]] = []
         self._shared_view = types.SimpleNamespace()
         try:
             if not self._shared:
@@ -149,8 +150,18 @@ class SQLiteStore(Store):
         # A deleted or purged entry (PII found by a scan) is overwritten, not left readable in
         # free pages; many SQLite builds have this off by default (Debian's has it on).
         db.execute("PRAGMA secure_delete=ON")
+        # Worker threads come and go (anyio retires idle ones after seconds): the connection of
+        # a thread that has ended is closed here, or each new thread would leave one open for
+        # good (its page cache and file handles: a service would run out of descriptors).
         with self._lock:
-            self._all.append(db)
+            dead = [c for t, c in self._all if t is not None and not t.is_alive()]
+            self._all = [(t, c) for t, c in self._all if t is None or t.is_alive()]
+            self._all.append((None if self._shared else threading.current_thread(), db))
+        for c in dead:
+            try:
+                c.close()
+            except sqlite3.Error:
+                pass
         if self._shared:
             self._shared_db = db
         else:
@@ -383,7 +394,7 @@ class SQLiteStore(Store):
 
     def close(self) -> None:
         with self._lock:
-            dbs, self._all = self._all, []
+            dbs, self._all = [c for _, c in self._all], []
         for db in dbs:
             try:
                 db.close()
