@@ -93,3 +93,27 @@ def test_admin_query_parameters_are_known_and_single(service) -> None:
     r = client.post("/api/admin/cache/invalidate?key_pattern=nothing:*&key_pattern=all", headers=KEY)
     assert r.json()["error"] == "repeated_parameter"
     assert client.get("/api/admin/cache/top?n=5", headers=KEY).status_code == 200
+
+
+def test_the_harness_fails_on_what_it_must() -> None:
+    """A 500, and a 400 in plain text, are each reported (the checks are not silently off)."""
+    from servers import ServerThread
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse, PlainTextResponse
+    from starlette.routing import Route
+
+    ok = {"description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}}
+    bad = {"description": "bad", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    doc = {"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {
+        "/boom": {"get": {"responses": {"200": ok, "500": bad}}},
+        "/text": {"get": {"responses": {"200": ok, "400": bad}}},
+    }}
+    app = Starlette(routes=[
+        Route("/openapi.json", lambda r: JSONResponse(doc)),
+        Route("/boom", lambda r: PlainTextResponse("boom", status_code=500)),
+        Route("/text", lambda r: PlainTextResponse("no", status_code=400)),
+    ])
+    with ServerThread(app) as srv:
+        results = {r.label: r for r in fuzz(load(f"{srv.url}/openapi.json"), srv.url, max_examples=2)}
+    assert any("Server error" in t for t in results["GET /boom"].failures), results["GET /boom"].failures
+    assert any("not a JSON error" in t for t in results["GET /text"].failures), results["GET /text"].failures
