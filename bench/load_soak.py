@@ -108,6 +108,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=None, help="seconds left out of the RSS trend "
                     "(default 20 %% of the run, at most 120)")
     ap.add_argument("--keep-state", action="store_true", help="keep the stack's state dir (logs) after the run")
+    ap.add_argument("--timeout", type=float, default=30.0, help="a request not answered in full within "
+                    "this many seconds fails")
     ap.add_argument("--json", type=Path, default=None, help="also write the report here")
     a = ap.parse_args()
     command = shlex.join([".venv/bin/python", "bench/load_soak.py", *sys.argv[1:]])
@@ -116,7 +118,7 @@ def main() -> None:
     try:
         rep = run_load(rate=a.rate, seconds=a.minutes * 60, seed=a.seed, semantic=not a.no_semantic,
                        data_dir=DATA if DATA.exists() else None, rss_interval_s=a.rss_interval,
-                       warmup_s=a.warmup, stream_share=a.stream_share, keep_state=a.keep_state,
+                       warmup_s=a.warmup, stream_share=a.stream_share, keep_state=a.keep_state, timeout_s=a.timeout,
                        shares={k: float(v) for k, v in (x.split("=") for x in a.shares.split(","))} if a.shares else None)
     except KeyboardInterrupt:
         print("interrupted; the stack was stopped", file=sys.stderr)

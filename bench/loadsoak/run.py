@@ -4,7 +4,8 @@ and an emergency rollback on a schedule, RSS of every stack process sampled from
 Open loop: request ``i`` is due at ``t0 + i / rate`` whatever happened to the others, so a
 slow server shows as latency and never slows the offered load. ``lag`` is how late the
 generator itself sent a request (its own CPU starvation); latency runs from the actual send
-to the last byte (for a stream: its final event).
+to the last byte (for a stream: its final event). A request not answered in full within
+``timeout_s`` (30 s) in all is a failure (``timeout``).
 
 A request failed when: no response or a transport error, a status other than 200, a JSON
 answer without a reply, a stream without its final ``done`` event (or with an ``error``
@@ -311,7 +312,12 @@ async def drive(stack: LocalStack, requests: Sequence[Request], rate: float, eve
 
         async def one(i: int, rq: Request, sched: float, lag: float, phase: str) -> None:
             a = loop.time()
-            status, reason, cache, rev = await one_request(client, url, rq, pii_values)
+            try:
+                # a user gives up after timeout_s in all (httpx's timeouts are per read/connect)
+                async with asyncio.timeout(timeout_s):
+                    status, reason, cache, rev = await one_request(client, url, rq, pii_values)
+            except TimeoutError:
+                status, reason, cache, rev = None, "timeout", None, None
             b = loop.time()
             res.outcomes.append(Outcome(i, rq.kind, rq.stream, rq.pii, phase, sched, lag,
                                         b - a if reason is None else None, status, reason is None, reason, cache, rev))

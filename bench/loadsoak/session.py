@@ -18,7 +18,7 @@ from .stack import LocalStack
 def run_load(*, rate: float, seconds: float, seed: int, short: bool = False, semantic: bool = True,
              data_dir: Path | None = None, rss_interval_s: float = 5.0, warmup_s: float | None = None,
              stream_share: float | None = None, shares: dict[str, float] | None = None, keep_state: bool = False,
-             log=print) -> dict[str, Any]:
+             timeout_s: float = 30.0, log=print) -> dict[str, Any]:
     """Start a stack in a temporary state dir, drive it, stop it (always); the report."""
     import shutil
     import tempfile
@@ -39,7 +39,8 @@ def run_load(*, rate: float, seconds: float, seed: int, short: bool = False, sem
             log(f"stack up in {stack.up_s:.1f}s: router {stack.state.router}, pids {stack.state.pids}")
             if semantic:
                 _wait_semantic(stack, log)
-            res = asyncio.run(drive(stack, requests, rate, events, rss_interval_s=rss_interval_s, log=log))
+            res = asyncio.run(drive(stack, requests, rate, events, rss_interval_s=rss_interval_s,
+                                    timeout_s=timeout_s, log=log))
         rep = res.report(warm)
         rep["warmup_s"] = warm
         rep["state_dir"] = str(root / "state") if keep_state else None
