@@ -1,7 +1,8 @@
 """The semantic tier: paraphrases of a cached question are answered from the cache.
 
-Importing this package is cheap: torch and sentence-transformers are imported only when
-the model is loaded (``SemanticTier.start()`` does it in a background thread).
+Importing this package is cheap: the model's runtime (ONNX Runtime; torch only for the
+one-time export or as the fallback) is imported when the model is loaded
+(``SemanticTier.start()`` does it in a background thread).
 
 Typical wiring::
 

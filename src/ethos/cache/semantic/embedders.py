@@ -88,20 +88,41 @@ def minilm_model_path() -> str:
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (384 dimensions, mean pooling), offline, on the CPU.
 
+    Two backends give the same vectors (to 1e-7):
+
+    * ``onnx`` (the default when onnxruntime is installed): the model exported once from
+      the package's weights (:mod:`.onnx_export`) and run by ONNX Runtime, with the
+      ``tokenizers`` tokenizer. About three times faster for one question, and later
+      starts do not import torch.
+    * ``torch``: sentence-transformers, used when the export or ONNX Runtime fails.
+
     Construction is cheap; :meth:`load` does the heavy work (a few seconds) and is called
-    on first use if nobody called it before. Calls are serialised: torch already uses every
-    core for one batch, and a lock keeps two threads from fighting over them.
+    on first use if nobody called it before. Calls are serialised: the runtime already uses
+    every core for one batch, and a lock keeps two threads from fighting over them.
     """
 
     name = "all-MiniLM-L6-v2"
+    #: longest input in tokens, as sentence-transformers configures this model
+    MAX_TOKENS = 256
 
     def __init__(self, model_path: str | None = None, *, device: str = "cpu",
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 64, backend: str = "auto",
+                 cache_dir: str | os.PathLike[str] | None = None) -> None:
+        if backend not in ("auto", "onnx", "torch"):
+            raise ValueError(f"backend must be auto, onnx or torch, not {backend!r}")
         self.model_path = model_path
         self.device = device
         self.batch_size = batch_size
+        self.requested_backend = backend
+        self.cache_dir = cache_dir
+        #: the backend in use once loaded (``onnx`` or ``torch``)
+        self.backend: str | None = None
+        #: why the ONNX backend was not used, when ``auto`` fell back to torch
+        self.fallback_reason: str | None = None
         self._model: Any = None
         self._torch: Any = None
+        self._session: Any = None
+        self._tokenizer: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -110,39 +131,78 @@ class MiniLMEmbedder:
 
     @property
     def loaded(self) -> bool:
-        return self._model is not None
+        return self.backend is not None
 
     def load(self) -> None:
         """Load the model from the package directory; never touches the network."""
         with self._lock:
-            if self._model is not None:
+            if self.backend is not None:
                 return
-            # Offline before the first import of huggingface_hub: a local path then never
-            # triggers a lookup on the hub, even for optional files.
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            os.environ["TRANSFORMERS_OFFLINE"] = "1"
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            import torch
-            from sentence_transformers import SentenceTransformer
-
-            try:
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()
-            except Exception:  # pragma: no cover - cosmetic only
-                pass
             path = self.model_path or minilm_model_path()
-            model = SentenceTransformer(path, device=self.device)
-            model.eval()
-            self._torch = torch
-            self._model = model
+            if self.requested_backend in ("auto", "onnx"):
+                try:
+                    self._load_onnx(path)
+                    self.backend = "onnx"
+                    return
+                except Exception as e:
+                    if self.requested_backend == "onnx":
+                        raise
+                    self.fallback_reason = f"{type(e).__name__}: {e}"
+            self._load_torch(path)
+            self.backend = "torch"
+
+    def _load_onnx(self, path: str) -> None:
+        from pathlib import Path
+
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        from .onnx_export import default_cache_dir, export, onnx_file_for
+
+        model_dir = Path(path)
+        cache = Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
+        onnx_file = onnx_file_for(model_dir, cache)
+        if not onnx_file.exists():
+            export(model_dir, onnx_file)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only
+        self._session = ort.InferenceSession(str(onnx_file), options,
+                                             providers=["CPUExecutionProvider"])
+        tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        tokenizer.enable_truncation(max_length=self.MAX_TOKENS)
+        tokenizer.no_padding()
+        self._tokenizer = tokenizer
+
+    def _load_torch(self, path: str) -> None:
+        # Offline before the first import of huggingface_hub: a local path then never
+        # triggers a lookup on the hub, even for optional files.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except Exception:  # pragma: no cover - cosmetic only
+            pass
+        model = SentenceTransformer(path, device=self.device)
+        model.eval()
+        self._torch = torch
+        self._model = model
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        if self._model is None:
+        if self.backend is None:
             self.load()
         if not texts:
             return np.zeros((0, MINILM_DIM), dtype=np.float32)
         with self._lock:
+            if self.backend == "onnx":
+                return self._embed_onnx(texts)
             if len(texts) == 1:
                 return self._embed_one(texts[0])
             m = self._model.encode(
@@ -150,6 +210,28 @@ class MiniLMEmbedder:
                 normalize_embeddings=True, show_progress_bar=False,
             )
         return np.asarray(m, dtype=np.float32)
+
+    def _embed_onnx(self, texts: list[str]) -> np.ndarray:
+        out = np.empty((len(texts), MINILM_DIM), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(texts)
+        # Batches of similar length pad least.
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            types = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                enc = encodings[i]
+                n = len(enc.ids)
+                ids[r, :n] = enc.ids
+                mask[r, :n] = 1
+                types[r, :n] = enc.type_ids
+            (vecs,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                               "token_type_ids": types})
+            out[rows] = vecs
+        return l2_normalise(out)
 
     def _embed_one(self, text: str) -> np.ndarray:
         # The lookup path: one short question. Calling the transformer directly skips

