@@ -130,8 +130,9 @@ class SQLiteStore(Store):
         self._shared = self.path == ":memory:"
         self._lock = threading.RLock()
         self._local = threading.local()
-        # every open connection with the thread it belongs to (None: shared by all threads)
-        self._all: list[tuple[threading.Thread | None, sqlite3.Connection]] = []
+        self._all: list[sqlite3.Connection] = []
+        # the thread each connection belongs to (None: shared by all threads)
+        self._owners: dict[sqlite3.Connection, threading.Thread | None] = {}
         self._shared_view = types.SimpleNamespace()
         try:
             if not self._shared:
@@ -154,9 +155,12 @@ class SQLiteStore(Store):
         # a thread that has ended is closed here, or each new thread would leave one open for
         # good (its page cache and file handles: a service would run out of descriptors).
         with self._lock:
-            dead = [c for t, c in self._all if t is not None and not t.is_alive()]
-            self._all = [(t, c) for t, c in self._all if t is None or t.is_alive()]
-            self._all.append((None if self._shared else threading.current_thread(), db))
+            dead = [c for c, t in self._owners.items() if t is not None and not t.is_alive()]
+            for c in dead:
+                del self._owners[c]
+            self._all = [c for c in self._all if c in self._owners]
+            self._all.append(db)
+            self._owners[db] = None if self._shared else threading.current_thread()
         for c in dead:
             try:
                 c.close()
@@ -394,7 +398,7 @@ class SQLiteStore(Store):
 
     def close(self) -> None:
         with self._lock:
-            dbs, self._all = [c for _, c in self._all], []
+            dbs, self._all, self._owners = self._all, [], {}
         for db in dbs:
             try:
                 db.close()
