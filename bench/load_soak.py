@@ -86,6 +86,8 @@ def print_report(rep: dict, command: str) -> None:
         print(f"{name:13s} {r.get('samples', 0):7d} {r.get('first_min_median_mib') or 0:9.1f} "
               f"{r.get('post_warmup_median_mib') or 0:13.1f} {r.get('last_min_median_mib') or 0:9.1f} "
               f"{r.get('max_mib') or 0:6.1f} {r.get('slope_mib_per_min') or 0:14.3f}  {r['verdict']}")
+    print("open file descriptors (first / max / last): " + "; ".join(
+        f"{n} {v['first']}/{v['max']}/{v['last']}" for n, v in rep["open_fds"].items()))
     la = rep["loadavg_1m"]
     print(f"machine load average (1 min) during the run: min {la['min']}, median {la['median']}, max {la['max']}")
     print("CPU used (cores) per phase: " + "; ".join(

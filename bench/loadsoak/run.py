@@ -157,6 +157,7 @@ class RunResult:
     entries: list[tuple[float, int]] = field(default_factory=list)  # rows in the shared cache
     cpu: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # CPU seconds used so far
     load: list[tuple[float, float]] = field(default_factory=list)  # 1-minute load average
+    fds: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # open file descriptors
     timeline: Timeline = field(default_factory=Timeline)
     send_span_s: float = 0.0
     final_weights: dict[str, int] | None = None
@@ -192,6 +193,8 @@ class RunResult:
             "cache_entries": {"max": max((n for _, n in self.entries), default=None),
                               "end": self.entries[-1][1] if self.entries else None,
                               "series": self.entries[:: max(1, len(self.entries) // 40)]},
+            "open_fds": {name: {"first": s[0][1], "max": max(n for _, n in s), "last": s[-1][1]}
+                         for name, s in self.fds.items() if s},
             "cpu_cores": {name: _cpu_cores(s, self.timeline.starts, self.send_span_s) for name, s in self.cpu.items()},
             "loadavg_1m": {"min": min((v for _, v in self.load), default=None),
                            "median": percentile([v for _, v in self.load], 50),
@@ -258,6 +261,10 @@ async def drive(stack: LocalStack, requests: Sequence[Request], rate: float, eve
                 if got:
                     res.rss.setdefault(name, []).append((now, got[1]))
                     res.cpu.setdefault(name, []).append((now, got[0]))
+                    try:
+                        res.fds.setdefault(name, []).append((now, len(os.listdir(f"/proc/{pid}/fd"))))
+                    except OSError:
+                        pass
             res.load.append((now, os.getloadavg()[0]))
             n = await asyncio.to_thread(store_entries, st.cache_url)
             if n is not None:
