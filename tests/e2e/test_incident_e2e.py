@@ -55,10 +55,13 @@ def test_incident_after_a_rollback_with_pii_traffic(stack):
     state, info = stack
     (state / "authority.yaml").write_text("primary: [maria]\nsecondary: [dev]\nemergency: [cto-sam]\n")
     url = info["router"] + "/api/ai/marketing-chat"
-    msgs = PII_MESSAGES * 20 + ["What are your pricing plans?", "Where is my data stored?"] * 20
+    # PII exchanges are never cached, so each reaches a revision: about 60 of them reach
+    # green, whose injected 25 % errors give about 15 500s (3 or fewer: p = 0.00005; the
+    # old 30 requests with "more than 5" failed one run in five).
+    msgs = PII_MESSAGES * 40 + ["What are your pricing plans?", "Where is my data stored?"] * 20
     with httpx.Client(timeout=20) as c, ThreadPoolExecutor(6) as pool:
         codes = list(pool.map(lambda m: c.post(url, json={"message": m}).status_code, msgs))
-    assert codes.count(500) > 5 and codes.count(200) > 50
+    assert codes.count(500) > 3 and codes.count(200) > 50
 
     # approvals enforced: nothing happens without a rollback authority's name
     r = run("rollback", "standard", "--yes", "--json", "--force", state=state)
