@@ -68,6 +68,19 @@ class Actuator(abc.ABC):
         return None
 
 
+def _pending_run(state_dir: str | os.PathLike[str] | None, dry_run: bool) -> tuple[Any, Any] | None:
+    """``(resolved state dir, record)`` of a half-done rollback to resume, or None (also
+    in a dry run, which never acts)."""
+    if dry_run:
+        return None
+    from ..procedures.pending import find_pending
+    from ..stack import resolve_state_dir
+
+    resolved = resolve_state_dir(state_dir)
+    rec = find_pending(resolved)
+    return None if rec is None else (resolved, rec)
+
+
 class FakeActuator(Actuator):
     """Records decisions; ``fn(decision)`` may return an outcome (default: ok)."""
 
@@ -132,15 +145,10 @@ class CommandActuator(Actuator):
 
     def resume_pending(self) -> ActionOutcome | None:
         """``ethos rollback resume ID --yes --json`` for a half-done rollback, if any."""
-        if self.dry_run:
+        pending = _pending_run(self.state_dir, self.dry_run)
+        if pending is None:
             return None
-        from ..procedures.pending import find_pending
-        from ..stack import resolve_state_dir
-
-        state_dir = resolve_state_dir(self.state_dir)
-        rec = find_pending(state_dir)
-        if rec is None:
-            return None
+        state_dir, rec = pending
         argv = [*self.command, "rollback", "resume", rec.rollback_id, "--yes", "--json",
                 "--state-dir", str(state_dir)]
         out = self._call(rec.procedure, argv)
@@ -203,16 +211,12 @@ class ProcedureActuator(Actuator):
 
     def resume_pending(self) -> ActionOutcome | None:
         """Resume a half-done rollback in this process (as ``ethos rollback resume`` does)."""
-        if self.dry_run:
+        pending = _pending_run(self.state_dir, self.dry_run)
+        if pending is None:
             return None
-        from ..procedures.pending import find_pending
         from ..procedures.session import resume_procedure, targets_from_record
-        from ..stack import resolve_state_dir
 
-        state_dir = resolve_state_dir(self.state_dir)
-        rec = find_pending(state_dir)
-        if rec is None:
-            return None
+        state_dir, rec = pending
         start = time.monotonic()
         try:
             targets = targets_from_record(rec, state_dir=state_dir)
