@@ -41,3 +41,20 @@ class ServerThread:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+async def request_body(scope, receive, send) -> bytes | None:
+    """For the tiny ASGI apps of the tests: answer a lifespan scope (returns None when it
+    ends) or read an HTTP request's whole body."""
+    if scope["type"] == "lifespan":
+        while True:
+            m = await receive()
+            await send({"type": m["type"] + ".complete"})
+            if m["type"] == "lifespan.shutdown":
+                return None
+    body = b""
+    while True:
+        m = await receive()
+        body += m.get("body", b"")
+        if not m.get("more_body"):
+            return body

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -52,3 +53,57 @@ class Serve:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
+
+
+class ChatTraffic:
+    """Client threads asking ``questions`` through ``router`` in turn until stopped; every
+    request recorded as ``(start, status, error, routed_to)`` ("" error: a 200 with a reply)."""
+
+    def __init__(self, router: str, questions: list[str], *, threads: int = 2,
+                 pause_s: float = 0.01) -> None:
+        self.router, self.questions, self.pause_s = router, questions, pause_s
+        self.stop_ = threading.Event()
+        self.lock = threading.Lock()
+        self.results: list[tuple[float, int | None, str, str]] = []
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                        for i in range(threads)]
+
+    def _run(self, i: int) -> None:
+        with httpx.Client(timeout=30) as c:
+            n = i
+            while not self.stop_.is_set():
+                q = self.questions[n % len(self.questions)]
+                n += 1
+                t = time.monotonic()
+                try:
+                    r = c.post(f"{self.router}/api/ai/marketing-chat", json={"message": q})
+                    good = r.status_code == 200 and bool(r.json().get("reply"))
+                    # the error is the body as sent (tests parse it), never empty
+                    err = "" if good else (r.text[:300] or f"{r.status_code} without a reply")
+                    rec = (t, r.status_code, err, r.headers.get("x-routed-to", ""))
+                except httpx.HTTPError as e:
+                    rec = (t, None, f"{type(e).__name__}: {e}", "")
+                with self.lock:
+                    self.results.append(rec)
+                time.sleep(self.pause_s)
+
+    def failed(self, since: float = 0.0) -> list[tuple[float, int | None, str, str]]:
+        with self.lock:
+            return [r for r in self.results if r[0] >= since and r[2]]
+
+    def count(self, since: float = 0.0) -> int:
+        with self.lock:
+            return sum(1 for r in self.results if r[0] >= since)
+
+    def ok(self, since: float = 0.0) -> int:
+        return self.count(since) - len(self.failed(since))
+
+    def __enter__(self) -> ChatTraffic:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_.set()
+        for t in self.threads:
+            t.join(timeout=30)

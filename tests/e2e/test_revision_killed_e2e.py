@@ -24,7 +24,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from e2e_helpers import ChatTraffic  # noqa: E402
 from stacks import ETHOS, stack_down, stack_up  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -53,52 +53,6 @@ def env_for(state: Path) -> dict[str, str]:
 def ethos(state: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([ETHOS, *args, "--state-dir", str(state)], capture_output=True, text=True,
                           env=env_for(state), timeout=timeout, cwd=state.parent, stdin=subprocess.DEVNULL)
-
-
-class Traffic:
-    """Client threads through the router; every request recorded as (start, status, error, revision)."""
-
-    def __init__(self, router: str, threads: int = THREADS) -> None:
-        self.router = router
-        self.stop_ = threading.Event()
-        self.lock = threading.Lock()
-        self.results: list[tuple[float, int | None, str, str]] = []
-        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
-
-    def _run(self, i: int) -> None:
-        with httpx.Client(timeout=30) as c:
-            n = i
-            while not self.stop_.is_set():
-                q = QUESTIONS[n % len(QUESTIONS)]
-                n += 1
-                t = time.monotonic()
-                try:
-                    r = c.post(f"{self.router}/api/ai/marketing-chat", json={"message": q})
-                    good = r.status_code == 200 and bool(r.json().get("reply"))
-                    rec = (t, r.status_code, "" if good else r.text[:300], r.headers.get("x-routed-to", ""))
-                except httpx.HTTPError as e:
-                    rec = (t, None, f"{type(e).__name__}: {e}", "")
-                with self.lock:
-                    self.results.append(rec)
-                time.sleep(0.05)
-
-    def failed(self, since: float = 0.0) -> list[tuple[float, int | None, str, str]]:
-        with self.lock:
-            return [r for r in self.results if r[0] >= since and r[2]]
-
-    def count(self, since: float = 0.0) -> int:
-        with self.lock:
-            return sum(1 for r in self.results if r[0] >= since)
-
-    def __enter__(self) -> Traffic:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_.set()
-        for t in self.threads:
-            t.join(timeout=30)
 
 
 def metric(text: str, series: str) -> float:
@@ -143,7 +97,7 @@ def stack(tmp_path):
 
 def test_green_killed_under_traffic_is_routed_around_then_rolled_back(stack) -> None:
     state, router, pids = stack
-    with Traffic(router) as traffic:
+    with ChatTraffic(router, QUESTIONS, threads=THREADS, pause_s=0.05) as traffic:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not all(
                 any(r[3] == name for r in traffic.results) for name in ("blue", "green")):

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from e2e_helpers import ChatTraffic  # noqa: E402
 from stacks import ETHOS, stack_down, stack_up  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -62,45 +62,6 @@ class Stack:
         return httpx.get(f"{self.router}/router/traffic", timeout=5).json()["weights"]
 
 
-class Traffic:
-    """Steady client traffic through the router in threads; records every failure."""
-
-    def __init__(self, stack: Stack, threads: int = 2) -> None:
-        self.stack, self.stop_ = stack, threading.Event()
-        self.ok, self.failed = 0, []  # type: ignore[var-annotated]
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
-
-    def _run(self, i: int) -> None:
-        with httpx.Client(timeout=30) as c:
-            n = i
-            while not self.stop_.is_set():
-                q = TRAFFIC_QUESTIONS[n % len(TRAFFIC_QUESTIONS)]
-                n += 1
-                try:
-                    r = self.stack.ask(c, q)
-                    good = r.status_code == 200 and bool(r.json().get("reply"))
-                    err = None if good else f"{r.status_code} {r.text[:200]}"
-                except httpx.HTTPError as e:
-                    err = f"{type(e).__name__}: {e}"
-                with self.lock:
-                    if err:
-                        self.failed.append(err)
-                    else:
-                        self.ok += 1
-                time.sleep(0.01)
-
-    def __enter__(self) -> Traffic:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_.set()
-        for t in self.threads:
-            t.join(timeout=30)
-
-
 @pytest.fixture
 def make_stack(tmp_path):
     stacks: list[Stack] = []
@@ -122,14 +83,14 @@ def cache_question(stack: Stack) -> None:
     assert r.headers.get("x-cache") == "HIT", "precondition: the question is cached"
 
 
-def assert_after(stack: Stack, out: dict, traffic: Traffic) -> None:
+def assert_after(stack: Stack, out: dict, traffic: ChatTraffic) -> None:
     assert out["status"] == "done", out
     assert stack.weights() == {"blue": 100, "green": 0}
     with httpx.Client(timeout=30) as c:
         r = stack.ask(c, CACHED_QUESTION)
     assert r.status_code == 200 and r.headers.get("x-cache") == "MISS"
     assert r.headers.get("x-revision") == "blue"
-    assert traffic.ok > 0 and traffic.failed == [], traffic.failed[:5]
+    assert traffic.ok() > 0 and traffic.failed() == [], traffic.failed()[:5]
     hist = ethos("rollback", "history", out["rollback_id"], "--json", "--state-dir", str(stack.state),
                  state=stack.state)
     rec = json.loads(hist.stdout)
@@ -142,7 +103,7 @@ def assert_after(stack: Stack, out: dict, traffic: Traffic) -> None:
 def test_emergency(make_stack):
     stack = make_stack()
     cache_question(stack)
-    with Traffic(stack) as traffic:
+    with ChatTraffic(stack.router, TRAFFIC_QUESTIONS) as traffic:
         time.sleep(0.5)
         r = ethos("rollback", "emergency", "--yes", "--json", "--reason", "e2e drill",
                   "--state-dir", str(stack.state), state=stack.state)
@@ -158,7 +119,7 @@ def test_emergency(make_stack):
 def test_standard_confirms_a_slow_green(make_stack):
     stack = make_stack("blue=50,green=50", ["ETHOS_FAULTS=latency_ms=300"])
     cache_question(stack)
-    with Traffic(stack, threads=4) as traffic:
+    with ChatTraffic(stack.router, TRAFFIC_QUESTIONS, threads=4) as traffic:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             stats = httpx.get(f"{stack.router}/router/stats", timeout=5).json()["revisions"]
@@ -179,7 +140,7 @@ def test_standard_confirms_a_slow_green(make_stack):
 def test_gradual_with_second_long_stages(make_stack):
     stack = make_stack()
     cache_question(stack)
-    with Traffic(stack) as traffic:
+    with ChatTraffic(stack.router, TRAFFIC_QUESTIONS) as traffic:
         r = ethos("rollback", "gradual", "--yes", "--json", "--cache", "clear",
                   "--stages", "50:1s,25:1s,5:1s", "--poll", "0.25",
                   "--state-dir", str(stack.state), state=stack.state)

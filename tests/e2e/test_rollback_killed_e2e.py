@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from servers import ServerThread  # noqa: E402
+from servers import ServerThread, request_body  # noqa: E402
 from stacks import ETHOS, stack_down, stack_up  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -40,18 +40,9 @@ class Webhook:
         self.lock = threading.Lock()
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                m = await receive()
-                await send({"type": m["type"] + ".complete"})
-                if m["type"] == "lifespan.shutdown":
-                    return
-        body = b""
-        while True:
-            m = await receive()
-            body += m.get("body", b"")
-            if not m.get("more_body"):
-                break
+        body = await request_body(scope, receive, send)
+        if body is None:
+            return
         with self.lock:
             self.bodies.append(json.loads(body or b"{}"))
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})

@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from servers import ServerThread as ThreadedServer  # noqa: E402,F401  (one thread runner for all tests)
+from servers import request_body  # noqa: E402
 
 from ethos.rollout.stack import free_port  # noqa: E402,F401  (re-exported for importers)
 
@@ -26,18 +27,9 @@ class FakeRevision:
         self.requests: list[dict[str, Any]] = []
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                m = await receive()
-                await send({"type": m["type"] + ".complete"})
-                if m["type"] == "lifespan.shutdown":
-                    return
-        body = b""
-        while True:
-            m = await receive()
-            body += m.get("body", b"")
-            if not m.get("more_body"):
-                break
+        body = await request_body(scope, receive, send)
+        if body is None:
+            return
         path = scope["path"]
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         self.requests.append({"path": path, "query": scope["query_string"].decode(), "headers": headers, "body": body})
