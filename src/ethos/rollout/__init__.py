@@ -7,6 +7,7 @@ submodules (``router``, ``cloudrun``, ``stack``) are imported where used.
 from __future__ import annotations
 
 from .errors import (
+    FencedError,
     InvalidWeightsError,
     PermanentError,
     RolloutError,
@@ -33,6 +34,7 @@ __all__ = [
     "InvalidWeightsError",
     "UnknownRevisionError",
     "TrafficAuthError",
+    "FencedError",
     "TrafficUnreachableError",
     "StackError",
     "TrafficManager",

@@ -83,9 +83,16 @@ class CloudRunTraffic(TrafficManager):
     def get_weights(self) -> Weights:
         return self._weights_of(self._call(self._client.get_service, name=self.name))
 
-    def set_weights(self, weights: Mapping[str, int]) -> Weights:
+    def set_weights(self, weights: Mapping[str, int], *, fence: int | None = None) -> Weights:
+        """Replace the service's traffic targets and wait for the update operation.
+
+        ``fence`` is accepted and ignored: Cloud Run has no check of a fencing token, so a
+        preempted procedure is not refused here. On Cloud Run the protection is the control
+        check made under the control mutex before each change.
+        """
         from google.cloud import run_v2
 
+        del fence  # no fencing on Cloud Run (see above)
         checked = validate_weights(dict(weights), self.revisions.keys())
         service = self._call(self._client.get_service, name=self.name)
         # Zero-percent targets are left out: Cloud Run then routes nothing to them, as gcloud does.

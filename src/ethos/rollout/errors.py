@@ -7,6 +7,7 @@
     │   ├── InvalidWeightsError       (also a TrafficError) not integers / not summing to 100
     │   ├── UnknownRevisionError      (also a TrafficError) a name the target does not know
     │   ├── TrafficAuthError          (also a TrafficError) missing/wrong/unset admin key
+    │   ├── FencedError               (also a TrafficError) a later holder of control changed traffic
     │   └── StackError                the local stack could not be started / read / stopped
     └── TemporaryError                may succeed later; carries ``retry_delay`` seconds
         └── TrafficUnreachableError   (also a TrafficError) router / Cloud Run not reachable
@@ -60,6 +61,27 @@ class TrafficAuthError(TrafficError, PermanentError):
     """The admin key is missing or wrong, or the router has none configured."""
 
 
+class FencedError(TrafficError, PermanentError):
+    """The traffic target refused a change: a later holder of control has changed traffic since.
+
+    ``fence`` is the fence this change carried (the epoch of the procedure that sent it);
+    ``current`` is the target's high-water mark, the highest fence it has accepted. A
+    procedure that gets this error has been preempted and must not change traffic again.
+    """
+
+    def __init__(self, fence: int, current: int | None) -> None:
+        super().__init__(
+            f"traffic was changed by a later holder of control (fence {current} > {fence}): "
+            "this procedure no longer controls traffic"
+        )
+        self.fence = fence
+        self.current = current
+
+    def __reduce__(self) -> tuple[type[FencedError], tuple[int, int | None]]:
+        # Picklable and copyable despite the custom __init__ (the default passes the message).
+        return (type(self), (self.fence, self.current))
+
+
 class TrafficUnreachableError(TrafficError, TemporaryError):
     """The router or the Cloud Run API did not answer (connection refused, timeout, 5xx)."""
 
@@ -76,6 +98,7 @@ __all__ = [
     "InvalidWeightsError",
     "UnknownRevisionError",
     "TrafficAuthError",
+    "FencedError",
     "TrafficUnreachableError",
     "StackError",
 ]

@@ -6,6 +6,16 @@ A traffic manager has two calls, both synchronous:
 - ``set_weights({"blue": 90, "green": 10})`` -> the split now in force after the change
   (the call returns only once the change is in effect).
 
+**Fencing.** ``set_weights(..., fence=EPOCH)`` carries the epoch of the procedure that holds
+control of traffic (an integer that only rises over time). A target that checks fences
+remembers the highest one it has accepted (its high-water mark) and refuses a change with a
+lower one with :class:`~ethos.rollout.errors.FencedError`, without changing anything: a
+procedure preempted by a later one (its process hung in the middle of a call, say) can then
+never apply a stale change. An equal or higher fence is accepted and raises the mark;
+``fence=None`` (an operator's plain change) is always accepted and leaves the mark as it is.
+The router (:class:`LocalRouterTraffic`) and :class:`FakeTrafficManager` check fences;
+Cloud Run cannot (there the control check under the control mutex is the protection).
+
 Implementations: :class:`LocalRouterTraffic` (the admin API of ``ethos router``),
 :class:`ethos.rollout.cloudrun.CloudRunTraffic` (Cloud Run service traffic targets) and
 :class:`FakeTrafficManager` for unit tests. Every error is a
@@ -21,6 +31,7 @@ from typing import Any
 import httpx
 
 from .errors import (
+    FencedError,
     InvalidWeightsError,
     TrafficAuthError,
     TrafficError,
@@ -29,6 +40,23 @@ from .errors import (
 )
 
 Weights = dict[str, int]
+
+#: The header that carries a fence to the router (``PUT /router/traffic``).
+FENCE_HEADER = "X-Ethos-Fence"
+#: The largest fence (a signed 64-bit integer; epochs are milliseconds since the Unix epoch).
+MAX_FENCE = 2**63 - 1
+
+
+def check_fence(fence: object) -> int | None:
+    """``fence`` if it is None or an integer 0..MAX_FENCE; else ``ValueError`` (a caller's bug).
+
+    ``bool`` is refused, as for weights. Pure.
+    """
+    if fence is None:
+        return None
+    if isinstance(fence, bool) or not isinstance(fence, int) or not 0 <= fence <= MAX_FENCE:
+        raise ValueError(f"fence must be None or an integer 0..{MAX_FENCE}, got {fence!r}")
+    return int(fence)
 
 
 def validate_weights(weights: Mapping[str, Any], known: Iterable[str] | None) -> Weights:
@@ -99,8 +127,13 @@ class TrafficManager(abc.ABC):
         """Return the split now in force, e.g. ``{"blue": 100, "green": 0}``."""
 
     @abc.abstractmethod
-    def set_weights(self, weights: Mapping[str, int]) -> Weights:
-        """Put ``weights`` in force (integers summing to 100) and return the split now in force."""
+    def set_weights(self, weights: Mapping[str, int], *, fence: int | None = None) -> Weights:
+        """Put ``weights`` in force (integers summing to 100) and return the split now in force.
+
+        ``fence``: the epoch of the procedure holding control of traffic (see the module
+        docstring); a target that checks fences raises :class:`FencedError` when a higher
+        one was already accepted. ``None``: an unfenced change (an operator's).
+        """
 
     def describe(self) -> str:
         """A short human description of the target (for logs and journals; no secrets)."""
@@ -113,7 +146,12 @@ FakeHandler = Callable[[str, Weights | None], Weights | None]
 
 
 class FakeTrafficManager(TrafficManager):
-    """In-memory traffic manager for unit tests; ``calls`` records every call made."""
+    """In-memory traffic manager for unit tests; ``calls`` records every call made.
+
+    Checks fences as the router does: ``fence`` is the high-water mark (``None`` until a
+    fenced change was accepted; settable by a test); ``set_fences`` records the fence of
+    every ``set`` call, refused ones included.
+    """
 
     def __init__(
         self,
@@ -124,6 +162,8 @@ class FakeTrafficManager(TrafficManager):
         self.weights: Weights = dict(weights) if weights is not None else {"blue": 100, "green": 0}
         self.handler = handler
         self.calls: list[tuple[str, Weights | None]] = []
+        self.fence: int | None = None
+        self.set_fences: list[int | None] = []
 
     def get_weights(self) -> Weights:
         self.calls.append(("get", None))
@@ -133,17 +173,27 @@ class FakeTrafficManager(TrafficManager):
                 return dict(out)
         return dict(self.weights)
 
-    def set_weights(self, weights: Mapping[str, int]) -> Weights:
+    def set_weights(self, weights: Mapping[str, int], *, fence: int | None = None) -> Weights:
         requested = dict(weights)
         self.calls.append(("set", requested))
+        self.set_fences.append(fence)
+        fence = check_fence(fence)
         checked = validate_weights(requested, self.weights.keys())
+        if fence is not None and self.fence is not None and fence < self.fence:
+            raise FencedError(fence, self.fence)
         if self.handler is not None:
             out = self.handler("set", checked)
             if out is not None:
+                self._accept(fence)
                 self.weights = dict(out)
                 return dict(out)
+        self._accept(fence)
         self.weights = checked
         return dict(checked)
+
+    def _accept(self, fence: int | None) -> None:
+        if fence is not None:
+            self.fence = fence if self.fence is None else max(self.fence, fence)
 
     def describe(self) -> str:
         return "fake"
@@ -196,21 +246,25 @@ class LocalRouterTraffic(TrafficManager):
     def get_weights(self) -> Weights:
         return self._weights_from(self._request("GET", None))
 
-    def set_weights(self, weights: Mapping[str, int]) -> Weights:
+    def set_weights(self, weights: Mapping[str, int], *, fence: int | None = None) -> Weights:
+        """PUT the weights; with ``fence``, in the ``X-Ethos-Fence`` header (the router checks it)."""
         # Shape check here so a bad call fails before any network; names are checked by the router.
         checked = validate_weights(dict(weights), None)
+        fence = check_fence(fence)
         if not self._admin_key:
             raise TrafficAuthError(
                 "no admin key to change router weights: set ETHOS_ADMIN_API_KEY "
                 "(or use the key file of `ethos stack up`)"
             )
-        return self._weights_from(self._request("PUT", checked))
+        return self._weights_from(self._request("PUT", checked, fence))
 
     # --- I/O ---------------------------------------------------------------------------
 
-    def _request(self, method: str, body: Weights | None) -> dict[str, Any]:
+    def _request(self, method: str, body: Weights | None, fence: int | None = None) -> dict[str, Any]:
         url = f"{self.router_url}/router/traffic"
         headers = {"X-Admin-API-Key": self._admin_key} if self._admin_key and body is not None else {}
+        if fence is not None:
+            headers[FENCE_HEADER] = str(fence)
         if self._client is None:
             self._client = httpx.Client(timeout=self._timeout, transport=self._transport)
         try:
@@ -225,9 +279,15 @@ class LocalRouterTraffic(TrafficManager):
             raise TrafficAuthError(f"router refused the admin key ({r.status_code}): {detail}")
         if r.status_code == 503 and data.get("error") == "admin_key_not_configured":
             raise TrafficAuthError(f"router has no admin key configured: {detail}")
+        if r.status_code == 409 and data.get("error") == "fenced" and fence is not None:
+            current = data.get("fence")
+            ok = isinstance(current, int) and not isinstance(current, bool)
+            raise FencedError(fence, current if ok else None)
         if r.status_code == 400:
             if data.get("error") == "unknown_revision":
                 raise UnknownRevisionError(str(detail))
+            if data.get("error") == "invalid_fence":  # not sent by this client (checked above)
+                raise TrafficError(f"router refused the fence: {detail}")
             raise InvalidWeightsError(str(detail))
         if r.status_code >= 500:
             raise TrafficUnreachableError(f"router {self.router_url} answered {r.status_code}: {detail}")
@@ -253,6 +313,9 @@ def _json_or_empty(r: httpx.Response) -> dict[str, Any]:
 
 __all__ = [
     "Weights",
+    "FENCE_HEADER",
+    "MAX_FENCE",
+    "check_fence",
     "validate_weights",
     "parse_weights",
     "TrafficManager",

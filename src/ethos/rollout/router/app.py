@@ -10,6 +10,11 @@ other revision.
 
 Own routes under ``/router/``: ``health``, ``stats``, ``metrics``, ``traffic`` (GET, and PUT
 with the admin key). Everything else is proxied.
+
+Fencing: a PUT may carry ``X-Ethos-Fence: <epoch>``, the epoch of the procedure holding
+control of traffic. The router keeps the highest fence it has accepted (persisted with the
+weights) and refuses a lower one with ``409 {"error": "fenced"}``, weights untouched: a
+procedure preempted while its process was hung cannot apply a stale change when it wakes.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +32,8 @@ from typing import Any
 
 from ...pii import redact
 from ...security import AuthCounters, LimitSettings
-from ..errors import RolloutError, UnknownRevisionError
-from ..traffic import Weights, validate_weights
+from ..errors import FencedError, RolloutError, UnknownRevisionError
+from ..traffic import MAX_FENCE, Weights, validate_weights
 from .asgi import MAX_BODY, Receive, Scope, Send, header, read_body, send_bytes, send_json
 from .auth import AdminGate
 from . import openapi
@@ -35,7 +41,7 @@ from .choice import fallback_revision, route, session_id_of
 from .ejection import Ejections
 from .metrics import RouterMetrics
 from .upstream import UpstreamConnectError, UpstreamError, UpstreamPool, UpstreamTimeout
-from .weights_store import initial_weights, load_weights, save_weights
+from .weights_store import initial_weights, load_state, save_weights
 from .windows import DEFAULT_WINDOWS, Outcome, SlidingWindows, status_class
 
 log = logging.getLogger("ethos.router")
@@ -47,6 +53,17 @@ _HOP = frozenset(
 )
 # Not forwarded either: the pool writes its own host and length; the body is already read.
 _DROP_REQUEST = _HOP | {b"host", b"content-length", b"expect"}
+# X-Ethos-Fence: ASCII digits only (no sign, no spaces, no "1_000"); the value is then bounded.
+_FENCE = re.compile(r"[0-9]{1,19}")
+
+
+def parse_fence(value: str | None) -> int | None:
+    """The fence of an ``X-Ethos-Fence`` header (None: no header); ``ValueError`` if not 0..2**63-1."""
+    if value is None:
+        return None
+    if not _FENCE.fullmatch(value) or int(value) > MAX_FENCE:
+        raise ValueError("X-Ethos-Fence must be a non-negative integer")
+    return int(value)
 
 
 @dataclass
@@ -88,8 +105,13 @@ class RouterApp:
         self._rng = rng
         self.metrics = metrics or RouterMetrics()
         self.windows = SlidingWindows(config.windows, clock=clock)
-        saved = load_weights(config.state_file, self.known) if config.state_file else None
-        self.weights: Weights = saved or initial_weights(self.known, config.initial_weights)
+        saved = load_state(config.state_file, self.known) if config.state_file else None
+        if saved is not None and saved.weights is not None:
+            self.weights: Weights = saved.weights
+        else:
+            self.weights = initial_weights(self.known, config.initial_weights)
+        #: fencing high-water mark: the highest X-Ethos-Fence accepted (None: none yet)
+        self.fence: int | None = saved.fence if saved else None
         self.metrics.set_weights(self.weights)
         self._weights_lock = asyncio.Lock()
         self._pools: dict[str, UpstreamPool] = {}
@@ -109,7 +131,7 @@ class RouterApp:
             for name, url in self._upstreams.items()
         }
         if self.config.state_file and not self.config.state_file.exists():
-            save_weights(self.config.state_file, self.weights)
+            save_weights(self.config.state_file, self.weights, self.fence)
 
     async def shutdown(self) -> None:
         """Close every upstream connection."""
@@ -146,21 +168,34 @@ class RouterApp:
 
     # --- weights -----------------------------------------------------------------------
 
-    async def set_weights(self, requested: Mapping[str, Any]) -> Weights:
-        """Validate, persist, then put in force. Raises TrafficError subclasses."""
+    async def set_weights(self, requested: Mapping[str, Any], *, fence: int | None = None) -> Weights:
+        """Validate, check the fence, persist, then put in force. Raises TrafficError subclasses.
+
+        ``fence`` lower than the high-water mark: :class:`FencedError`, nothing changed. Else
+        the mark becomes max(mark, fence), persisted with the weights. ``None``: always
+        accepted, mark unchanged.
+        """
         checked = validate_weights(requested, self.known)
         async with self._weights_lock:
+            # Under the lock: the check and the change are one step for concurrent PUTs.
+            mark = self.fence
+            if fence is not None:
+                if mark is not None and fence < mark:
+                    raise FencedError(fence, mark)
+                mark = fence if mark is None else max(mark, fence)
             if self.config.state_file:
-                # Persist first: a crash after this line restarts with the new weights.
-                await asyncio.to_thread(save_weights, self.config.state_file, checked)
+                # Persist first: a crash after this line restarts with the new weights and mark.
+                await asyncio.to_thread(save_weights, self.config.state_file, checked, mark)
+            self.fence = mark
             self.weights = checked  # one reference swap; routed requests keep their choice
             self.metrics.set_weights(checked)
-        log.info("weights set: %s", checked)
+        log.info("weights set: %s (fence %s)", checked, fence)
         return dict(checked)
 
     def traffic_view(self) -> dict[str, Any]:
         """The body of ``GET /router/traffic``."""
-        return {"weights": dict(self.weights), "revisions": dict(self._upstreams), "sticky": self.config.sticky}
+        return {"weights": dict(self.weights), "revisions": dict(self._upstreams), "sticky": self.config.sticky,
+                "fence": self.fence}
 
     # --- admin routes ------------------------------------------------------------------
 
@@ -199,6 +234,13 @@ class RouterApp:
                             [(k.lower().encode(), v.encode()) for k, v in denied.headers().items()])
             return
         try:
+            fence = parse_fence(header(scope, b"x-ethos-fence"))
+        except ValueError:
+            # The value is not echoed: whatever a client sends may hold personal data.
+            await send_json(send, 400, {"error": "invalid_fence",
+                                        "detail": f"X-Ethos-Fence must be an integer 0..{MAX_FENCE}"})
+            return
+        try:
             data = json.loads(await read_body(receive, limit=64 * 1024) or b"null")
         except (ValueError, RecursionError):  # not JSON, too large or too deep to be weights
             await send_json(send, 400, {"error": "invalid_json", "detail": 'body must be JSON, e.g. {"blue": 100, "green": 0}'})
@@ -206,7 +248,11 @@ class RouterApp:
         if isinstance(data, dict) and isinstance(data.get("weights"), dict):
             data = data["weights"]  # accept the GET shape too
         try:
-            await self.set_weights(data)
+            await self.set_weights(data, fence=fence)
+        except FencedError as e:
+            log.warning("weight change refused: fence %s < %s", e.fence, e.current)
+            await send_json(send, 409, {"error": "fenced", "detail": str(e), "fence": e.current})
+            return
         except UnknownRevisionError:
             # The name is not echoed: whatever a client sends may hold personal data.
             await send_json(send, 400, {"error": "unknown_revision",

@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from ... import __version__
+from ..traffic import FENCE_HEADER, MAX_FENCE
 
 ADMIN_SCHEME = "AdminApiKey"
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _WEIGHTS = {"$ref": "#/components/schemas/Weights"}
 _TRAFFIC = {"$ref": "#/components/schemas/Traffic"}
+_FENCED = {"$ref": "#/components/schemas/Fenced"}
 
 
 def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -55,8 +57,17 @@ def document(revisions: Sequence[str]) -> dict[str, Any]:
     put = {
         "summary": "Set the traffic split (persisted before it is in force).",
         "description": "Weights are integers 0..100 that must sum to exactly 100; revisions not"
-                       " named get 0. The body of GET /router/traffic is accepted too.",
+                       " named get 0. The body of GET /router/traffic is accepted too."
+                       f" With {FENCE_HEADER}, a change carrying a lower fence than one already"
+                       " accepted is refused (409 fenced) and the weights are untouched.",
         "security": [{ADMIN_SCHEME: []}],
+        "parameters": [{
+            "name": FENCE_HEADER, "in": "header", "required": False,
+            "description": "The epoch of the procedure holding control of traffic (fencing token)."
+                           " Refused when lower than the highest fence accepted; raises it otherwise."
+                           " Absent: an unfenced change, always accepted.",
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_FENCE},
+        }],
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": {"anyOf": [
                 _WEIGHTS,
@@ -66,9 +77,12 @@ def document(revisions: Sequence[str]) -> dict[str, Any]:
         }}},
         "responses": {
             "200": _json("The split now in force.", _TRAFFIC),
-            "400": _json("Not JSON, not weights, not summing to 100, or an unknown revision.", _ERROR),
+            "400": _json("Not JSON, not weights, not summing to 100, an unknown revision, or an"
+                         f" invalid {FENCE_HEADER} (invalid_fence).", _ERROR),
             "401": _json("No admin key was sent.", _ERROR),
             "403": _json("The admin key is wrong.", _ERROR),
+            "409": _json("fenced: a higher fence was already accepted (a later holder of control);"
+                         " nothing changed.", _FENCED),
             "429": _json("Too many wrong keys from this address: locked out (Retry-After).", _ERROR),
             "503": _json("The router has no admin key configured.", _ERROR),
         },
@@ -99,10 +113,18 @@ def document(revisions: Sequence[str]) -> dict[str, Any]:
                     "type": "object", "minProperties": 1, "additionalProperties": False,
                     "properties": {n: {"type": "integer", "minimum": 0, "maximum": 100} for n in names},
                 },
+                "Fenced": {
+                    "type": "object", "required": ["error", "detail", "fence"],
+                    "properties": {"error": {"const": "fenced"}, "detail": {"type": "string"},
+                                   "fence": {"type": "integer", "minimum": 0,
+                                             "description": "The router's high-water mark."}},
+                },
                 "Traffic": {
-                    "type": "object", "required": ["weights", "revisions", "sticky"],
+                    "type": "object", "required": ["weights", "revisions", "sticky", "fence"],
                     "properties": {"weights": _WEIGHTS, "sticky": {"type": "boolean"},
-                                   "revisions": {"type": "object", "additionalProperties": {"type": "string"}}},
+                                   "revisions": {"type": "object", "additionalProperties": {"type": "string"}},
+                                   "fence": {"type": ["integer", "null"], "minimum": 0,
+                                             "description": "The highest X-Ethos-Fence accepted (null: none)."}},
                 },
             },
         },
