@@ -2,6 +2,7 @@
 
 - :mod:`.checklist` and :mod:`.criteria`: the runbook's checklist and success criteria (pure);
 - :mod:`.record`: building an incident from a rollback's journal (pure) and storing it;
+- :mod:`.episode`: which incident a finished rollback belongs to, one per trigger episode (pure);
 - :mod:`.report`: Markdown from a Jinja2 template users can replace;
 - :mod:`.pii_leak`: the PII Leak Response's compliance tasks and questions;
 - :mod:`.routing`: who is told of what.
