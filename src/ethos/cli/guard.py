@@ -8,6 +8,11 @@ Exit codes of ``--once`` (and of the loop when it stops after acting):
 0 nothing to do (ok or watching), 3 acted (a rollback ran, or with --dry-run would have; or
 an alert-only trigger fired), 4 inconclusive (no trigger fired, and some had too few samples
 or no data), 1 an action failed, 2 bad input.
+
+``--dry-run`` changes nothing that any other command reads: no traffic, cache, incident, guard
+state or history, no alert sent. It reads the saved state (the decision shown is the one a real
+guard would make now) and prints what it would do: ``would run: ethos rollback ...`` and
+``would alert: ...``.
 """
 
 from __future__ import annotations
@@ -163,9 +168,10 @@ def _build(policy: Any, kw: dict[str, Any], echo_alerts: bool) -> Any:
         actuator = ProcedureActuator(router=kw["router"], revisions=kw["revisions"], state_dir=kw["state_dir"],
                                      blue=policy.baseline, green=policy.candidate, dry_run=kw["dry_run"])
     alerter = Alerter(echo=(lambda m: click.echo(m, err=True)) if echo_alerts else None)
-    history = GuardHistory(state_dir)
+    history = GuardHistory(state_dir)  # a dry run reads its saved state, never writes it
     guard = Guard(policy, sources, actuator, alerter, history,
-                  weights=(lambda: router_source.weights) if router_source else None)
+                  weights=(lambda: router_source.weights) if router_source else None,
+                  dry_run=bool(kw["dry_run"]))
     return guard
 
 
@@ -179,7 +185,9 @@ def _target_options(fn: Any) -> Any:
         click.option("--prometheus", metavar="URL", help="Read signals from Prometheus at URL (PromQL per signal)."),
         click.option("--state-dir", metavar="DIR", help="State dir: stack file, journal, guard history (default .ethos)."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON (one document per evaluation)."),
-        click.option("--dry-run", is_flag=True, help="Decide and record, but run rollbacks with --dry-run."),
+        click.option("--dry-run", is_flag=True,
+                     help="Decide and print what would be done; change nothing (no rollback, alert, "
+                          "guard state or history)."),
         click.option("--yes", "-y", is_flag=True, help="Act without asking (the guard never asks; kept for symmetry)."),
         click.option("--via", type=click.Choice(["library", "command"]), default="library", show_default=True,
                      help="Run rollbacks in this process (library) or as `ethos rollback ... --yes` (command)."),
@@ -209,10 +217,19 @@ def guard(ctx: click.Context, **kw: Any) -> None:
             evd = r.evaluation.to_dict()
             outcome = r.outcome.to_dict() if r.outcome else None
             if kw["as_json"]:
-                click.echo(json.dumps({**evd, "outcome": outcome, "policy": policy.name}, default=str))
+                doc = {**evd, "outcome": outcome, "policy": policy.name}
+                if r.dry_run:
+                    doc.update(dry_run=True, would_run=r.would_run, would_alert=r.alerts)
+                click.echo(json.dumps(doc, default=str))
             else:
                 click.echo(render_table(evd))
-                if outcome:
+                if r.dry_run and r.would_run:
+                    click.echo(f"would run: {r.would_run}")
+                    if outcome and not outcome["ok"]:
+                        click.echo(f"  its dry run FAILED: {outcome['detail']}")
+                    else:
+                        click.echo(f"  ({outcome['detail'] if outcome else 'dry run'}; nothing was changed)")
+                elif outcome:
                     click.echo(f"acted: {outcome['action']} rollback {outcome.get('rollback_id')} "
                                f"{'ok' if outcome['ok'] else 'FAILED'} in {outcome['duration_s']:.2f}s")
             code = exit_code_of(evd, outcome, kw["dry_run"])
@@ -227,8 +244,10 @@ def guard(ctx: click.Context, **kw: Any) -> None:
         def show(r: Any) -> None:
             ev = r.evaluation
             if kw["as_json"]:
-                click.echo(json.dumps({**ev.to_dict(), "outcome": r.outcome.to_dict() if r.outcome else None},
-                                      default=str))
+                doc = {**ev.to_dict(), "outcome": r.outcome.to_dict() if r.outcome else None}
+                if r.dry_run:
+                    doc.update(dry_run=True, would_run=r.would_run, would_alert=r.alerts)
+                click.echo(json.dumps(doc, default=str))
             else:
                 d = ev.decision
                 stamp = time.strftime("%H:%M:%S", time.gmtime(ev.at))
@@ -237,7 +256,11 @@ def guard(ctx: click.Context, **kw: Any) -> None:
                     counts[x.status] = counts.get(x.status, 0) + 1
                 shown = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
                 click.echo(f"{stamp} {d.action:<9} {shown}" + (f"  {d.reason}" if d.reason else ""))
-                if r.outcome is not None:
+                if r.dry_run and r.would_run:
+                    click.echo(f"{stamp} would run: {r.would_run}"
+                               + ("" if r.outcome is None or r.outcome.ok
+                                  else f"  (its dry run FAILED: {r.outcome.detail})"))
+                elif r.outcome is not None:
                     click.echo(f"{stamp} acted: {r.outcome.action} rollback {r.outcome.rollback_id} "
                                f"{'ok' if r.outcome.ok else 'FAILED: ' + r.outcome.detail} in {r.outcome.duration_s:.2f}s")
             sys.stdout.flush()
@@ -245,7 +268,8 @@ def guard(ctx: click.Context, **kw: Any) -> None:
         if not kw["as_json"]:
             click.echo(f"guard: policy {policy.name} ({len(policy.triggers)} triggers), every "
                        f"{policy.interval_s:g}s, {policy.candidate} against {policy.baseline}; "
-                       f"sources: {', '.join(s.name for s in g.sources)}")
+                       f"sources: {', '.join(s.name for s in g.sources)}"
+                       + ("; dry run: nothing is changed, recorded or sent" if kw["dry_run"] else ""))
         results = g.run(stop, until=until, exit_after_action=kw["exit_after_action"], on_step=show)
         if kw["exit_after_action"] and results and results[-1].outcome is not None:
             raise SystemExit(EXIT_ACTED if results[-1].outcome.ok else EXIT_FAILED)

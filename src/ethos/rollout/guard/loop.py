@@ -5,18 +5,26 @@ it. A failed action leaves the guard free to try again at the next evaluation (t
 is recorded and alerted). Sustain clocks survive a restart only when the saved state is
 recent (no evaluation gap longer than three intervals): the guard never claims a breach
 lasted through time it did not watch.
+
+A dry run (``Guard(..., dry_run=True)``, ``ethos guard --dry-run``) changes nothing that any
+other command reads: it reads the saved state (so it shows the decision a real guard would
+make now) but never writes it nor the history, sends no alert (they are echoed as ``would
+alert: ...``), resumes no half-done rollback and runs none (an actuator that is itself in
+dry-run mode is asked for its plan; ``would run: ethos rollback ...`` is shown). Its state
+advances in memory only, so a looping dry run keeps its own sustain clocks.
 """
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..sources.base import SignalSource, collect_snapshot
-from .actuator import ActionOutcome, Actuator, Alerter
-from .evaluate import Evaluation, GuardState, action_failed, evaluate
+from .actuator import ActionOutcome, Actuator, Alerter, cause_of, reason_of
+from .evaluate import Decision, Evaluation, GuardState, action_failed, evaluate
 from .history import GuardHistory
 from .policy import Policy
 
@@ -27,6 +35,19 @@ class StepResult:
 
     evaluation: Evaluation
     outcome: ActionOutcome | None = None
+    alerts: list[str] = field(default_factory=list)  # sent (in a dry run: would have been)
+    dry_run: bool = False
+    would_run: str | None = None  # in a dry run, the rollback it would have run
+
+
+def would_run(decision: Decision, evaluation: Evaluation) -> str:
+    """The ``ethos rollback ...`` command a real guard would run for ``decision``."""
+    args = ["ethos", "rollback", decision.action, "--yes",
+            "--reason", reason_of(evaluation, decision.trigger),
+            "--cause", cause_of(evaluation, decision.trigger), "--executed-by", "ethos-guard"]
+    if decision.action == "standard":
+        args.append("--force")
+    return shlex.join(args)
 
 
 class Guard:
@@ -42,8 +63,10 @@ class Guard:
         *,
         clock: Callable[[], float] = time.time,
         weights: Callable[[], dict[str, int] | None] | None = None,
+        dry_run: bool = False,
     ) -> None:
         self.policy = policy
+        self.dry_run = dry_run
         self.sources = list(sources)
         self.actuator = actuator
         self.alerter = alerter
@@ -63,12 +86,14 @@ class Guard:
 
         The first step of a guard finishes a rollback left half-done (a guard or a person
         killed mid-run) before anything else: resumed from its journal, never started again.
+        In a dry run nothing is written, sent, resumed or run (see the module docstring).
         """
         recovered = None
-        if not self._recovered:
+        if not self._recovered and not self.dry_run:
             recovered = self.actuator.resume_pending()
             # Until it is finished (or there is none), try again at every evaluation.
-            self._recovered = recovered is None or recovered.ok
+            # A resume refused as unsafe (superseded, or traffic moved on) is left to a person.
+            self._recovered = recovered is None or recovered.ok or recovered.refused
             if recovered is not None:
                 self.actions.append(recovered)
         now = self.clock()
@@ -90,7 +115,17 @@ class Guard:
                               + ("done" if recovered.ok else f"NOT done (exit {recovered.exit_code}); "
                                  "the guard will try again"))
             self._failing = not recovered.ok
-        if d.acts:
+        planned = None
+        if d.acts and self.dry_run:
+            planned = would_run(d, ev)
+            outcome = self._dry_act(d, ev, planned)
+            self.actions.append(outcome)
+            if outcome.ok:
+                alerts.append(f"{d.action} rollback by the guard ({d.reason})")
+            else:
+                alerts.append(f"{d.action} rollback FAILED in its dry run ({outcome.detail})")
+                state = action_failed(state, self.state)
+        elif d.acts:
             if self.history is not None:
                 # Known before acting: a guard killed mid-rollback restarts with its incident
                 # open (one incident, one rollback) and finishes the run from the journal.
@@ -99,7 +134,10 @@ class Guard:
             self.actions.append(outcome)
             if outcome.ok:
                 self._failing = False
-                alerts.append(f"{d.action} rollback done by the guard ({d.reason}); rollback {outcome.rollback_id} in {outcome.duration_s:.1f}s")
+                if outcome.covered_by:
+                    alerts.append(f"{d.action} rollback not started by the guard ({d.reason}): {outcome.detail}")
+                else:
+                    alerts.append(f"{d.action} rollback done by the guard ({d.reason}); rollback {outcome.rollback_id} in {outcome.duration_s:.1f}s")
             else:
                 # Tell once, then retry quietly every evaluation (e.g. a person's rollback holds
                 # the lock): the history keeps every attempt.
@@ -109,13 +147,27 @@ class Guard:
                 state = action_failed(state, self.state)
         deliveries = []
         for a in alerts:
-            deliveries.extend(self.alerter.alert(a, ev, outcome))
-        self.state = state
+            if self.dry_run:
+                if self.alerter.echo is not None:
+                    self.alerter.echo(f"would alert: {a}")
+            else:
+                deliveries.extend(self.alerter.alert(a, ev, outcome))
+        self.state = state  # in a dry run: in memory only
         self._last_at = now
-        if self.history is not None:
+        if self.history is not None and not self.dry_run:
             self.history.append(ev, outcome.to_dict() if outcome else None, deliveries)
             self.history.save_state(state, now)
-        return StepResult(ev, outcome)
+        return StepResult(ev, outcome, alerts, self.dry_run, planned)
+
+    def _dry_act(self, d: Decision, ev: Evaluation, planned: str) -> ActionOutcome:
+        """What acting would give, without acting: an actuator in dry-run mode is asked for its
+        plan (it checks the targets and runs nothing); any other actuator is not called."""
+        if getattr(self.actuator, "dry_run", False) is True:
+            out = self.actuator.run(d, ev)
+        else:
+            out = ActionOutcome(d.action, True, 0, None, 0.0, "dry run")
+        out.result = {**out.result, "dry_run": True, "would_run": planned}
+        return out
 
     def run(
         self,
@@ -151,4 +203,4 @@ class Guard:
             s.close()
 
 
-__all__ = ["Guard", "StepResult"]
+__all__ = ["Guard", "StepResult", "would_run"]
