@@ -112,8 +112,10 @@ def test_emergency(make_stack):
     assert_after(stack, json.loads(r.stdout), traffic)
     assert json.loads(r.stdout)["incident"].get("incident"), "the rollback's incident is opened"
     v = ethos("rollback", "verify", "--json", "--state-dir", str(stack.state), state=stack.state)
-    crit = {c["name"]: c["passed"] for c in json.loads(v.stdout)["criteria"]}
-    assert crit["traffic_100_blue"] and crit["no_user_facing_errors"]
+    crit = {c["name"]: c["status"] for c in json.loads(v.stdout)["criteria"]}
+    # blue saw 0.5 s of traffic: the windowed criteria may be inconclusive (exit 4), never failed
+    assert v.returncode in (0, 4), v.stdout
+    assert crit["traffic_100_blue"] == "pass" and crit["no_user_facing_errors"] in ("pass", "inconclusive")
 
 
 def test_standard_confirms_a_slow_green(make_stack):

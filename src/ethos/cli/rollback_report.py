@@ -10,7 +10,7 @@ import click
 
 from ..rollout.errors import RolloutError
 from ..rollout.journal import Journal, JournalError
-from ..rollout.procedures.assess import success_criteria
+from ..rollout.procedures.assess import Thresholds, success_criteria
 from ..rollout.procedures.plans import PROBE_MESSAGE
 from ..rollout.procedures.revisions import RevisionClient
 from ..rollout.signals import RevisionSignals, RouterSignals, SignalsUnavailable
@@ -18,6 +18,8 @@ from ..rollout.stack import resolve_state_dir
 from ..rollout.targets import TargetError, make_traffic
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 from .rollback_common import json_errors, state_dir_of, target_options, targets_from_flags
+
+EXIT_INCONCLUSIVE = 4  # too few requests to judge: the same code as ``ethos guard --once``
 
 
 @click.command()
@@ -27,7 +29,16 @@ from .rollback_common import json_errors, state_dir_of, target_options, targets_
 @click.option("--no-probe", is_flag=True, help="Skip the functional probe.")
 @json_errors
 def verify(baseline_p95_ms: float | None, no_probe: bool, **kw: Any) -> None:
-    """The runbook's success criteria after a rollback, each with its value and pass/fail."""
+    """The runbook's success criteria after a rollback, each with its value and verdict.
+
+    Each criterion is PASS, FAIL or INCONCLUSIVE. The error rate, latency and failed requests
+    are read from the router's window and are INCONCLUSIVE while blue has fewer than 20
+    requests in it (send traffic or wait, then run verify again); traffic 100 % blue and the
+    functional probe are judged regardless.
+
+    Exit 0 all pass, 1 any fails, 4 inconclusive (none fails, some had too little traffic:
+    the same code as ``ethos guard --once``), 2 bad input.
+    """
     as_json = kw["as_json"]
     targets = targets_from_flags(kw)
     try:
@@ -61,19 +72,37 @@ def verify(baseline_p95_ms: float | None, no_probe: bool, **kw: Any) -> None:
             probe_ok, probe_detail = False, str(e)
         finally:
             client.close()
-    crit = success_criteria(weights, signals, targets.blue, baseline, probe_ok, probe_detail)
+    t = Thresholds()
+    crit = success_criteria(weights, signals, targets.blue, baseline, probe_ok, probe_detail, t)
     passed = all(c.passed for c in crit)
+    statuses = [c.status for c in crit]
+    verdict = "fail" if "fail" in statuses else "inconclusive" if "inconclusive" in statuses else "pass"
+    blue_sig = (signals or {}).get(targets.blue)
+    seen = 0 if blue_sig is None else blue_sig.count
+    needs = max(t.min_samples - seen, 0) if verdict == "inconclusive" else 0
     if as_json:
-        click.echo(json.dumps({"passed": passed, "criteria": [c.to_dict() for c in crit],
+        click.echo(json.dumps({"passed": passed, "verdict": verdict, "needs_requests": needs,
+                               "criteria": [c.to_dict() for c in crit],
                                "weights_error": weights_error or None}))
     else:
         for c in crit:
-            click.echo(f"{'PASS' if c.passed else 'FAIL'}  {c.name:<24} {c.value}  (expected {c.expected})")
+            click.echo(f"{c.status.upper():<12}  {c.name:<24} {c.value}  (expected {c.expected})")
         if weights_error:
             click.echo(f"traffic: {weights_error}")
-        click.echo("all success criteria pass" if passed else "some success criteria fail")
-    if not passed:
+        if verdict == "pass":
+            click.echo("verdict: pass - all success criteria pass")
+        elif verdict == "fail":
+            n = statuses.count("fail")
+            click.echo(f"verdict: fail - {n} of {len(crit)} success criteria fail")
+        else:
+            n = statuses.count("inconclusive")
+            click.echo(f"verdict: inconclusive - {n} of {len(crit)} success criteria need more traffic: "
+                       f"{seen} of {t.min_samples} requests on {targets.blue}, {needs} more needed; "
+                       "send traffic or wait, then run `ethos rollback verify` again")
+    if verdict == "fail":
         raise SystemExit(EXIT_FAILED)
+    if verdict == "inconclusive":
+        raise SystemExit(EXIT_INCONCLUSIVE)
 
 
 def _baseline(state_dir: Path, blue: str, p95_ms: float | None) -> RevisionSignals | None:
