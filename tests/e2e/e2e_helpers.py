@@ -107,3 +107,48 @@ class ChatTraffic:
         self.stop_.set()
         for t in self.threads:
             t.join(timeout=30)
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
+    """Poll ``predicate()`` until it returns a truthy value (returned) or ``timeout`` seconds pass
+    (AssertionError naming ``what``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+class WeightSampler:
+    """A thread reading ``GET {router}/router/traffic`` every ``every_s`` seconds until stopped;
+    every read recorded as ``(time.time(), weights)`` (failed reads are skipped)."""
+
+    def __init__(self, router: str, every_s: float = 0.1) -> None:
+        self.router, self.every_s = router, every_s
+        self.samples: list[tuple[float, dict[str, int]]] = []
+        self.stop_ = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=5) as c:
+            while not self.stop_.is_set():
+                try:
+                    w = c.get(f"{self.router}/router/traffic").json()["weights"]
+                    self.samples.append((time.time(), {k: int(v) for k, v in w.items()}))
+                except (httpx.HTTPError, ValueError, KeyError):
+                    pass
+                self.stop_.wait(self.every_s)
+
+    def max_share(self, name: str) -> int:
+        return max(w.get(name, 0) for _, w in self.samples)
+
+    def __enter__(self) -> WeightSampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_.set()
+        self.thread.join(timeout=10)

@@ -2,7 +2,13 @@
 
 Each procedure is a plan of idempotent steps (``--dry-run`` prints it), journaled under
 ``<state dir>/journal/`` and guarded by a lock; ``resume`` continues an interrupted run.
-Exit codes: 0 done, 1 failed, 2 bad input, 3 held or stopped on purpose, 130 interrupted.
+Exit codes: 0 done, 1 failed, 2 bad input, 3 held or stopped on purpose, 5 refused or superseded
+(another procedure holds or took control of traffic: the message names it and what to type next),
+130 interrupted.
+
+Who controls traffic (``ethos.rollout.procedures.control``): emergency > standard > gradual >
+operator actions; a higher priority preempts a running lower one, an equal one is refused
+(an emergency waits for a running emergency, then has nothing left to do).
 """
 
 from __future__ import annotations
@@ -24,12 +30,16 @@ from ..rollout.errors import RolloutError
 from ..rollout.journal import Journal, JournalError, LockHeld
 from ..rollout.procedures.cache_decision import CAUSES, infer_cause
 from ..rollout.procedures.context import Context
+from ..rollout.procedures.control import ROLLBACKS, AlreadyDone, ControlRefused
 from ..rollout.procedures.session import (
     Clients,
+    NothingToResume,
+    ResumeRefused,
     build_clients,
     journal_path,
     resume_procedure,
     run_procedure,
+    select_for_resume,
     targets_from_record,
 )
 from ..rollout.procedures.plans import PLANS, PlanOptions, Step, describe_plan, parse_stages
@@ -37,7 +47,7 @@ from ..rollout.procedures.revisions import RevisionClient
 from ..rollout.procedures.runner import Outcome, StepReport
 from ..rollout.stack import resolve_state_dir
 from ..rollout.targets import TargetError, Targets
-from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
+from .errors import EXIT_FAILED, EXIT_REFUSED, EXIT_USAGE, CLIError
 from .rollback_common import confirm, default_user, json_errors, state_dir_of, target_options, targets_from_flags
 from .rollback_report import history, verify
 
@@ -97,6 +107,12 @@ def _finish(outcome: Outcome, state_dir: Path, as_json: bool) -> None:
         click.echo(f"journal: {path}")
         if outcome.status in ("failed", "held", "interrupted"):
             click.echo("continue with: ethos rollback resume " + outcome.rollback_id)
+        if outcome.status == "superseded":
+            by = outcome.links.get("superseded_by") or "?"
+            click.echo(f"this run no longer controls traffic: {by} does (ethos rollback history {by})")
+    escalated_from = outcome.links.get("escalated_from")
+    if escalated_from:  # the superseded run joins the episode's incident first
+        _incident(Outcome(escalated_from, "gradual", "superseded", "", [], 0.0), state_dir)
     incident = _incident(outcome, state_dir)
     if as_json:
         click.echo(json.dumps({**outcome.to_dict(), "journal": str(path), "incident": incident}, default=str))
@@ -148,9 +164,27 @@ def _run_procedure(procedure: str, opts: PlanOptions, kw: dict[str, Any], extra:
             outcome = run_procedure(procedure, plan, targets, state_dir=state_dir, params=params,
                                     printer=_printer(as_json), emit=_emit(as_json), on_start=on_start,
                                     clients=clients)
+        except AlreadyDone as e:
+            _covered(e, as_json)
+            return
+        except ControlRefused as e:
+            raise CLIError(str(e), EXIT_REFUSED, {"holder": _public_holder(e.holder)}) from None
         except (LockHeld, JournalError) as e:
             raise CLIError(str(e), EXIT_FAILED) from None
     _finish(outcome, state_dir, as_json)
+
+
+def _public_holder(holder: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in holder.items() if k != "token"}
+
+
+def _covered(e: AlreadyDone, as_json: bool) -> None:
+    """An equal emergency finished while this one waited: nothing more to do (exit 0)."""
+    if as_json:
+        click.echo(json.dumps({"status": "done", "covered_by": e.holder.get("rollback_id"),
+                               "message": str(e), "exit_code": 0, "incident": None}))
+    else:
+        click.echo(str(e))
 
 
 @contextlib.contextmanager
@@ -204,10 +238,33 @@ def _show_plan(procedure: str, plan: list[Step], targets: Targets, opts: PlanOpt
     click.echo(f"targets: router {targets.router or '-'}; "
                + ", ".join(f"{k} {v}" for k, v in targets.revisions.items())
                + f"; traffic via {targets.traffic}; admin key {'set' if targets.admin_key else 'NOT set'}")
-    for line in describe_plan(plan):
-        click.echo(line)
+    now = _weights_now(targets)
+    for step, line in zip(plan, describe_plan(plan)):
+        click.echo(line + _would_skip(procedure, step, targets.green, now))
+    if now is not None:
+        click.echo("traffic now: " + ", ".join(f"{k}={v}" for k, v in now.items()))
     click.echo(f"cache: {preview['action']}: {preview['reason']}")
     click.echo(f"authority: {approval['authority']}")
+
+
+def _weights_now(targets: Targets) -> dict[str, int] | None:
+    """The split in force, read only (None if it cannot be read: the dry run says less)."""
+    try:
+        from ..rollout.targets import make_traffic
+
+        return make_traffic(targets).get_weights()
+    except Exception:  # noqa: BLE001 - a preview never fails on a read
+        return None
+
+
+def _would_skip(procedure: str, step: Step, green: str, now: dict[str, int] | None) -> str:
+    """`` [skipped: …]`` for a stage a rollback would not apply (it never raises green). Pure."""
+    if now is None or procedure not in ROLLBACKS or step.kind != "set_traffic":
+        return ""
+    target = int((step.params.get("weights") or {}).get(green, 0))
+    if target > now.get(green, 0):
+        return f"  [skipped: {green} is at {now.get(green, 0)}%, a rollback never raises it]"
+    return ""
 
 
 def _cache_preview(targets: Targets, opts: PlanOptions) -> dict[str, Any]:
@@ -304,21 +361,26 @@ def gradual(**kw: Any) -> None:
 @click.argument("rollback_id", required=False)
 @click.option("--state-dir", metavar="DIR", help="State dir (default .ethos).")
 @click.option("--admin-key-env", metavar="VAR", help="Environment variable holding the admin key.")
+@click.option("--force", is_flag=True,
+              help="Resume a superseded run, or one whose split traffic has left since (a rollback "
+                   "still never raises green's share).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @json_errors
-def resume(rollback_id: str | None, state_dir: str | None, admin_key_env: str | None, yes: bool,
+def resume(rollback_id: str | None, state_dir: str | None, admin_key_env: str | None, force: bool, yes: bool,
            as_json: bool) -> None:
-    """Continue an interrupted, failed or held rollback without redoing completed steps."""
+    """Continue an interrupted, failed or held rollback without redoing completed steps.
+
+    Without an id: only the latest run, and only if nothing ran after it. A run superseded by
+    a later one, or whose split traffic has left since, is refused unless --force.
+    """
     journal = Journal(resolve_state_dir(state_dir))
     try:
-        rec = journal.load(rollback_id) if rollback_id else journal.latest(resumable=True)
-    except JournalError as e:
+        rec = select_for_resume(journal, rollback_id, force=force)
+    except ResumeRefused as e:
+        raise CLIError(str(e), EXIT_REFUSED) from None
+    except (NothingToResume, JournalError) as e:
         raise CLIError(str(e), EXIT_USAGE) from None
-    if rec is None:
-        raise CLIError(f"no rollback to resume in {journal.dir}", EXIT_USAGE)
-    if not rec.resumable:
-        raise CLIError(f"rollback {rec.rollback_id} is {rec.status}; nothing to resume", EXIT_USAGE)
     targets = targets_from_record(rec, admin_key_env=admin_key_env, state_dir=state_dir)
     left = [str(x["name"]) for x in rec.plan if x["name"] not in rec.completed]
     confirm(yes, f"resume {rec.procedure} rollback {rec.rollback_id} ({len(left)} steps left: {', '.join(left)})?")
@@ -329,9 +391,15 @@ def resume(rollback_id: str | None, state_dir: str | None, admin_key_env: str | 
     with _terminate_as_interrupt():
         try:
             outcome = resume_procedure(rec, targets, state_dir=journal.dir.parent, printer=_printer(as_json),
-                                       emit=_emit(as_json), clients=clients)
+                                       emit=_emit(as_json), clients=clients, force=force)
+        except ResumeRefused as e:
+            raise CLIError(str(e), EXIT_REFUSED) from None
+        except ControlRefused as e:
+            raise CLIError(str(e), EXIT_REFUSED, {"holder": _public_holder(e.holder)}) from None
         except (LockHeld, JournalError) as e:
             raise CLIError(str(e), EXIT_FAILED) from None
+        except RolloutError as e:  # e.g. the traffic manager unreachable for the split check
+            raise CLIError(f"cannot resume {rec.rollback_id}: {e}", EXIT_FAILED) from None
     _finish(outcome, journal.dir.parent, as_json)
 
 

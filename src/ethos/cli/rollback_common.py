@@ -95,7 +95,8 @@ def json_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(**kw)
         except CLIError as e:
             if kw.get("as_json"):
-                click.echo(json.dumps({"status": "error", "error": str(e), "exit_code": e.exit_code}))
+                click.echo(json.dumps({"status": "error", "error": str(e), "exit_code": e.exit_code,
+                                       **getattr(e, "details", {})}, default=str))
             raise
     return wrapper
 

@@ -3,7 +3,7 @@
 Layout under the state dir (default ``.ethos``)::
 
     journal/<rollback_id>.jsonl    one JSON object per line, appended and fsync'ed
-    journal/rollback.lock          {"pid", "rollback_id", "host", "started"} while a run is active
+    journal/rollback.lock          who controls traffic (see :mod:`.procedures.control`)
 
 Every line has ``ts`` (ISO 8601 UTC), ``t`` (unix seconds), ``rollback_id`` and ``event``:
 
@@ -13,8 +13,11 @@ Every line has ``ts`` (ISO 8601 UTC), ``t`` (unix seconds), ``rollback_id`` and 
 - ``step_ended``: ``step``, ``status`` (ok | skipped | warn | failed | held), ``message``,
   ``values`` (what the step saw and did), ``duration_s``
 - ``note``: ``message``, ``values`` (e.g. a failed notification attempt)
-- ``run_resumed``: ``pid``; ``run_ended``: ``status`` (done | failed | held | interrupted),
-  ``message``, ``duration_s``
+- ``run_resumed``: ``pid``; ``run_ended``: ``status`` (done | failed | held | stopped |
+  interrupted | superseded), ``message``, ``duration_s``
+- ``run_superseded``: ``by`` (the rollback id that took control), ``procedure``, ``priority``,
+  ``pid``, ``reason``; written by the newcomer (:mod:`.procedures.control`). The run's status
+  is ``superseded`` from then on, whatever it wrote after (until a forced ``resume``)
 
 A run without ``run_ended`` was killed; ``ethos rollback resume`` continues it (and any run
 that ended failed/held/interrupted), skipping the steps whose last ``step_ended`` completed.
@@ -25,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,7 +50,7 @@ class JournalError(PermanentError):
 
 
 class LockHeld(PermanentError):
-    """Another rollback holds the lock (its pid is alive)."""
+    """Another procedure holds control of traffic (see :mod:`.procedures.control`)."""
 
     def __init__(self, message: str, holder: dict[str, Any]) -> None:
         super().__init__(message)
@@ -59,11 +61,22 @@ def _now_iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
 
 
+_last_ms = 0
+
+
 def new_rollback_id(t: float | None = None) -> str:
-    """``rb-20261128T160501Z-3fa2``: sortable by time, unique enough for one machine."""
-    t = time.time() if t is None else t
-    stamp = datetime.fromtimestamp(t, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"rb-{stamp}-{secrets.token_hex(2)}"
+    """``rb-20261128T160501.123Z-3fa2``: sortable by time to the millisecond, unique enough for one machine.
+
+    Runs started in the same second (an emergency preempting a gradual) still sort in the order
+    they started: ``latest()`` and ``resume`` without an id depend on it. Within one process the
+    milliseconds never repeat.
+    """
+    global _last_ms
+    ms = int((time.time() if t is None else t) * 1000)
+    if t is None:
+        ms = _last_ms = max(ms, _last_ms + 1)
+    stamp = datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"rb-{stamp}.{ms % 1000:03d}Z-{secrets.token_hex(2)}"
 
 
 def pid_alive(pid: int) -> bool:
@@ -79,80 +92,6 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-class RunLock:
-    """An exclusive lock file: one rollback at a time per state dir; stale locks are taken over.
-
-    A lock is stale when the pid it names is not alive on this host, or the file is empty
-    or unreadable (a writer died between create and write).
-    """
-
-    def __init__(self, path: Path, rollback_id: str) -> None:
-        self.path = path
-        self.rollback_id = rollback_id
-        self.took_over: dict[str, Any] | None = None
-        self._held = False
-
-    def acquire(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        body = json.dumps({"pid": os.getpid(), "rollback_id": self.rollback_id,
-                           "host": socket.gethostname(), "started": _now_iso(time.time())})
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            except FileExistsError:
-                holder = self.read_holder()
-                if holder is not None and not self._stale(holder):
-                    raise LockHeld(
-                        f"another rollback is running: {holder.get('rollback_id')} "
-                        f"(pid {holder.get('pid')}, since {holder.get('started')}); "
-                        f"wait for it, or remove {self.path} if that process is gone",
-                        holder,
-                    ) from None
-                self.took_over = holder or {"stale": "unreadable lock file"}
-                try:
-                    self.path.unlink()
-                except FileNotFoundError:
-                    pass
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(body)
-            self._held = True
-            return self
-        raise JournalError(f"cannot take the rollback lock {self.path}")
-
-    def read_holder(self) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self.path.read_text() or "null")
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
-    def _stale(self, holder: dict[str, Any]) -> bool:
-        if holder.get("host") not in (None, socket.gethostname()):
-            return False  # cannot check another host's pids: never steal
-        try:
-            return not pid_alive(int(holder.get("pid", 0)))
-        except (TypeError, ValueError):
-            return True
-
-    def release(self) -> None:
-        if not self._held:
-            return
-        holder = self.read_holder()
-        if holder is None or holder.get("pid") == os.getpid():
-            try:
-                self.path.unlink()
-            except FileNotFoundError:
-                pass
-        self._held = False
-
-    def __enter__(self) -> RunLock:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
 @dataclass
 class RunRecord:
     """A run as read back from its journal file."""
@@ -163,10 +102,12 @@ class RunRecord:
     params: dict[str, Any]
     targets: dict[str, Any]
     events: list[dict[str, Any]]
-    status: str  # running | done | failed | held | interrupted | incomplete
+    status: str  # done | failed | held | stopped | interrupted | superseded | incomplete
     completed: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> values
     started: str = ""
     message: str = ""
+    #: the run that took control from this one (``run_superseded``), if any
+    superseded_by: str | None = None
 
     @property
     def resumable(self) -> bool:
@@ -226,10 +167,6 @@ class Journal:
     def __init__(self, state_dir: str | os.PathLike[str], *, durable: bool = True) -> None:
         self.dir = Path(state_dir) / JOURNAL_DIR
         self.durable = durable
-
-    def lock(self, rollback_id: str) -> RunLock:
-        """The lock for a run (use as a context manager; raises :class:`LockHeld`)."""
-        return RunLock(self.dir / LOCK_FILE, rollback_id)
 
     def path(self, rollback_id: str) -> Path:
         if not rollback_id or "/" in rollback_id or rollback_id.startswith("."):
@@ -302,6 +239,7 @@ def _fold(rollback_id: str, events: list[dict[str, Any]]) -> RunRecord:
         raise JournalError(f"rollback {rollback_id} has no run_started record")
     completed: dict[str, dict[str, Any]] = {}
     status, message = "incomplete", ""
+    superseded: dict[str, Any] | None = None  # since the last (re)start
     for e in events:
         ev = e.get("event")
         if ev == "step_ended":
@@ -311,17 +249,25 @@ def _fold(rollback_id: str, events: list[dict[str, Any]]) -> RunRecord:
                 completed.pop(e["step"], None)
         elif ev == "run_ended":
             status, message = str(e.get("status")), str(e.get("message") or "")
+        elif ev == "run_superseded":
+            superseded = e
         elif ev in ("run_resumed", "run_started"):
-            status, message = "incomplete", ""
+            status, message, superseded = "incomplete", "", None
+    if superseded is not None:
+        # Whatever the run wrote after it lost control, it is over: the newcomer rules.
+        status = "superseded"
+        message = (f"superseded by {superseded.get('procedure', 'another')} rollback {superseded.get('by')}"
+                   + (f": {message}" if message and "superseded" not in message else ""))
     return RunRecord(
         rollback_id=rollback_id, procedure=str(start.get("procedure")),
         plan=list(start.get("plan") or []), params=dict(start.get("params") or {}),
         targets=dict(start.get("targets") or {}), events=events, status=status,
         completed=completed, started=str(start.get("ts", "")), message=message,
+        superseded_by=str(superseded.get("by")) if superseded is not None else None,
     )
 
 
 __all__ = [
-    "Journal", "Run", "RunRecord", "RunLock", "JournalError", "LockHeld",
+    "Journal", "Run", "RunRecord", "JournalError", "LockHeld", "JOURNAL_DIR", "LOCK_FILE",
     "new_rollback_id", "pid_alive", "COMPLETED", "RESUMABLE",
 ]

@@ -18,6 +18,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from ethos.rollout.console import build_console, create_app
+from ethos.rollout.procedures.control import Control
 from ethos.rollout.journal import Journal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -187,7 +188,7 @@ def test_invalidate_all_and_by_pattern(console) -> None:
 
 def test_a_second_action_while_one_holds_the_lock_is_409(console) -> None:
     client, c = console
-    lock = Journal(c.state_dir).lock("rb-held").acquire()  # this process holds it: not stale
+    lock = Control(c.state_dir, "rb-held", "gradual").acquire()  # this process holds it: not stale
     try:
         r = client.post("/api/console/actions/weights", headers={"X-Admin-API-Key": _key(c.state_dir)},
                         json={"executed_by": "a", "weights": {"blue": 100, "green": 0}})

@@ -117,13 +117,20 @@ def test_wrong_admin_key_fails_cleanly(stack):
     assert stack.router.weights == {"blue": 0, "green": 100}
 
 
-def test_a_second_rollback_is_refused_while_one_holds_the_lock(stack):
+def test_an_equal_rollback_is_refused_and_an_emergency_preempts_the_holder(stack):
     lock = os.path.join(stack.state, "journal", "rollback.lock")
     os.makedirs(os.path.dirname(lock))
-    with open(lock, "w") as f:
-        json.dump({"pid": os.getpid(), "rollback_id": "rb-other", "host": os.uname().nodename}, f)
-    r = ethos("rollback", "emergency", *stack.flags, "--yes", env=stack.env)
-    assert r.returncode == 1 and "rb-other" in r.stderr and not puts(stack.router)
+    with open(lock, "w") as f:  # a live standard rollback holds control
+        json.dump({"pid": os.getpid(), "rollback_id": "rb-other", "host": os.uname().nodename,
+                   "procedure": "standard", "priority": 2}, f)
+    r = ethos("rollback", "standard", "--force", *stack.flags, "--yes", env=stack.env)
+    assert r.returncode == 5 and "rb-other" in r.stderr and not puts(stack.router)
+    assert "ethos rollback history rb-other" in r.stderr and "ethos rollback emergency --yes" in r.stderr
+    r = ethos("rollback", "standard", "--force", *stack.flags, "--yes", "--json", env=stack.env)
+    assert r.returncode == 5 and json.loads(r.stdout)["holder"]["rollback_id"] == "rb-other"
+    r = ethos("rollback", "emergency", *stack.flags, "--yes", "--json", env=stack.env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(puts(stack.router)) == 1 and stack.router.weights == {"blue": 100, "green": 0}
 
 
 def test_resume_continues_without_redoing_steps(stack):
@@ -141,7 +148,7 @@ def test_resume_continues_without_redoing_steps(stack):
     assert [s["status"] for s in out["steps"][:3]] == ["done-before"] * 3
     assert len(puts(stack.router)) == 1 and stack.blue.entries == 0
     r = ethos("rollback", "resume", "--state-dir", stack.state, "--yes", env=stack.env)
-    assert r.returncode == 2 and "no rollback to resume" in r.stderr
+    assert r.returncode == 2 and "is done; nothing to resume" in r.stderr
 
 
 def test_standard_stops_when_signals_do_not_confirm_then_runs_on_evidence(stack):
@@ -189,6 +196,54 @@ def test_verify_reports_each_criterion(stack):
     r = ethos("rollback", "verify", *stack.flags, env=stack.env)
     assert r.returncode == 0, r.stdout
     assert r.stdout.count("PASS") == 4
+
+
+def test_verify_on_a_quiet_router_is_inconclusive(stack):
+    stack.router.weights = {"blue": 100, "green": 0}
+    stack.router.stats["blue"] = {"count": 0, "error_rate": 0.0}
+    r = ethos("rollback", "verify", *stack.flags, env=stack.env)
+    assert r.returncode == 4, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("PASS") and "traffic_100_blue" in lines[0]
+    assert sum(x.startswith("INCONCLUSIVE") for x in lines) == 3 and "FAIL" not in r.stdout
+    assert "0 requests on blue in the 60 s window; needs 20" in r.stdout
+    assert lines[-1].startswith("verdict: inconclusive") and "20 more needed" in lines[-1]
+    r = ethos("rollback", "verify", *stack.flags, "--json", env=stack.env)
+    assert r.returncode == 4
+    out = json.loads(r.stdout)
+    assert out["verdict"] == "inconclusive" and out["needs_requests"] == 20 and out["passed"] is False
+    assert out["weights_error"] is None
+    assert [(c["status"], c["passed"]) for c in out["criteria"]] == \
+        [("pass", True)] + [("inconclusive", False)] * 3
+
+
+def test_verify_on_a_single_request_is_inconclusive(stack):
+    stack.router.weights = {"blue": 100, "green": 0}
+    stack.router.stats["blue"] = {"count": 1, "error_rate": 0.0, "p50_latency_ms": 20.0, "p95_latency_ms": 20.0}
+    r = ethos("rollback", "verify", *stack.flags, env=stack.env)
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert "1 request on blue in the 60 s window; needs 20" in r.stdout and "19 more needed" in r.stdout
+    out = json.loads(ethos("rollback", "verify", *stack.flags, "--json", env=stack.env).stdout)
+    assert out["verdict"] == "inconclusive" and out["needs_requests"] == 19
+
+
+def test_verify_with_enough_healthy_traffic_passes(stack):
+    stack.router.weights = {"blue": 100, "green": 0}
+    stack.router.stats["blue"] = {"count": 20, "error_rate": 0.0, "p50_latency_ms": 20.0, "p95_latency_ms": 40.0}
+    r = ethos("rollback", "verify", *stack.flags, "--json", env=stack.env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    assert out["verdict"] == "pass" and out["needs_requests"] == 0 and out["passed"] is True
+    assert [c["status"] for c in out["criteria"]] == ["pass"] * 4
+
+
+def test_verify_fails_when_traffic_is_not_on_blue_even_if_quiet(stack):
+    stack.router.stats["blue"] = {"count": 0, "error_rate": 0.0}
+    r = ethos("rollback", "verify", *stack.flags, "--json", env=stack.env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    assert out["verdict"] == "fail" and out["needs_requests"] == 0
+    assert out["criteria"][0]["status"] == "fail"
 
 
 def test_targets_from_the_stack_file(stack, tmp_path):

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from ethos.rollout.journal import Journal, JournalError, LockHeld, new_rollback_id
+from ethos.rollout.procedures.control import Control
 
 
 def start(j: Journal, **kw):
@@ -69,13 +70,12 @@ def test_ids_sort_by_time():
     assert new_rollback_id(1_000_000) < new_rollback_id(2_000_000)
 
 
-def test_lock_excludes_a_second_run(tmp_path):
-    j = Journal(tmp_path)
-    with j.lock("rb-1"):
+def test_lock_excludes_a_second_run_of_equal_priority(tmp_path):
+    with Control(tmp_path, "rb-1", "standard"):
         with pytest.raises(LockHeld) as e:
-            j.lock("rb-2").acquire()
+            Control(tmp_path, "rb-2", "standard").acquire()
         assert "rb-1" in str(e.value)
-    with j.lock("rb-3"):  # released: free again
+    with Control(tmp_path, "rb-3", "standard"):  # released: free again
         pass
     assert not (tmp_path / "journal" / "rollback.lock").exists()
 
@@ -87,7 +87,7 @@ def test_stale_lock_of_a_dead_pid_is_taken_over(tmp_path):
     lock_path = tmp_path / "journal" / "rollback.lock"
     lock_path.parent.mkdir(parents=True)
     lock_path.write_text(json.dumps({"pid": pid, "rollback_id": "rb-old", "host": os.uname().nodename}))
-    lock = Journal(tmp_path).lock("rb-new").acquire()
+    lock = Control(tmp_path, "rb-new", "standard").acquire()
     assert lock.took_over and lock.took_over["rollback_id"] == "rb-old"
     assert json.loads(lock_path.read_text())["pid"] == os.getpid()
     lock.release()
@@ -97,5 +97,5 @@ def test_empty_lock_file_is_stale(tmp_path):
     lock_path = tmp_path / "journal" / "rollback.lock"
     lock_path.parent.mkdir(parents=True)
     lock_path.write_text("")
-    with Journal(tmp_path).lock("rb-new") as lock:
+    with Control(tmp_path, "rb-new", "standard") as lock:
         assert lock.took_over is not None

@@ -231,6 +231,7 @@ def test_public_surface():
 
 def test_session_runs_locked_and_journaled_and_resumes(tmp_path, revs):
     from ethos.rollout.journal import Journal, LockHeld
+    from ethos.rollout.procedures.control import Control
     from ethos.rollout.procedures.session import Clients, resume_procedure, run_procedure
 
     targets = Targets(router="http://router.test", revisions={"blue": "http://blue.test", "green": "http://green.test"},
@@ -250,7 +251,7 @@ def test_session_runs_locked_and_journaled_and_resumes(tmp_path, revs):
     assert not (tmp_path / "journal" / "rollback.lock").exists()
     revs.status["blue"] = "ok"
     rec = Journal(tmp_path).latest(resumable=True)
-    with Journal(tmp_path).lock("rb-other"):
+    with Control(tmp_path, rec.rollback_id, "emergency"):  # the same run, alive: running right now
         with pytest.raises(LockHeld):
             resume_procedure(rec, targets, state_dir=tmp_path, notifiers=[], clients=clients(traffic))
     out = resume_procedure(rec, targets, state_dir=tmp_path, notifiers=[], clients=clients(traffic))

@@ -33,6 +33,7 @@ from ..procedures.cache_decision import infer_cause
 from ..procedures.context import Context
 from ..procedures.plans import PLANS, PlanOptions, Step, describe_plan, parse_stages
 from ..procedures.runner import Outcome
+from ..procedures.control import AlreadyDone, Control
 from ..procedures.session import Clients, build_clients, run_procedure
 from ..targets import Targets, resolve_targets
 from ..traffic import validate_weights
@@ -203,7 +204,9 @@ class Operator:
                 if procedure in PLANS:  # a rollback opens its incident (report, checklist)
                     job.outcome["incident"] = open_incident_for(self.state_dir, outcome.rollback_id)
                 holder["outcome"] = outcome
-            except LockHeld as e:
+            except AlreadyDone as e:  # an equal emergency took traffic to blue while this one waited
+                job.outcome = {"status": "done", "message": str(e), "covered_by": e.holder.get("rollback_id")}
+            except LockHeld as e:  # another procedure holds control (the message names it)
                 refused.append(ActionError(409, "busy", str(e)))
             except RolloutError as e:  # could not start (journal unwritable ...): nothing changed
                 refused.append(ActionError(500, "not_started", str(e)))
@@ -225,7 +228,7 @@ class Operator:
         """Glob invalidation: the session's lock and journal around :func:`_invalidate_pattern`."""
         rid = new_rollback_id()
         try:
-            with self.journal.lock(rid) as lock:
+            with Control(self.state_dir, rid, procedure) as lock:
                 run = self.journal.start(procedure, [s.to_dict() for s in plan], params=dict(params),
                                          targets=targets.public(), executed_by=str(params["executed_by"]),
                                          reason=str(params["reason"]), rollback_id=rid)

@@ -43,6 +43,7 @@ from starlette.staticfiles import StaticFiles
 from ..guard.history import GuardHistory
 from ..guard.policy import Policy
 from ..journal import Journal, JournalError
+from ..procedures.control import read_holder
 from ...security import AdminGate, AuthCounters, LimitSettings
 from . import openapi
 from .actions import ActionError, Operator
@@ -92,7 +93,8 @@ class Console:
             runs = timeline(journal.runs())
         except JournalError as e:
             runs = [{"error": str(e)}]
-        lock = journal.lock("console").read_holder() if (journal.dir / "rollback.lock").exists() else None
+        holder = read_holder(journal.dir)
+        lock = {k: v for k, v in holder.items() if k != "token"} if holder else None
         return {
             "generated_at": now, "sampled_at": r.at, "interval_s": self.sampler.interval_s,
             "router": self.sampler.router, "state_dir": str(self.state_dir.resolve()),

@@ -48,9 +48,27 @@ class ActionOutcome:
     duration_s: float = 0.0
     detail: str = ""
     result: dict[str, Any] = field(default_factory=dict)
+    #: a procedure of equal or higher priority holds (or just did) the job: the rollback it runs
+    covered_by: str | None = None
+    #: a resume refused as unsafe (superseded, or traffic moved on): not retried
+    refused: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _covered(action: str, e: Exception, took: float) -> ActionOutcome | None:
+    """The outcome when control was refused because an equal or higher procedure has it in hand."""
+    from ..procedures.control import AlreadyDone, ControlRefused, priority_of
+
+    if not isinstance(e, ControlRefused):
+        return None
+    holder = e.holder or {}
+    if isinstance(e, AlreadyDone) or int(holder.get("priority", 0) or 0) >= priority_of(action):
+        rid = str(holder.get("rollback_id") or "")
+        return ActionOutcome(action, True, 0, None, took,
+                             f"covered by {holder.get('procedure', 'a')} rollback {rid}: {e}", covered_by=rid)
+    return None
 
 
 class Actuator(abc.ABC):
@@ -158,7 +176,7 @@ class CommandActuator(Actuator):
 
     def run(self, decision: Decision, evaluation: Evaluation) -> ActionOutcome:
         pending = self.resume_pending()
-        if pending is not None:
+        if pending is not None and not pending.refused:
             return pending
         return self._call(decision.action, self.argv(decision, evaluation))
 
@@ -178,10 +196,22 @@ class CommandActuator(Actuator):
                 break
             except ValueError:
                 continue
-        detail = (result.get("message") or p.stderr.strip()[-500:] or p.stdout.strip()[-500:]) if isinstance(result, dict) else ""
-        return ActionOutcome(action, p.returncode == 0, p.returncode,
-                             result.get("rollback_id") if isinstance(result, dict) else None,
-                             took, str(detail), result if isinstance(result, dict) else {})
+        if not isinstance(result, dict):
+            result = {}
+        detail = result.get("message") or result.get("error") or p.stderr.strip()[-500:] or p.stdout.strip()[-500:]
+        holder = result.get("holder") if isinstance(result.get("holder"), dict) else None
+        if result.get("covered_by"):  # an equal emergency finished while this one waited
+            return ActionOutcome(action, True, 0, None, took, f"covered by rollback {result['covered_by']}: {detail}",
+                                 result, covered_by=str(result["covered_by"]))
+        if p.returncode == 5 and holder is not None:
+            from ..procedures.control import priority_of
+
+            if int(holder.get("priority", 0) or 0) >= priority_of(action):
+                rid = str(holder.get("rollback_id") or "")
+                return ActionOutcome(action, True, 0, None, took, f"covered by {holder.get('procedure')} "
+                                     f"rollback {rid}: {detail}", result, covered_by=rid)
+        return ActionOutcome(action, p.returncode == 0, p.returncode, result.get("rollback_id"),
+                             took, str(detail), result, refused=(p.returncode == 5 and holder is None))
 
 
 class ProcedureActuator(Actuator):
@@ -216,11 +246,16 @@ class ProcedureActuator(Actuator):
             return None
         from ..procedures.session import resume_procedure, targets_from_record
 
+        from ..procedures.session import ResumeRefused
+
         state_dir, rec = pending
         start = time.monotonic()
         try:
             targets = targets_from_record(rec, state_dir=state_dir)
             out = resume_procedure(rec, targets, state_dir=state_dir)
+        except ResumeRefused as e:  # resuming could undo a later run: left to a person
+            return ActionOutcome(rec.procedure, False, 5, rec.rollback_id, time.monotonic() - start,
+                                 f"not resuming {rec.rollback_id}: {e}", refused=True)
         except Exception as e:  # noqa: BLE001 - e.g. its lock taken meanwhile: reported, retried
             return ActionOutcome(rec.procedure, False, None, rec.rollback_id, time.monotonic() - start,
                                  f"resuming {rec.rollback_id}: {type(e).__name__}: {e}")
@@ -237,7 +272,7 @@ class ProcedureActuator(Actuator):
         from ..targets import resolve_targets
 
         pending = self.resume_pending()
-        if pending is not None:
+        if pending is not None and not pending.refused:
             return pending
         start = time.monotonic()
         action = decision.action
@@ -262,6 +297,9 @@ class ProcedureActuator(Actuator):
             out = run_procedure(action, plan, targets, state_dir=resolve_state_dir(self.state_dir),
                                 params=params)
         except Exception as e:  # noqa: BLE001 - a failed rollback is reported and retried, never a crash
+            covered = _covered(action, e, time.monotonic() - start)
+            if covered is not None:
+                return covered
             return ActionOutcome(action, False, None, None, time.monotonic() - start,
                                  f"{type(e).__name__}: {e}")
         result = {**out.to_dict(), "incident": _open_incident(resolve_state_dir(self.state_dir), out)}

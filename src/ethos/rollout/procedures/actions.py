@@ -15,9 +15,10 @@ from typing import Any
 from ..errors import RolloutError
 from ..notify import Notification, deliver
 from ..signals import RevisionSignals, SignalsUnavailable
-from .assess import blue_degraded, confirm_issue
+from .assess import blue_degraded, confirm_issue, green_emergency
 from .cache_decision import decide_cache
 from .context import Context, StepResult
+from .control import ROLLBACKS
 from .plans import Step
 from .revisions import RevisionRefused
 
@@ -91,9 +92,11 @@ def decide(ctx: Context, step: Step) -> StepResult:
 
 
 def verify_issue(ctx: Context, step: Step) -> StepResult:
+    """Standard step 1, on the router's longest window (the runbook: "> 2 % for 5 minutes")."""
     force = bool(step.params.get("force"))
     try:
-        sig = _read_signals(ctx)
+        source = ctx.sustained_signals or ctx.signals
+        sig = source.read() if source is not None else None
     except SignalsUnavailable as e:
         if force:
             return StepResult("warn", f"signals unavailable ({e}); going ahead (--force)")
@@ -132,11 +135,21 @@ def baseline(ctx: Context, step: Step) -> StepResult:
 
 
 def set_traffic(ctx: Context, step: Step) -> StepResult:
+    """Put the step's weights in force, under control (checked, fenced).
+
+    In a rollback (:data:`~.control.ROLLBACKS`) the step never raises green's share: a stage
+    at or above green's current share is skipped and says so (only an operator raises green).
+    """
     target = {k: int(v) for k, v in step.params["weights"].items()}
     before = ctx.traffic.get_weights()
+    if ctx.procedure in ROLLBACKS and target.get(ctx.green, 0) > before.get(ctx.green, 0):
+        return StepResult("skipped", f"{ctx.green} is at {before.get(ctx.green, 0)}%, below this stage's "
+                          f"{target.get(ctx.green, 0)}%: a rollback never raises {ctx.green}'s share",
+                          {"before": before, "after": before, "not_raised": True})
     if all(before.get(k, 0) == v for k, v in target.items()):
         return StepResult("skipped", f"already {_w(target)}", {"before": before, "after": before})
-    after = ctx.traffic.set_weights(target)
+    with ctx.control.acting() as fence:
+        after = ctx.traffic.set_weights(target, fence=fence)
     values = {"before": before, "after": after}
     if any(after.get(k, 0) != v for k, v in target.items()):
         return StepResult("failed", f"asked {_w(target)} but traffic is {_w(after)}", values)
@@ -227,20 +240,41 @@ def probe(ctx: Context, step: Step) -> StepResult:
 
 
 def monitor(ctx: Context, step: Step) -> StepResult:
+    """A gradual stage's window: watch both revisions every ``--poll`` seconds.
+
+    - green shows a runbook *emergency* trigger (:func:`~.assess.green_emergency`) -> ``escalate``:
+      the session starts an emergency rollback, which preempts this run;
+    - blue degrades as it takes the load -> ``held`` (traffic left as is, reasons journaled);
+    - the window ends with too few requests on blue to call it healthy -> ``inconclusive``
+      (the run holds; it does not pass);
+    - the stage was skipped (green already below it) -> ``skipped``.
+    Control is checked at every read: a run that lost it stops at once.
+    """
     seconds = float(step.params["seconds"])
     blue, pct = step.params.get("blue", ctx.blue), step.params.get("green_percent")
+    green = step.params.get("green", ctx.green)
+    shift = ctx.results.get(f"shift_traffic@{pct}", {})
+    if shift.get("not_raised"):
+        return StepResult("skipped", f"stage skipped: {green} was already below {pct}%",
+                          {"skipped_stage": pct})
+    now = ctx.traffic.get_weights().get(green, 0)
+    if pct is not None and now < int(pct):  # e.g. resumed after an emergency: nothing to watch here
+        return StepResult("skipped", f"stage skipped: {green} is at {now}% now, below this stage's {pct}%",
+                          {"skipped_stage": pct, "green_now": now})
     base_d = ctx.results.get("baseline", {}).get("baseline")
     base = RevisionSignals.from_dict(base_d) if base_d else None
     if ctx.signals is None:
         ctx.sleep(seconds)
+        ctx.control.check()
         return StepResult("warn", f"waited {seconds:g} s unwatched (no signal source)")
-    start, reads, last = ctx.clock(), 0, None
+    start, reads, last, last_green = ctx.clock(), 0, None, None
     errors = 0
     while True:
         elapsed = ctx.clock() - start
         if elapsed >= seconds and reads > 0:
             break
         ctx.sleep(min(ctx.poll_s, max(0.0, seconds - elapsed)))
+        ctx.control.check()
         try:
             sig = ctx.signals.read()
         except SignalsUnavailable as e:
@@ -251,19 +285,35 @@ def monitor(ctx: Context, step: Step) -> StepResult:
                                   {"reads": reads})
             continue
         reads += 1
-        last = sig.get(blue)
-        reasons = blue_degraded(last, base, blue, ctx.thresholds)
+        last, last_green = sig.get(blue), sig.get(green)
         values = {"reads": reads, "blue": last.to_dict() if last else None,
+                  "green": last_green.to_dict() if last_green else None,
                   "elapsed_s": round(ctx.clock() - start, 3)}
+        urgent = green_emergency(last_green, green, ctx.thresholds)
+        if urgent:
+            values["reasons"] = urgent
+            return StepResult("escalate", f"{green} at {pct}% shows an emergency trigger: "
+                              + "; ".join(urgent), values)
+        reasons = blue_degraded(last, base, blue, ctx.thresholds)
         if reasons:
             values["reasons"] = reasons
             return StepResult("held", f"held at green={pct}%: " + "; ".join(reasons)
                               + " (fix, then `ethos rollback resume`)", values)
         if last is not None:
             ctx.emit(f"  monitor {ctx.clock() - start:6.1f}/{seconds:g} s: {blue} "
-                     f"{last.count} req, err {last.error_rate:.1%}, p95 {last.p95_ms} ms")
-    return StepResult("ok", f"{blue} stayed healthy for {seconds:g} s ({reads} reads)",
-                      {"reads": reads, "blue": last.to_dict() if last else None})
+                     f"{last.count} req, err {last.error_rate:.1%}, p95 {last.p95_ms} ms"
+                     + (f"; {green} {last_green.count} req, err {last_green.error_rate:.1%}"
+                        if last_green is not None else ""))
+    values = {"reads": reads, "blue": last.to_dict() if last else None,
+              "green": last_green.to_dict() if last_green else None}
+    seen = 0 if last is None else last.count
+    if seen < ctx.thresholds.min_samples:
+        window = f" in the {last.window_s:g} s window" if last is not None and last.window_s else ""
+        values["needs_requests"] = ctx.thresholds.min_samples
+        return StepResult("inconclusive", f"inconclusive at green={pct}%: {seen} requests on {blue}{window}, "
+                          f"needs {ctx.thresholds.min_samples} to call it healthy; traffic left as is "
+                          "(send traffic, then `ethos rollback resume`)", values)
+    return StepResult("ok", f"{blue} stayed healthy for {seconds:g} s ({reads} reads, {seen} requests)", values)
 
 
 def notification(ctx: Context, outcome: str, message: str = "") -> Notification:

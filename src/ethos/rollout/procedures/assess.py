@@ -23,6 +23,8 @@ class Thresholds:
     min_samples: int = 20  # fewer requests than this prove nothing
     success_error_rate: float = 0.01  # success: error rate < 1%
     baseline_slack_ms: float = 50.0  # tiny latencies jitter; allow this much above baseline
+    emergency_error_rate: float = 0.05  # emergency trigger: error rate > 5%
+    emergency_p95_ms: float = 30_000.0  # emergency trigger: P95 latency > 30 s (10x regression)
 
 
 def _fmt_ms(v: float | None) -> str:
@@ -80,14 +82,39 @@ def blue_degraded(now: RevisionSignals | None, baseline: RevisionSignals | None,
     return reasons
 
 
+def green_emergency(s: RevisionSignals | None, name: str, t: Thresholds = Thresholds()) -> list[str]:
+    """A gradual's watch on green: the runbook's emergency triggers ([] = none, or too few samples)."""
+    if s is None or s.count < t.min_samples:
+        return []
+    out = []
+    if s.error_rate > t.emergency_error_rate:
+        out.append(f"error rate {s.error_rate:.1%} > {t.emergency_error_rate:.0%} on {name} "
+                   f"({s.count} requests)")
+    if s.p95_ms is not None and s.p95_ms > t.emergency_p95_ms:
+        out.append(f"p95 latency {_fmt_ms(s.p95_ms)} > {_fmt_ms(t.emergency_p95_ms)} on {name}")
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Criterion:
-    """One success criterion with its measured value."""
+    """One success criterion with its measured value.
+
+    ``status`` is ``pass``, ``fail`` or ``inconclusive`` (too few requests to judge); left empty
+    it follows ``passed``. ``passed`` is true only when the status is ``pass``.
+    """
 
     name: str
     passed: bool
     value: str
     expected: str
+    status: str = ""
+
+    def __post_init__(self) -> None:
+        status = self.status or ("pass" if self.passed else "fail")
+        if status not in ("pass", "fail", "inconclusive"):
+            raise ValueError(f"criterion status must be pass, fail or inconclusive, not {status!r}")
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "passed", status == "pass")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,7 +129,14 @@ def success_criteria(
     probe_detail: str = "",
     t: Thresholds = Thresholds(),
 ) -> list[Criterion]:
-    """The runbook's immediate success criteria after a rollback, each with value and verdict."""
+    """The runbook's immediate success criteria after a rollback, each with value and verdict.
+
+    The criteria read from the router's window (error rate, latency, failed requests) are
+    ``inconclusive`` while blue has fewer than ``t.min_samples`` requests in it: a quiet system
+    proves nothing either way. Traffic 100 % blue and the functional probe are judged regardless
+    (a failed probe fails ``no_user_facing_errors``). With no signals at all (``signals`` None:
+    no router stats read) the error rate and latency fail, as there is nothing to wait for.
+    """
     out: list[Criterion] = []
     if weights is None:
         out.append(Criterion("traffic_100_blue", False, "unknown (traffic not readable)",
@@ -111,13 +145,25 @@ def success_criteria(
         shown = ", ".join(f"{k}={v}" for k, v in weights.items())
         out.append(Criterion("traffic_100_blue", weights.get(blue) == 100, shown, f"{blue}=100"))
     s = (signals or {}).get(blue)
-    if s is None or s.count == 0:
-        out.append(Criterion("error_rate_below_1pct", False, "no requests seen on blue",
-                             f"< {t.success_error_rate:.0%}"))
+    count = 0 if s is None else s.count
+    few = ""  # why the windowed criteria are inconclusive ("" = enough requests, or no signals)
+    if signals is not None and count < t.min_samples:
+        window = next((x.window_s for x in [s, *signals.values()] if x is not None and x.window_s), None)
+        where = f"the {window:g} s window" if window else "the router's window"
+        few = (f"{count} request{'' if count == 1 else 's'} on {blue} in {where}; needs "
+               f"{t.min_samples}: send traffic or wait, then run `ethos rollback verify` again")
+    if few:
+        out.append(Criterion("error_rate_below_1pct", False, few, f"< {t.success_error_rate:.0%}",
+                             "inconclusive"))
+    elif s is None or s.count == 0:
+        seen = "no router signals read" if signals is None else f"no requests seen on {blue}"
+        out.append(Criterion("error_rate_below_1pct", False, seen, f"< {t.success_error_rate:.0%}"))
     else:
         out.append(Criterion("error_rate_below_1pct", s.error_rate < t.success_error_rate,
                              f"{s.error_rate:.2%} of {s.count}", f"< {t.success_error_rate:.0%}"))
-    if s is None or s.p95_ms is None:
+    if few:
+        out.append(Criterion("latency_at_baseline", False, few, "baseline", "inconclusive"))
+    elif s is None or s.p95_ms is None:
         out.append(Criterion("latency_at_baseline", False, "no latency measured", "baseline"))
     elif baseline is not None and baseline.p95_ms is not None and baseline.count >= t.min_samples:
         limit = baseline.p95_ms * t.worse_factor + t.baseline_slack_ms
@@ -131,10 +177,15 @@ def success_criteria(
                              f"p95 <= {_fmt_ms(t.p95_ms)}, p50 <= {_fmt_ms(t.p50_ms)} "
                              "(no baseline recorded: runbook thresholds)"))
     errors = 0 if s is None else s.errors
-    ok = probe_ok is not False and errors == 0
-    value = f"{errors} failed requests on {blue}" + (f"; probe: {probe_detail}" if probe_detail else "")
-    out.append(Criterion("no_user_facing_errors", ok, value, "0 failed requests, probe 200"))
+    probe = f"; probe: {probe_detail}" if probe_detail else ""
+    if few and probe_ok is not False:
+        out.append(Criterion("no_user_facing_errors", False, few + probe,
+                             "0 failed requests, probe 200", "inconclusive"))
+    else:
+        ok = probe_ok is not False and errors == 0
+        out.append(Criterion("no_user_facing_errors", ok, f"{errors} failed requests on {blue}{probe}",
+                             "0 failed requests, probe 200"))
     return out
 
 
-__all__ = ["Thresholds", "Criterion", "confirm_issue", "blue_degraded", "success_criteria"]
+__all__ = ["Thresholds", "Criterion", "confirm_issue", "blue_degraded", "green_emergency", "success_criteria"]

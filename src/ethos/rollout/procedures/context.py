@@ -13,9 +13,11 @@ from ..signals import SignalSource
 from ..targets import Targets
 from ..traffic import TrafficManager
 from .assess import Thresholds
+from .control import Control, Unguarded
 from .revisions import RevisionClient
 
-Status = Literal["ok", "skipped", "warn", "failed", "held", "stopped"]
+Status = Literal["ok", "skipped", "warn", "failed", "held", "stopped", "inconclusive", "escalate",
+                 "superseded"]
 
 
 @dataclass
@@ -37,6 +39,8 @@ class Context:
     run: Run
     procedure: str
     signals: SignalSource | None = None
+    #: the same source over its longest window (standard step 1: "error rate > 2 % for 5 minutes")
+    sustained_signals: SignalSource | None = None
     notifiers: list[Notifier] = field(default_factory=list)
     reason: str = ""
     executed_by: str = ""
@@ -53,6 +57,10 @@ class Context:
     transport: Any = None  # the pooled HTTP transport the run's clients share (closed at the end)
     #: notifiers that already delivered this run's final notification (from the journal, on resume)
     delivered: set[str] = field(default_factory=set)
+    #: control of traffic (:mod:`.control`): checked before each step and each traffic change
+    control: Control | Unguarded = field(default_factory=Unguarded)
+    #: runs this one is linked to (``superseded_by`` …), copied into the Outcome
+    links: dict[str, str] = field(default_factory=dict)
 
     @property
     def blue(self) -> str:

@@ -13,10 +13,10 @@ resume``), not the guard.
 from __future__ import annotations
 
 import os
-import socket
 import time
 
-from ..journal import Journal, JournalError, RunRecord, pid_alive
+from ..journal import Journal, JournalError, RunRecord
+from .control import holder_alive, read_holder
 
 #: the status of a run whose process died before it ended
 PENDING = frozenset({"incomplete"})
@@ -47,16 +47,8 @@ def find_pending(state_dir: str | os.PathLike[str], *, now: float | None = None,
         return None
     if latest is None:
         return None
-    holder = journal.lock(latest.rollback_id).read_holder()
-    alive = False
-    if holder:
-        if holder.get("host") not in (None, socket.gethostname()):
-            alive = True  # another host's pid cannot be checked: assume it runs
-        else:
-            try:
-                alive = pid_alive(int(holder.get("pid", 0)))
-            except (TypeError, ValueError):
-                alive = False
+    holder = read_holder(journal.dir)
+    alive = holder_alive(holder)  # another host's pid cannot be checked: assumed alive
     return pending_run(latest, lock_holder=holder, holder_alive=alive,
                        now=time.time() if now is None else now, max_age_s=max_age_s)
 

@@ -15,11 +15,12 @@ from typing import Any
 from ..errors import RolloutError
 from .actions import ACTIONS, notification, send
 from .context import Context, StepResult
+from .control import Superseded
 from .crash import CrashHook
 from .plans import Step
 
-#: run status -> exit code of the command
-EXIT_CODES = {"done": 0, "failed": 1, "interrupted": 130, "held": 3, "stopped": 3}
+#: run status -> exit code of the command (5: a higher-priority procedure took control)
+EXIT_CODES = {"done": 0, "failed": 1, "interrupted": 130, "held": 3, "stopped": 3, "superseded": 5}
 
 
 @dataclass
@@ -40,10 +41,12 @@ class Outcome:
 
     rollback_id: str
     procedure: str
-    status: str  # done | failed | held | stopped | interrupted
+    status: str  # done | failed | held | stopped | interrupted | superseded | escalate
     message: str
     steps: list[StepReport]
     elapsed_s: float
+    #: runs this one is linked to: ``superseded_by``, ``escalated_to``, ``escalated_from``
+    links: dict[str, str] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -64,13 +67,27 @@ def _run_step(ctx: Context, step: Step) -> StepResult:
         return StepResult("failed", f"unknown step kind {step.kind!r}")
     try:
         result = action(ctx, step)
+    except Superseded as e:
+        return StepResult("superseded", str(e), {"by": e.holder.get("rollback_id")})
     except RolloutError as e:
+        if _fenced(e):
+            return StepResult("superseded", str(e), {"error": type(e).__name__})
         result = StepResult("failed", str(e), {"error": type(e).__name__})
     except Exception as e:  # noqa: BLE001 - recorded in the journal, never a stack trace out
         result = StepResult("failed", f"unexpected {type(e).__name__}: {e}", {"error": type(e).__name__})
     if result.status == "failed" and not step.critical:
         result = StepResult("warn", result.message, result.values)
     return result
+
+
+def _fenced(e: BaseException) -> bool:
+    """A traffic change refused by the router's fence: a later holder of control changed traffic."""
+    return type(e).__name__ == "FencedError"
+
+
+#: step status -> the run's status when that step stops the run
+STOPS = {"held": "held", "stopped": "stopped", "inconclusive": "held", "superseded": "superseded",
+         "escalate": "escalate"}
 
 
 def execute(
@@ -101,6 +118,12 @@ def execute(
                 if printer:
                     printer(rep, time.monotonic() - t0)
                 continue
+            try:
+                ctx.control.check()  # a run that lost control never starts another step
+            except Superseded as e:
+                status, message = "superseded", f"{e} (before {step.name})"
+                ctx.links["superseded_by"] = str(e.holder.get("rollback_id") or "")
+                break
             started = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
             s0 = time.monotonic()
             open_step = (step.name, s0)
@@ -119,8 +142,10 @@ def execute(
             if result.status in ("ok", "skipped", "warn"):
                 ctx.results[step.name] = result.values
                 continue
-            status = result.status if result.status in ("held", "stopped") else "failed"
+            status = STOPS.get(result.status, "failed")
             message = f"{step.name}: {result.message}"
+            if status == "superseded":
+                ctx.links["superseded_by"] = str(result.values.get("by") or "")
             break
     except KeyboardInterrupt:
         # Ctrl-C / SIGTERM anywhere in the loop, even between two journal writes.
@@ -130,6 +155,18 @@ def execute(
             ctx.run.step_ended(name, "failed", "interrupted", {}, time.monotonic() - s0)
             reports.append(StepReport(name, "failed", "interrupted", "", round(time.monotonic() - s0, 6)))
             message = f"interrupted during {name}"
+    if status == "superseded" and not ctx.links.get("superseded_by"):
+        # e.g. a change the router's fence refused: the journal names who took control
+        sup = getattr(ctx.control, "superseder", lambda: None)()
+        if sup:
+            ctx.links["superseded_by"] = str(sup.get("rollback_id") or "")
+    if status == "escalate":
+        # Ended as held: if the emergency cannot start, a person resumes or escalates by hand.
+        # Once the emergency takes control, the journal says superseded (run_superseded).
+        ctx.run.ended("held", f"escalating to an emergency rollback: {message}")
+        crash.at("run", "ended")
+        return Outcome(ctx.run.rollback_id, ctx.procedure, status, message, reports,
+                       round(time.monotonic() - t0, 6), dict(ctx.links))
     if status in ("failed", "held") and ctx.notifiers:
         # The team hears of a rollback that stopped half-way too; best effort, journaled.
         deliveries = send(ctx, notification(ctx, status, message))
@@ -137,7 +174,7 @@ def execute(
     ctx.run.ended(status, message)
     crash.at("run", "ended")
     return Outcome(ctx.run.rollback_id, ctx.procedure, status, message, reports,
-                   round(time.monotonic() - t0, 6))
+                   round(time.monotonic() - t0, 6), dict(ctx.links))
 
 
-__all__ = ["execute", "Outcome", "StepReport", "EXIT_CODES"]
+__all__ = ["execute", "Outcome", "StepReport", "EXIT_CODES", "STOPS"]
