@@ -132,10 +132,8 @@ def _incident(outcome: Outcome, state_dir: Path) -> dict[str, Any]:
     """
     if outcome.status == "stopped":
         return {"incident": None, "skipped": "stopped before any change"}
-    try:
-        from ..rollout.incidents.hook import on_rollback_finished
-    except ImportError as e:  # the incidents part is optional to the procedures
-        return {"incident": None, "error": str(e)}
+    from ..rollout.incidents.hook import on_rollback_finished
+
     return on_rollback_finished(state_dir, outcome.rollback_id)
 
 

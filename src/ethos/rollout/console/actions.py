@@ -251,16 +251,19 @@ class Operator:
 
 
 def open_incident_for(state_dir: Path, rollback_id: str) -> dict[str, Any]:
-    """Open (or refresh) the incident of a rollback with the incidents package, if installed."""
-    try:
-        from ..incidents.record import after_rollback
-    except ImportError:
-        return {"opened": False, "detail": "incidents are not available in this installation"}
+    """Open the incident of a rollback's episode, or attach the rollback to the open one.
+
+    ``{"opened": True, "id": …, "attached": bool}``: ``attached`` when an incident of the same
+    episode was open already (one incident per episode); ``opened`` False with a ``detail`` when
+    it could not be written (the rollback stands).
+    """
+    from ..incidents.record import after_rollback, incident_id_for
+
     try:
         inc = after_rollback(state_dir, rollback_id)
     except Exception as e:  # noqa: BLE001 - the rollback is done; a missing report must not hide it
         return {"opened": False, "detail": f"{type(e).__name__}: {e}"}
-    return {"opened": True, "id": inc.get("id")}
+    return {"opened": True, "id": inc.get("id"), "attached": inc.get("id") != incident_id_for(rollback_id)}
 
 
 def _public(body: Mapping[str, Any]) -> dict[str, Any]:
