@@ -17,8 +17,7 @@ import contextlib
 import functools
 import json
 import os
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from ..rollout.procedures.runner import Outcome, StepReport
 from ..rollout.stack import resolve_state_dir
 from ..rollout.targets import TargetError, Targets
 from .errors import EXIT_FAILED, EXIT_REFUSED, EXIT_USAGE, CLIError
+from .interrupts import interrupts_as_keyboard_interrupt
 from .rollback_common import confirm, default_user, json_errors, state_dir_of, target_options, targets_from_flags
 from .rollback_report import history, verify
 
@@ -185,28 +185,9 @@ def _covered(e: AlreadyDone, as_json: bool) -> None:
         click.echo(str(e))
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops a run like Ctrl-C: the step is journaled as interrupted, the lock freed.
-
-    An interrupt outside a step (between journal writes) leaves the run without an end
-    record, which ``resume`` treats the same way.
-    """
-    def on_term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not the main thread (embedded use): leave signals alone
-        previous = None
-    try:
-        yield
-    except KeyboardInterrupt:
-        raise CLIError("interrupted; continue with `ethos rollback resume`", 130) from None
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+def _terminate_as_interrupt() -> contextlib.AbstractContextManager[None]:
+    """SIGINT and SIGTERM stop a run like Ctrl-C wherever the CLI runs (:mod:`.interrupts`)."""
+    return interrupts_as_keyboard_interrupt()
 
 
 def _approval(procedure: str, kw: dict[str, Any]) -> Approval:

@@ -8,9 +8,45 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+
+class Hold:
+    """Holds the requests a fake answers while ``when()`` is true open until :meth:`release`.
+
+    The client sees an answer that has begun (200, then a byte of JSON whitespace every
+    ``trickle_s``, so no read timeout fires) and ends only when the test releases it: the step
+    that asked is in flight for as long as the test wants, however slow the machine is.
+    ``holding`` is set once a request is held.
+    """
+
+    def __init__(self, when: Callable[[], bool], trickle_s: float = 0.2) -> None:
+        self.when = when
+        self.trickle_s = trickle_s
+        self.holding = threading.Event()
+        self.released = threading.Event()
+
+    def active(self) -> bool:
+        return not self.released.is_set() and self.when()
+
+    def release(self) -> None:
+        self.released.set()
+
+    def serve(self, handler: BaseHTTPRequestHandler, payload: Callable[[], Any]) -> None:
+        # HTTP/1.0 without content-length: the body ends when the connection closes
+        handler.send_response(200)
+        handler.send_header("content-type", "application/json")
+        handler.end_headers()
+        self.holding.set()
+        try:
+            while not self.released.wait(self.trickle_s):
+                handler.wfile.write(b" ")
+            handler.wfile.write(json.dumps(payload()).encode())
+        except OSError:  # the client is gone (killed, interrupted)
+            pass
 
 
 class _Server:
@@ -27,8 +63,11 @@ class _Server:
                 parts = urlsplit(self.path)
                 with owner.lock:
                     owner.calls.append((self.command, parts.path))
-                status, payload = owner.handle(self.command, parts.path, parse_qs(parts.query),
-                                               dict(self.headers), body)
+                args = (self.command, parts.path, parse_qs(parts.query), dict(self.headers), body)
+                status, payload = owner.handle(*args)
+                if isinstance(payload, Hold):
+                    payload.serve(self, lambda: owner.handle(*args)[1])
+                    return
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -40,6 +79,7 @@ class _Server:
 
         self.lock = threading.Lock()
         self.calls: list[tuple[str, str]] = []
+        self.holds: list[Hold] = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -53,6 +93,8 @@ class _Server:
         return self
 
     def stop(self) -> None:
+        for hold in self.holds:
+            hold.release()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
@@ -102,6 +144,13 @@ class FakeRouter(_Server):
                                                     "p50_latency_ms": 20.0, "p95_latency_ms": 40.0}
                                                 for n in names}
 
+    def hold_stats(self, green_percent: int) -> Hold:
+        """Hold ``/router/stats`` while green has ``green_percent`` (a monitoring window) until released."""
+        green = list(self.weights)[-1]
+        hold = Hold(lambda: self.weights.get(green) == green_percent)
+        self.holds.append(hold)
+        return hold
+
     def handle(self, method, path, query, headers, body):
         lower = {k.lower(): v for k, v in headers.items()}
         if path == "/router/traffic" and method == "GET":
@@ -118,6 +167,9 @@ class FakeRouter(_Server):
             self.weights = {k: int(w.get(k, 0)) for k in self.weights}
             return 200, {"weights": self.weights}
         if path == "/router/stats":
+            hold = next((h for h in self.holds if h.active()), None)
+            if hold is not None:
+                return 200, hold
             return 200, {"weights": self.weights, "windows_s": [60],
                          "revisions": {n: {"60s": {"window_s": 60, **s}} for n, s in self.stats.items()}}
         if path == "/api/ai/marketing-chat":

@@ -284,13 +284,19 @@ def _wait_for_step(state: str, step: str, timeout: float = 30.0) -> None:
 def test_killed_or_interrupted_run_is_resumed(stack, sig):
     import signal
 
-    p = _popen("rollback", "gradual", *stack.flags, "--yes", "--json", "--stages", "50:3s,25:0.2s",
+    # The router holds monitor@50's first read of its stats until released: the signal always
+    # lands while that step is in flight, however loaded the machine (a fixed window could end,
+    # and the run finish with 0, before a slow test got to send it).
+    hold = stack.router.hold_stats(green_percent=50)
+    p = _popen("rollback", "gradual", *stack.flags, "--yes", "--json", "--stages", "50:0.3s,25:0.2s",
                "--poll", "0.1", env=stack.env)
     try:
+        assert hold.holding.wait(60), "monitor@50 never read the router's stats"
         _wait_for_step(stack.state, "monitor@50")
         p.send_signal(getattr(signal, sig))
         out, _ = p.communicate(timeout=30)
     finally:
+        hold.release()
         if p.poll() is None:
             p.kill()
             p.wait()
@@ -302,7 +308,7 @@ def test_killed_or_interrupted_run_is_resumed(stack, sig):
         assert rec["status"] == "incomplete"  # no run_ended: the lock names a dead pid
         assert os.path.exists(os.path.join(stack.state, "journal", "rollback.lock"))
     assert stack.router.weights == {"blue": 50, "green": 50}
-    # resume re-runs the interrupted 3 s window, then the rest
+    # resume re-runs the interrupted window, then the rest
     r = ethos("rollback", "resume", "--state-dir", stack.state, "--yes", "--json", env=stack.env)
     assert r.returncode == 0, r.stdout + r.stderr
     out = json.loads(r.stdout)
