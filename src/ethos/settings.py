@@ -51,6 +51,20 @@ class Settings(BaseSettings):
     pii_selftest_interval_s: float = Field(
         300.0, gt=0, description="How often the PII detector's self-test runs, seconds."
     )
+    pii_scan_interval_s: float = Field(
+        60.0, ge=0, description="How often the store's entries new since the last scan are"
+        " scanned for PII, seconds (0: no periodic scan).",
+    )
+    pii_scan_full_interval_s: float = Field(
+        3600.0, gt=0, description="How often the periodic scan reads the whole store, seconds.",
+    )
+    pii_scan_batch: int = Field(
+        500, ge=1, description="Entries the periodic PII scan reads per step.",
+    )
+    pii_scan_cpu_share: float = Field(
+        0.2, gt=0, le=1, description="Most of one CPU the periodic PII scan may use: after"
+        " each batch it pauses so its CPU time stays under this share.",
+    )
     cache_store_timeout_s: float = Field(
         0.25, gt=0, description="Timeout of one store operation, seconds."
     )

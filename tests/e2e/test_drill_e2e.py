@@ -83,6 +83,12 @@ def test_drill_passes_the_runbook_test_checklist(drills, scenario):
     if scenario == "pii-leak":
         leak = rep["facts"]["rollback_result"]
         assert leak["served_total"] == 0 and leak["gdpr_deadline"]
+        # nobody ran a scan: the revisions' periodic scan found the planted entry, and the
+        # alert check passed on the PII-in-cache trigger itself, not on the injected errors
+        assert steps["pii_scan_detects"]["ok"]
+        alerts = next(c for c in rep["checks"] if c["id"] == "monitoring_alerts_trigger")
+        assert "PII trigger pii_in_cache fired" in alerts["evidence"]
+        assert "pii_in_cache" in rep["facts"]["guard"]["firing_triggers"]
 
 
 def test_drill_status_shows_the_last_drill_and_the_next_due(drills):

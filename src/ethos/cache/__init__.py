@@ -4,7 +4,7 @@ from .admission import Exchange, Gate, Rejection, completeness_gate, decide
 from .entry import Entry
 from .keys import InvalidPattern, Scope, make_key, normalise, parse_pattern
 from .response_cache import Lookup, ResponseCache, SemanticMatcher
-from .store import Store, StoreError, StoreStats, StoreUnavailable, open_store
+from .store import Store, StoreError, StoreMissing, StoreStats, StoreUnavailable, open_store, safe_url
 
 __all__ = [
     "Entry",
@@ -18,6 +18,7 @@ __all__ = [
     "SemanticMatcher",
     "Store",
     "StoreError",
+    "StoreMissing",
     "StoreStats",
     "StoreUnavailable",
     "completeness_gate",
@@ -26,4 +27,5 @@ __all__ = [
     "normalise",
     "open_store",
     "parse_pattern",
+    "safe_url",
 ]

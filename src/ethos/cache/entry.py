@@ -23,7 +23,7 @@ class Entry:
     sources: list[str] = field(default_factory=list)
     created_at: float = 0.0  # unix seconds
     ttl_s: int = 0  # seconds; 0 never expires
-    hit_count: int = 0
+    hit_count: int | None = 0  # times served; None when the store cannot tell
     embedding: bytes = b""
     meta: dict[str, object] = field(default_factory=dict)
 
@@ -53,7 +53,7 @@ class Entry:
         )
 
     @classmethod
-    def from_json(cls, raw: str | bytes, hit_count: int = 0, embedding: bytes = b"") -> Entry:
+    def from_json(cls, raw: str | bytes, hit_count: int | None = 0, embedding: bytes = b"") -> Entry:
         d = json.loads(raw)
         return cls(
             key=d["key"],

@@ -8,6 +8,9 @@ Key layout (``P`` is the key prefix, ``ethos:`` by default; one prefix per deplo
     P vec:NS:vFV:SCOPE       set of KEYs of one scope that carry a vector (semantic index)
     P epoch                  integer, INCR'd by every removal
     P meta:NAME              integer kept beside the entries (set_meta / get_meta)
+    P seq                    integer, INCR'd by every put: the position of the latest put
+    P puts                   sorted set of KEYs scored by the position of their last put
+                             (scan_since; an index like the sets: gone members are pruned)
     channel P invalidate     the new epoch, PUBLISHed by every removal
 
 Entries live under ``e:`` so that no cache key (which starts with a namespace) can collide
@@ -61,6 +64,13 @@ end
 return 0
 """
 
+# The position of a put, taken inside the put's MULTI: positions commit in order.
+_POSITION_LUA = """
+local s = redis.call('INCR', KEYS[1])
+redis.call('ZADD', KEYS[2], s, ARGV[1])
+return s
+"""
+
 
 def _s(raw: bytes | str | None) -> str:
     if raw is None:
@@ -103,9 +113,12 @@ class RedisStore(Store):
         self._p = prefix.encode()
         self._entry_prefix = self._p + b"e:"
         self._epoch_key = self._p + b"epoch"
+        self._seq_key = self._p + b"seq"
+        self._puts_key = self._p + b"puts"
         self.channel = self._p + b"invalidate"
         self._bump = client.register_script(BUMP_LUA)
         self._add_hits = client.register_script(_ADD_HITS_LUA)
+        self._position = client.register_script(_POSITION_LUA)
         # the subscriber holds one connection for ever: it must not take one of the pool's
         self._sub_client = subscriber or client
         self._epochs = EpochSubscriber(
@@ -212,7 +225,9 @@ class RedisStore(Store):
     @staticmethod
     def _entry(fields: list[Any]) -> Entry:
         data, hits, emb = fields[:3]
-        return Entry.from_json(data, hit_count=int(hits or 0), embedding=bytes(emb or b""))
+        # a hash without its hit count (written by something else than put()): unknown
+        return Entry.from_json(data, hit_count=None if hits is None else int(hits),
+                               embedding=bytes(emb or b""))
 
     # --- Store -----------------------------------------------------------------
     def get(self, key: str, now: float) -> Entry | None:
@@ -257,6 +272,7 @@ class RedisStore(Store):
             pipe.sadd(self._src_key(s), member)
         if entry.embedding:
             pipe.sadd(vec, member)
+        self._position(keys=[self._seq_key, self._puts_key], args=[member], client=pipe)
         self._call(pipe.execute)
         self._count("writes")
 
@@ -312,6 +328,29 @@ class RedisStore(Store):
                 pending = pending[batch:]
         if pending:
             yield pending
+
+    def position(self) -> int:
+        raw = self._call(lambda: self.client.get(self._seq_key))
+        self._count("reads")
+        return int(raw or 0)
+
+    def scan_since(self, after: int, batch: int = 500) -> tuple[list[Entry], int]:
+        members = self._call(
+            lambda: self.client.zrangebyscore(
+                self._puts_key, f"({int(after)}", "+inf", start=0, num=batch, withscores=True
+            )
+        )
+        if not members:
+            self._count("reads")
+            return [], after
+        hkeys = [self._entry_prefix + m for m, _ in members]
+        rows = self._fetch(hkeys, "data", "hit_count", "embedding")
+        self._count("reads", max(len(rows), 1))
+        out = [self._entry(r) for r in rows if r[0] is not None]
+        gone = [m for (m, _), r in zip(members, rows, strict=True) if r[0] is None]
+        if gone:  # removed or expired: prune the index
+            self._call(lambda: self.client.zrem(self._puts_key, *gone))
+        return out, int(members[-1][1])
 
     def scope_vectors(
         self, namespace: str, format_version: int, scope: str, now: float
@@ -408,6 +447,22 @@ class RedisStore(Store):
                     dead = [m for m, a in zip(chunk, alive, strict=True) if not a]
                     if dead:
                         self._call(lambda s=set_key, d=dead: self.client.srem(s, *d))
+        cursor = 0
+        while True:
+            cursor, members = self._call(
+                lambda c=cursor: self.client.zscan(self._puts_key, c, count=_SCAN_COUNT)
+            )
+            chunk = [m for m, _ in members]
+            if chunk:
+                pipe = self.client.pipeline(transaction=False)
+                for m in chunk:
+                    pipe.exists(self._entry_prefix + m)
+                alive = self._call(pipe.execute)
+                dead = [m for m, a in zip(chunk, alive, strict=True) if not a]
+                if dead:
+                    self._call(lambda d=dead: self.client.zrem(self._puts_key, *d))
+            if cursor == 0:
+                break
 
     def close(self) -> None:
         """Stop the subscriber thread and close the connections."""

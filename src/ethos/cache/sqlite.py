@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .entry import Entry
 from .keys import glob_matches
-from .store import Store, StoreStats, StoreUnavailable, _escape_glob, check_key
+from .store import Store, StoreMissing, StoreStats, StoreUnavailable, _escape_glob, check_key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS entries (
     expires_at REAL NOT NULL,
     hit_count INTEGER NOT NULL DEFAULT 0,
     data TEXT NOT NULL,
-    embedding BLOB NOT NULL DEFAULT x''
+    embedding BLOB NOT NULL DEFAULT x'',
+    seq INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_scope ON entries(scope, format_version);
 CREATE TABLE IF NOT EXISTS entry_sources (
@@ -43,7 +44,11 @@ CREATE TABLE IF NOT EXISTS entry_sources (
 CREATE INDEX IF NOT EXISTS entry_sources_key ON entry_sources(key);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta(name, value) VALUES ('epoch', 0);
+INSERT OR IGNORE INTO meta(name, value) VALUES ('seq', 0);
 """
+# after the migration below (a file from before ``seq`` gets the column first)
+_SEQ_INDEX = "CREATE INDEX IF NOT EXISTS entries_seq ON entries(seq);"
+
 
 _NEVER = 1e18  # expires_at of entries without TTL
 _NO_LOCK = contextlib.nullcontext()
@@ -120,9 +125,13 @@ class SQLiteStore(Store):
     backend = "sqlite"
     remote = False
 
-    def __init__(self, path: str | os.PathLike[str] = ":memory:", timeout_s: float = 0.25) -> None:
+    def __init__(self, path: str | os.PathLike[str] = ":memory:", timeout_s: float = 0.25, *,
+                 create: bool = True) -> None:
+        """``create=False``: open an existing cache only (:class:`StoreMissing` when the file,
+        its directory or its tables are missing); no file or directory is ever created."""
         super().__init__()
         self.path = str(path)
+        self.create = create
         self._busy_ms = int(max(timeout_s, 1.0) * 1000)
         # A file gets one connection per thread: a reader on the event loop never waits for a
         # writer's commit in a worker thread (WAL lets them run side by side). ":memory:" is
@@ -134,17 +143,61 @@ class SQLiteStore(Store):
         # the thread each connection belongs to (None: shared by all threads)
         self._owners: dict[sqlite3.Connection, threading.Thread | None] = {}
         self._shared_view = types.SimpleNamespace()
+        if not create and not self._shared:
+            self._check_exists()
         try:
-            if not self._shared:
+            if not self._shared and create:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             db = self._connect()
             db.executescript(_SCHEMA)
+            self._migrate(db)
         except (sqlite3.Error, OSError) as e:
             raise _unavailable(f"cannot open SQLite cache at {self.path}: {e}", e, self.path) from e
 
+    def _check_exists(self) -> None:
+        """StoreMissing unless the file exists and holds the cache's tables (read-only look:
+        a file that is not a cache is left untouched)."""
+        p = Path(self.path)
+        if not p.parent.is_dir():
+            raise StoreMissing(f"no SQLite cache at {self.path}: the directory {p.parent} does not exist")
+        if not p.is_file():
+            raise StoreMissing(f"no SQLite cache at {self.path}: the file does not exist")
+        try:
+            db = sqlite3.connect(f"{p.absolute().as_uri()}?mode=ro", uri=True, timeout=self._busy_ms / 1000)
+            try:
+                found = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='entries'").fetchone()
+            finally:
+                db.close()
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e):
+                return  # a writer holds it: the open that follows waits for it
+            raise _unavailable(f"cannot open SQLite cache at {self.path}: {e}", e, self.path) from e
+        except sqlite3.DatabaseError as e:  # e.g. "file is not a database"
+            raise StoreMissing(f"{self.path} is not an ethos cache: {e}") from e
+        if not found:
+            raise StoreMissing(f"{self.path} is not an ethos cache (it has no cache tables)")
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        """Give a file written before ``seq`` existed the column (its old entries get 0: a
+        full scan reads them, :meth:`scan_since` reads what is put from now on)."""
+        try:
+            cols = {r[1] for r in db.execute("PRAGMA table_info(entries)")}
+            if "seq" not in cols:
+                db.execute("ALTER TABLE entries ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+            db.executescript(_SEQ_INDEX)
+        except sqlite3.OperationalError:
+            # added by another process meanwhile, or a read-only file: it still answers reads
+            # (scan_since then fails as unavailable, and a full scan still reads everything)
+            pass
+
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=self._busy_ms / 1000, isolation_level=None,
-                             check_same_thread=False)
+        if self.create or self._shared:
+            db = sqlite3.connect(self.path, timeout=self._busy_ms / 1000, isolation_level=None,
+                                 check_same_thread=False)
+        else:  # mode=rw: a file removed meanwhile is an error, never re-created empty
+            db = sqlite3.connect(f"{Path(self.path).absolute().as_uri()}?mode=rw", uri=True,
+                                 timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
@@ -227,10 +280,12 @@ class SQLiteStore(Store):
 
         def op(db):
             db.execute("BEGIN IMMEDIATE")
+            # the position of this put: writers are serialised, so positions commit in order
+            db.execute("UPDATE meta SET value = value + 1 WHERE name = 'seq'")
             db.execute(
                 "INSERT OR REPLACE INTO entries(key, scope, question, format_version,"
-                " created_at, expires_at, hit_count, data, embedding)"
-                " VALUES (?,?,?,?,?,?,0,?,?)",
+                " created_at, expires_at, hit_count, data, embedding, seq)"
+                " VALUES (?,?,?,?,?,?,0,?,?,(SELECT value FROM meta WHERE name = 'seq'))",
                 (entry.key, entry.scope, entry.question, entry.format_version,
                  entry.created_at, expires, entry.to_json(), entry.embedding),
             )
@@ -331,6 +386,25 @@ class SQLiteStore(Store):
                 yield found
             if len(rows) < batch:
                 return
+
+    def position(self) -> int:
+        row = self._run(lambda db: db.execute("SELECT value FROM meta WHERE name='seq'").fetchone())
+        self._count("reads")
+        return int(row[0]) if row else 0
+
+    def scan_since(self, after: int, batch: int = 500) -> tuple[list[Entry], int]:
+        def op(db):
+            return db.execute(
+                "SELECT seq, data, hit_count, embedding FROM entries WHERE seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (after, batch),
+            ).fetchall()
+
+        rows = self._run(op)
+        self._count("reads", max(len(rows), 1))
+        if not rows:
+            return [], after
+        return [self._row_entry(r[1:]) for r in rows], int(rows[-1][0])
 
     def scope_vectors(
         self, namespace: str, format_version: int, scope: str, now: float

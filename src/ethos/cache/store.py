@@ -7,6 +7,9 @@ process) can tell its copies are stale. Which entries may be stored is decided a
 
 Errors: every backend raises :class:`StoreUnavailable` (a subclass of :class:`StoreError`)
 when it cannot be reached or times out, so callers can bypass the cache and keep answering.
+:func:`open_store` with ``create=False`` (what every command that only *reads* a store uses)
+raises :class:`StoreMissing` for a store that does not exist instead of creating an empty one,
+and :class:`StoreUnavailable` for one that does not answer.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from .entry import Entry
 
@@ -33,6 +37,11 @@ class StoreUnavailable(StoreError):
     def __init__(self, message: str = "", *, kind: str = "unavailable") -> None:
         super().__init__(message)
         self.kind = kind
+
+
+class StoreMissing(StoreError):
+    """The store does not exist (its SQLite file or directory is missing, or the file is not a
+    cache) and the caller asked not to create it: a mistyped location, never an empty cache."""
 
 
 #: kinds of :class:`StoreUnavailable` after which reads may still work
@@ -101,6 +110,22 @@ class Store(abc.ABC):
         """Every live entry matching ``pattern``, in batches, with hit counts."""
 
     @abc.abstractmethod
+    def position(self) -> int:
+        """The position of the latest :meth:`put`: a number that every put raises, shared by
+        every instance on the store (0 when nothing was ever put). Not a time."""
+
+    @abc.abstractmethod
+    def scan_since(self, after: int, batch: int = 500) -> tuple[list[Entry], int]:
+        """Up to ``batch`` stored entries put after position ``after``, in put order, with
+        hit counts, and the position to pass next time (``after`` itself when there is
+        nothing newer). A replaced entry counts as put again. An empty list with a moved
+        position means the entries there have gone since: call again.
+
+        For incremental scans: take :meth:`position` before a full :meth:`scan`, then read
+        from it to see everything put since. Entries put before the backend kept positions
+        are seen by :meth:`scan` only."""
+
+    @abc.abstractmethod
     def scope_vectors(
         self, namespace: str, format_version: int, scope: str, now: float
     ) -> list[tuple[str, str, bytes]]:
@@ -160,21 +185,56 @@ def _escape_glob(key: str) -> str:
     return "".join(out)
 
 
-def open_store(url: str, **kwargs) -> Store:
-    """Open the store named by a URL: ``sqlite:///PATH``, ``sqlite://:memory:``, ``redis://…``."""
+def safe_url(url: str) -> str:
+    """``url`` fit to print: no user, password or query (a Redis URL may carry its password
+    as ``redis://:PASSWORD@host`` or ``?password=``); ``sqlite://`` URLs are shown whole."""
+    if url.startswith("sqlite://"):
+        return url
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port else ""
+        user = "***@" if (parts.username or parts.password) else ""
+        return urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, "", ""))
+    except ValueError:
+        return url.split("://", 1)[0] + "://***"
+
+
+def _sqlite_path(url: str) -> str:
+    path = url[len("sqlite://") :]
+    if path.startswith("/"):
+        path = path[1:] if not path.startswith("//") else path[1:]
+    return path or ":memory:"
+
+
+def open_store(url: str, *, create: bool = True, **kwargs) -> Store:
+    """Open the store named by a URL: ``sqlite:///PATH``, ``sqlite://:memory:``, ``redis://…``.
+
+    ``create=True`` (``ethos serve``, ``ethos stack up``): a missing SQLite file (and its
+    directory) is created, and Redis is not contacted until used. ``create=False`` (every
+    command that reads an existing store): nothing is created; :class:`StoreMissing` when the
+    SQLite file, its directory or its cache tables are missing, :class:`StoreUnavailable` when
+    the store does not answer (Redis is pinged once).
+    """
     if url.startswith("sqlite://"):
         from .sqlite import SQLiteStore
 
-        path = url[len("sqlite://") :]
-        if path.startswith("/"):
-            path = path[1:] if not path.startswith("//") else path[1:]
-        return SQLiteStore(path or ":memory:", **kwargs)
+        return SQLiteStore(_sqlite_path(url), create=create, **kwargs)
     if url.startswith(("redis://", "rediss://", "unix://")):
         try:
             from .redis import RedisStore
         except ImportError as e:  # pragma: no cover - redis is a core dependency
             raise StoreError(f"the Redis store is not available: {e}") from e
-        return RedisStore.from_url(url, **kwargs)
+        store = RedisStore.from_url(url, **kwargs)
+        if not create:
+            try:
+                store._call(store.client.ping)  # noqa: SLF001 - one check, errors as StoreUnavailable
+            except StoreUnavailable:
+                store.close()
+                raise
+        return store
     raise StoreError(
-        f"unknown cache URL {url!r}: use sqlite:///PATH or redis://HOST:PORT/DB"
+        f"unknown cache URL {safe_url(url)!r}: use sqlite:///PATH or redis://HOST:PORT/DB"
     )

@@ -110,7 +110,7 @@ def top_questions(store, n: int, namespace: str) -> list[dict]:
     best: list[tuple[int, str]] = []
     for batch in store.scan(f"{namespace}:*"):
         for e in batch:
-            item = (e.hit_count, e.question)
+            item = (e.hit_count or 0, e.question)
             if len(best) < n:
                 heapq.heappush(best, item)
             elif item > best[0]:
@@ -126,8 +126,12 @@ async def pii_scan(request: Request, purge: bool = Query(False)):
     try:
         report = await run_in_threadpool(scan_store, st.cache.store, purge=purge)
     except StoreUnavailable as e:
+        st.metrics.cache_pii_scan_failures.labels(st.revision, "request", "store").inc()
         raise _unavailable(e) from None
-    st.metrics.cache_pii_leaks.labels(st.revision).set(len(report.leaks) - report.purged)
+    if report.complete:  # a scan by a broken detector never lowers the gauge
+        st.metrics.cache_pii_leaks.labels(st.revision).set(len(report.leaks) - report.purged)
+    else:
+        st.metrics.cache_pii_scan_failures.labels(st.revision, "request", "detector").inc()
     (log.warning if report.leaks else log.info)(
         "cache PII scan", extra={"scanned": report.scanned, "leaking": len(report.leaks)}
     )

@@ -11,6 +11,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from ..cache.periodic_scan import in_periodic_scan
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -94,8 +96,32 @@ class ServiceMetrics:
             ["revision"], registry=r,
         )
         self.cache_pii_leaks = Gauge(
-            "ethos_cache_pii_leaks", "Entries holding PII found by the last cache scan.",
+            "ethos_cache_pii_leaks",
+            "Entries holding PII, as the last complete scan of the whole store found them (any"
+            " instance's; a failed or partial scan never changes it). Absent until one completes.",
             ["revision"], registry=r,
+        )
+        self.cache_pii_scan_failures = Counter(
+            "ethos_cache_pii_scan_failures",
+            "Cache PII scans that did not complete, by pass (full, since, request) and reason"
+            " (store, detector, error); they leave the leak gauge as it was.",
+            ["revision", "pass", "reason"], registry=r,
+        )
+        self.cache_pii_scan_last_success = Gauge(
+            "ethos_cache_pii_scan_last_success_timestamp_seconds",
+            "Unix time of the last complete PII scan of the store (by any instance).",
+            ["revision"], registry=r,
+        )
+        self.pii_scan_store_ops = Counter(
+            "ethos_cache_pii_scan_store_operations",
+            "Store operations of the periodic PII scan, by kind (not in ethos_store_operations,"
+            " which prices the requests' store use).",
+            ["revision", "op"], registry=r,
+        )
+        self.cache_pii_scanned = Counter(
+            "ethos_cache_pii_scanned_entries",
+            "Entries read by this revision's periodic PII scan, by pass (full, since).",
+            ["revision", "pass"], registry=r,
         )
         self.semantic_ready = Gauge(
             "ethos_semantic_ready", "1 when the semantic tier answers, else 0.", ["revision"],
@@ -107,6 +133,10 @@ class ServiceMetrics:
         }
         self._op_children = {
             kind: self.store_ops.labels(revision, op)
+            for kind, op in (("reads", "read"), ("writes", "write"), ("deletes", "delete"))
+        }
+        self._scan_op_children = {
+            kind: self.pii_scan_store_ops.labels(revision, op)
             for kind, op in (("reads", "read"), ("writes", "write"), ("deletes", "delete"))
         }
         self._route_children: dict[tuple[str, int], tuple] = {}
@@ -124,6 +154,9 @@ class ServiceMetrics:
         self._lookup_children[result].inc()
 
     def count_store_op(self, kind: str, n: int) -> None:
+        if in_periodic_scan():
+            self._scan_op_children[kind].inc(n)
+            return
         self._op_children[kind].inc(n)
 
     def observe_request(self, route: str, status: int, latency: float, ttft: float | None) -> None:

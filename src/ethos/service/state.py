@@ -11,7 +11,8 @@ from ..agent import KnowledgeBase, KnowledgeBaseAnswerer
 from ..agent.base import Answerer
 from ..cache import ResponseCache, Scope, Store, StoreError, open_store
 from ..cache.admission import Exchange, completeness_gate
-from ..cache.leaks import PII_LEAKS_META
+from ..cache.leaks import PII_LEAKS_META, PII_SCAN_OK_META
+from ..cache.periodic_scan import PeriodicLeakScan, ScanSchedule
 from ..cache.pii_gate import pii_check
 from ..cache.quality import make_quality_gate
 from ..settings import Settings
@@ -62,6 +63,7 @@ class AppState:
     tasks: list[asyncio.Task] = field(default_factory=list)
     #: at stop, wait for a model still loading (in-process use); `ethos serve` exits at once
     wait_for_model: bool = True
+    leak_scan: PeriodicLeakScan | None = None
 
     def semantic_loading(self) -> bool:
         return self.cache.semantic is not None and self.cache.semantic.state == "loading"
@@ -142,6 +144,38 @@ class AppState:
         self.tasks.append(asyncio.create_task(self._selftest_loop(), name="ethos.pii-selftest"))
         self.tasks.append(asyncio.create_task(self._flush_hits_loop(), name="ethos.flush-hits"))
         self.tasks.append(asyncio.create_task(self._store_watch_loop(), name="ethos.store-watch"))
+        if self.settings.pii_scan_interval_s > 0 and self.settings.cache_enabled:
+            self.leak_scan = self.make_leak_scan()
+            self.tasks.append(asyncio.create_task(self._leak_scan_loop(), name="ethos.pii-scan"))
+
+    def make_leak_scan(self) -> PeriodicLeakScan:
+        """The periodic PII scan of this revision's store, reporting to its metrics."""
+        s, m, rev = self.settings, self.metrics, self.revision
+
+        def complete(kind: str, scanned: int, leaking: int, now: float) -> None:
+            m.cache_pii_leaks.labels(rev).set(leaking)
+            m.cache_pii_scan_last_success.labels(rev).set(now)
+            m.cache_pii_scanned.labels(rev, kind).inc(scanned)
+
+        return PeriodicLeakScan(
+            lambda: self.cache.store,
+            ScanSchedule(s.pii_scan_interval_s, s.pii_scan_full_interval_s),
+            batch=s.pii_scan_batch,
+            cpu_share=s.pii_scan_cpu_share,
+            on_complete=complete,
+            on_failure=lambda kind, reason: m.cache_pii_scan_failures.labels(rev, kind, reason).inc(),
+        )
+
+    async def _leak_scan_loop(self) -> None:
+        """Scan the store for PII by itself: one batch per step in a worker thread, with pauses
+        that keep its CPU share bounded (see :mod:`ethos.cache.periodic_scan`)."""
+        scan = self.leak_scan
+        assert scan is not None
+        while True:
+            delay = await asyncio.to_thread(scan.step)
+            if delay == float("inf"):  # switched off
+                return
+            await asyncio.sleep(delay)
 
     async def _flush_hits_loop(self) -> None:
         while True:
@@ -165,11 +199,17 @@ class AppState:
         m.semantic_ready.labels(rev).set(1 if self.cache.semantic_ready() else 0)
         m.store_up.labels(rev).set(1 if self.cache.store_up else 0)
         if self.cache.store_up:
+            # the store's truth, written only by complete scans (any instance's): a scan that
+            # failed, or a store that does not answer, leaves the gauge as it was
             try:
                 leaks = self.cache.store.get_meta(PII_LEAKS_META)
+                ok_at = self.cache.store.get_meta(PII_SCAN_OK_META)
             except StoreError:
                 return
-            m.cache_pii_leaks.labels(rev).set(leaks or 0)
+            if leaks is not None:
+                m.cache_pii_leaks.labels(rev).set(leaks)
+            if ok_at is not None:
+                m.cache_pii_scan_last_success.labels(rev).set(ok_at)
 
     async def _store_watch_loop(self) -> None:
         """While the store is down, ping it (or reopen it) so the cache comes back by itself."""

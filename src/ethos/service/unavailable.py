@@ -18,6 +18,7 @@ class UnavailableStore(Store):
 
     get = put = delete_matching = delete_by_source = add_hits = _fail
     scope_vectors = count = epoch = purge_expired = set_meta = get_meta = _fail
+    position = scan_since = _fail
 
     def scan(self, pattern="*", batch=500):
         self._fail()

@@ -384,3 +384,58 @@ def test_close_leaves_no_threads(kind: str, request: pytest.FixtureRequest) -> N
     s.ping()
     s.close()
     assert set(threading.enumerate()) - before == set()
+
+
+# --- positions: what is new since a marker (the periodic PII scan) ---------------------
+def _since_all(store: Store, after: int, batch: int = 500) -> tuple[list[str], int]:
+    keys: list[str] = []
+    while True:
+        got, nxt = store.scan_since(after, batch)
+        keys.extend(e.key for e in got)
+        if nxt == after:
+            return keys, after
+        after = nxt
+
+
+def test_scan_since_reads_what_was_put_after_a_position(store: Store, t0: float) -> None:
+    assert store.position() == 0
+    assert store.scan_since(0) == ([], 0)
+    for i in range(5):
+        store.put(make(f"old{i}", t0))
+    mark = store.position()
+    assert mark >= 5
+    assert _since_all(store, 0)[0] == [f"old{i}" for i in range(5)]  # in put order
+    assert store.scan_since(mark) == ([], mark)
+    for i in range(7):
+        store.put(make(f"new{i}", t0))
+    store.add_hits({"new1": 2})
+    got, nxt = store.scan_since(mark, batch=3)
+    assert [e.key for e in got] == ["new0", "new1", "new2"]
+    assert got[1].hit_count == 2 and got[0].reply == "reply to new0"
+    rest, end = _since_all(store, nxt, batch=3)
+    assert rest == [f"new{i}" for i in range(3, 7)]
+    assert end == store.position() > nxt > mark
+
+
+def test_scan_since_sees_a_replaced_entry_again_and_skips_removed_ones(
+    store: Store, t0: float
+) -> None:
+    for k in ("a", "b", "c"):
+        store.put(make(k, t0))
+    mark = store.position()
+    store.put(make("a", t0, reply="replaced"))  # put again: new since the mark
+    store.put(make("d", t0))
+    store.delete_keys(["d"])
+    keys, end = _since_all(store, mark, batch=1)
+    assert keys == ["a"]
+    assert end > mark
+    assert store.scan_since(end) == ([], end)
+    store.put(make("e", t0))  # positions never go back, even after a removal
+    assert _since_all(store, end)[0] == ["e"]
+
+
+def test_positions_are_shared(store: Store, second: Store, t0: float) -> None:
+    mark = second.position()
+    store.put(make("x", t0))
+    assert second.position() > mark
+    assert [e.key for e in second.scan_since(mark)[0]] == ["x"]

@@ -127,7 +127,45 @@ def _inject_pii(cache_url: str) -> str:
     return key
 
 
-def _guard_step(state_dir: Path, router: str, webhook: str, policy: Path | None) -> dict[str, Any]:
+#: the drill's revisions scan their store this often (s) in the pii-leak scenario, so that the
+#: planted entry reaches the guard through the revisions' gauge within seconds
+DRILL_PII_SCAN_INTERVAL_S = "0.5"
+
+
+def _pii_gauge(revisions: dict[str, str]) -> dict[str, float | None]:
+    """``ethos_cache_pii_leaks`` as each revision exports it (None: not exported yet)."""
+    from ..sources.promtext import Scrape
+
+    out: dict[str, float | None] = {}
+    for name, url in revisions.items():
+        try:
+            s = Scrape.parse(time.time(), httpx.get(f"{url.rstrip('/')}/metrics", timeout=2).text)
+            vals = list(s.by_label("ethos_cache_pii_leaks", "revision").values())
+            out[name] = max(vals) if s.has("ethos_cache_pii_leaks") and vals else None
+        except (httpx.HTTPError, ValueError):
+            out[name] = None
+    return out
+
+
+def _wait_for_pii_scan(revisions: dict[str, str], timeout_s: float) -> tuple[bool, str]:
+    """Wait until a revision's periodic scan has found the planted entry (its gauge > 0)."""
+    end = time.monotonic() + timeout_s
+    seen: dict[str, float | None] = {}
+    while True:
+        seen = _pii_gauge(revisions)
+        found = {k: v for k, v in seen.items() if v}
+        if found:
+            return True, "periodic scan found it: ethos_cache_pii_leaks " + ", ".join(
+                f"{k}={v:g}" for k, v in sorted(found.items()))
+        if time.monotonic() >= end:
+            return False, f"ethos_cache_pii_leaks still {seen} after {timeout_s:g} s (is the periodic scan on?)"
+        time.sleep(0.2)
+
+
+def _guard_step(state_dir: Path, router: str, webhook: str, policy: Path | None,
+                revisions: dict[str, str] | None = None) -> dict[str, Any]:
+    """One guard evaluation on the router's signals (and, given ``revisions``, on their own
+    ``/metrics`` too: the PII-in-cache trigger reads the revisions' leak gauge)."""
     from ..guard.actuator import Alerter, FakeActuator
     from ..guard.history import GuardHistory
     from ..guard.loop import Guard
@@ -136,8 +174,13 @@ def _guard_step(state_dir: Path, router: str, webhook: str, policy: Path | None)
     from ..sources import RouterSource
 
     pol = load_policy(policy)
+    sources: list[Any] = [RouterSource(router)]
+    if revisions:
+        from ..sources.revision import RevisionMetricsSource
+
+        sources.append(RevisionMetricsSource(revisions))
     # The drill runs the scenario's procedure itself (timed); the guard only has to fire and alert.
-    g = Guard(pol, [RouterSource(router)], FakeActuator(), Alerter([WebhookNotifier(webhook)]),
+    g = Guard(pol, sources, FakeActuator(), Alerter([WebhookNotifier(webhook)]),
               GuardHistory(state_dir))
     try:
         r = g.step()
@@ -147,6 +190,8 @@ def _guard_step(state_dir: Path, router: str, webhook: str, policy: Path | None)
     firing = [x for x in r.evaluation.results if x.status == "firing"]
     return {"action": d.action, "trigger": d.trigger, "reason": d.reason, "acts": d.acts or d.needs_approval,
             "firing": [f"{x.trigger}: {x.reason}" for x in firing], "policy": pol.name,
+            "firing_triggers": [x.trigger for x in firing],
+            "pii_triggers": [t.name for t in pol.triggers if t.signal == "pii_leaks"],
             "policy_triggers": len(pol.triggers), "alerts": len(d.alerts) + (1 if d.acts else 0)}
 
 
@@ -202,6 +247,8 @@ def run_drill(o: DrillOptions) -> DrillReport:
     tm = _Timer(report, o.echo)
     with WebhookReceiver() as hook:
         env = {**os.environ, "ETHOS_NOTIFY_WEBHOOK_URL": hook.url, "ETHOS_STATE_DIR": str(sd)}
+        if o.scenario == "pii-leak":  # the revisions find the planted entry by themselves
+            env["ETHOS_PII_SCAN_INTERVAL_S"] = DRILL_PII_SCAN_INTERVAL_S
         env.pop("ETHOS_SLACK_WEBHOOK_URL", None)  # a drill never pages the real channel
         env.pop("ETHOS_AUTHORITY_FILE", None)
         env.pop("ETHOS_NOTIFY_CONFIG", None)
@@ -250,6 +297,10 @@ def _drill_body(o: DrillOptions, sd: Path, stack: Any, env: dict[str, str], hook
         t0 = time.monotonic()
         key = _inject_pii(stack.cache_url)
         tm.add("inject_pii_leak", t0, True, f"entry {key.rsplit(':', 1)[0]}:… holds a phone number")
+        # nobody runs a scan: the revisions' periodic scan must find it and export the gauge
+        t0 = time.monotonic()
+        found, detail = _wait_for_pii_scan(dict(stack.revisions), 20.0 if o.target is None else 90.0)
+        tm.add("pii_scan_detects", t0, found, detail)
     traffic = Traffic(stack.router).start()
     try:
         t0 = time.monotonic()
@@ -258,8 +309,11 @@ def _drill_body(o: DrillOptions, sd: Path, stack: Any, env: dict[str, str], hook
                                       f"(green {traffic.total('green')} answered)")
         t0 = time.monotonic()
         try:
-            g = _guard_step(sd, stack.router, hook.url, o.policy)
+            pii = o.scenario == "pii-leak"
+            g = _guard_step(sd, stack.router, hook.url, o.policy, dict(stack.revisions) if pii else None)
             fired = bool(g["acts"]) and g["action"] in ("emergency", "standard", "gradual")
+            if pii:  # the PII trigger itself, not the injected errors' trigger
+                fired = bool(g["acts"]) and any(t in g["firing_triggers"] for t in g["pii_triggers"])
             tm.add("guard_detects", t0, fired, f"{g['action']} by {g['trigger']}: {g['reason']}")
         except Exception as e:  # noqa: BLE001 - a drill records, never crashes
             g = {"action": "none", "error": f"{type(e).__name__}: {e}", "policy": None, "policy_triggers": 0}
@@ -337,10 +391,15 @@ def _checks(o: DrillOptions, sd: Path, stack: Any, hook: WebhookReceiver, report
     tm.add("verify_cache_miss", t0, ok, f"seeded HIT before: {seeded}; now {xc}")
     report.checks.append(Check("cache_invalidation_works", titles["cache_invalidation_works"],
                                "pass" if ok else "fail", f'"{SEED_QUESTION}" was HIT before the rollback, {xc} after'))
-    # 3. monitoring alerts trigger
+    # 3. monitoring alerts trigger (pii-leak: the PII-in-cache trigger itself)
+    pii_note = ""
+    if o.scenario == "pii-leak":
+        pii = [t for t in g.get("firing_triggers") or [] if t in (g.get("pii_triggers") or [])]
+        pii_note = (f"PII trigger {', '.join(pii)} fired; " if pii else
+                    f"PII trigger {', '.join(g.get('pii_triggers') or []) or '(none in the policy)'} did NOT fire; ")
     report.checks.append(Check("monitoring_alerts_trigger", titles["monitoring_alerts_trigger"],
                                "pass" if fired else "fail",
-                               f"guard policy {g.get('policy')!r}: {g.get('action')} by {g.get('trigger')} "
+                               f"{pii_note}guard policy {g.get('policy')!r}: {g.get('action')} by {g.get('trigger')} "
                                f"({'; '.join(g.get('firing') or []) or g.get('error') or 'nothing fired'})"))
     # 4. team receives notifications: the guard's alert and the procedure's notification
     bodies = [x["body"] for x in hook.received if isinstance(x.get("body"), dict)]
