@@ -10,12 +10,28 @@ from .errors import CLIError
 
 
 def _open_cache():
+    """The service's cache over the *existing* store named by ETHOS_CACHE_URL (or the state
+    dir's): a missing state dir or store, or an unreachable one, is an error, never an empty
+    cache (see :mod:`ethos.cli.stores`)."""
     from ..cache import StoreError
     from ..service.state import AppState
     from ..settings import Settings
+    from .stores import open_existing_store, require_state_dir
 
     try:
-        state = AppState.build(Settings())
+        settings = Settings()
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    if settings.cache_url:
+        check = "ETHOS_CACHE_URL"
+    else:  # the URL comes from the state dir: a mistyped one must not read as an empty cache
+        require_state_dir(settings.state_dir, "ETHOS_STATE_DIR (or set ETHOS_CACHE_URL)")
+        check = "ETHOS_STATE_DIR / ETHOS_CACHE_URL"
+    # checked here (nothing created) before the service's cache opens it for real
+    open_existing_store(settings.resolved_cache_url(), check,
+                        timeout_s=settings.cache_store_timeout_s).close()
+    try:
+        state = AppState.build(settings)
     except (StoreError, ValueError) as e:
         raise CLIError(str(e)) from None
     if not state.cache.check_store():

@@ -13,6 +13,7 @@ from ..rollout.errors import RolloutError
 from ..rollout.evidence import EvidenceError, export_evidence, parse_since, stamp, verify_manifest
 from ..rollout.stack import load_stack, resolve_state_dir
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
+from .stores import require_state_dir
 
 
 def _tick_incidents(state_dir: Path, out: str, since_t: float, now: float) -> list[str]:
@@ -57,7 +58,8 @@ def export(since: str, revisions: tuple[str, ...], out: str | None, logs: tuple[
         since_s = parse_since(since)
     except ValueError as e:
         raise CLIError(f"--since: {e}", EXIT_USAGE) from None
-    sd = resolve_state_dir(state_dir)
+    # a mistyped state dir would export nothing and call it clean: refused, nothing created
+    sd = require_state_dir(resolve_state_dir(state_dir))
     now = time.time()
     out_dir = Path(out) if out else sd / "evidence" / stamp(now)
     try:
@@ -81,6 +83,13 @@ def export(since: str, revisions: tuple[str, ...], out: str | None, logs: tuple[
             click.echo(f"  checklist 'Export logs and metrics' ticked on {', '.join(ticked)}")
     if not exp.clean:
         where = "; ".join(f"{f.file}:{f.line} {','.join(f.entities)}" for f in exp.pii[:10])
+        if exp.quarantine:
+            raise CLIError(
+                f"the export holds PII ({len(exp.pii)} lines: {where}); its raw files were moved to "
+                f"{exp.quarantine_dir} (owner-only) and redacted copies kept in their place"
+                + ("" if exp.redacted_clean else " (the redacted copies still hold PII: do not share them)")
+                + "; share only the redacted export, find how PII reached the logs, and delete the "
+                "quarantine once the incident is closed", EXIT_FAILED)
         raise CLIError(f"the export holds PII ({len(exp.pii)} lines: {where}); do not share it", EXIT_FAILED)
     if not as_json:
         click.echo("PII scan: clean; verify with: ethos evidence verify " + str(out_dir))

@@ -277,35 +277,59 @@ def resolve(incident_id: str, by: str, state_dir: str | None, yes: bool, as_json
 @_json
 def pii_leak(cache_url: str | None, executed_by: str, justification: str, state_dir: str | None,
              yes: bool, as_json: bool) -> None:
-    """PII Leak Response: emergency rollback, clear ALL cache, scan store and evidence, open the incident."""
-    from ..rollout.incidents.respond import pii_leak_response
+    """PII Leak Response: emergency rollback, clear ALL cache, scan store and evidence, open the incident.
 
-    sd = resolve_state_dir(state_dir)
-    if not yes:
-        if not click.get_text_stream("stdin").isatty():
-            raise CLIError("no terminal to confirm on: pass --yes", EXIT_USAGE)
-        if not click.confirm("emergency rollback and clear ALL cache?", default=False):
-            raise CLIError("not confirmed; nothing changed", EXIT_FAILED)
+    A state dir or cache store that does not exist (or a store that does not answer) is refused
+    before anything is done (exit 2, or 1 when unreachable); every failure of the response
+    itself prints an ``error:`` line saying what failed and what to do (exit 1).
+    """
+    from ..rollout.incidents.respond import pii_leak_response
+    from .stores import open_existing_store, require_state_dir
+
+    sd = require_state_dir(resolve_state_dir(state_dir))
     if cache_url is None:
         try:
             st = load_stack(sd)
         except RolloutError:
             st = None
         cache_url = (st.cache_url if st else None) or os.environ.get("ETHOS_CACHE_URL")
-    res = pii_leak_response(sd, cache_url, executed_by=executed_by, justification=justification)
+    if cache_url:  # a mistyped or dead store would be "scanned" as empty: refused, nothing done
+        open_existing_store(cache_url, "--cache-url (default: the stack's, else ETHOS_CACHE_URL)",
+                            "the response did not start: fix the URL, or roll back alone with "
+                            "`ethos rollback emergency --cause pii`").close()
+    if not yes:
+        if not click.get_text_stream("stdin").isatty():
+            raise CLIError("no terminal to confirm on: pass --yes", EXIT_USAGE)
+        if not click.confirm("emergency rollback and clear ALL cache?", default=False):
+            raise CLIError("not confirmed; nothing changed", EXIT_FAILED)
+    try:
+        res = pii_leak_response(sd, cache_url, executed_by=executed_by, justification=justification)
+    except RolloutError as e:
+        raise CLIError(f"the PII leak response failed: {e}", EXIT_FAILED) from None
     inc = res["incident"]
     comp = inc["compliance"]
+    errors = list(res.get("errors") or [])
     if as_json:
-        click.echo(json.dumps({"ok": res["ok"], "incident": inc["id"], "steps": res["steps"],
+        click.echo(json.dumps({"ok": res["ok"], "incident": inc["id"], "steps": res["steps"], "errors": errors,
                                "gdpr_deadline": comp["gdpr_deadline"], "served_total": comp["served_total"],
+                               "evidence_quarantine": inc.get("evidence_quarantine"),
                                "report": str(IncidentStore(sd).report_path(inc["id"]))}, default=str))
     else:
         for name, s in res["steps"].items():
             click.echo(f"{name:<20} " + ", ".join(f"{k}={v}" for k, v in s.items() if k != "leaks"))
-        click.echo(f"incident {inc['id']}: {len(comp['leaks'])} leaking entries, served {comp['served_total']} times")
+        if "error" in (res["steps"].get("scan_before") or {}):
+            click.echo(f"incident {inc['id']}: leaking entries and served count unknown (the cache was not scanned)")
+        else:
+            click.echo(f"incident {inc['id']}: {len(comp['leaks'])} leaking entries, "
+                       f"served {comp['served_total']} times")
         click.echo(f"GDPR 72-hour notification deadline: {comp['gdpr_deadline']}")
         click.echo("tasks: " + ", ".join(t["id"] + (" (done)" if t["done"] else "") for t in comp["tasks"]))
+    for line in errors:
+        click.echo(f"error: {line}", err=True)
     if not res["ok"]:
+        if not errors:
+            click.echo(f"error: the response did not complete; see {IncidentStore(sd).report_path(inc['id'])}",
+                       err=True)
         raise SystemExit(EXIT_FAILED)
 
 

@@ -10,9 +10,14 @@
     guard_evaluations_YYYYmmdd_HHMMSS.jsonl every guard evaluation of the window
     rollback_journal_YYYYmmdd_HHMMSS.jsonl  every journal event of the window
     manifest.json                           SHA-256 and size of each file, the window, the scan
+    quarantine/                             (only when PII was found) the raw files that held it
 
 The export is scanned for PII (``ethos.pii``) line by line; findings are reported by file,
-line and entity type, never by value, and make the export fail. ``verify_manifest`` re-hashes.
+line and entity type, never by value, and make the export fail. A file that holds PII is
+quarantined: the raw file is moved to ``quarantine/`` (directory 0700, files 0600) and a copy
+with every finding masked (``ethos.pii.redact``: ``<EMAIL_ADDRESS>``) takes its place; the
+manifest names both (``files`` the redacted copy, ``quarantine`` the raw file, with their
+hashes), so no raw PII is left in clear beside the export. ``verify_manifest`` re-hashes both.
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ from typing import Any
 
 import httpx
 
-from ..pii import detect
+from ..pii import detect, redact
 from .errors import PermanentError
 from .journal import Journal, JournalError
 
 MANIFEST = "manifest.json"
+#: where the raw files that held PII are moved, inside the export
+QUARANTINE = "quarantine"
 #: log lines that describe a request (the access log of ``ethos serve``)
 REQUEST_MSG = "request"
 
@@ -232,14 +239,24 @@ class Export:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     pii: list[PiiFinding] = field(default_factory=list)
+    #: raw files that held PII, moved aside: name -> {"path" (relative), "sha256", "bytes", "findings"}
+    quarantine: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: after quarantine: True when the redacted copies left in place scan clean
+    redacted_clean: bool | None = None
 
     @property
     def clean(self) -> bool:
+        """No PII was found (in the raw files, before any quarantine)."""
         return not self.pii
+
+    @property
+    def quarantine_dir(self) -> str | None:
+        return str(Path(self.out_dir) / QUARANTINE) if self.quarantine else None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["clean"] = self.clean
+        d["quarantine_dir"] = self.quarantine_dir
         return d
 
 
@@ -287,6 +304,62 @@ def router_stats(router_url: str | None, timeout: float = 2.0) -> dict[str, Any]
         return None
 
 
+def _redact_json(obj: Any) -> Any:
+    """``obj`` with every PII finding in its strings (and keys) masked; ids and numbers kept."""
+    if isinstance(obj, str):
+        return obj if _HEX_ID.fullmatch(obj) else redact(obj)
+    if isinstance(obj, dict):
+        return {_redact_json(str(k)): _redact_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_redact_json(v) for v in obj]
+    return obj
+
+
+def _redact_line(line: str) -> str:
+    """One line of an export with its PII masked, still valid in its file (JSON stays JSON)."""
+    body = line.rstrip("\n")
+    nl = line[len(body):]
+    text = body.strip()
+    comma = "," if text.endswith(",") else ""
+    core = text[:-1] if comma else text
+    if core.startswith(("{", "[")):
+        try:
+            return json.dumps(_redact_json(json.loads(core)), default=str, separators=(",", ":")) + comma + nl
+        except ValueError:
+            pass
+    return redact(body) + nl
+
+
+def redact_file(src: Path, dst: Path) -> None:
+    """Write ``src`` to ``dst`` with every PII finding masked, as :func:`scan_file` reads it."""
+    text = src.read_text(encoding="utf-8", errors="replace")
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        dst.write_text(json.dumps(_redact_json(doc), indent=1, default=str) + "\n", encoding="utf-8")
+        return
+    with dst.open("w", encoding="utf-8") as f:
+        for line in text.splitlines(keepends=True):
+            f.write(_redact_line(line))
+
+
+def quarantine_file(out: Path, name: str) -> dict[str, Any]:
+    """Move ``out/name`` to ``out/quarantine/name`` (dir 0700, file 0600) and put a redacted copy
+    in its place; returns the raw file's ``{"path", "sha256", "bytes"}``."""
+    q = out / QUARANTINE
+    q.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(q, 0o700)
+    raw, src = q / name, out / name
+    os.replace(src, raw)
+    os.chmod(raw, 0o600)
+    tmp = out / f".{name}.redacting"
+    redact_file(raw, tmp)
+    os.replace(tmp, src)
+    return {"path": f"{QUARANTINE}/{name}", "sha256": sha256_file(raw), "bytes": raw.stat().st_size}
+
+
 def export_evidence(
     state_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -296,9 +369,17 @@ def export_evidence(
     revisions: Sequence[str] | None = None,
     extra_logs: Sequence[str | os.PathLike[str]] = (),
     router_url: str | None = None,
+    quarantine: bool = True,
 ) -> Export:
-    """Write the evidence of ``[now - since_s, now]`` into ``out_dir`` and scan it for PII."""
+    """Write the evidence of ``[now - since_s, now]`` into ``out_dir`` and scan it for PII.
+
+    ``state_dir`` must exist (a mistyped one would give an empty, "clean" export). With
+    ``quarantine`` (the default) each file that holds PII is moved to ``quarantine/`` and a
+    redacted copy kept in its place (:func:`quarantine_file`); ``Export.clean`` still says
+    whether PII was found."""
     sd, out = Path(state_dir), Path(out_dir)
+    if not sd.is_dir():
+        raise EvidenceError(f"the state dir {sd} does not exist: nothing to export (check the state dir)")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -324,12 +405,25 @@ def export_evidence(
         raise EvidenceError(f"cannot write the evidence in {out}: {e.strerror or e}") from e
     for key, name in names.items():
         p = out / name
-        exp.files[name] = {"kind": key, "sha256": sha256_file(p), "bytes": p.stat().st_size}
-        exp.pii.extend(scan_file(p))
+        found = scan_file(p)
+        exp.pii.extend(found)
+        if found and quarantine:
+            try:
+                exp.quarantine[name] = {**quarantine_file(out, name), "findings": len(found)}
+            except OSError as e:
+                raise EvidenceError(f"cannot quarantine {p} (it holds PII: remove it by hand): "
+                                    f"{e.strerror or e}") from e
+            exp.redacted_clean = (exp.redacted_clean is not False) and not scan_file(p)
+        exp.files[name] = {"kind": key, "sha256": sha256_file(p), "bytes": p.stat().st_size,
+                           **({"redacted": True} if name in exp.quarantine else {})}
+    scan: dict[str, Any] = {"clean": exp.clean, "findings": [asdict(f) for f in exp.pii]}
+    if exp.quarantine:
+        scan.update(quarantined=sorted(exp.quarantine), redacted_copies=sorted(exp.quarantine),
+                    redacted_copies_clean=exp.redacted_clean)
     manifest = {"created": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds"),
                 "window": {"since_t": since_t, "until_t": now, "revisions": list(revisions or [])},
-                "files": exp.files, "counts": exp.counts,
-                "pii_scan": {"clean": exp.clean, "findings": [asdict(f) for f in exp.pii]}}
+                "files": exp.files, "counts": exp.counts, "pii_scan": scan,
+                **({"quarantine": exp.quarantine} if exp.quarantine else {})}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return exp
 
@@ -345,16 +439,20 @@ def verify_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise EvidenceError(f"{d / MANIFEST} is unreadable: {e}") from e
     mismatched, missing = [], []
-    for name, meta in files.items():
-        p = d / name
+    quarantined = manifest.get("quarantine") or {}
+    checks = [(name, d / name, meta) for name, meta in files.items()]
+    checks += [(str(meta.get("path")), d / str(meta.get("path")), meta) for meta in quarantined.values()
+               if isinstance(meta, dict)]
+    for name, p, meta in checks:
         if not p.is_file():
             missing.append(name)
         elif sha256_file(p) != meta.get("sha256"):
             mismatched.append(name)
     extra = sorted(p.name for p in d.iterdir() if p.is_file() and p.name != MANIFEST and p.name not in files)
-    return {"ok": not mismatched and not missing, "checked": len(files), "mismatched": mismatched,
+    return {"ok": not mismatched and not missing, "checked": len(checks), "mismatched": mismatched,
             "missing": missing, "extra": extra, "pii_clean": bool(manifest.get("pii_scan", {}).get("clean"))}
 
 
 __all__ = ["export_evidence", "verify_manifest", "Export", "EvidenceError", "PiiFinding", "read_logs",
+           "quarantine_file", "redact_file", "QUARANTINE",
            "log_files", "request_counts", "signal_series", "scan_file", "scan_line", "stamp", "parse_since", "MANIFEST"]

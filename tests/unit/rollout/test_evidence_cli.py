@@ -33,6 +33,10 @@ def test_pii_fails_the_export_and_bad_input_is_a_usage_error(tmp_path):
     r = CliRunner().invoke(cli, ["evidence", "export", "--state-dir", str(tmp_path), "--out", str(tmp_path / "ev")])
     assert isinstance(r.exception, CLIError) and r.exception.exit_code == 1
     assert "holds PII" in str(r.exception) and "jane" not in str(r.exception)
+    # quarantined: the raw file moved aside (owner-only), a redacted copy in its place
+    assert "quarantine" in str(r.exception) and "redacted copies" in str(r.exception)
+    (raw,) = (tmp_path / "ev" / "quarantine").iterdir()
+    assert "jane.doe" in raw.read_text() and "jane.doe" not in (tmp_path / "ev" / raw.name).read_text()
     r = CliRunner().invoke(cli, ["evidence", "export", "--since", "soon", "--state-dir", str(tmp_path)])
     assert isinstance(r.exception, CLIError) and r.exception.exit_code == 2
     r = CliRunner().invoke(cli, ["evidence", "verify", str(tmp_path)])

@@ -104,3 +104,28 @@ def test_helpers():
 def test_verify_without_a_manifest(tmp_path):
     with pytest.raises(EvidenceError, match="no manifest.json"):
         verify_manifest(tmp_path)
+
+
+def test_pii_is_quarantined_with_a_redacted_copy_and_both_are_verified(tmp_path):
+    now = 1_800_000_000.0
+    _logs(tmp_path, [{"ts": now - 1, "revision": "green", "msg": "answerer failed",
+                      "error": "upstream said: contact jane.doe@example.com"}])
+    exp = export_evidence(tmp_path, tmp_path / "ev", since_s=60, now=now)
+    assert not exp.clean and exp.redacted_clean
+    (name,) = exp.quarantine
+    raw = tmp_path / "ev" / "quarantine" / name
+    assert oct(raw.stat().st_mode & 0o777) == "0o600" and "jane.doe" in raw.read_text()
+    copy = (tmp_path / "ev" / name).read_text()
+    assert "jane.doe" not in copy and "<EMAIL_ADDRESS>" in copy
+    assert exp.files[name]["redacted"] and exp.quarantine[name]["path"] == f"quarantine/{name}"
+    assert verify_manifest(tmp_path / "ev")["ok"]
+    raw.write_text("tampered")
+    assert verify_manifest(tmp_path / "ev")["mismatched"] == [f"quarantine/{name}"]
+    raw.unlink()
+    assert verify_manifest(tmp_path / "ev")["missing"] == [f"quarantine/{name}"]
+
+
+def test_a_state_dir_that_does_not_exist_is_refused(tmp_path):
+    with pytest.raises(EvidenceError, match="does not exist"):
+        export_evidence(tmp_path / "nope", tmp_path / "ev", since_s=60, now=1_800_000_000.0)
+    assert not (tmp_path / "ev").exists()

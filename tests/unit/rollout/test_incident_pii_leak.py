@@ -63,6 +63,18 @@ def test_response_scans_before_clearing_then_clears_rescans_and_opens_the_incide
     assert "Deadline: " in md and "Notify data protection officer" in md
     assert "served 3 times" in md and "0412" not in md
     assert next(i for i in inc["checklist"] if i["id"] == "export_evidence")["done"]
+    assert res["errors"] == []
+
+
+def test_a_state_dir_that_does_not_exist_is_refused_and_not_created(tmp_path):
+    import pytest
+
+    from ethos.rollout.incidents.record import IncidentError
+
+    with pytest.raises(IncidentError, match="does not exist"):
+        pii_leak_response(tmp_path / "nope", None, executed_by="tom", env={},
+                          rollback=lambda *a: {"status": "done", "exit_code": 0})
+    assert not (tmp_path / "nope").exists()
 
 
 def test_a_failed_rollback_fails_the_response_but_still_opens_an_incident(tmp_path):
@@ -70,6 +82,10 @@ def test_a_failed_rollback_fails_the_response_but_still_opens_an_incident(tmp_pa
                             rollback=lambda *a: {"status": "failed", "exit_code": 1, "message": "no stack"})
     assert not res["ok"]
     assert res["incident"]["kind"] == "pii-leak" and res["incident"]["compliance"]["gdpr_deadline"]
+    # every failure says what failed and what to do: the rollback's own message, the cache never reached
+    assert res["steps"]["emergency_rollback"]["message"] == "no stack"
+    assert any("emergency rollback did not complete" in e and "no stack" in e for e in res["errors"])
+    assert any("not scanned before clearing" in e for e in res["errors"])
     assert IncidentStore(tmp_path, env={}).ids() == [res["incident"]["id"]]
 
 
