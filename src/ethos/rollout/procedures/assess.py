@@ -31,16 +31,21 @@ def _fmt_ms(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.0f} ms"
 
 
-def _trigger_reasons(s: RevisionSignals, name: str, t: Thresholds) -> list[str]:
+def _over(s: RevisionSignals, name: str, error_rate: float, p95_ms: float,
+          p50_ms: float | None = None) -> list[str]:
+    """Reasons ``s`` is above these bounds (an error rate, a p95, optionally a p50)."""
     out = []
-    if s.error_rate > t.error_rate:
-        out.append(f"error rate {s.error_rate:.1%} > {t.error_rate:.0%} on {name} "
-                   f"({s.count} requests)")
-    if s.p95_ms is not None and s.p95_ms > t.p95_ms:
-        out.append(f"p95 latency {_fmt_ms(s.p95_ms)} > {_fmt_ms(t.p95_ms)} on {name}")
-    if s.p50_ms is not None and s.p50_ms > t.p50_ms:
-        out.append(f"p50 latency {_fmt_ms(s.p50_ms)} > {_fmt_ms(t.p50_ms)} on {name}")
+    if s.error_rate > error_rate:
+        out.append(f"error rate {s.error_rate:.1%} > {error_rate:.0%} on {name} ({s.count} requests)")
+    if s.p95_ms is not None and s.p95_ms > p95_ms:
+        out.append(f"p95 latency {_fmt_ms(s.p95_ms)} > {_fmt_ms(p95_ms)} on {name}")
+    if p50_ms is not None and s.p50_ms is not None and s.p50_ms > p50_ms:
+        out.append(f"p50 latency {_fmt_ms(s.p50_ms)} > {_fmt_ms(p50_ms)} on {name}")
     return out
+
+
+def _trigger_reasons(s: RevisionSignals, name: str, t: Thresholds) -> list[str]:
+    return _over(s, name, t.error_rate, t.p95_ms, t.p50_ms)
 
 
 def _worse_than(s: RevisionSignals, base: RevisionSignals, name: str, base_name: str,
@@ -86,13 +91,7 @@ def green_emergency(s: RevisionSignals | None, name: str, t: Thresholds = Thresh
     """A gradual's watch on green: the runbook's emergency triggers ([] = none, or too few samples)."""
     if s is None or s.count < t.min_samples:
         return []
-    out = []
-    if s.error_rate > t.emergency_error_rate:
-        out.append(f"error rate {s.error_rate:.1%} > {t.emergency_error_rate:.0%} on {name} "
-                   f"({s.count} requests)")
-    if s.p95_ms is not None and s.p95_ms > t.emergency_p95_ms:
-        out.append(f"p95 latency {_fmt_ms(s.p95_ms)} > {_fmt_ms(t.emergency_p95_ms)} on {name}")
-    return out
+    return _over(s, name, t.emergency_error_rate, t.emergency_p95_ms)
 
 
 @dataclass(frozen=True, slots=True)
