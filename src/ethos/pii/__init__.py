@@ -14,6 +14,16 @@ from .finding import ENTITIES, Finding
 from .scan import Leak, ScanProgress, scan_entries, scan_entry
 from .selftest import SELFTEST_SAMPLES, selftest
 
+
+def log_safe(text: str) -> str:
+    """``text`` redacted for a log line or an evidence file.
+
+    The operator's allow-list (``$ETHOS_PII_ALLOW``) is not applied: it only lets the cache store
+    answers that name those values, and a wrong entry in it must never put a customer's data in
+    a log in clear. Our own published contacts (:data:`DEFAULT_ALLOW`) stay readable.
+    """
+    return redact(text, allow=DEFAULT_ALLOW)
+
 __all__ = [
     "ALLOW_ENV_VAR",
     "DEFAULT_ALLOW",
@@ -25,6 +35,7 @@ __all__ = [
     "allow_set",
     "detect",
     "detect_exchange",
+    "log_safe",
     "redact",
     "scan_entries",
     "scan_entry",

@@ -35,7 +35,8 @@ from typing import Any
 
 import httpx
 
-from ..pii import detect, redact
+from ..pii import DEFAULT_ALLOW, detect
+from ..pii import log_safe as redact
 from .errors import PermanentError
 from .journal import Journal, JournalError
 
@@ -160,7 +161,7 @@ def _strings(obj: Any) -> Iterator[str]:
 @functools.lru_cache(maxsize=65536)
 def _entities(text: str) -> tuple[str, ...]:
     # log values repeat endlessly (levels, routes, revisions): detect each distinct one once
-    return tuple(x.entity for x in detect(text))
+    return tuple(x.entity for x in detect(text, DEFAULT_ALLOW))
 
 
 def scan_line(line: str) -> dict[str, int]:

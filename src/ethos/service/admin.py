@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from ..cache import InvalidPattern, StoreUnavailable, parse_pattern
 from ..cache.keys import KEY_PATTERN_REGEX, PATTERN_MAX_CHARS
 from ..cache.leaks import scan_store
-from ..pii import redact
+from ..pii import log_safe as redact
 from .auth import check_admin
 from .errors import ApiError
 

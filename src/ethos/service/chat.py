@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from ..agent.base import Answer, AnswererError
 from ..agent.kb_answerer import chunk_text
 from ..cache import Exchange, Lookup
-from ..pii import redact
+from ..pii import log_safe as redact
 from .errors import error_response
 from .schemas import ChatRequest, ChatResponse
 from .sessions import session_hash

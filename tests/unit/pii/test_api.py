@@ -13,7 +13,7 @@ from ethos.pii import Finding, Leak, ScanProgress, redact, scan_entries, selftes
 def test_all_is_pinned() -> None:
     assert sorted(pii.__all__) == sorted([
         "ALLOW_ENV_VAR", "DEFAULT_ALLOW", "ENTITIES", "Finding", "Leak", "SELFTEST_SAMPLES",
-        "ScanProgress", "allow_set", "detect", "detect_exchange", "redact", "scan_entries",
+        "ScanProgress", "allow_set", "detect", "detect_exchange", "log_safe", "redact", "scan_entries",
         "scan_entry", "selftest",
     ])
     for name in pii.__all__:
@@ -102,3 +102,11 @@ def test_scan_accepts_cache_entries() -> None:
               question="my tfn is 123 456 782", reply="Noted.", hit_count=3)
     (leak,) = scan_entries([[e]])
     assert leak.to_dict() == {"key": "k", "entities": {"AU_TFN": 1}, "findings": 1, "hit_count": 3}
+
+
+def test_log_safe_ignores_the_operators_allow_list(monkeypatch) -> None:
+    """A wrong ETHOS_PII_ALLOW may let the cache keep an address; it never puts it in a log."""
+    monkeypatch.setenv(pii.ALLOW_ENV_VAR, "jane.citizen@example-corp.com")
+    text = "my email is jane.citizen@example-corp.com"
+    assert "jane.citizen" in redact(text)  # the gate's view: allowed
+    assert "jane.citizen" not in pii.log_safe(text) and "<EMAIL_ADDRESS>" in pii.log_safe(text)
