@@ -223,10 +223,8 @@ def open_store(url: str, *, create: bool = True, **kwargs) -> Store:
 
         return SQLiteStore(_sqlite_path(url), create=create, **kwargs)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        try:
-            from .redis import RedisStore
-        except ImportError as e:  # pragma: no cover - redis is a core dependency
-            raise StoreError(f"the Redis store is not available: {e}") from e
+        from .redis import RedisStore
+
         store = RedisStore.from_url(url, **kwargs)
         if not create:
             try:

@@ -8,7 +8,6 @@ failing.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,8 +17,6 @@ from typing import Any
 def _safe(fn: Callable[[], dict[str, Any]], what: str) -> dict[str, Any]:
     try:
         return fn()
-    except ImportError as e:
-        return {"available": False, "detail": f"{what} are not available in this installation ({e.name or e})"}
     except Exception as e:  # noqa: BLE001 - another part's failure never breaks the page
         return {"available": False, "detail": f"cannot read the {what}: {type(e).__name__}: {e}"}
 
@@ -46,7 +43,9 @@ def incident_view(inc: Mapping[str, Any]) -> dict[str, Any]:
 def open_incident(state_dir: Path) -> dict[str, Any]:
     """``{"available": True, "incident": view | None}`` (the newest open one), or not available."""
     def read() -> dict[str, Any]:
-        store = importlib.import_module("ethos.rollout.incidents").IncidentStore(state_dir)
+        from ..incidents import IncidentStore
+
+        store = IncidentStore(state_dir)
         for iid in reversed(store.ids()):
             inc = store.load(iid)
             if inc.get("status") == "open":
@@ -69,18 +68,15 @@ def drill_view(status: Mapping[str, Any]) -> dict[str, Any]:
 def last_drill(state_dir: Path, now: datetime | None = None) -> dict[str, Any]:
     """``{"available": True, "drill": view}``, or not available."""
     def read() -> dict[str, Any]:
-        drill = importlib.import_module("ethos.rollout.drill")
-        st = drill.drill_status(drill.DrillHistory(state_dir).read(), now or datetime.now(timezone.utc))
+        from ..drill import DrillHistory, drill_status
+
+        st = drill_status(DrillHistory(state_dir).read(), now or datetime.now(timezone.utc))
         return {"available": True, "drill": drill_view(st)}
     return _safe(read, "drills")
 
 
 def drill_command(state_dir: Path) -> list[str] | None:
-    """The ``ethos`` arguments that start a drill, when the drill command is installed."""
-    try:
-        importlib.import_module("ethos.cli.drill")
-    except ImportError:
-        return None
+    """The ``ethos`` arguments that start a drill (``ethos drill``)."""
     return ["drill", "--yes", "--json", "--state-dir", str(state_dir)]
 
 
