@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ethos.rollout.drill as drill
 import ethos.rollout.incidents as incidents
-from ethos.rollout.drill.runner import _strip
 
 
 def test_all_is_pinned():
@@ -18,7 +17,3 @@ def test_all_is_pinned():
         for name in mod.__all__:
             assert getattr(mod, name) is not None
 
-
-def test_strip_removes_options_and_their_values():
-    args = ["rollback", "standard", "--approved-by", "x", "--yes", "--justification", "j", "--json"]
-    assert _strip(args, ("--approved-by", "--justification")) == ["rollback", "standard", "--yes", "--json"]

@@ -211,19 +211,6 @@ def _procedure_args(o: DrillOptions, sd: Path) -> list[str]:
     return args
 
 
-def _strip(args: list[str], options: tuple[str, ...]) -> list[str]:
-    """``args`` without the given options and their values. Pure."""
-    out, skip = [], False
-    for a in args:
-        if skip:
-            skip = False
-        elif a in options:
-            skip = True
-        else:
-            out.append(a)
-    return out
-
-
 def _stopped(sd: Path, pids: dict[str, int], timeout_s: float = 10.0) -> bool:
     """True once none of ``pids`` is alive (a killed process may take a moment to go)."""
     from ..journal import pid_alive
@@ -324,9 +311,6 @@ def _drill_body(o: DrillOptions, sd: Path, stack: Any, env: dict[str, str], hook
         t0 = time.monotonic()
         args = _procedure_args(o, sd)
         code, res, err = _ethos(args, env, 900)
-        if code == 2 and "No such option" in err:  # an ethos whose rollback lacks the authority options
-            report.facts["authority_options"] = f"not supported: {err.splitlines()[-1]}"
-            code, res, err = _ethos(_strip(args, ("--approved-by", "--justification")), env, 900)
         status = res.get("status") if o.scenario != "pii-leak" else ("done" if res.get("ok") else "failed")
         wall = time.monotonic() - t0
         proc_s = res.get("elapsed_s")
