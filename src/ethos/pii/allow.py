@@ -33,7 +33,9 @@ def normalise(value: str) -> str:
         return v.lower()
     digits = _NON_DIGIT.sub("", v)
     if digits and len(digits) * 2 >= len(_BLANKS.sub("", v)):
-        if v.lstrip().startswith(("+61", "0061")):
+        # "61 2 8000 4000": "+61 2 8000 4000" with its "+" folded away (cache keys)
+        folded_plus = len(digits) in (11, 12) and digits.startswith("61") and v[:1].isdigit()
+        if v.lstrip().startswith(("+61", "0061")) or folded_plus:
             digits = digits[2:] if digits.startswith("61") else digits[4:]
             digits = digits if digits.startswith("0") else "0" + digits
             if digits.startswith(("01300", "01800", "013")):
@@ -42,9 +44,23 @@ def normalise(value: str) -> str:
     return " ".join(v.lower().split())
 
 
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def fold_email(value: str) -> str:
+    """An address as the cache keeps it ("support@ethosprompt.com" -> "support ethosprompt
+    com"; "support at ethosprompt dot com" -> the same): how folded findings are compared."""
+    words = _NON_ALNUM.sub(" ", value.lower()).split()
+    if "@" not in value and len(words) > 3:
+        words = [w for i, w in enumerate(words) if w not in ("at", "dot") or i == 0]
+    return " ".join(words)
+
+
 @lru_cache(maxsize=32)
 def _compile(items: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(normalise(i) for i in items if i.strip())
+    out = {normalise(i) for i in items if i.strip()}
+    out |= {fold_email(i) for i in items if "@" in i}
+    return frozenset(out)
 
 
 @lru_cache(maxsize=4)

@@ -50,9 +50,26 @@ def is_card(digits: str, groups: tuple[int, ...] | None = None) -> bool:
     return bool(_stdnum()["luhn"].is_valid(digits))
 
 
+def is_luhn(digits: str) -> bool:
+    """A valid Luhn check digit (any issuer, any length the caller allows)."""
+    return digits.isdigit() and bool(_stdnum()["luhn"].is_valid(digits))
+
+
+def _mod97_ok(code: str) -> bool:
+    """The IBAN check digits alone: a cheap test before stdnum's (which also checks the
+    country's length and format)."""
+    c = code.replace(" ", "").upper()
+    if not 15 <= len(c) <= 34 or not c.isalnum() or not c[2:4].isdigit():
+        return False
+    try:
+        return int("".join(str(int(ch, 36)) for ch in c[4:] + c[:4])) % 97 == 1
+    except ValueError:
+        return False
+
+
 def is_iban(code: str) -> bool:
     """Country length and mod-97 check of an IBAN (spaces allowed)."""
-    return bool(_stdnum()["iban"].is_valid(code))
+    return _mod97_ok(code) and bool(_stdnum()["iban"].is_valid(code))
 
 
 def is_tfn(digits: str) -> bool:

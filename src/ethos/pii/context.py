@@ -32,7 +32,7 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "AU_PASSPORT": ("passport",),
     "AU_DRIVERS_LICENCE": ("licence", "license", "licences", "dl", "driver's", "drivers",
                            "driver", "rego"),
-    "DATE_OF_BIRTH": ("born", "dob", "d.o.b", "date of birth", "birth date", "birthdate",
+    "DATE_OF_BIRTH": ("born", "dob", "d.o.b", "d o b", "date of birth", "birth date", "birthdate",
                       "birthday", "bday", "b'day", "birth"),
     "CREDIT_CARD": ("card", "visa", "mastercard", "amex", "cc"),
     "PHONE_NUMBER": ("phone", "telephone", "mobile", "mob", "cell", "call", "ring", "tel",

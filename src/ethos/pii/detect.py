@@ -12,9 +12,10 @@ import re
 from collections.abc import Iterable
 
 from . import checksums as ck
-from .allow import allow_set, normalise
+from .allow import allow_set, fold_email, normalise
 from .context import has_context, nearest_context
 from .finding import Finding
+from .folded import folded_findings
 from .names import echoed_names, edge_names, person_at
 from .numbers import classify_number
 from . import patterns as P
@@ -45,6 +46,26 @@ def _iban_or_code(text: str, m: re.Match) -> Finding | None:
     return _code(text, s, e)
 
 
+def _iban_or_code_folded(text: str, up: str, m: re.Match) -> Finding | None:
+    s, e = m.start(), m.end()
+    if m.group("iban") is not None:
+        # in capitals the next word may have joined the code ("ES28… PLEASE"): drop it
+        for _ in range(3):
+            if ck.is_iban(up[s:e]):
+                return Finding("IBAN_CODE", s, e, 1.0)
+            cut = up.rfind(" ", s, e)
+            if cut < 0:
+                break
+            e = cut
+        return None
+    ctx = nearest_context(text, s, e)
+    if ctx == "AU_PASSPORT" and _PASSPORT_SHAPE.fullmatch(up, s, e):
+        return Finding("AU_PASSPORT", s, e, 0.9)
+    if ctx == "AU_DRIVERS_LICENCE":
+        return Finding("AU_DRIVERS_LICENCE", s, e, 0.8)
+    return None
+
+
 def _code(text: str, s: int, e: int) -> Finding | None:
     ctx = nearest_context(text, s, e)
     if ctx == "AU_PASSPORT" and _PASSPORT_SHAPE.fullmatch(text[s:e]):
@@ -55,7 +76,7 @@ def _code(text: str, s: int, e: int) -> Finding | None:
 
 
 #: words without which no date is a date of birth (a cheap test before the context one)
-_DOB_HINTS = ("born", "birth", "dob", "d.o.b", "bday", "b'day")
+_DOB_HINTS = ("born", "birth", "dob", "d.o.b", "d o b", "bday", "b'day")
 
 
 def _date(text: str, s: int, e: int) -> Finding | None:
@@ -67,8 +88,18 @@ def _date(text: str, s: int, e: int) -> Finding | None:
     return None
 
 
+#: a number followed by one of these counts things ("7 hours port 8080"): not a street
+_QUANTITY_WORDS = frozenset(
+    "hours hrs minutes mins seconds secs days weeks months years times users seats people "
+    "requests calls members staff students projects licences licenses gb mb tb".split()
+)
+
+
 def _addr(text: str, s: int, e: int) -> Finding | None:
     span = text[s:e]
+    first = span.split(None, 2)[1:2]
+    if first and first[0].lower() in _QUANTITY_WORDS:
+        return None
     if _STATE_OR_POSTCODE.search(span) or _UNIT.match(span):
         return Finding("STREET_ADDRESS", s, e, 0.9)
     words = span.split()
@@ -88,11 +119,20 @@ MAX_GROUPS = 8
 MIN_RETRY_DIGITS = 10
 
 
+# "june 20 2027": the day and year of a month-first date whose comma was folded away
+_MONTH_BEFORE = re.compile(
+    r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?[ \t]+$"
+)
+_DAY_YEAR = re.compile(r"\d{1,2}[ \t]+(?:19|20)\d{2}")
+
+
 def _num(text: str, s: int, e: int, found: list[Finding]) -> None:
     """Classify the run; when the whole run is nothing, try its sub-runs of digit groups
     ("expiring 2029 0412 345 678" holds a phone number after a year)."""
     while e > s and text[e - 1] in ") ":
         e -= 1
+    if e - s <= 8 and _DAY_YEAR.fullmatch(text, s, e) and _MONTH_BEFORE.search(text, max(0, s - 12), s):
+        return  # a date (the month trigger judges it), not a number
     r = classify_number(text, s, e)
     if r:
         found.append(Finding(r[0], s, e, r[1]))
@@ -158,12 +198,39 @@ def _trigger_candidates(text: str, found: list[Finding]) -> None:
             found.append(f)
 
 
+# a letter right before two digits: where a lower-case code can start ("pa3562718",
+# "gb58otli…"); the search skips in C from digit to digit
+_LETTER_DIGIT = re.compile(r"\d(?<=[a-z]\d)\d")
+
+
 def _code_candidates(text: str, found: list[Finding]) -> None:
     for m in P.CODE.finditer(text):
         s = m.start()
         if s and text[s - 1].isalnum():
             continue
         f = _iban_or_code(text, m)
+        if f is not None:
+            found.append(f)
+    if not text.islower():
+        return
+    # a text without capitals (typed so, or folded by the cache) is also read in capitals:
+    # "gb58otli22058791589062", "passport pa3562718" (each still needs its checksum or its
+    # context word)
+    up = text.upper()
+    if len(up) != len(text):
+        return
+    last = -1
+    for d in _LETTER_DIGIT.finditer(text):
+        s = d.start() - 1
+        if s > 0 and text[s - 1].isalpha():
+            s -= 1
+        if s <= last or (s and text[s - 1].isalnum()):
+            continue
+        m = P.CODE.match(up, s)
+        if m is None:
+            continue
+        last = m.end()
+        f = _iban_or_code_folded(text, up, m)
         if f is not None:
             found.append(f)
 
@@ -198,11 +265,19 @@ def detect(text: str, allow: Iterable[str] | None = None) -> list[Finding]:
     _code_candidates(text, found)
     _trigger_candidates(text, found)
     found.extend(edge_names(text))
+    found.extend(folded_findings(text))
     found = _resolve(found)
     allowed = allow_set(allow)
     if allowed and found:
-        found = [f for f in found if normalise(text[f.start : f.end]) not in allowed]
+        found = [f for f in found if not _allowed(text[f.start : f.end], f.entity, allowed)]
     return found
+
+
+def _allowed(value: str, entity: str, allowed: frozenset[str]) -> bool:
+    if normalise(value) in allowed:
+        return True
+    # "support ethosprompt com", "support at ethosprompt dot com": a folded allowed address
+    return entity == "EMAIL_ADDRESS" and "@" not in value and fold_email(value) in allowed
 
 
 def detect_exchange(

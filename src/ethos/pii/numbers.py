@@ -11,11 +11,15 @@ from .context import VERSION, nearest_context
 _NON_DIGIT = re.compile(r"\D+")
 _DIGIT_GROUPS = re.compile(r"\d+")
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
-_VERSION_BEFORE = re.compile(r"(?i)(?:\bv|version|release|build|ver\.?)\s*$")
+_VERSION_BEFORE = re.compile(r"(?i)(?:\bv|\bversion|\brelease|\bbuild|\bver\.?)\s*$")
 _SSN_SHAPE = re.compile(r"\d{3}([ \-])\d{2}\1\d{4}")
 _TRIPLE_SHAPE = re.compile(r"\d{3}[ \-.]?\d{3}[ \-.]?\d{3}")
 _ABN_SHAPE = re.compile(r"\d{2}[ \-.]?\d{3}[ \-.]?\d{3}[ \-.]?\d{3}")
 _MEDICARE_SHAPE = re.compile(r"\d{4}[ \-]?\d{5}[ \-]?\d(?:[ \-/]?\d)?")
+#: an international number whose "+" was folded away (cache keys drop punctuation):
+#: a 1-3 digit country code, then at least two more groups ("1 763 484 2684", "64 21 381 5688")
+#: (its last group has 3+ digits, and it does not open with a date: "21 11 2025 18 13")
+_INTL_NO_PLUS = re.compile(r"(?!\d{1,2}[ \-]\d{1,2}[ \-](?:19|20)\d\d)\d{1,3}(?:[ \-]\d{1,5}){1,4}[ \-]\d{3,5}")
 
 #: first digit after the trunk 0 of Australian geographic (2,3,7,8) and mobile (4) numbers
 _AU_NSN_FIRST = "23478"
@@ -49,6 +53,15 @@ def _intl_phone(raw: str, digits: str) -> float:
     return 0.7 if pn.is_possible_number(num) else 0.0
 
 
+def _intl_valid(digits: str) -> bool:
+    """A valid (not merely possible) international number, country code first."""
+    pn = _phonenumbers()
+    try:
+        return bool(pn.is_valid_number(pn.parse("+" + digits, None)))
+    except pn.NumberParseException:
+        return False
+
+
 def _au_phone(digits: str) -> float:
     """Score of an Australian number written nationally, 0 when not a phone."""
     if len(digits) == 10 and digits[0] == "0" and digits[1] in _AU_NSN_FIRST:
@@ -77,6 +90,10 @@ def classify_number(text: str, start: int, end: int) -> tuple[str, float] | None
     if not intl and n >= 13 and ck.is_card(digits, tuple(len(g) for g in _DIGIT_GROUPS.findall(raw))):
         return "CREDIT_CARD", 1.0
     ctx = nearest_context(text, start, end)
+    if ctx == "CREDIT_CARD" and not intl and 12 <= n <= 19 and ck.is_luhn(digits):
+        # after "my card number is", "visa", "credit card"…: any Luhn-valid 12-19 digit
+        # number is a card, whatever its issuer range or grouping (a miss is a leak)
+        return "CREDIT_CARD", 0.9
     if ctx == "AU_DRIVERS_LICENCE" and 4 <= n <= 10 and not intl:
         return "AU_DRIVERS_LICENCE", 0.8
     if intl:
@@ -97,6 +114,12 @@ def classify_number(text: str, start: int, end: int) -> tuple[str, float] | None
     s = _intl_phone(raw, digits) if raw.startswith("00") else _au_phone(digits)
     if s:
         return "PHONE_NUMBER", s
+    if 10 <= n <= 13 and digits[0] != "0" and _INTL_NO_PLUS.fullmatch(raw):
+        # "+1 763 484 2684" once its "+" is folded away: a valid number of its country
+        if (digits.startswith("61") and _intl_phone(raw, digits) == 1.0) or (
+            not digits.startswith("61") and _intl_valid(digits)
+        ):
+            return "PHONE_NUMBER", 0.7
     if ctx == "PHONE_NUMBER":
         if n == 8 and digits[0] in "23456789":  # a local number without its area code
             return "PHONE_NUMBER", 0.6

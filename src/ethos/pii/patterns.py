@@ -57,6 +57,8 @@ _DIGITAL = (
     rf"\d{{1,2}}(?:st|nd|rd|th)?(?:[ \t]+of)?[ \t\-]+{_MONTH},?[ \t\-]+(?:19|20)?\d{{2}}"
     r"|\d{1,2}[/.\-]\d{1,2}[/.\-](?:19|20)?\d{2}"
     r"|(?:19|20)\d{2}[/.\-]\d{1,2}[/.\-]\d{1,2}"
+    # the same with its separators folded to spaces (how the cache keeps "26/08/2005")
+    r"|(?:\d{1,2}[ ]\d{1,2}[ ](?:19|20)?\d{2}|(?:19|20)\d{2}[ ]\d{1,2}[ ]\d{1,2})(?![ ]?\d)"
     r")(?!\.?\d))"
     rf"|(?P<addr>{_STREET})"
     # a number worth a look has 6+ digits (or is a dotted quad): shorter ones are skipped

@@ -127,3 +127,45 @@ NAME_STOP = frozenset(
     have has had do does did am are be been being not no yes ok okay mate
     """.split()
 )
+
+#: everyday words that may follow "hi", "thanks", "I'm", "this is" … in a text without
+#: capitals, where only the word itself can tell a name from the rest of a sentence
+COMMON_WORDS = frozenset(
+    """
+    there everyone all team teams guys folks mate again again, heaps lots much so very a lot
+    for in advance anyway though too both indeed
+    plan plans price prices pricing quote invoice bill billing account accounts payment
+    order orders option options tier tiers product products service services support sales
+    feature features question questions answer answers reply help info information details
+    update updates trial demo call email message note link page site website app tool
+    seat seats user users licence license data report reports file files form forms thing
+    things stuff way ways idea ideas time day week month year today tomorrow weekend
+    deal offer discount price quick fast great good nice cool awesome amazing lovely perfect
+    fine ok okay sure right wrong correct true false free paid cheap expensive available
+    able unable ready new old big small large full whole main other same different
+    current latest next last first second third final only own real best better worse
+    happy glad keen sorry curious interested excited aware unsure confused stuck afraid
+    busy late early away back out off over up down about around after before since until
+    still just also even only really actually already almost always never often sometimes
+    here now then later soon yet well more most less least few many some any each every
+    no not nothing something anything everything someone anyone nobody somebody
+    is was be been being am are were will would can could should may might must shall
+    do does did done doing have has had get got go goes went gone come came make made
+    take took see saw look looks want wanted need needed like liked love loved know knew
+    think thought try tried use used work works worked ask asked tell told say said
+    give gave send sent pay paid buy bought sign signed join joined switch switched
+    cancel cancelled upgrade upgraded downgrade renew renewed move moved start started
+    stop stopped keep kept find found check checked confirm confirmed wonder hope
+    based located new-ish part member owner manager lead head responsible charge
+    writing calling emailing reaching following replying asking following confused
+    the a an to of and or but if as at by on in from with into onto for per via
+    your you our we us my me i it its this that these those they them their he she his her
+    what which who whom whose why how when where whether
+    one two three four five six seven eight nine ten hundred thousand million
+    please pls cheers thanks thank regards best kind warm many yours truly
+    morning afternoon evening night
+    word excel office outlook teams azure sql windows mac linux ios android web
+    click apply register subscribe login log read learn download tap listed shown included
+    attached linked posted more details instructions steps below above
+    """.split()
+)
