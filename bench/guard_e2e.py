@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from ethos.rollout.stack import free_base_port
+from ethos.rollout.stack.state import free_base_port
 
 ETHOS = str(Path(sys.executable).parent / "ethos")
 QUESTIONS = [

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from ethos.cache import Entry, ResponseCache, Scope, make_key
-from ethos.cache.sqlite import SQLiteStore
+from ethos.cache.stores.sqlite import SQLiteStore
 
 WORDS = ("plan price team business seat invoice refund trial integration hubspot canva "
          "slack sso saml audit storage voice template campaign approval analytics api "

@@ -4,7 +4,7 @@ latency it adds to chat requests while a full pass runs.
 1. A store of ``--entries`` synthetic entries (keys and normalised questions from
    ``make_key``, texts from the PII benchmark's generator; ``--pii`` of them with personal
    data in the reply, as a leak past the gate would be) is put through the store API.
-2. One full pass of :class:`~ethos.cache.periodic_scan.PeriodicLeakScan` with no pauses:
+2. One full pass of :class:`~ethos.cache.scan.periodic.PeriodicLeakScan` with no pauses:
    entries per CPU-second of the scanning thread (and per wall second), leaks found.
 3. A revision (the ASGI app of ``ethos serve``, served by uvicorn on 127.0.0.1 in this
    process, on that store, its own scan off) answers chat requests sent one at a time by a
@@ -41,7 +41,7 @@ from pii_corpus.generate import build_corpus  # noqa: E402
 from servers import ServerThread  # noqa: E402
 
 from ethos.cache import Entry, Scope, make_key, open_store  # noqa: E402
-from ethos.cache.periodic_scan import FULL, PeriodicLeakScan, ScanSchedule  # noqa: E402
+from ethos.cache.scan.periodic import FULL, PeriodicLeakScan, ScanSchedule  # noqa: E402
 
 QUESTIONS = [
     "What are your pricing plans?", "Do you integrate with HubSpot?", "Is there a free trial?",

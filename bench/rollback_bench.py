@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ethos.rollout.stack import free_base_port
+from ethos.rollout.stack.state import free_base_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ETHOS = str(Path(sys.executable).parent / "ethos")
@@ -42,7 +42,7 @@ def ethos(state: Path, *args: str) -> subprocess.CompletedProcess:
 def fill(cache_path: str, n: int) -> float:
     """Put ``n`` entries into the shared SQLite cache; returns seconds taken."""
     from ethos.cache.entry import Entry
-    from ethos.cache.sqlite import SQLiteStore
+    from ethos.cache.stores.sqlite import SQLiteStore
 
     store = SQLiteStore(cache_path, timeout_s=5.0)
     # Only this bench connection skips fsync: filling is set-up, not what is measured.

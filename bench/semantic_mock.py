@@ -23,7 +23,7 @@ from ethos.cache.semantic import (
     MiniLMEmbedder,
     SemanticTier,
 )
-from ethos.cache.sqlite import SQLiteStore
+from ethos.cache.stores.sqlite import SQLiteStore
 
 
 class CachedEmbedder:

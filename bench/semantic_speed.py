@@ -30,7 +30,7 @@ from semantic_common import KB_PLANS, command_line, embed_cached, load_qqp, norm
 from ethos.cache import Entry, ResponseCache, Scope
 from ethos.cache.keys import make_key
 from ethos.cache.semantic import MiniLMEmbedder, SemanticTier, VectorIndex
-from ethos.cache.sqlite import SQLiteStore
+from ethos.cache.stores.sqlite import SQLiteStore
 
 
 def p50(xs: list[float]) -> float:

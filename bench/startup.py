@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from ethos.rollout.stack import free_port
+from ethos.rollout.stack.state import free_port
 
 
 def once(ethos: str, cwd: str) -> float:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ethos.rollout.stack import free_port
+from ethos.rollout.stack.state import free_port
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 HOW_TO_RUN = (

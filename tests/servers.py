@@ -7,7 +7,7 @@ import time
 
 import uvicorn
 
-from ethos.rollout.stack import free_port
+from ethos.rollout.stack.state import free_port
 
 
 class ServerThread:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ethos.rollout.stack import free_base_port
+from ethos.rollout.stack.state import free_base_port
 
 ETHOS = str(Path(sys.executable).parent / "ethos")
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ethos.rollout.stack import StackState, free_base_port, load_stack
+from ethos.rollout.stack.state import StackState, free_base_port, load_stack
 
 ETHOS = str(Path(sys.executable).parent / "ethos")
 #: variables that would point the stack or its rollback somewhere else, or notify someone

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from ethos.rollout.stack import free_port
+from ethos.rollout.stack.state import free_port
 
 ETHOS = str(Path(sys.executable).parent / "ethos")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ethos.rollout.stack import free_port
+from ethos.rollout.stack.state import free_port
 
 pytestmark = pytest.mark.e2e
 

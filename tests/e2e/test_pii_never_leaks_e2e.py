@@ -37,7 +37,7 @@ from stacks import ETHOS, stack_down, stack_up  # noqa: E402
 
 from ethos.cache import Entry, open_store  # noqa: E402
 from ethos.cache.keys import Scope, make_key, normalise, slug  # noqa: E402
-from ethos.rollout.stack import free_port  # noqa: E402
+from ethos.rollout.stack.state import free_port  # noqa: E402
 
 KEY = "e2e-Adm1n-0f9b7c2d41e8"
 #: (value, kind): made-up values of every kind the detector knows, as people write them

@@ -26,7 +26,7 @@ import pytest
 import redis
 
 from ethos.cache.entry import Entry
-from ethos.rollout.stack import free_port
+from ethos.rollout.stack.state import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.slow]
 
@@ -218,8 +218,8 @@ def test_redis_hung_then_killed_and_restarted_under_traffic(durable_redis: Durab
 def test_puts_cut_by_sigkill_leave_no_half_entry(durable_redis: DurableRedis) -> None:
     """Writers at full speed, Redis SIGKILLed under them: after the restart every entry is
     whole AND indexed (hash, source sets and vector set come from one MULTI/EXEC)."""
-    from ethos.cache.redis import RedisStore
-    from ethos.cache.store import StoreUnavailable
+    from ethos.cache.stores.redis import RedisStore
+    from ethos.cache.stores import StoreUnavailable
 
     store = RedisStore.from_url(durable_redis.url, prefix="atomic:")
     written = [0, 0]

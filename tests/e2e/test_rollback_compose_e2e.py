@@ -5,7 +5,7 @@ Every test starts its own stack (`ethos stack up`: router + blue + green on free
 to fail with ``--green-env ETHOS_FAULTS=...``), sends steady traffic through the router, and runs
 ``ethos rollback ...`` / ``ethos guard ...`` as processes. Asserted from what a person can see:
 exit codes and messages, ``GET /router/traffic`` (sampled in a thread where "never" matters), and
-the journals (``ethos.rollout.journal.Journal``).
+the journals (``ethos.rollout.procedures.journal.Journal``).
 
 1. an emergency typed while a gradual runs preempts it (the gradual ends ``superseded`` and
    never touches traffic again); a gradual that sees green fail escalates by itself;
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from e2e_helpers import ChatTraffic, WeightSampler, wait_until  # noqa: E402
 from stacks import ETHOS, stack_down, stack_up  # noqa: E402
 
-from ethos.rollout.journal import Journal  # noqa: E402
+from ethos.rollout.procedures.journal import Journal  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

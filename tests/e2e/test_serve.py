@@ -69,7 +69,7 @@ def test_cache_scan_pii_cli(tmp_path):
     import time
 
     from ethos.cache import Entry
-    from ethos.cache.sqlite import SQLiteStore
+    from ethos.cache.stores.sqlite import SQLiteStore
 
     store = SQLiteStore(tmp_path / ".ethos" / "cache.sqlite3")
     now = time.time()

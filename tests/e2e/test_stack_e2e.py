@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ethos.rollout.stack import free_base_port
+from ethos.rollout.stack.state import free_base_port
 from ethos.rollout.traffic import LocalRouterTraffic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -1,10 +1,10 @@
 """The intelligent cache: keys, exact and semantic lookup, admission gates, stores."""
 
-from .admission import Exchange, Gate, Rejection, completeness_gate, decide
+from .gates.admission import Exchange, Gate, Rejection, completeness_gate, decide
 from .entry import Entry
 from .keys import InvalidPattern, Scope, make_key, normalise, parse_pattern
 from .response_cache import Lookup, ResponseCache, SemanticMatcher
-from .store import Store, StoreError, StoreMissing, StoreStats, StoreUnavailable, open_store, safe_url
+from .stores import Store, StoreError, StoreMissing, StoreStats, StoreUnavailable, open_store, safe_url
 
 __all__ = [
     "Entry",

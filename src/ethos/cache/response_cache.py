@@ -20,11 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from .admission import DEFAULT_GATES, Exchange, Gate, Rejection, decide
+from .gates.admission import DEFAULT_GATES, Exchange, Gate, Rejection, decide
 from .entry import Entry
 from .keys import Scope, make_key, validate_namespace
 from .memory import MemoryTier
-from .store import WRITE_FAILURES, Store, StoreUnavailable
+from .stores import WRITE_FAILURES, Store, StoreUnavailable
 
 log = logging.getLogger("ethos.cache")
 
@@ -350,7 +350,7 @@ class ResponseCache:
         """Remove entries whose key matches the glob (``*`` for all). Raises StoreUnavailable."""
         n = self.store.delete_matching(pattern)
         if pattern == "*":
-            from .leaks import PII_LEAKS_META
+            from .scan.leaks import PII_LEAKS_META
 
             self.store.set_meta(PII_LEAKS_META, 0)  # nothing is left to leak
         self._after_removal()

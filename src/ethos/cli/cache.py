@@ -98,7 +98,7 @@ def scan_pii(purge: bool, as_json: bool, quiet: bool) -> None:
     the values themselves.
     """
     from ..cache import StoreUnavailable
-    from ..cache.leaks import scan_store
+    from ..cache.scan.leaks import scan_store
 
     state = _open_cache()
     total = state.cache.store.count()

@@ -40,8 +40,8 @@ def console(listen: str, state_dir: str | None, router: str | None, revisions: t
     from ethos.rollout.console import build_console, create_app
     from ethos.rollout.errors import RolloutError
     from ethos.rollout.guard.policy import load_policy
-    from ethos.rollout.stack import resolve_state_dir
-    from ethos.rollout.targets import TargetError
+    from ethos.rollout.stack.state import resolve_state_dir
+    from ethos.rollout.traffic.targets import TargetError
 
     host, port = _split_listen(listen)
     if host not in ("127.0.0.1", "localhost", "::1"):

@@ -11,7 +11,7 @@ import click
 
 from ..rollout.drill.history import DrillHistory
 from ..rollout.drill.plan import DRILL_STAGES, SCENARIOS, drill_status
-from ..rollout.stack import resolve_state_dir
+from ..rollout.stack.state import resolve_state_dir
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 
 

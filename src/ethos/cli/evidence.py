@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from ..rollout.errors import RolloutError
-from ..rollout.evidence import EvidenceError, export_evidence, parse_since, stamp, verify_manifest
-from ..rollout.stack import load_stack, resolve_state_dir
+from ..rollout.incidents.evidence import EvidenceError, export_evidence, parse_since, stamp, verify_manifest
+from ..rollout.stack.state import load_stack, resolve_state_dir
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 from .stores import require_state_dir
 

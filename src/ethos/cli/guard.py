@@ -119,7 +119,7 @@ def _build(policy: Any, kw: dict[str, Any], echo_alerts: bool) -> Any:
         RouterSource,
         queries_for,
     )
-    from ethos.rollout.stack import load_stack, resolve_state_dir
+    from ethos.rollout.stack.state import load_stack, resolve_state_dir
 
     state_dir = resolve_state_dir(kw["state_dir"])
     stack = None
@@ -287,7 +287,7 @@ def history(since: str | None, limit: int, show_all: bool, state_dir: str | None
     """Past evaluations: values, thresholds and decisions (the ones that did something by default)."""
     from ethos.rollout.guard.history import GuardHistory
     from ethos.rollout.guard.policy import PolicyError, parse_duration
-    from ethos.rollout.stack import resolve_state_dir
+    from ethos.rollout.stack.state import resolve_state_dir
 
     try:
         cutoff = time.time() - parse_duration(since, "--since") if since else None

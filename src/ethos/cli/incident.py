@@ -20,8 +20,8 @@ from ..rollout.incidents.checklist import ITEM_IDS, progress, tick
 from ..rollout.incidents.pii_leak import tick_task
 from ..rollout.incidents.record import IncidentError, IncidentStore, after_rollback, iso, review
 from ..rollout.incidents.report import TemplateError
-from ..rollout.journal import Journal, JournalError
-from ..rollout.stack import load_stack, resolve_state_dir
+from ..rollout.procedures.journal import Journal, JournalError
+from ..rollout.stack.state import load_stack, resolve_state_dir
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 
 
@@ -52,7 +52,7 @@ def _live(state_dir: Path, blue: str) -> Any:
     """"All metrics stable": the procedures' success criteria read now from the local stack."""
     def read() -> tuple[str, str]:
         from ..rollout.procedures.assess import success_criteria
-        from ..rollout.signals import RouterSignals
+        from ..rollout.sources.signals import RouterSignals
         from ..rollout.traffic import LocalRouterTraffic
 
         try:

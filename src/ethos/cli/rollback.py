@@ -24,9 +24,9 @@ from typing import Any
 
 import click
 
-from ..rollout.authority import Approval, AuthorityError, check_authority, load_authority
+from ..rollout.procedures.authority import Approval, AuthorityError, check_authority, load_authority
 from ..rollout.errors import RolloutError
-from ..rollout.journal import Journal, JournalError, LockHeld
+from ..rollout.procedures.journal import Journal, JournalError, LockHeld
 from ..rollout.procedures.cache_decision import CAUSES, infer_cause
 from ..rollout.procedures.context import Context
 from ..rollout.procedures.control import ROLLBACKS, AlreadyDone, ControlRefused
@@ -44,8 +44,8 @@ from ..rollout.procedures.session import (
 from ..rollout.procedures.plans import PLANS, PlanOptions, Step, describe_plan, parse_stages
 from ..rollout.procedures.revisions import RevisionClient
 from ..rollout.procedures.runner import Outcome, StepReport
-from ..rollout.stack import resolve_state_dir
-from ..rollout.targets import TargetError, Targets
+from ..rollout.stack.state import resolve_state_dir
+from ..rollout.traffic.targets import TargetError, Targets
 from .errors import EXIT_FAILED, EXIT_REFUSED, EXIT_USAGE, CLIError
 from .interrupts import interrupts_as_keyboard_interrupt
 from .rollback_common import confirm, default_user, json_errors, state_dir_of, target_options, targets_from_flags
@@ -191,7 +191,7 @@ def _terminate_as_interrupt() -> contextlib.AbstractContextManager[None]:
 
 
 def _approval(procedure: str, kw: dict[str, Any]) -> Approval:
-    """The runbook's rollback authority, checked before anything acts (``ethos.rollout.authority``)."""
+    """The runbook's rollback authority, checked before anything acts (``ethos.rollout.procedures.authority``)."""
     try:
         authority = load_authority(state_dir_of(kw))
         return check_authority(procedure, authority, actor=kw["executed_by"],
@@ -229,7 +229,7 @@ def _show_plan(procedure: str, plan: list[Step], targets: Targets, opts: PlanOpt
 def _weights_now(targets: Targets) -> dict[str, int] | None:
     """The split in force, read only (None if it cannot be read: the dry run says less)."""
     try:
-        from ..rollout.targets import make_traffic
+        from ..rollout.traffic.targets import make_traffic
 
         return make_traffic(targets).get_weights()
     except Exception:  # noqa: BLE001 - a preview never fails on a read

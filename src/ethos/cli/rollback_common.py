@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from ..rollout.stack import resolve_state_dir
-from ..rollout.targets import TargetError, Targets, resolve_targets
+from ..rollout.stack.state import resolve_state_dir
+from ..rollout.traffic.targets import TargetError, Targets, resolve_targets
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 
 

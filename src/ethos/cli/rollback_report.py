@@ -9,13 +9,13 @@ from typing import Any
 import click
 
 from ..rollout.errors import RolloutError
-from ..rollout.journal import Journal, JournalError
+from ..rollout.procedures.journal import Journal, JournalError
 from ..rollout.procedures.assess import Thresholds, success_criteria
 from ..rollout.procedures.plans import PROBE_MESSAGE
 from ..rollout.procedures.revisions import RevisionClient
-from ..rollout.signals import RevisionSignals, RouterSignals, SignalsUnavailable
-from ..rollout.stack import resolve_state_dir
-from ..rollout.targets import TargetError, make_traffic
+from ..rollout.sources.signals import RevisionSignals, RouterSignals, SignalsUnavailable
+from ..rollout.stack.state import resolve_state_dir
+from ..rollout.traffic.targets import TargetError, make_traffic
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 from .rollback_common import json_errors, state_dir_of, target_options, targets_from_flags
 

@@ -54,7 +54,7 @@ def router(listen: str, revisions: tuple[str, ...], weights: str | None, sticky:
     from ethos.rollout.errors import RolloutError
     from ethos.rollout.router import RouterConfig, serve
     from ethos.rollout.router.weights_store import WEIGHTS_FILE
-    from ethos.rollout.stack import resolve_state_dir
+    from ethos.rollout.stack.state import resolve_state_dir
     from ethos.rollout.traffic import parse_weights, validate_weights
 
     host, port = _split_listen(listen)

@@ -161,7 +161,7 @@ def up(base_port: int, blue_env: tuple[str, ...], green_env: tuple[str, ...], we
 
     from ethos.rollout.errors import RolloutError
     from ethos.rollout.router.weights_store import WEIGHTS_FILE
-    from ethos.rollout.stack import StackState, load_stack, plan_stack, parse_env_pairs, resolve_state_dir, save_stack
+    from ethos.rollout.stack.state import StackState, load_stack, plan_stack, parse_env_pairs, resolve_state_dir, save_stack
     from ethos.rollout.traffic import parse_weights, validate_weights
 
     sdir = resolve_state_dir(state_dir).resolve()
@@ -240,7 +240,7 @@ def up(base_port: int, blue_env: tuple[str, ...], green_env: tuple[str, ...], we
               help='Print {"router": URL, "revisions": {...}} as recorded (no health checks).')
 def status(state_dir: str | None, as_json: bool) -> None:
     """Show the recorded stack; the human form checks health and exits 1 if a part is down."""
-    from ethos.rollout.stack import load_stack, resolve_state_dir
+    from ethos.rollout.stack.state import load_stack, resolve_state_dir
 
     sdir = resolve_state_dir(state_dir)
     state = load_stack(sdir)
@@ -281,7 +281,7 @@ def _weights(router: str) -> dict[str, Any] | None:
 @click.option("--json", "as_json", is_flag=True)
 def down(state_dir: str | None, yes: bool, as_json: bool) -> None:
     """Stop the router and the revisions and remove the stack file."""
-    from ethos.rollout.stack import load_stack, remove_stack, resolve_state_dir
+    from ethos.rollout.stack.state import load_stack, remove_stack, resolve_state_dir
 
     sdir = resolve_state_dir(state_dir)
     state = load_stack(sdir)

@@ -12,7 +12,7 @@
     └── TemporaryError                may succeed later; carries ``retry_delay`` seconds
         └── TrafficUnreachableError   (also a TrafficError) router / Cloud Run not reachable
 
-``TrafficError`` is the base of every error a :class:`~ethos.rollout.traffic.TrafficManager`
+``TrafficError`` is the base of every error a :class:`~ethos.rollout.traffic.base.TrafficManager`
 raises, so a caller may catch that alone, or sort by permanent / temporary. Errors from
 libraries (httpx, google-api-core) are translated at the boundary with ``raise ... from``.
 """

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..cache import InvalidPattern, StoreUnavailable, parse_pattern
 from ..cache.keys import KEY_PATTERN_REGEX, PATTERN_MAX_CHARS
-from ..cache.leaks import scan_store
+from ..cache.scan.leaks import scan_store
 from ..pii import log_safe as redact
 from .auth import check_admin
 from .errors import ApiError

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from ..agent import KnowledgeBase, KnowledgeBaseAnswerer
 from ..agent.base import Answerer
 from ..cache import ResponseCache, Scope, Store, StoreError, open_store
-from ..cache.admission import Exchange, completeness_gate
-from ..cache.leaks import PII_LEAKS_META, PII_SCAN_OK_META
-from ..cache.periodic_scan import PeriodicLeakScan, ScanSchedule
-from ..cache.pii_gate import pii_check
-from ..cache.quality import make_quality_gate
+from ..cache.gates.admission import Exchange, completeness_gate
+from ..cache.scan.leaks import PII_LEAKS_META, PII_SCAN_OK_META
+from ..cache.scan.periodic import PeriodicLeakScan, ScanSchedule
+from ..cache.gates.pii import pii_check
+from ..cache.gates.quality import make_quality_gate
 from ..settings import Settings
 from .metrics import ServiceMetrics
 from .sessions import SessionHistory
@@ -168,7 +168,7 @@ class AppState:
 
     async def _leak_scan_loop(self) -> None:
         """Scan the store for PII by itself: one batch per step in a worker thread, with pauses
-        that keep its CPU share bounded (see :mod:`ethos.cache.periodic_scan`)."""
+        that keep its CPU share bounded (see :mod:`ethos.cache.scan.periodic`)."""
         scan = self.leak_scan
         assert scan is not None
         while True:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cache.store import Store, StoreStats, StoreUnavailable
+from ..cache.stores import Store, StoreStats, StoreUnavailable
 
 
 class UnavailableStore(Store):

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from ethos.cache.admission import Exchange
+from ethos.cache.gates.admission import Exchange
 from ethos.cache.entry import Entry
 from ethos.cache.keys import Scope
-from ethos.cache.redis import RedisStore
+from ethos.cache.stores.redis import RedisStore
 from ethos.cache.response_cache import STORE_RETRY_AFTER_S, ResponseCache
-from ethos.cache.store import StoreUnavailable
+from ethos.cache.stores import StoreUnavailable
 
 pytestmark = pytest.mark.redis
 

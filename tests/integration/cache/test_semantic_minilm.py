@@ -6,7 +6,7 @@ import pytest
 
 from ethos.cache import Exchange, ResponseCache, Scope
 from ethos.cache.semantic import MiniLMEmbedder, SemanticTier
-from ethos.cache.sqlite import SQLiteStore
+from ethos.cache.stores.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.slow
 

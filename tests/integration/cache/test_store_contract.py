@@ -15,8 +15,8 @@ import pytest
 
 from ethos.cache.entry import Entry
 from ethos.cache.keys import glob_matches
-from ethos.cache.store import Store, open_store
-from ethos.cache.sqlite import SQLiteStore
+from ethos.cache.stores import Store, open_store
+from ethos.cache.stores.sqlite import SQLiteStore
 
 BACKENDS = [
     pytest.param("sqlite-file", id="sqlite-file"),

@@ -15,7 +15,7 @@ import pytest
 from test_store_contract import keys_of, kind, make, store, t0  # noqa: F401  (fixtures)
 
 from ethos.cache.keys import glob_matches
-from ethos.cache.store import Store
+from ethos.cache.stores import Store
 
 # Keys that are syntax somewhere: SQL quoting and comments, LIKE (% _ \), GLOB and Redis
 # MATCH (* ? [ ] ^ \), unicode (combining, astral), and plain victims beside them. (A NUL is

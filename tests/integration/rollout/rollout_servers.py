@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from servers import ServerThread as ThreadedServer  # noqa: E402,F401  (one thread runner for all tests)
 from servers import request_body  # noqa: E402
 
-from ethos.rollout.stack import free_port  # noqa: E402,F401  (re-exported for importers)
+from ethos.rollout.stack.state import free_port  # noqa: E402,F401  (re-exported for importers)
 
 
 class FakeRevision:

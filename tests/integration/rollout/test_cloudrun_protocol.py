@@ -9,7 +9,7 @@ from cloudrun_fake import FakeCloudRun
 from google.auth.credentials import AnonymousCredentials
 from rollout_servers import free_port
 
-from ethos.rollout.cloudrun import CloudRunTraffic, weights_from_traffic
+from ethos.rollout.traffic.cloudrun import CloudRunTraffic, weights_from_traffic
 from ethos.rollout.errors import (
     InvalidWeightsError,
     TrafficAuthError,

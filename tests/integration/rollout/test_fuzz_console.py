@@ -17,7 +17,7 @@ import pytest
 from rollout_servers import ThreadedServer
 
 from ethos.rollout.console import build_console, create_app
-from ethos.rollout.journal import Journal
+from ethos.rollout.procedures.journal import Journal
 from ethos.security import LimitSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))

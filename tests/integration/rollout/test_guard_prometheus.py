@@ -22,7 +22,7 @@ import pytest
 
 from ethos.rollout.guard import GuardState, evaluate, parse_policy
 from ethos.rollout.sources import PrometheusSource, SourceError, collect_snapshot, queries_for
-from ethos.rollout.stack import free_base_port, free_port
+from ethos.rollout.stack.state import free_base_port, free_port
 
 PROMETHEUS = shutil.which("prometheus")
 ETHOS = str(Path(sys.executable).parent / "ethos")

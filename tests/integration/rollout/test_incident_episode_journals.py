@@ -18,7 +18,7 @@ import pytest
 
 from ethos.rollout.incidents import record
 from ethos.rollout.incidents.record import IncidentStore, after_rollback
-from ethos.rollout.journal import Journal
+from ethos.rollout.procedures.journal import Journal
 
 PLAN = [{"name": "shift_traffic", "kind": "set_traffic"},
         {"name": "invalidate_cache:green", "kind": "invalidate_cache"},

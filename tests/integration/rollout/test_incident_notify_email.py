@@ -15,8 +15,8 @@ from _incident_fixtures import write_run  # noqa: E402
 
 from ethos.rollout.incidents.record import after_rollback  # noqa: E402
 from ethos.rollout.notify import Notification, deliver  # noqa: E402
-from ethos.rollout.notify_email import EmailNotifier  # noqa: E402
-from ethos.rollout.stack import free_port  # noqa: E402
+from ethos.rollout.notify.email import EmailNotifier  # noqa: E402
+from ethos.rollout.stack.state import free_port  # noqa: E402
 
 N = Notification(title="ROLLBACK EXECUTED - Marketing Agent", reason="Error rate > 2%",
                  time="2026-11-28T16:00:00+00:00", executed_by="dev", procedure="standard",

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from ethos.rollout.notify import Notification, NotifyError, deliver
-from ethos.rollout.notify_pagerduty import PagerDutyNotifier
+from ethos.rollout.notify.pagerduty import PagerDutyNotifier
 
 KEY = "R0UT1NGKEY0123456789abcdef012345"
 N = Notification(title="Incident inc-1: emergency rollback", reason="error rate 7.4% > 5% on green",

@@ -25,7 +25,7 @@ from _incident_fixtures import write_run  # noqa: E402
 
 from ethos.cache import Entry, open_store  # noqa: E402
 from ethos.cli import cli  # noqa: E402
-from ethos.rollout.evidence import MANIFEST, verify_manifest  # noqa: E402
+from ethos.rollout.incidents.evidence import MANIFEST, verify_manifest  # noqa: E402
 from ethos.rollout.incidents import respond  # noqa: E402
 from ethos.rollout.incidents.record import IncidentStore  # noqa: E402
 

@@ -9,7 +9,7 @@ import signal
 import pytest
 from test_rollback_cli_http import _popen, _wait_for_step, ethos, history, puts, stack  # noqa: F401
 
-from ethos.rollout.journal import Journal
+from ethos.rollout.procedures.journal import Journal
 
 
 @pytest.mark.parametrize("how", ["running", "hung", "killed"])

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from ethos.cache import Entry, open_store
-from ethos.rollout.stack import free_port
+from ethos.rollout.stack.state import free_port
 
 ETHOS = str(Path(sys.executable).parent / "ethos")
 

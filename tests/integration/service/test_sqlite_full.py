@@ -12,7 +12,7 @@ import time
 import httpx
 from service_helpers import ask
 
-from ethos.cache.sqlite import SQLiteStore
+from ethos.cache.stores.sqlite import SQLiteStore
 
 QUESTIONS = [
     "Do you integrate with HubSpot?",

@@ -1,4 +1,4 @@
-from ethos.cache.admission import Exchange, Rejection, completeness_gate, decide
+from ethos.cache.gates.admission import Exchange, Rejection, completeness_gate, decide
 
 
 def ex(**kw) -> Exchange:

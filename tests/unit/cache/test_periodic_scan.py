@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from ethos.cache import Entry, open_store
-from ethos.cache.leaks import (
+from ethos.cache.scan.leaks import (
     PII_LEAKS_META,
     PII_SCAN_OK_META,
     UNKNOWN,
@@ -18,7 +18,7 @@ from ethos.cache.leaks import (
     served_of,
     served_total,
 )
-from ethos.cache.periodic_scan import (
+from ethos.cache.scan.periodic import (
     FULL,
     MIN_PAUSE_S,
     OFF,
@@ -29,8 +29,8 @@ from ethos.cache.periodic_scan import (
     ScanState,
     cpu_pause,
 )
-from ethos.cache.sqlite import SQLiteStore
-from ethos.cache.store import StoreUnavailable
+from ethos.cache.stores.sqlite import SQLiteStore
+from ethos.cache.stores import StoreUnavailable
 
 LEAK_REPLY = "Sure, we will call you on 0412 345 678."
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ethos.cache.admission import Exchange, completeness_gate, decide
-from ethos.cache.pii_gate import make_pii_gate, pii_check, pii_findings, pii_gate, pii_rejection
+from ethos.cache.gates.admission import Exchange, completeness_gate, decide
+from ethos.cache.gates.pii import make_pii_gate, pii_check, pii_findings, pii_gate, pii_rejection
 
 
 def ex(q: str, a: str = "The Team plan is $49/month per seat.") -> Exchange:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ethos.cache.admission import Exchange, decide
-from ethos.cache.quality import (
+from ethos.cache.gates.admission import Exchange, decide
+from ethos.cache.gates.quality import (
     QUALITY_REASONS,
     make_quality_gate,
     plans_in,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ethos.cache.redis_match import escape_match, glob_to_match
+from ethos.cache.stores.redis_match import escape_match, glob_to_match
 
 
 @pytest.mark.parametrize(

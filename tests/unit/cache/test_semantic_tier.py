@@ -6,7 +6,7 @@ import pytest
 
 from ethos.cache import Exchange, ResponseCache, Scope
 from ethos.cache.semantic import HashingEmbedder, SemanticTier
-from ethos.cache.sqlite import SQLiteStore
+from ethos.cache.stores.sqlite import SQLiteStore
 
 PLANS = ["Free", "Starter", "Team", "Business", "Enterprise"]
 SCOPE = Scope("marketing", 3, "kb", "p1", "kb1")

@@ -11,7 +11,7 @@ import os
 import threading
 from pathlib import Path
 
-from ethos.cache.sqlite import SQLiteStore
+from ethos.cache.stores.sqlite import SQLiteStore
 
 
 def _open_fds_on(path: Path) -> int:

@@ -6,11 +6,11 @@ import sqlite3
 
 import pytest
 
-from ethos.cache.admission import Exchange
+from ethos.cache.gates.admission import Exchange
 from ethos.cache.keys import Scope
 from ethos.cache.response_cache import STORE_RETRY_AFTER_S, ResponseCache
-from ethos.cache.sqlite import SQLiteStore, failure_kind
-from ethos.cache.store import StoreUnavailable
+from ethos.cache.stores.sqlite import SQLiteStore, failure_kind
+from ethos.cache.stores import StoreUnavailable
 
 SCOPE = Scope("marketing", 1, "kb", "p1", "kb1")
 

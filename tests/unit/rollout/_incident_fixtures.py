@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ethos.rollout.journal import Journal, RunRecord
+from ethos.rollout.procedures.journal import Journal, RunRecord
 
 PLAN = [{"name": "snapshot", "kind": "snapshot"}, {"name": "verify_issue", "kind": "verify_issue"},
         {"name": "shift_traffic", "kind": "set_traffic"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ethos.rollout.authority import (
+from ethos.rollout.procedures.authority import (
     Authority,
     AuthorityError,
     check_authority,

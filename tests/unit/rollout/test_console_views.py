@@ -18,7 +18,7 @@ from ethos.rollout.console.views import (
 )
 from ethos.rollout.guard.measurements import Measurement, Snapshot, proportion
 from ethos.rollout.guard.policy import load_policy
-from ethos.rollout.journal import Journal
+from ethos.rollout.procedures.journal import Journal
 
 
 def test_sample_of_reads_the_60s_window_and_turns_requests_into_a_rate() -> None:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ethos.rollout.journal import Journal
+from ethos.rollout.procedures.journal import Journal
 from ethos.rollout.procedures.control import (
     AlreadyDone,
     Control,

@@ -46,7 +46,7 @@ from ethos.rollout.guard.history import GuardHistory
 from ethos.rollout.guard.loop import Guard
 from ethos.rollout.incidents.hook import on_rollback_finished
 from ethos.rollout.incidents.record import IncidentStore
-from ethos.rollout.journal import Journal, JournalError
+from ethos.rollout.procedures.journal import Journal, JournalError
 from ethos.rollout.procedures import PLANS, PlanOptions
 from ethos.rollout.procedures.context import Context
 from ethos.rollout.procedures.control import ROLLBACKS, AlreadyDone, Control, ControlRefused, read_holder
@@ -62,9 +62,9 @@ from ethos.rollout.procedures.session import (
     run_procedure,
     select_for_resume,
 )
-from ethos.rollout.signals import FakeSignals, RevisionSignals
+from ethos.rollout.sources.signals import FakeSignals, RevisionSignals
 from ethos.rollout.sources import FakeSource
-from ethos.rollout.targets import Targets
+from ethos.rollout.traffic.targets import Targets
 from ethos.rollout.traffic import FakeTrafficManager, TrafficManager, Weights
 
 TARGETS = Targets(router="http://router.test", revisions={"blue": "http://blue.test", "green": "http://green.test"},
@@ -521,7 +521,7 @@ def test_an_emergency_hung_in_its_traffic_change_is_taken_over_and_an_operator_m
 def test_runs_started_in_the_same_second_sort_in_start_order() -> None:
     """Found by the model (a flaky failure): ids were stamped to the second with a random
     suffix, so an emergency that preempted a gradual could sort before it."""
-    from ethos.rollout.journal import new_rollback_id
+    from ethos.rollout.procedures.journal import new_rollback_id
 
     ids = [new_rollback_id() for _ in range(50)]
     assert ids == sorted(ids) and len(set(ids)) == 50

@@ -12,7 +12,7 @@ from _incident_fixtures import write_run  # noqa: E402
 
 import pytest
 
-from ethos.rollout.evidence import (
+from ethos.rollout.incidents.evidence import (
     EvidenceError,
     export_evidence,
     parse_since,

@@ -22,7 +22,7 @@ from ethos.rollout.incidents.episode import (
     run_severity,
 )
 from ethos.rollout.incidents.record import attach_run, incident_from_run
-from ethos.rollout.journal import Journal
+from ethos.rollout.procedures.journal import Journal
 
 T = 1_800_000_000.0
 W = 3600.0

@@ -91,7 +91,7 @@ def test_a_failed_rollback_fails_the_response_but_still_opens_an_incident(tmp_pa
 
 def test_a_rollback_with_cause_pii_opens_a_pii_leak_incident_with_its_tasks(tmp_path):
     from ethos.rollout.incidents.record import after_rollback
-    from ethos.rollout.journal import Journal
+    from ethos.rollout.procedures.journal import Journal
 
     run = write_run(tmp_path, procedure="emergency")
     # the guard's PII trigger runs the emergency procedure with --cause pii

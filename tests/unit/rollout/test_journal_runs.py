@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from ethos.rollout.journal import Journal, JournalError, LockHeld, new_rollback_id
+from ethos.rollout.procedures.journal import Journal, JournalError, LockHeld, new_rollback_id
 from ethos.rollout.procedures.control import Control
 
 

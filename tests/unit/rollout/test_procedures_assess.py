@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ethos.rollout.procedures import blue_degraded, confirm_issue, success_criteria
-from ethos.rollout.signals import RevisionSignals as S
+from ethos.rollout.sources.signals import RevisionSignals as S
 
 
 def test_confirm_issue_on_green_error_rate():

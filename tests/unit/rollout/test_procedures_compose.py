@@ -10,7 +10,7 @@ from ethos.rollout.procedures import PlanOptions, plan_gradual
 from ethos.rollout.procedures.actions import monitor, set_traffic, verify_issue
 from ethos.rollout.procedures.plans import Step
 from ethos.rollout.procedures.runner import execute
-from ethos.rollout.signals import FakeSignals, RevisionSignals
+from ethos.rollout.sources.signals import FakeSignals, RevisionSignals
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_procedures_runner import Revisions, make_ctx  # noqa: E402

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from ethos.rollout.journal import Journal
+from ethos.rollout.procedures.journal import Journal
 from ethos.rollout.notify import FakeNotifier, NotifyError
 from ethos.rollout.procedures import (
     Context,
@@ -19,8 +19,8 @@ from ethos.rollout.procedures import (
     plan_standard,
 )
 from ethos.rollout.procedures.revisions import RevisionClient
-from ethos.rollout.signals import FakeSignals, RevisionSignals as S
-from ethos.rollout.targets import Targets
+from ethos.rollout.sources.signals import FakeSignals, RevisionSignals as S
+from ethos.rollout.traffic.targets import Targets
 from ethos.rollout.traffic import FakeTrafficManager
 
 
@@ -230,7 +230,7 @@ def test_public_surface():
 
 
 def test_session_runs_locked_and_journaled_and_resumes(tmp_path, revs):
-    from ethos.rollout.journal import Journal, LockHeld
+    from ethos.rollout.procedures.journal import Journal, LockHeld
     from ethos.rollout.procedures.control import Control
     from ethos.rollout.procedures.session import Clients, resume_procedure, run_procedure
 

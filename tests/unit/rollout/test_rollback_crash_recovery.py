@@ -15,7 +15,7 @@ import pytest
 
 from ethos.rollout.guard.actuator import ActionOutcome, Alerter, FakeActuator
 from ethos.rollout.procedures.control import Control
-from ethos.rollout.journal import Journal, RunRecord
+from ethos.rollout.procedures.journal import Journal, RunRecord
 from ethos.rollout.notify import FakeNotifier
 from ethos.rollout.procedures import PlanOptions, plan_emergency
 from ethos.rollout.procedures.actions import DELIVERED_NOTE, delivered_before
@@ -23,7 +23,7 @@ from ethos.rollout.procedures.crash import CrashHook, crash_point
 from ethos.rollout.procedures.pending import find_pending, pending_run
 from ethos.rollout.procedures.revisions import RevisionClient
 from ethos.rollout.procedures.session import Clients, resume_procedure
-from ethos.rollout.targets import Targets
+from ethos.rollout.traffic.targets import Targets
 from ethos.rollout.traffic import FakeTrafficManager
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

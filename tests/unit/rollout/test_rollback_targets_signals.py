@@ -7,8 +7,8 @@ import json
 import httpx
 import pytest
 
-from ethos.rollout.signals import FakeSignals, RevisionSignals, RouterSignals, SignalsUnavailable, parse_router_stats
-from ethos.rollout.targets import TargetError, resolve_targets
+from ethos.rollout.sources.signals import FakeSignals, RevisionSignals, RouterSignals, SignalsUnavailable, parse_router_stats
+from ethos.rollout.traffic.targets import TargetError, resolve_targets
 
 REVS = ["blue=http://127.0.0.1:1", "green=http://127.0.0.1:2/"]
 

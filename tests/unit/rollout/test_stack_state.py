@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ethos.rollout.errors import StackError
-from ethos.rollout.stack import StackState, load_stack, remove_stack, resolve_state_dir, save_stack
+from ethos.rollout.stack.state import StackState, load_stack, remove_stack, resolve_state_dir, save_stack
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_resolve_state_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 
 
 def test_plan_stack(tmp_path: Path) -> None:
-    from ethos.rollout.stack import parse_env_pairs, plan_stack
+    from ethos.rollout.stack.state import parse_env_pairs, plan_stack
 
     specs = plan_stack(
         state_dir=tmp_path, base_port=9100, ethos_argv=["ethos"],
@@ -80,7 +80,7 @@ def test_plan_stack(tmp_path: Path) -> None:
 
 
 def test_parse_env_pairs_refuses() -> None:
-    from ethos.rollout.stack import parse_env_pairs
+    from ethos.rollout.stack.state import parse_env_pairs
 
     with pytest.raises(StackError):
         parse_env_pairs(["NOEQUALS"])

@@ -6,7 +6,7 @@ import time
 
 from ethos.cache import Entry, open_store
 from ethos.cache.keys import Scope, make_key
-from ethos.cache.leaks import scan_store, shown_key
+from ethos.cache.scan.leaks import scan_store, shown_key
 
 SCOPE = Scope(namespace="marketing", format_version=1, answerer="kb", prompt_version="p", kb_version="k")
 

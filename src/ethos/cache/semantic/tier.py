@@ -20,7 +20,7 @@ import numpy as np
 
 from ..entry import Entry
 from ..keys import Scope
-from ..store import Store, StoreUnavailable
+from ..stores import Store, StoreUnavailable
 from .embedders import Embedder, MiniLMEmbedder
 from .index import ANN_THRESHOLD, VectorIndex
 from .verify import DEFAULT_THRESHOLD, DEFAULT_THRESHOLD_SAME, Verifier

@@ -15,8 +15,8 @@ from ..guard.history import GuardHistory
 from ..guard.policy import Policy, load_policy
 from ..sources import PriceTable, ProcessSource, RevisionMetricsSource, RouterSource
 from ..sources.base import SignalSource
-from ..stack import load_stack
-from ..targets import resolve_targets
+from ..stack.state import load_stack
+from ..traffic.targets import resolve_targets
 from .actions import ActionError, Operator
 from .app import Console, create_app
 from .sampler import Sampler

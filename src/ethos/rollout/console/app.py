@@ -42,7 +42,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..guard.history import GuardHistory
 from ..guard.policy import Policy
-from ..journal import Journal, JournalError
+from ..procedures.journal import Journal, JournalError
 from ..procedures.control import read_holder
 from ...security import AdminGate, AuthCounters, LimitSettings
 from . import openapi

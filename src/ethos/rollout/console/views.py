@@ -15,7 +15,7 @@ from typing import Any
 
 from ..guard.measurements import Snapshot
 from ..guard.policy import Policy, Trigger
-from ..journal import RunRecord
+from ..procedures.journal import RunRecord
 from .series import CHARTS, Sample
 
 #: The window each chart point covers (seconds): the guard's shortest standard window.

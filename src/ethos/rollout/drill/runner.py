@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from ..stack import free_base_port, load_stack
+from ..stack.state import free_base_port, load_stack
 from .plan import (
     CHECKS,
     DRILL_STAGES,
@@ -213,7 +213,7 @@ def _procedure_args(o: DrillOptions, sd: Path) -> list[str]:
 
 def _stopped(sd: Path, pids: dict[str, int], timeout_s: float = 10.0) -> bool:
     """True once none of ``pids`` is alive (a killed process may take a moment to go)."""
-    from ..journal import pid_alive
+    from ..procedures.journal import pid_alive
 
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
@@ -406,7 +406,7 @@ def _checks(o: DrillOptions, sd: Path, stack: Any, hook: WebhookReceiver, report
 
 
 def _post_rollback(sd: Path, report: DrillReport, tm: _Timer, res: dict[str, Any], scenario: str) -> None:
-    from ..evidence import export_evidence, stamp, verify_manifest
+    from ..incidents.evidence import export_evidence, stamp, verify_manifest
     from ..incidents.record import IncidentStore, after_rollback
 
     t0 = time.monotonic()

@@ -92,7 +92,7 @@ def _pending_run(state_dir: str | os.PathLike[str] | None, dry_run: bool) -> tup
     if dry_run:
         return None
     from ..procedures.pending import find_pending
-    from ..stack import resolve_state_dir
+    from ..stack.state import resolve_state_dir
 
     resolved = resolve_state_dir(state_dir)
     rec = find_pending(resolved)
@@ -268,8 +268,8 @@ class ProcedureActuator(Actuator):
     def run(self, decision: Decision, evaluation: Evaluation) -> ActionOutcome:
         from ..procedures import PLANS, PlanOptions
         from ..procedures.session import run_procedure
-        from ..stack import resolve_state_dir
-        from ..targets import resolve_targets
+        from ..stack.state import resolve_state_dir
+        from ..traffic.targets import resolve_targets
 
         pending = self.resume_pending()
         if pending is not None and not pending.refused:

@@ -1,6 +1,6 @@
 """The runbook's Rollback Checklist as data, and which items a rollback's journal proves done.
 
-:func:`auto_ticks` reads a run (:class:`~ethos.rollout.journal.RunRecord`) and returns, for
+:func:`auto_ticks` reads a run (:class:`~ethos.rollout.procedures.journal.RunRecord`) and returns, for
 each item the system did itself, the time and the evidence (a journal step and its values).
 Items nobody can prove from the record (post-mortem scheduled, root cause ...) are ticked by
 people with ``ethos incident check ID ITEM --by NAME``. Pure.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..journal import RunRecord
+from ..procedures.journal import RunRecord
 
 PHASES = ("pre", "during", "post", "follow-up")
 

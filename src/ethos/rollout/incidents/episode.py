@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..journal import RunRecord
+from ..procedures.journal import RunRecord
 
 EPISODE_ENV = "ETHOS_INCIDENT_EPISODE_S"
 #: default episode window, seconds

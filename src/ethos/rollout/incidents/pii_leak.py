@@ -33,7 +33,7 @@ def compliance_record(detected_t: float, leaks: list[dict[str, Any]] | None, *, 
     ``evidence_quarantine``: ``{"dir", "files": {name: {"path", "sha256", ...}}, "redacted",
     "redacted_clean"}`` when the evidence export held PII and its raw files were moved aside.
     """
-    from ...cache.leaks import served_total
+    from ...cache.scan.leaks import served_total
 
     known = leaks is not None
     leaks = leaks or []

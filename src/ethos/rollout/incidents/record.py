@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PermanentError
-from ..evidence import log_files, read_logs, request_counts
-from ..journal import Journal, JournalError, RunRecord
+from .evidence import log_files, read_logs, request_counts
+from ..procedures.journal import Journal, JournalError, RunRecord
 from ..notify import Notification, deliver
 from .checklist import apply_ticks, auto_ticks, new_checklist
 from .criteria import HORIZONS, due, evaluate_horizon, new_criteria

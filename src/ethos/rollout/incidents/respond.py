@@ -8,7 +8,7 @@ the last hour is exported and scanned, and the incident opens with the complianc
 
 The store is opened with ``create=False``: a missing or unreachable store is reported, never
 read as an empty, "clean" one. Evidence found to hold PII is quarantined by the export (raw
-files moved to ``quarantine/``, redacted copies kept; see :mod:`ethos.rollout.evidence`) and
+files moved to ``quarantine/``, redacted copies kept; see :mod:`ethos.rollout.incidents.evidence`) and
 recorded in the incident. Every failure adds a line to the result's ``errors`` saying what
 failed and what to do.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ...cache import StoreMissing, open_store, safe_url
-from ..evidence import EvidenceError, export_evidence, stamp
+from .evidence import EvidenceError, export_evidence, stamp
 from .checklist import apply_ticks
 from .pii_leak import compliance_record
 from .record import IncidentError, IncidentStore, after_rollback, iso, new_incident_id, notify_incident
@@ -46,7 +46,7 @@ def scan_cache(cache_url: str) -> dict[str, Any]:
     except Exception as e:  # noqa: BLE001 - reported, the response goes on
         return {"scanned": 0, "leaks": [], "error": _open_error(cache_url, e)}
     try:
-        from ...cache.leaks import scan_store  # the one scan: masked keys, the store's served counts
+        from ...cache.scan.leaks import scan_store  # the one scan: masked keys, the store's served counts
 
         return scan_store(store).to_dict()
     except Exception as e:  # noqa: BLE001

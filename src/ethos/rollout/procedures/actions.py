@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import RolloutError
 from ..notify import Notification, deliver
-from ..signals import RevisionSignals, SignalsUnavailable
+from ..sources.signals import RevisionSignals, SignalsUnavailable
 from .assess import blue_degraded, confirm_issue, green_emergency
 from .cache_decision import decide_cache
 from .context import Context, StepResult

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..signals import RevisionSignals
+from ..sources.signals import RevisionSignals
 
 
 @dataclass(frozen=True, slots=True)

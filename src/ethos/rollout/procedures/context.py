@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..journal import Run
+from .journal import Run
 from ..notify import Notifier
-from ..signals import SignalSource
-from ..targets import Targets
+from ..sources.signals import SignalSource
+from ..traffic.targets import Targets
 from ..traffic import TrafficManager
 from .assess import Thresholds
 from .control import Control, Unguarded
@@ -45,7 +45,7 @@ class Context:
     reason: str = ""
     executed_by: str = ""
     approved_by: str = ""
-    authority: str = ""  # on whose authority it runs (ethos.rollout.authority.Approval.authority)
+    authority: str = ""  # on whose authority it runs (ethos.rollout.procedures.authority.Approval.authority)
     thresholds: Thresholds = field(default_factory=Thresholds)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     poll_s: float = 5.0  # how often a monitoring window reads the signals, seconds

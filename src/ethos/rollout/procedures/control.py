@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RolloutError
-from ..journal import JOURNAL_DIR, LOCK_FILE, Journal, JournalError, LockHeld, Run, pid_alive
+from .journal import JOURNAL_DIR, LOCK_FILE, Journal, JournalError, LockHeld, Run, pid_alive
 
 MUTEX_FILE = "control.mutex"
 EPOCH_FILE = "control.epoch"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 
-from ..journal import Journal, JournalError, RunRecord
+from .journal import Journal, JournalError, RunRecord
 from .control import holder_alive, read_holder
 
 #: the status of a run whose process died before it ended

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PermanentError, RolloutError
-from ..journal import Journal, RunRecord, new_rollback_id
+from .journal import Journal, RunRecord, new_rollback_id
 from ..notify import Notifier, notifiers_from_env
-from ..signals import RouterSignals, SignalSource
-from ..stack import load_stack
-from ..targets import KeepOpenTransport, Targets, make_traffic
+from ..sources.signals import RouterSignals, SignalSource
+from ..stack.state import load_stack
+from ..traffic.targets import KeepOpenTransport, Targets, make_traffic
 from ..traffic import TrafficManager
 from .actions import delivered_before
 from .context import Context

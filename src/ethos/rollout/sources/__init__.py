@@ -1,6 +1,6 @@
 """Signal sources of the guard: the router, the revisions' /metrics, local processes, Prometheus.
 
-(``ethos.rollout.signals`` is the procedures' own summary of the router's stats; these sources
+(``ethos.rollout.sources.signals`` is the procedures' own summary of the router's stats; these sources
 give the guard every signal of its policy, per revision and window.)
 """
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from .errors import TemporaryError
+from ..errors import TemporaryError
 
 
 class SignalsUnavailable(TemporaryError):

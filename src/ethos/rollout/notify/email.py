@@ -10,7 +10,7 @@ import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
 
-from .notify import Notification, Notifier, NotifyError
+from .base import Notification, Notifier, NotifyError
 
 PASSWORD_ENV = "ETHOS_SMTP_PASSWORD"
 

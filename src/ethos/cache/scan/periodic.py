@@ -3,7 +3,7 @@
 Every ``interval_s`` a revision reads the entries put since its last scan
 (:meth:`Store.scan_since` from a position), and every ``full_interval_s`` it reads the whole
 store (:meth:`Store.scan`). After each pass that completes, the number of leaking entries it
-knows of is written to the store (:func:`~ethos.cache.leaks.record_complete_scan`): every
+knows of is written to the store (:func:`~ethos.cache.scan.leaks.record_complete_scan`): every
 instance then exports it as ``ethos_cache_pii_leaks``, and the guard's "PII in cache"
 trigger fires without anyone running a scan.
 
@@ -34,10 +34,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from ..pii import scan_entry
-from .entry import Entry
+from ...pii import scan_entry
+from ..entry import Entry
 from .leaks import detector_healthy, record_complete_scan
-from .store import Store, StoreError
+from ..stores import Store, StoreError
 
 log = logging.getLogger("ethos.cache.pii_scan")
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .notify import Notification, Notifier, NotifyError
+from .base import Notification, Notifier, NotifyError
 
 PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 ROUTING_KEY_ENV = "ETHOS_PAGERDUTY_ROUTING_KEY"

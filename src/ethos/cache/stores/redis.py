@@ -23,8 +23,8 @@ in chunks: with 100k entries it touches exactly the scope's keys, where a SCAN w
 every key under the prefix (and every other scope's entries).
 
 The epoch is answered from memory, kept current through pub/sub by a subscriber thread
-(:mod:`ethos.cache.redis_epoch`); pattern globs become Redis MATCH patterns in
-:mod:`ethos.cache.redis_match`.
+(:mod:`ethos.cache.stores.redis_epoch`); pattern globs become Redis MATCH patterns in
+:mod:`ethos.cache.stores.redis_match`.
 
 Every Redis error or timeout becomes ``StoreUnavailable``; sockets have short timeouts and
 redis-py's own retries are off, so a dead or hung Redis costs one timeout, not a hang.
@@ -44,11 +44,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
-from .entry import Entry
-from .keys import glob_matches
+from ..entry import Entry
+from ..keys import glob_matches
 from .redis_epoch import BUMP_LUA, EpochSubscriber
 from .redis_match import escape_match, glob_to_match
-from .store import Store, StoreStats, StoreUnavailable, check_key
+from .base import Store, StoreStats, StoreUnavailable, check_key
 
 T = TypeVar("T")
 

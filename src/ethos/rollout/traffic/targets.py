@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx
 
-from .errors import PermanentError
-from .stack import load_stack
-from .traffic import LocalRouterTraffic, TrafficManager
+from ..errors import PermanentError
+from ..stack.state import load_stack
+from .base import TrafficManager
+from .local import LocalRouterTraffic
 
 
 class TargetError(PermanentError):

@@ -22,7 +22,7 @@ import time
 import redis
 from redis.exceptions import RedisError
 
-from .store import StoreUnavailable
+from .base import StoreUnavailable
 
 #: INCR the epoch and announce it, atomically (no removal without its announcement)
 BUMP_LUA = """

@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import PermanentError
+from ..errors import PermanentError
 
 JOURNAL_DIR = "journal"
 LOCK_FILE = "rollback.lock"

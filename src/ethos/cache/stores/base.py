@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from .entry import Entry
+from ..entry import Entry
 
 
 class StoreError(Exception):
@@ -166,7 +166,7 @@ class Store(abc.ABC):
         """Remove exactly these keys; return how many existed."""
         n = 0
         for k in keys:
-            n += self.delete_matching(_escape_glob(k))
+            n += self.delete_matching(escape_glob(k))
         return n
 
 
@@ -178,7 +178,8 @@ def check_key(key: str) -> str:
     return key
 
 
-def _escape_glob(key: str) -> str:
+def escape_glob(key: str) -> str:
+    """``key`` as a GLOB pattern that matches only itself."""
     out = []
     for c in key:
         out.append(f"[{c}]" if c in "*?[]" else c)
@@ -200,39 +201,3 @@ def safe_url(url: str) -> str:
         return urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, "", ""))
     except ValueError:
         return url.split("://", 1)[0] + "://***"
-
-
-def _sqlite_path(url: str) -> str:
-    path = url[len("sqlite://") :]
-    if path.startswith("/"):
-        path = path[1:] if not path.startswith("//") else path[1:]
-    return path or ":memory:"
-
-
-def open_store(url: str, *, create: bool = True, **kwargs) -> Store:
-    """Open the store named by a URL: ``sqlite:///PATH``, ``sqlite://:memory:``, ``redis://…``.
-
-    ``create=True`` (``ethos serve``, ``ethos stack up``): a missing SQLite file (and its
-    directory) is created, and Redis is not contacted until used. ``create=False`` (every
-    command that reads an existing store): nothing is created; :class:`StoreMissing` when the
-    SQLite file, its directory or its cache tables are missing, :class:`StoreUnavailable` when
-    the store does not answer (Redis is pinged once).
-    """
-    if url.startswith("sqlite://"):
-        from .sqlite import SQLiteStore
-
-        return SQLiteStore(_sqlite_path(url), create=create, **kwargs)
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from .redis import RedisStore
-
-        store = RedisStore.from_url(url, **kwargs)
-        if not create:
-            try:
-                store._call(store.client.ping)  # noqa: SLF001 - one check, errors as StoreUnavailable
-            except StoreUnavailable:
-                store.close()
-                raise
-        return store
-    raise StoreError(
-        f"unknown cache URL {safe_url(url)!r}: use sqlite:///PATH or redis://HOST:PORT/DB"
-    )

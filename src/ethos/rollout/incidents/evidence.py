@@ -35,10 +35,10 @@ from typing import Any
 
 import httpx
 
-from ..pii import DEFAULT_ALLOW, detect
-from ..pii import log_safe as redact
-from .errors import PermanentError
-from .journal import Journal, JournalError
+from ...pii import DEFAULT_ALLOW, detect
+from ...pii import log_safe as redact
+from ..errors import PermanentError
+from ..procedures.journal import Journal, JournalError
 
 MANIFEST = "manifest.json"
 #: where the raw files that held PII are moved, inside the export

@@ -18,8 +18,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..pii import detect, scan_entry
-from .store import Store
+from ...pii import detect, scan_entry
+from ..stores import Store
 
 PII_LEAKS_META = "pii_leaks"
 #: unix seconds of the last complete scan of the whole store (by any instance)
@@ -50,7 +50,7 @@ def served_total(leaks: list[dict]) -> int | str:
 
 def detector_healthy() -> bool:
     """True when the PII detector finds its whole synthetic self-test sample."""
-    from ..pii import selftest
+    from ...pii import selftest
 
     try:
         return selftest() >= 1.0

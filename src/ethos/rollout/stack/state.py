@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import StackError
+from ..errors import StackError
 
 STACK_FILE = "stack.json"
 

@@ -18,9 +18,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from .entry import Entry
-from .keys import glob_matches
-from .store import Store, StoreMissing, StoreStats, StoreUnavailable, _escape_glob, check_key
+from ..entry import Entry
+from ..keys import glob_matches
+from .base import Store, StoreMissing, StoreStats, StoreUnavailable, escape_glob, check_key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -414,7 +414,7 @@ class SQLiteStore(Store):
                 "SELECT key, question, embedding FROM entries WHERE scope=?"
                 " AND format_version=? AND key GLOB ? AND expires_at>?"
                 " AND length(embedding) > 0",
-                (scope, format_version, to_sqlite_glob(_escape_glob(namespace)) + ":*", now),
+                (scope, format_version, to_sqlite_glob(escape_glob(namespace)) + ":*", now),
             ).fetchall()
 
         rows = self._run(op)

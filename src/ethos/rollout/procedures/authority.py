@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from .errors import PermanentError
+from ..errors import PermanentError
 
 ROLES = ("primary", "secondary", "emergency")
 AUTHORITY_ENV = "ETHOS_AUTHORITY_FILE"

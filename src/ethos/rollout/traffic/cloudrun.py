@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import (
+from ..errors import (
     InvalidWeightsError,
     TrafficAuthError,
     TrafficError,
     TrafficUnreachableError,
     UnknownRevisionError,
 )
-from .traffic import TrafficManager, Weights, validate_weights
+from .base import TrafficManager, Weights, validate_weights
 
 
 def weights_from_traffic(
