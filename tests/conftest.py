@@ -1,9 +1,15 @@
-"""Fixtures shared by every part's tests: a real Redis, and private Redis servers.
+"""Fixtures shared by every part's tests: a real Redis, private Redis servers, and the real
+Firestore emulator.
 
 Redis is found at ``ETHOS_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``). When it
 does not answer, a ``redis-server`` is started on a free port for the session if one is
 installed; otherwise Redis tests are skipped, except under ``CI=true`` where they fail.
 Each test gets its own key prefix, and everything under it is removed afterwards.
+
+The Firestore emulator is started once per session (or found at
+``ETHOS_TEST_FIRESTORE_EMULATOR_HOST``); each test gets a project of its own, emptied
+afterwards. A machine without the emulator fails those tests with the command to install it:
+they are never skipped.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +163,72 @@ def redis_server_factory() -> Iterator[type[RedisServer]]:
     yield _Tracked
     for server in started:
         server.stop()
+
+
+# --- Firestore ------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def firestore_emulator_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``HOST:PORT`` of a Firestore emulator for this session; FIRESTORE_EMULATOR_HOST is set."""
+    from firestore_emulator import INSTALL, FirestoreEmulator, emulator_installed
+
+    explicit = os.environ.get("ETHOS_TEST_FIRESTORE_EMULATOR_HOST")
+    emulator = None
+    if explicit:
+        host = explicit
+    else:
+        problem = emulator_installed()
+        if problem is not None:
+            pytest.fail(f"{INSTALL} ({problem})")
+        emulator = FirestoreEmulator(log=tmp_path_factory.mktemp("firestore") / "emulator.log").start()
+        host = emulator.host
+    before = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    os.environ["FIRESTORE_EMULATOR_HOST"] = host
+    try:
+        yield host
+    finally:
+        if before is None:
+            os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+        else:
+            os.environ["FIRESTORE_EMULATOR_HOST"] = before
+        if emulator is not None:
+            emulator.stop()
+
+
+@pytest.fixture
+def firestore_project(firestore_emulator_host: str) -> Iterator[str]:
+    """A project id of this test's own on the session's emulator, emptied afterwards."""
+    from firestore_emulator import FirestoreEmulator
+
+    project = f"ethos-test-{uuid.uuid4().hex[:12]}"
+    yield project
+    host, port = firestore_emulator_host.rsplit(":", 1)
+    emu = FirestoreEmulator(int(port))
+    if host == "127.0.0.1":
+        emu.reset(project)
+
+
+@pytest.fixture
+def firestore_url(firestore_project: str) -> str:
+    """A cache URL for ``open_store`` on this test's project (a long deadline: a shared,
+    loaded machine must not turn a slow emulator into a failed test; faults are tested apart)."""
+    return f"firestore://{firestore_project}?collection=cache&timeout=5"
+
+
+@pytest.fixture
+def firestore_emulator_factory(tmp_path: Path) -> Iterator[type]:
+    """Private emulators a test may kill and restart: ``firestore_emulator_factory().start()``."""
+    from firestore_emulator import INSTALL, FirestoreEmulator, emulator_installed
+
+    problem = emulator_installed()
+    if problem is not None:
+        pytest.fail(f"{INSTALL} ({problem})")
+    started: list[FirestoreEmulator] = []
+
+    class _Tracked(FirestoreEmulator):
+        def __init__(self, port: int | None = None) -> None:
+            super().__init__(port, log=tmp_path / f"emulator-{len(started)}.log")
+            started.append(self)
+
+    yield _Tracked
+    for emu in started:
+        emu.stop()

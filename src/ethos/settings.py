@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     cache_enabled: bool = Field(True, description="False bypasses the cache entirely.")
     cache_url: str = Field(
         "",
-        description="sqlite:///PATH or redis://HOST:PORT/DB; empty means sqlite under state_dir.",
+        description="sqlite:///PATH, redis://HOST:PORT/DB or firestore://PROJECT[/DATABASE]"
+        "[?collection=NAME]; empty means sqlite under state_dir.",
     )
     cache_namespace: str = Field("marketing", description="Default cache namespace.")
     cache_format_version: int = Field(
@@ -67,6 +68,12 @@ class Settings(BaseSettings):
     )
     cache_store_timeout_s: float = Field(
         0.25, gt=0, description="Timeout of one store operation, seconds."
+    )
+    store_prices_usd_per_100k: dict[str, float] = Field(
+        default_factory=lambda: dict(_default_prices()),
+        description="USD per 100,000 store operations by kind (read, write, delete, query),"
+        " for ethos_store_estimated_cost_usd_total; JSON. Default: Firestore's multi-region"
+        " list prices (see ethos.cache.stores.pricing for the date they were read).",
     )
 
     # --- the answerer -------------------------------------------------------
@@ -111,6 +118,16 @@ class Settings(BaseSettings):
             raise ValueError("revision must be a non-empty name of letters, digits, - _ .")
         return v
 
+    @field_validator("store_prices_usd_per_100k")
+    @classmethod
+    def _prices(cls, v: dict[str, float]) -> dict[str, float]:
+        from .cache.stores.pricing import OPS, PriceTable
+
+        unknown = sorted(set(v) - set(OPS))
+        if unknown:
+            raise ValueError(f"unknown store operation {unknown[0]!r}: price read, write, delete, query")
+        return dict(PriceTable.of(v).usd_per_100k)
+
     @field_validator("cache_namespace")
     @classmethod
     def _namespace(cls, v: str) -> str:
@@ -124,6 +141,12 @@ class Settings(BaseSettings):
         if self.cache_url:
             return self.cache_url
         return f"sqlite:///{(self.state_dir / 'cache.sqlite3').as_posix()}"
+
+
+def _default_prices() -> dict[str, float]:
+    from .cache.stores.pricing import FIRESTORE_MULTI_REGION_USD_PER_100K
+
+    return FIRESTORE_MULTI_REGION_USD_PER_100K
 
 
 @lru_cache(maxsize=1)

@@ -346,9 +346,21 @@ class ResponseCache:
         if self.semantic is not None:
             self.semantic.reset()
 
-    def invalidate(self, pattern: str) -> int:
-        """Remove entries whose key matches the glob (``*`` for all). Raises StoreUnavailable."""
-        n = self.store.delete_matching(pattern)
+    def invalidate(self, pattern: str, progress: Callable[[int, int], None] | None = None) -> int:
+        """Remove entries whose key matches the glob (``*`` for all). Raises StoreUnavailable.
+
+        ``progress(examined, removed)`` is called after each bounded step of the store's
+        (:meth:`Store.delete_matching_steps`). A removal that fails part-way has removed
+        whole steps (announced to every instance): running it again removes the rest."""
+        n = 0
+        try:
+            for examined, n in self.store.delete_matching_steps(pattern):
+                if progress is not None:
+                    progress(examined, n)
+        except BaseException:
+            if n:  # removed part of it: nothing of that may be served from here either
+                self._after_removal()
+            raise
         if pattern == "*":
             from .scan.leaks import PII_LEAKS_META
 

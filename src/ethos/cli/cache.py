@@ -48,27 +48,44 @@ def cache() -> None:
 @click.option("--pattern", "key_pattern", default=None, help="'all' or a glob over keys.")
 @click.option("--doc", "source", default=None, help="Remove answers built on this document.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def invalidate(key_pattern: str | None, source: str | None, as_json: bool) -> None:
-    """Remove entries by key pattern or by knowledge-base document."""
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def invalidate(key_pattern: str | None, source: str | None, as_json: bool, quiet: bool) -> None:
+    """Remove entries by key pattern or by knowledge-base document.
+
+    A pattern is removed in bounded steps (progress on stderr); one that fails part-way has
+    removed whole steps, and running the same command again removes the rest."""
     from ..cache import InvalidPattern, StoreUnavailable, parse_pattern
 
     if bool(key_pattern) == bool(source):
         raise CLIError("give exactly one of --pattern or --doc", 2)
+    glob = None
+    if key_pattern:
+        try:
+            glob = parse_pattern(key_pattern)
+        except InvalidPattern as e:
+            raise CLIError(str(e), 2) from None
     state = _open_cache()
+    done = {"examined": 0, "removed": 0}
+
+    def progress(examined: int, removed: int) -> None:
+        done.update(examined=examined, removed=removed)
+        if not quiet:
+            click.echo(f"\rexamined {examined:,} keys, removed {removed:,} entries", err=True, nl=False)
+
     try:
         if source:
             removed = state.cache.invalidate_source(source)
             out = {"removed": removed, "source": source}
         else:
-            try:
-                glob = parse_pattern(key_pattern or "")
-            except InvalidPattern as e:
-                raise CLIError(str(e), 2) from None
-            removed = state.cache.invalidate(glob)
-            out = {"removed": removed, "key_pattern": key_pattern}
+            removed = state.cache.invalidate(glob, progress=progress)
+            out = {"removed": removed, "examined": done["examined"], "key_pattern": key_pattern}
     except StoreUnavailable as e:
-        raise CLIError(f"the cache store cannot be reached: {e}") from None
+        more = (f"; {done['removed']:,} entries were removed before it failed: run the same"
+                " command again to remove the rest") if done["removed"] else ""
+        raise CLIError(f"the cache store cannot be reached: {e}{more}") from None
     finally:
+        if done["examined"] and not quiet:
+            click.echo("", err=True)
         state.cache.close()
     click.echo(json.dumps(out) if as_json else f"removed {out['removed']} entries")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -12,6 +15,9 @@ from prometheus_client import (
 )
 
 from ..cache.scan.periodic import in_periodic_scan
+from ..cache.stores.pricing import FIRESTORE_MULTI_REGION_USD_PER_100K, OPS, PriceTable
+
+_OP_OF_KIND = {"reads": "read", "writes": "write", "deletes": "delete", "queries": "query"}
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -19,8 +25,10 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 class ServiceMetrics:
     """Every series carries the ``revision`` label."""
 
-    def __init__(self, revision: str, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, revision: str, registry: CollectorRegistry | None = None, *,
+                 prices: Mapping[str, float] | None = None) -> None:
         self.revision = revision
+        self.prices = PriceTable.of(prices if prices is not None else FIRESTORE_MULTI_REGION_USD_PER_100K)
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         # process_resident_memory_bytes, process_cpu_seconds_total: the guard's exhaustion
@@ -43,9 +51,23 @@ class ServiceMetrics:
             ["revision", "result"], registry=r,
         )
         self.store_ops = Counter(
-            "ethos_store_operations", "Store operations by kind (read, write, delete).",
+            "ethos_store_operations", "Store operations of the requests by store (sqlite, redis,"
+            " firestore) and kind: read, write, delete (documents, as billed: a query that finds"
+            " nothing reads one), query (queries run; their documents are in read).",
+            ["revision", "store", "op"], registry=r,
+        )
+        self.store_cost = Counter(
+            "ethos_store_estimated_cost_usd",
+            "Estimated USD of the requests' store operations, priced by"
+            " ETHOS_STORE_PRICES_USD_PER_100K (default: Firestore's multi-region list prices).",
+            ["revision", "store"], registry=r,
+        )
+        self.store_price = Gauge(
+            "ethos_store_price_usd_per_100k", "The price table of ethos_store_estimated_cost_usd.",
             ["revision", "op"], registry=r,
         )
+        for op in OPS:
+            self.store_price.labels(revision, op).set(self.prices.usd_per_100k.get(op, 0.0))
         self.store_up = Gauge(
             "ethos_store_up", "1 when the cache store answers, else 0.", ["revision"],
             registry=r,
@@ -114,9 +136,9 @@ class ServiceMetrics:
         )
         self.pii_scan_store_ops = Counter(
             "ethos_cache_pii_scan_store_operations",
-            "Store operations of the periodic PII scan, by kind (not in ethos_store_operations,"
-            " which prices the requests' store use).",
-            ["revision", "op"], registry=r,
+            "Store operations of the periodic PII scan, by store and kind (not in"
+            " ethos_store_operations, which prices the requests' store use).",
+            ["revision", "store", "op"], registry=r,
         )
         self.cache_pii_scanned = Counter(
             "ethos_cache_pii_scanned_entries",
@@ -131,14 +153,9 @@ class ServiceMetrics:
             res: self.cache_lookups.labels(revision, res)
             for res in ("hit", "semantic_hit", "miss", "bypass")
         }
-        self._op_children = {
-            kind: self.store_ops.labels(revision, op)
-            for kind, op in (("reads", "read"), ("writes", "write"), ("deletes", "delete"))
-        }
-        self._scan_op_children = {
-            kind: self.pii_scan_store_ops.labels(revision, op)
-            for kind, op in (("reads", "read"), ("writes", "write"), ("deletes", "delete"))
-        }
+        # (store, kind) -> (operations child, cost child, USD per operation)
+        self._op_children: dict[tuple[str, str], tuple] = {}
+        self._scan_op_children: dict[tuple[str, str], Any] = {}
         self._route_children: dict[tuple[str, int], tuple] = {}
         self.store_up.labels(revision).set(1)
 
@@ -153,11 +170,34 @@ class ServiceMetrics:
     def count_lookup(self, result: str) -> None:
         self._lookup_children[result].inc()
 
-    def count_store_op(self, kind: str, n: int) -> None:
+    def watch_store(self, store) -> None:
+        """Count every operation of ``store`` (a :class:`~ethos.cache.stores.Store`)."""
+        backend = store.backend
+        for kind in _OP_OF_KIND:  # every series exists from the start, at 0
+            self.count_store_op(kind, 0, backend)
+        store.on_op(lambda kind, n: self.count_store_op(kind, n, backend))
+
+    def count_store_op(self, kind: str, n: int, store: str = "unknown") -> None:
+        """``kind`` is a field of OpCounter (reads, writes, deletes, queries)."""
+        op = _OP_OF_KIND.get(kind, kind)
         if in_periodic_scan():
-            self._scan_op_children[kind].inc(n)
+            child = self._scan_op_children.get((store, op))
+            if child is None:
+                child = self._scan_op_children[(store, op)] = self.pii_scan_store_ops.labels(
+                    self.revision, store, op)
+            child.inc(n)
             return
-        self._op_children[kind].inc(n)
+        children = self._op_children.get((store, op))
+        if children is None:
+            children = self._op_children[(store, op)] = (
+                self.store_ops.labels(self.revision, store, op),
+                self.store_cost.labels(self.revision, store),
+                self.prices.price(op),
+            )
+        ops, cost, price = children
+        ops.inc(n)
+        if price:
+            cost.inc(price * n)
 
     def observe_request(self, route: str, status: int, latency: float, ttft: float | None) -> None:
         children = self._route_children.get((route, status))

@@ -74,7 +74,7 @@ class AppState:
 
     @classmethod
     def build(cls, settings: Settings) -> AppState:
-        metrics = ServiceMetrics(settings.revision)
+        metrics = ServiceMetrics(settings.revision, prices=settings.store_prices_usd_per_100k)
         kb = KnowledgeBase.from_dir(settings.kb_dir) if settings.kb_dir else KnowledgeBase.bundled()
         answerer = build_answerer(settings, kb)
         scope = Scope(
@@ -85,7 +85,7 @@ class AppState:
             kb_version=answerer.kb_version,
         )
         store = open_cache_store(settings)
-        store.on_op(metrics.count_store_op)
+        metrics.watch_store(store)
 
         def pii_gate(ex: Exchange):
             # Counted here so that the detection rate covers every answered exchange.
@@ -221,7 +221,7 @@ class AppState:
             if isinstance(self.cache.store, UnavailableStore):
                 store = await asyncio.to_thread(open_cache_store, self.settings)
                 if not isinstance(store, UnavailableStore):
-                    store.on_op(self.metrics.count_store_op)
+                    self.metrics.watch_store(store)
                     self.cache.use_store(store)
                     if self.cache.semantic is not None:
                         self.cache.semantic.store = store

@@ -1,4 +1,5 @@
-"""The store contract: every backend (SQLite file, SQLite in memory, Redis) passes it.
+"""The store contract: every backend (SQLite file, SQLite in memory, Redis, Firestore on its
+emulator) passes it.
 
 Time is passed in (``now``), so expiry is tested without sleeping; only Redis's own expiry
 (its clock, not ours) is waited for, by polling.
@@ -22,6 +23,7 @@ BACKENDS = [
     pytest.param("sqlite-file", id="sqlite-file"),
     pytest.param("sqlite-memory", id="sqlite-memory"),
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    pytest.param("firestore", id="firestore", marks=pytest.mark.firestore),
 ]
 
 
@@ -30,6 +32,8 @@ def _open(kind: str, request: pytest.FixtureRequest) -> Store:
         return SQLiteStore(request.getfixturevalue("tmp_path") / "cache.sqlite3")
     if kind == "sqlite-memory":
         return open_store("sqlite://:memory:")
+    if kind == "firestore":  # the real emulator, a project of this test's own
+        return open_store(request.getfixturevalue("firestore_url"))
     return open_store(request.getfixturevalue("redis_url"))
 
 

@@ -44,7 +44,7 @@ def test_metrics_carry_revision_and_the_signals(service):
     assert 'ethos_requests_total{revision="blue",route="/api/ai/marketing-chat",status="200"} 2.0' in text
     assert 'ethos_cache_lookups_total{result="hit",revision="blue"} 1.0' in text
     assert 'ethos_cache_lookups_total{result="miss",revision="blue"} 1.0' in text
-    assert 'ethos_store_operations_total{op="write",revision="blue"}' in text
+    assert 'ethos_store_operations_total{op="write",revision="blue",store="sqlite"}' in text
     assert 'ethos_ttft_seconds_count{revision="blue",route="/api/ai/marketing-chat"} 2.0' in text
     assert "ethos_request_latency_seconds_bucket" in text
     assert 'ethos_store_up{revision="blue"} 1.0' in text

@@ -268,11 +268,13 @@ def test_the_scans_store_operations_are_not_priced_as_the_requests(store) -> Non
     from ethos.service.metrics import ServiceMetrics
 
     m = ServiceMetrics("blue")
-    store.on_op(m.count_store_op)
+    m.watch_store(store)
     for i in range(4):
         store.put(entry(f"k{i}"))
     scanner(store, Clock()).run_pass()
     text = m.render().decode()
-    assert 'ethos_store_operations_total{op="write",revision="blue"} 4.0' in text
-    assert 'ethos_store_operations_total{op="read",revision="blue"} 0.0' in text
-    assert re.search(r'ethos_cache_pii_scan_store_operations_total\{op="read",revision="blue"\} [1-9]', text)
+    assert 'ethos_store_operations_total{op="write",revision="blue",store="sqlite"} 4.0' in text
+    assert 'ethos_store_operations_total{op="read",revision="blue",store="sqlite"} 0.0' in text
+    assert re.search(r'ethos_cache_pii_scan_store_operations_total\{op="read",revision="blue",store="sqlite"\} [1-9]', text)
+    # the requests' writes priced (Firestore's list price by default), the scan's reads not
+    assert 'ethos_store_estimated_cost_usd_total{revision="blue",store="sqlite"} 7.2e-06' in text

@@ -42,13 +42,15 @@ def _sqlite_path(url: str) -> str:
 
 
 def open_store(url: str, *, create: bool = True, **kwargs) -> Store:
-    """Open the store named by a URL: ``sqlite:///PATH``, ``sqlite://:memory:``, ``redis://…``.
+    """Open the store named by a URL: ``sqlite:///PATH``, ``sqlite://:memory:``, ``redis://…``,
+    ``firestore://PROJECT[/DATABASE][?collection=NAME]``.
 
     ``create=True`` (``ethos serve``, ``ethos stack up``): a missing SQLite file (and its
     directory) is created, and Redis is not contacted until used. ``create=False`` (every
     command that reads an existing store): nothing is created; :class:`StoreMissing` when the
-    SQLite file, its directory or its cache tables are missing, :class:`StoreUnavailable` when
-    the store does not answer (Redis is pinged once).
+    SQLite file, its directory or its cache tables are missing (for Firestore: the
+    collection's state document), :class:`StoreUnavailable` when the store does not answer
+    (Redis is pinged once, Firestore read once).
     """
     if url.startswith("sqlite://"):
         from .sqlite import SQLiteStore
@@ -65,6 +67,18 @@ def open_store(url: str, *, create: bool = True, **kwargs) -> Store:
                 store.close()
                 raise
         return store
+    if url.startswith("firestore://"):
+        from .firestore import FirestoreStore
+
+        store = FirestoreStore.from_url(url, create=create, **kwargs)
+        if not create:
+            try:
+                store.check_exists()
+            except StoreError:
+                store.close()
+                raise
+        return store
     raise StoreError(
-        f"unknown cache URL {safe_url(url)!r}: use sqlite:///PATH or redis://HOST:PORT/DB"
+        f"unknown cache URL {safe_url(url)!r}: use sqlite:///PATH, redis://HOST:PORT/DB"
+        " or firestore://PROJECT[/DATABASE]"
     )

@@ -57,11 +57,18 @@ class StoreStats:
 
 @dataclass(slots=True)
 class OpCounter:
-    """Store operations by kind: the base of the cost signal."""
+    """Store operations by kind: the base of the cost signal.
+
+    ``reads``, ``writes``, ``deletes``: entries (documents, rows, keys) read, written and
+    removed, as a per-document bill counts them (a query that finds nothing still reads
+    one); ``queries``: operations that select by a condition rather than by key (a range or
+    filter query, a SCAN page), whose entries are already counted in ``reads``.
+    """
 
     reads: int = 0
     writes: int = 0
     deletes: int = 0
+    queries: int = 0
 
 
 class Store(abc.ABC):
@@ -76,7 +83,8 @@ class Store(abc.ABC):
         self._op_listeners: list = []
 
     def on_op(self, listener) -> None:  # listener(kind: str, n: int)
-        """Call ``listener(kind, n)`` on every read/write/delete (for metrics)."""
+        """Call ``listener(kind, n)`` on every read/write/delete/query (for metrics); ``kind``
+        is a field of :class:`OpCounter`."""
         self._op_listeners.append(listener)
 
     def _count(self, kind: str, n: int = 1) -> None:
@@ -162,6 +170,12 @@ class Store(abc.ABC):
         """Release connections."""
 
     # --- derived -------------------------------------------------------------
+    def delete_matching_steps(self, pattern: str) -> Iterator[tuple[int, int]]:
+        """:meth:`delete_matching` reported as it goes: ``(examined, removed)`` so far after
+        each bounded step (one step here; stores that page through their keys say more)."""
+        n = self.delete_matching(pattern)
+        yield n, n
+
     def delete_keys(self, keys: Iterable[str]) -> int:
         """Remove exactly these keys; return how many existed."""
         n = 0
@@ -188,8 +202,9 @@ def escape_glob(key: str) -> str:
 
 def safe_url(url: str) -> str:
     """``url`` fit to print: no user, password or query (a Redis URL may carry its password
-    as ``redis://:PASSWORD@host`` or ``?password=``); ``sqlite://`` URLs are shown whole."""
-    if url.startswith("sqlite://"):
+    as ``redis://:PASSWORD@host`` or ``?password=``); ``sqlite://`` and ``firestore://`` URLs
+    (which hold no secret: Firestore's credentials come from the environment) are shown whole."""
+    if url.startswith(("sqlite://", "firestore://")):
         return url
     try:
         parts = urlsplit(url)

@@ -195,6 +195,7 @@ class RedisStore(Store):
             cursor, raw = self._call(
                 lambda c=cursor: self.client.scan(c, match=match, count=_SCAN_COUNT)
             )
+            self._count("queries")
             batch = []
             for k in raw:
                 if k in seen:
@@ -283,6 +284,7 @@ class RedisStore(Store):
     def delete_by_source(self, source: str) -> int:
         src = self._src_key(source)
         members = list(self._call(lambda: self.client.smembers(src)))
+        self._count("queries")
         n = self._unlink([self._entry_prefix + m for m in members])
         # only what was read: an entry stored meanwhile keeps its place in the index
         for i in range(0, len(members), _CHUNK):
@@ -340,6 +342,7 @@ class RedisStore(Store):
                 self._puts_key, f"({int(after)}", "+inf", start=0, num=batch, withscores=True
             )
         )
+        self._count("queries")
         if not members:
             self._count("reads")
             return [], after
@@ -363,6 +366,7 @@ class RedisStore(Store):
             cursor, members = self._call(
                 lambda c=cursor: self.client.sscan(vec, c, count=_SCAN_COUNT)
             )
+            self._count("queries")
             members = list(members)
             hkeys = [self._entry_prefix + m for m in members]
             rows = self._fetch(hkeys, "question", "embedding", "expires_at")

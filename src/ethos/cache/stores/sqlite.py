@@ -299,8 +299,9 @@ class SQLiteStore(Store):
         self._run(op)
         self._count("writes")
 
-    def _delete_where(self, where: str, args: tuple) -> int:
-        """Delete entries by a condition on ``key`` (the column both tables share)."""
+    def _delete_where(self, where: str, args: tuple, *, query: bool = True) -> int:
+        """Delete entries by a condition on ``key`` (the column both tables share); ``query``:
+        the condition selects (a GLOB, a range) rather than names keys."""
         # without a WHERE clause SQLite truncates the table instead of visiting every row
         cond = "" if where == "1" else f" WHERE {where}"
 
@@ -314,6 +315,8 @@ class SQLiteStore(Store):
             return n
 
         n = self._run(op)
+        if query:
+            self._count("queries")
         self._count("deletes", max(n, 1))
         return n
 
@@ -331,6 +334,7 @@ class SQLiteStore(Store):
                 for r in db.execute("SELECT key FROM entry_sources WHERE source=?", (source,))
             ]
         )
+        self._count("queries")
         return self.delete_keys(keys)
 
     def delete_keys(self, keys) -> int:
@@ -339,7 +343,7 @@ class SQLiteStore(Store):
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            n += self._delete_where(f"key IN ({marks})", tuple(chunk))
+            n += self._delete_where(f"key IN ({marks})", tuple(chunk), query=False)
         return n
 
     def purge_expired(self, now: float) -> int:
@@ -377,6 +381,7 @@ class SQLiteStore(Store):
                 ).fetchall()
 
             rows = self._run(op)
+            self._count("queries")
             self._count("reads", max(len(rows), 1))
             if not rows:
                 return
@@ -401,6 +406,7 @@ class SQLiteStore(Store):
             ).fetchall()
 
         rows = self._run(op)
+        self._count("queries")
         self._count("reads", max(len(rows), 1))
         if not rows:
             return [], after
@@ -418,6 +424,7 @@ class SQLiteStore(Store):
             ).fetchall()
 
         rows = self._run(op)
+        self._count("queries")
         self._count("reads", max(len(rows), 1))
         return [(k, q, bytes(e)) for k, q, e in rows]
 
@@ -435,7 +442,9 @@ class SQLiteStore(Store):
         return None if row is None else int(row[0])
 
     def count(self) -> int:
-        return self._run(lambda db: db.execute("SELECT count(*) FROM entries").fetchone()[0])
+        n = self._run(lambda db: db.execute("SELECT count(*) FROM entries").fetchone()[0])
+        self._count("queries")
+        return n
 
     def stats(self) -> StoreStats:
         def op(db):
@@ -445,6 +454,7 @@ class SQLiteStore(Store):
             return n, pages * size
 
         n, size = self._run(op)
+        self._count("queries")
         return StoreStats(entries=n, size_bytes=size, backend=self.backend)
 
     def epoch(self) -> int:
