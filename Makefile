@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run test test-fast lint install bench image clean
 
 # torch first, with pip, pinned: that takes the CPU build on this kind of machine instead of
 # a CUDA build of several GB pulled in by sentence-transformers.
@@ -24,6 +24,23 @@ run: $(STAMP)
 ## Run the whole test suite.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## Unit and integration tests without the e2e and slow ones: the loop to run while you work.
+## Leaves out tests/e2e (the CLI started as a user would), tests marked `slow` (the drills,
+## the 24 h guard simulation, fuzzing, soak) and the container image's tests.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit tests/integration -m "not slow and not e2e and not image" -q
+
+## ruff, mypy and the import-linter contracts (pyproject.toml) on the package.
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## Build the container image localhost/ethos:latest with podman (installs podman, buildah,
+## mmdebstrap and runc with apt-get when missing; see deploy/image/build.sh).
+image: $(STAMP)
+	VENV=$(VENV) bash deploy/image/build.sh
 
 ## Run the benchmarks (prints figures and the commands that reproduce them).
 bench: $(STAMP)

@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 _HEADING_RE = re.compile(r"^(#{1,3})\s+(.*)$")
 _PLAN_RE = re.compile(r"^([A-Z][A-Za-z]+) plan$")
@@ -43,7 +44,8 @@ class Hit:
 
 def _split(source: str, markdown: str) -> list[Passage]:
     passages: list[Passage] = []
-    title, doc_title, lines = "", "", []
+    title, doc_title = "", ""
+    lines: list[str] = []
 
     def flush() -> None:
         body = " ".join(" ".join(lines).split())
@@ -78,7 +80,7 @@ class KnowledgeBase:
             digest.update(name.encode() + b"\0" + text.encode() + b"\0")
         self.version = digest.hexdigest()[:12]
         self.passages = [p for name, text in self.documents.items() for p in _split(name, text)]
-        self._bm25 = None
+        self._bm25: Any | None = None  # a bm25s.BM25, built by warm() (bm25s ships no types)
         self._lock = threading.Lock()
 
     def warm(self) -> None:
@@ -124,13 +126,16 @@ class KnowledgeBase:
     def search(self, query: str, k: int = 3) -> list[Hit]:
         if self._bm25 is None:
             self.warm()
+        index = self._bm25
+        if index is None:  # warm() always builds it
+            raise RuntimeError("the knowledge-base index was not built")
         words = query.lower().split()
         query = " ".join(words + [_EXPANSIONS[w.strip("?.,!")] for w in words
                                   if w.strip("?.,!") in _EXPANSIONS])
         tokens = self._tokenize([query], as_strings=True)
         if not tokens or not tokens[0]:
             return []
-        idx, scores = self._bm25.retrieve(
+        idx, scores = index.retrieve(
             tokens, k=min(k + 3, len(self.passages)), show_progress=False
         )
         lowered = query.lower()

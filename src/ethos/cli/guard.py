@@ -109,16 +109,9 @@ def _load_policy(path: str | None, interval: str | None) -> Any:
 
 def _build(policy: Any, kw: dict[str, Any], echo_alerts: bool) -> Any:
     from ethos.rollout.guard.actuator import Alerter, CommandActuator, ProcedureActuator
+    from ethos.rollout.guard.build import build_guard, watch_sources
     from ethos.rollout.guard.history import GuardHistory
-    from ethos.rollout.guard.loop import Guard
-    from ethos.rollout.sources import (
-        PriceTable,
-        ProcessSource,
-        PrometheusSource,
-        RevisionMetricsSource,
-        RouterSource,
-        queries_for,
-    )
+    from ethos.rollout.settings import RolloutSettings, SettingsError
     from ethos.rollout.stack.state import load_stack, resolve_state_dir
 
     state_dir = resolve_state_dir(kw["state_dir"])
@@ -133,26 +126,16 @@ def _build(policy: Any, kw: dict[str, Any], echo_alerts: bool) -> Any:
         if not sep or not name or not url:
             raise CLIError(f"--revision takes NAME=URL, got {item!r}", EXIT_USAGE)
         revisions[name] = url.rstrip("/")
-    router = kw["router"] or os.environ.get("ETHOS_ROUTER_URL")
+    try:
+        router = kw["router"] or RolloutSettings.from_env().router_url
+    except SettingsError as e:
+        raise CLIError(str(e), EXIT_USAGE) from None
     if stack is not None:
         router = router or stack.router
         revisions = revisions or dict(stack.revisions)
-    prices = PriceTable.from_policy(policy.cost)
-    projected = policy.cost.get("projected_usd_per_hour")
-    sources: list[Any] = []
-    router_source = None
-    if kw["prometheus"]:
-        sources.append(PrometheusSource(kw["prometheus"], queries_for(policy), prices=prices,
-                                        projected_usd_per_hour=projected, baseline=policy.baseline))
-    if router:
-        router_source = RouterSource(router)
-        sources.append(router_source)
-    if revisions:
-        sources.append(RevisionMetricsSource(revisions, prices=prices, projected_usd_per_hour=projected,
-                                             baseline=policy.baseline))
-    if stack is not None and stack.pids:
-        sources.append(ProcessSource({k: v for k, v in stack.pids.items() if k in revisions}))
-    if not sources:
+    watch = watch_sources(policy, router=router, revisions=revisions, prometheus=kw["prometheus"],
+                          pids=stack.pids if stack is not None else None)
+    if not watch.sources:
         raise CLIError("nothing to watch: pass --router URL / --revision NAME=URL / --prometheus URL, "
                        "set ETHOS_ROUTER_URL, or run `ethos stack up`", EXIT_USAGE)
     target_args: list[str] = ["--blue", policy.baseline, "--green", policy.candidate]
@@ -169,10 +152,7 @@ def _build(policy: Any, kw: dict[str, Any], echo_alerts: bool) -> Any:
                                      blue=policy.baseline, green=policy.candidate, dry_run=kw["dry_run"])
     alerter = Alerter(echo=(lambda m: click.echo(m, err=True)) if echo_alerts else None)
     history = GuardHistory(state_dir)  # a dry run reads its saved state, never writes it
-    guard = Guard(policy, sources, actuator, alerter, history,
-                  weights=(lambda: router_source.weights) if router_source else None,
-                  dry_run=bool(kw["dry_run"]))
-    return guard
+    return build_guard(policy, watch, actuator, alerter, history, dry_run=bool(kw["dry_run"]))
 
 
 def _target_options(fn: Any) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,8 @@ def _live(state_dir: Path, blue: str) -> Any:
     """"All metrics stable": the procedures' success criteria read now from the local stack."""
     def read() -> tuple[str, str]:
         from ..rollout.procedures.assess import success_criteria
+        from ..rollout.router.client import RouterClient
         from ..rollout.sources.signals import RouterSignals
-        from ..rollout.traffic import LocalRouterTraffic
 
         try:
             st = load_stack(state_dir)
@@ -61,15 +62,12 @@ def _live(state_dir: Path, blue: str) -> Any:
             st = None
         if st is None:
             return "unknown", "no stack to read signals from"
-        try:
-            weights = LocalRouterTraffic(st.router, st.admin_key()).get_weights()
-            src = RouterSignals(st.router)
+        with RouterClient(st.router) as router:  # reads only: no admin key
             try:
-                signals = src.read()
-            finally:
-                src.close()
-        except RolloutError as e:
-            return "unknown", f"signals unreadable: {e}"
+                weights = router.traffic().weights
+                signals = RouterSignals(router).read()
+            except RolloutError as e:
+                return "unknown", f"signals unreadable: {e}"
         crit = success_criteria(weights, signals, blue, None, None)
         bad = [f"{c.name} {c.value}" for c in crit if not c.passed and c.name != "probe"]
         return ("fail", "; ".join(bad)) if bad else ("pass", "; ".join(f"{c.name} {c.value}" for c in crit))
@@ -298,7 +296,7 @@ def pii_leak(cache_url: str | None, executed_by: str, justification: str, state_
                             "the response did not start: fix the URL, or roll back alone with "
                             "`ethos rollback emergency --cause pii`").close()
     if not yes:
-        if not click.get_text_stream("stdin").isatty():
+        if not sys.stdin.isatty():
             raise CLIError("no terminal to confirm on: pass --yes", EXIT_USAGE)
         if not click.confirm("emergency rollback and clear ALL cache?", default=False):
             raise CLIError("not confirmed; nothing changed", EXIT_FAILED)

@@ -39,6 +39,7 @@ def scan(text: str | None, jsonl: str | None, allow: tuple[str, ...], as_json: b
     if text is not None:
         click.echo(_line(detect(text, allow_list)))
         return
+    assert jsonl is not None  # exactly one of TEXT and --jsonl was given (checked above)
     try:
         stream = sys.stdin if jsonl == "-" else open(jsonl, encoding="utf-8")  # noqa: SIM115
     except OSError as e:

@@ -139,7 +139,7 @@ def _incident(outcome: Outcome, state_dir: Path) -> dict[str, Any]:
 
 def _run_procedure(procedure: str, opts: PlanOptions, kw: dict[str, Any], extra: dict[str, Any]) -> None:
     as_json = kw["as_json"]
-    targets = targets_from_flags(kw)
+    targets = kw.get("resolved_targets") or targets_from_flags(kw)
     plan = PLANS[procedure](opts)
     params = {"options": _opts_dict(opts),
               "reason": kw["reason"], "executed_by": kw["executed_by"],
@@ -202,7 +202,7 @@ def _approval(procedure: str, kw: dict[str, Any]) -> Approval:
 
 
 def _opts_dict(o: PlanOptions) -> dict[str, Any]:
-    return {k: getattr(o, k) for k in o.__slots__}  # type: ignore[attr-defined]
+    return {k: getattr(o, k) for k in o.__slots__}
 
 
 def _show_plan(procedure: str, plan: list[Step], targets: Targets, opts: PlanOptions, as_json: bool,
@@ -273,12 +273,14 @@ def _plan_options(kw: dict[str, Any], targets_hint: tuple[str, str], cache: str,
 
 
 def _with_revisions(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Fill the plan's revision list from the resolved targets (flags or stack file)."""
+    """Fill the plan's revision list from the resolved targets (flags, stack file or the Cloud
+    Run service's status); the targets are kept (``resolved_targets``), not resolved again."""
     @functools.wraps(fn)
     def wrapper(**kw: Any) -> Any:
         if not kw["revisions"]:
             t = targets_from_flags(kw)
             kw["revisions"] = tuple(f"{k}={v}" for k, v in t.revisions.items())
+            kw["resolved_targets"] = t
         return fn(**kw)
     return wrapper
 

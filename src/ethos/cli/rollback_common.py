@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ..rollout.errors import RolloutError
 from ..rollout.stack.state import resolve_state_dir
 from ..rollout.traffic.targets import TargetError, Targets, resolve_targets
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
@@ -35,8 +36,12 @@ def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--region", help="Cloud Run region (with --traffic cloudrun)."),
         click.option("--project", default=lambda: os.environ.get("GOOGLE_CLOUD_PROJECT"),
                      help="Cloud Run project (default $GOOGLE_CLOUD_PROJECT)."),
+        click.option("--cloudrun-tag", "cloud_tags", multiple=True, metavar="NAME=TAG",
+                     help="Address our name by a Cloud Run traffic tag (default: the tag of the same name, "
+                          "e.g. blue=blue); tags move with each deploy."),
         click.option("--cloudrun-revision", "cloud_revisions", multiple=True, metavar="NAME=CLOUD_REVISION",
-                     help="Map our name to a Cloud Run revision (default SERVICE-NAME)."),
+                     help="Address our name by a Cloud Run revision name instead of a tag "
+                          "(e.g. blue=marketing-api-00012-xuv)."),
         click.option("--cloudrun-endpoint", hidden=True, help="Cloud Run API endpoint (tests)."),
         click.option("--cloudrun-anonymous", is_flag=True, hidden=True,
                      help="Anonymous credentials (tests against a local Admin API)."),
@@ -61,8 +66,9 @@ def targets_from_flags(kw: dict[str, Any]) -> Targets:
     if kw["traffic_kind"] == "cloudrun":
         cloud = {"service": kw["service"], "region": kw["region"], "project": kw["project"],
                  "api_endpoint": kw.get("cloudrun_endpoint"), "anonymous": kw.get("cloudrun_anonymous")}
-        if kw["cloud_revisions"]:
-            cloud["revisions"] = dict(x.split("=", 1) for x in kw["cloud_revisions"] if "=" in x)
+        for flag, key in (("--cloudrun-tag", "cloud_tags"), ("--cloudrun-revision", "cloud_revisions")):
+            if kw.get(key):
+                cloud[key.removeprefix("cloud_")] = _pairs(flag, kw[key])
     try:
         return resolve_targets(router=kw["router"], revisions=kw["revisions"],
                                admin_key_env=kw["admin_key_env"], state_dir=kw["state_dir"],
@@ -70,6 +76,18 @@ def targets_from_flags(kw: dict[str, Any]) -> Targets:
                                cloudrun=cloud)
     except TargetError as e:
         raise CLIError(str(e), EXIT_USAGE) from None
+    except RolloutError as e:  # Cloud Run: no credentials, project/region/service not found, unreachable
+        raise CLIError(str(e), EXIT_USAGE if e.permanent else EXIT_FAILED) from None
+
+
+def _pairs(flag: str, items: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = str(item).partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise CLIError(f"bad {flag} {item!r}: expected NAME=VALUE (e.g. blue=blue)", EXIT_USAGE)
+        out[name.strip()] = value.strip()
+    return out
 
 
 def state_dir_of(kw: dict[str, Any]) -> Path:

@@ -13,9 +13,10 @@ from ..rollout.procedures.journal import Journal, JournalError
 from ..rollout.procedures.assess import Thresholds, success_criteria
 from ..rollout.procedures.plans import PROBE_MESSAGE
 from ..rollout.procedures.revisions import RevisionClient
+from ..rollout.router.client import RouterClient
 from ..rollout.sources.signals import RevisionSignals, RouterSignals, SignalsUnavailable
 from ..rollout.stack.state import resolve_state_dir
-from ..rollout.traffic.targets import TargetError, make_traffic
+from ..rollout.traffic.targets import TargetError, Targets, make_traffic
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 from .rollback_common import json_errors, state_dir_of, target_options, targets_from_flags
 
@@ -41,25 +42,7 @@ def verify(baseline_p95_ms: float | None, no_probe: bool, **kw: Any) -> None:
     """
     as_json = kw["as_json"]
     targets = targets_from_flags(kw)
-    try:
-        traffic = make_traffic(targets)
-    except TargetError as e:
-        raise CLIError(str(e), EXIT_USAGE) from None
-    except RolloutError as e:  # e.g. no Cloud Run credentials
-        raise CLIError(str(e), EXIT_FAILED) from None
-    try:
-        weights: dict[str, int] | None = traffic.get_weights()
-        weights_error = ""
-    except RolloutError as e:
-        weights, weights_error = None, str(e)
-    signals = None
-    if targets.router:
-        try:
-            source = RouterSignals(targets.router)
-            signals = source.read()
-            source.close()
-        except SignalsUnavailable:
-            signals = None
+    weights, weights_error, signals = _read_router(targets)
     baseline = _baseline(state_dir_of(kw), targets.blue, baseline_p95_ms)
     probe_ok, probe_detail = None, ""
     if not no_probe:
@@ -103,6 +86,33 @@ def verify(baseline_p95_ms: float | None, no_probe: bool, **kw: Any) -> None:
         raise SystemExit(EXIT_FAILED)
     if verdict == "inconclusive":
         raise SystemExit(EXIT_INCONCLUSIVE)
+
+
+def _read_router(targets: Targets) -> tuple[dict[str, int] | None, str, dict[str, RevisionSignals] | None]:
+    """The weights in force (None and why not) and the router's signals (None: unreadable)."""
+    router = RouterClient(targets.router, targets.admin_key) if targets.router else None
+    try:
+        try:
+            traffic = make_traffic(targets, router)
+        except TargetError as e:
+            raise CLIError(str(e), EXIT_USAGE) from None
+        except RolloutError as e:  # e.g. no Cloud Run credentials
+            raise CLIError(str(e), EXIT_FAILED) from None
+        try:
+            weights: dict[str, int] | None = traffic.get_weights()
+            weights_error = ""
+        except RolloutError as e:
+            weights, weights_error = None, str(e)
+        signals = None
+        if router is not None:
+            try:
+                signals = RouterSignals(router).read()
+            except SignalsUnavailable:
+                signals = None
+        return weights, weights_error, signals
+    finally:
+        if router is not None:
+            router.close()
 
 
 def _baseline(state_dir: Path, blue: str, p95_ms: float | None) -> RevisionSignals | None:

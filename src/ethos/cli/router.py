@@ -66,7 +66,12 @@ def router(listen: str, revisions: tuple[str, ...], weights: str | None, sticky:
         raise CLIError(str(e), EXIT_USAGE) from None
     if not win or min(win) <= 0:
         raise CLIError("--windows must be positive seconds, e.g. 60,300", EXIT_USAGE)
-    key = os.environ.get("ETHOS_ADMIN_API_KEY") or None
+    from ethos.rollout.settings import RolloutSettings, SettingsError
+
+    try:
+        key = RolloutSettings.from_env().secret("admin_api_key")
+    except SettingsError as e:
+        raise CLIError(str(e), EXIT_USAGE) from None
     from ethos.security import LimitSettings
 
     try:

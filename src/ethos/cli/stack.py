@@ -11,12 +11,15 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import httpx
 
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
+
+if TYPE_CHECKING:
+    from ethos.rollout.router.client import RouterClient
 
 KEY_FILE = "admin_key"
 
@@ -89,6 +92,25 @@ def _healthy(url: str, timeout: float = 2.0) -> tuple[bool, str]:
         data = r.json()
     except ValueError:
         return True, "ok"
+    return _verdict(data)
+
+
+def _router_healthy(router: RouterClient) -> tuple[bool, str]:
+    """:func:`_healthy` for the router, through its client."""
+    from ethos.rollout.errors import RouterReadError
+
+    try:
+        data = router.health()
+    except RouterReadError as e:
+        if e.status is not None:
+            return False, f"HTTP {e.status}"
+        if isinstance(e.__cause__, httpx.HTTPError):
+            return False, f"unreachable ({e.__cause__.__class__.__name__})"
+        return True, "ok"  # it answered 200, not with a JSON object
+    return _verdict(data)
+
+
+def _verdict(data: Any) -> tuple[bool, str]:
     status = str(data.get("status", "ok")) if isinstance(data, dict) else "ok"
     extra = ""
     if isinstance(data, dict) and "cache_format_version" in data:
@@ -240,6 +262,7 @@ def up(base_port: int, blue_env: tuple[str, ...], green_env: tuple[str, ...], we
               help='Print {"router": URL, "revisions": {...}} as recorded (no health checks).')
 def status(state_dir: str | None, as_json: bool) -> None:
     """Show the recorded stack; the human form checks health and exits 1 if a part is down."""
+    from ethos.rollout.router.client import RouterClient
     from ethos.rollout.stack.state import load_stack, resolve_state_dir
 
     sdir = resolve_state_dir(state_dir)
@@ -251,16 +274,17 @@ def status(state_dir: str | None, as_json: bool) -> None:
         return
     all_ok = True
     rows: list[tuple[str, str, bool, str]] = []
-    ok, detail = _healthy(f"{state.router}/router/health")
-    rows.append(("router", state.router, ok, detail))
-    for name, url in state.revisions.items():
-        ok, detail = _healthy(f"{url}/health")
-        rows.append((name, url, ok, detail))
-    for name, url, ok, detail in rows:
-        all_ok &= ok
-        pid = state.pids.get(name)
-        click.echo(f"{name:<7} {url:<24} {'up  ' if ok else 'DOWN'} {detail}  (pid {pid})")
-    weights = _weights(state.router)
+    with RouterClient(state.router, timeout=2.0) as router:
+        ok, detail = _router_healthy(router)
+        rows.append(("router", state.router, ok, detail))
+        for name, url in state.revisions.items():
+            ok, detail = _healthy(f"{url}/health")
+            rows.append((name, url, ok, detail))
+        for name, url, ok, detail in rows:
+            all_ok &= ok
+            pid = state.pids.get(name)
+            click.echo(f"{name:<7} {url:<24} {'up  ' if ok else 'DOWN'} {detail}  (pid {pid})")
+        weights = _weights(router)
     if weights:
         click.echo("weights " + ", ".join(f"{k}={v}" for k, v in weights.items()))
     if not all_ok:
@@ -268,10 +292,12 @@ def status(state_dir: str | None, as_json: bool) -> None:
                        f"{Path(next(iter(state.logs.values()), str(sdir))).parent})", EXIT_FAILED)
 
 
-def _weights(router: str) -> dict[str, Any] | None:
+def _weights(router: RouterClient) -> dict[str, int] | None:
+    from ethos.rollout.errors import TrafficError
+
     try:
-        return httpx.get(f"{router}/router/traffic", timeout=2.0).json().get("weights")
-    except (httpx.HTTPError, ValueError, AttributeError):
+        return router.traffic().weights
+    except TrafficError:
         return None
 
 

@@ -226,11 +226,11 @@ def _code_candidates(text: str, found: list[Finding]) -> None:
             s -= 1
         if s <= last or (s and text[s - 1].isalnum()):
             continue
-        m = P.CODE.match(up, s)
-        if m is None:
+        code = P.CODE.match(up, s)
+        if code is None:
             continue
-        last = m.end()
-        f = _iban_or_code_folded(text, up, m)
+        last = code.end()
+        f = _iban_or_code_folded(text, up, code)
         if f is not None:
             found.append(f)
 

@@ -138,11 +138,11 @@ def edge_names(text: str) -> list[Finding]:
             if _good_cap(m.group(1)):
                 out.append(Finding("PERSON", m.start(1), m.end(1), 0.7))
     if "-" in text or "—" in text or "–" in text or "~" in text:
-        m = _DASH_LINE.search(text, max(0, len(text) - 80))
-        if m and _good_cap(m.group(1)):
-            before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        dash = _DASH_LINE.search(text, max(0, len(text) - 80))
+        if dash and _good_cap(dash.group(1)):
+            before = text[: dash.start()].rstrip("\n").rsplit("\n", 1)[-1]
             if not _BULLET.match(before):
-                out.append(Finding("PERSON", m.start(1), m.end(1), 0.7))
+                out.append(Finding("PERSON", dash.start(1), dash.end(1), 0.7))
     return out
 
 

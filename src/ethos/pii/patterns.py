@@ -39,15 +39,15 @@ _STREET = (
     rf"(?:{_WORD}[ \t]+){{1,3}}?{_STREET_TYPE}\b\.?{_TAIL}"
 )
 
-EMAIL = (
+_EMAIL_SRC = (
     r"[A-Za-z0-9][A-Za-z0-9._%+\-]*@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}"
 )
 #: IPv6 candidates (validated by ``ipaddress``); runs only when the text holds "::" or
 #: a colon between hex digits
-IPV6 = r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4})?(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])"
+_IPV6_SRC = r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4})?(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])"
 #: IBAN (checked first) or passport / licence code; the word start is checked by the caller
-CODE = (
+_CODE_SRC = (
     r"[A-Z](?:[A-Z]\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b(?P<iban>)"
     r"|[A-Z]?\d{5,9}\b)"
 )
@@ -68,7 +68,7 @@ _DIGITAL = (
 )
 #: the digit pass: a date, an address or a number, starting where a number can start
 #: (not inside a word, not after "$", "1,", "v", "#"…: "$49", "1,200", "v2.3" are not PII)
-DIGIT_SCAN = r"(?=[\d+(])(?<![\w$€£¥.,/:#@\-+])(?:" + _DIGITAL + ")"
+_DIGIT_SCAN_SRC = r"(?=[\d+(])(?<![\w$€£¥.,/:#@\-+])(?:" + _DIGITAL + ")"
 
 PERSON_TRIGGERS = (
     "my name is", "my name's", "my name’s", "name:", "i am", "i'm", "i’m", "im", "this is",
@@ -88,14 +88,14 @@ TRIGGER_KIND: dict[str, str] = {
     **{t: "unit" for t in UNIT_TRIGGERS},
     **{t: "pobox" for t in POBOX_TRIGGERS},
 }
-TRIGGER = alternation(set(TRIGGER_KIND), word_start=True) + r"(?:(?<=:)|(?![a-z0-9]))"
+_TRIGGER_SRC = alternation(set(TRIGGER_KIND), word_start=True) + r"(?:(?<=:)|(?![a-z0-9]))"
 
-MONTH_DATE = rf"{_MONTH}[ \t]+\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+(?:19|20)\d{{2}}\b"
-UNIT_ADDRESS = (
+_MONTH_DATE_SRC = rf"{_MONTH}[ \t]+\d{{1,2}}(?:st|nd|rd|th)?,?[ \t]+(?:19|20)\d{{2}}\b"
+_UNIT_ADDRESS_SRC = (
     r"(?i:unit|flat|apt|apartment|suite|level|lvl|shop|lot|villa)\.?[ \t]*\d+[A-Za-z]?,?[ \t]+"
     + _STREET
 )
-POBOX = (
+_POBOX_SRC = (
     r"(?i:p\.?[ \t]?o\.?[ \t]?box|g\.?p\.?o\.?[ \t]+box|post[ \t]+office[ \t]+box"
     rf"|locked[ \t]+bag|private[ \t]+bag)[ \t]*\d{{1,6}}{_TAIL}"
 )
@@ -103,8 +103,13 @@ POBOX = (
 
 #: the regexes above, compiled on first use (compiling them all takes tens of ms, which
 #: ``import ethos.pii`` should not cost)
-_LAZY = ("EMAIL", "IPV6", "CODE", "DIGIT_SCAN", "TRIGGER", "MONTH_DATE", "UNIT_ADDRESS", "POBOX")
-_SOURCES = {name: globals().pop(name) for name in _LAZY}
+#: (the sources are kept under private names, so that the public names exist only as the
+#: compiled patterns ``__getattr__`` returns)
+_SOURCES: dict[str, str] = {
+    "EMAIL": _EMAIL_SRC, "IPV6": _IPV6_SRC, "CODE": _CODE_SRC, "DIGIT_SCAN": _DIGIT_SCAN_SRC,
+    "TRIGGER": _TRIGGER_SRC, "MONTH_DATE": _MONTH_DATE_SRC, "UNIT_ADDRESS": _UNIT_ADDRESS_SRC,
+    "POBOX": _POBOX_SRC,
+}
 
 
 def __getattr__(name: str) -> re.Pattern[str]:

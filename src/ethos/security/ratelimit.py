@@ -62,9 +62,9 @@ class LimitSettings:
                 except ValueError:
                     raise ValueError(f"{ENV_PREFIX}{name.upper()} must be a number, got {raw!r}") from None
         for name in ("trusted_proxies", "exempt"):
-            raw = env.get(ENV_PREFIX + name.upper())
-            if raw is not None:
-                kw[name] = tuple(p.strip() for p in raw.split(",") if p.strip())
+            listed = env.get(ENV_PREFIX + name.upper())
+            if listed is not None:
+                kw[name] = tuple(p.strip() for p in listed.split(",") if p.strip())
         try:
             return cls(**kw)  # type: ignore[arg-type]
         except ValueError as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
@@ -42,7 +43,7 @@ def hit_body(lk: Lookup, revision: str) -> dict:
 
 
 def _body(reply: str, lk: Lookup, revision: str, sources: list[str]) -> dict:
-    out = {"reply": reply, "cache": lk.result, "revision": revision, "sources": sources}
+    out: dict[str, Any] = {"reply": reply, "cache": lk.result, "revision": revision, "sources": sources}
     if lk.entry is not None:
         out["key"] = lk.entry.key
     if lk.similarity is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,7 +27,7 @@ def error_response(status: int, error: str, detail: object, headers=None) -> JSO
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
 
-def _describe(errors: list[dict]) -> list[str]:
+def _describe(errors: Sequence[Mapping[str, Any]]) -> list[str]:
     out = []
     for e in errors:
         loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"

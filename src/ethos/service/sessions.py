@@ -21,7 +21,9 @@ class SessionHistory:
         self._lock = threading.Lock()
 
     def has_history(self, session_id: str | None) -> bool:
-        return bool(session_id) and bool(self._sessions.get(session_id))
+        if not session_id:
+            return False
+        return bool(self._sessions.get(session_id))
 
     def record(self, session_id: str | None, question: str) -> None:
         if not session_id:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from ..cache.stores import Store, StoreStats, StoreUnavailable
 
 
@@ -13,7 +15,7 @@ class UnavailableStore(Store):
         self.reason = reason
         self.kind = kind
 
-    def _fail(self, *args, **kwargs):
+    def _fail(self, *args: object, **kwargs: object) -> NoReturn:
         raise StoreUnavailable(self.reason, kind=self.kind)
 
     get = put = delete_matching = delete_by_source = add_hits = _fail

@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ethos.rollout.router.windows import STATUS_CLASSES, RouterStats, WindowStats
+
 
 class Hold:
     """Holds the requests a fake answers while ``when()`` is true open until :meth:`release`.
@@ -133,7 +135,11 @@ class FakeRevision(_Server):
 
 
 class FakeRouter(_Server):
-    """The router's admin API (/router/traffic, /router/stats) and a chat answered by the top weight."""
+    """The router's admin API (/router/traffic, /router/stats) and a chat answered by the top weight.
+
+    ``stats``: per revision, the figures of its one 60 s window that a test sets; the rest of the
+    window (and of the answer) is filled in, so ``/router/stats`` has the router's exact shape.
+    """
 
     def __init__(self, names: list[str], key: str = "k") -> None:
         super().__init__()
@@ -170,12 +176,20 @@ class FakeRouter(_Server):
             hold = next((h for h in self.holds if h.active()), None)
             if hold is not None:
                 return 200, hold
-            return 200, {"weights": self.weights, "windows_s": [60],
-                         "revisions": {n: {"60s": {"window_s": 60, **s}} for n, s in self.stats.items()}}
+            return 200, RouterStats(weights=dict(self.weights), sticky=False, windows_s=(60,),
+                                    revisions={n: {"60s": _window(s)} for n, s in self.stats.items()}).to_json()
         if path == "/api/ai/marketing-chat":
             top = max(self.weights, key=lambda k: self.weights[k])
             return 200, {"reply": f"answer from {top}", "cache": "miss", "revision": top}
         return 404, {"error": "not_found"}
+
+
+def _window(figures: dict[str, Any]) -> WindowStats:
+    """The 60 s window ``figures`` describe, complete as the router sends it (errors from the rate if not given)."""
+    f = dict(figures)
+    f.setdefault("errors", round(f.get("error_rate", 0.0) * f.get("count", 0)))
+    status = {**dict.fromkeys(STATUS_CLASSES, 0), **f.pop("status", {})}
+    return WindowStats(60, status=status, **f)
 
 
 class WebhookReceiver(_Server):

@@ -321,7 +321,8 @@ def test_killed_or_interrupted_run_is_resumed(stack, sig):
 
 
 def test_cloud_run_traffic_manager_drives_the_same_procedure(stack):
-    from cloudrun_fake import FakeCloudRun
+    # more in test_cloudrun_rollback_cli.py (tag URLs from the service's status, gcloud's view)
+    from ethos.rollout.traffic.cloudrun_fake import FakeCloudRun
 
     with FakeCloudRun(project="proj", region="australia-southeast1", service="marketing-api") as api:
         r = ethos("rollback", "emergency", "--traffic", "cloudrun", "--service", "marketing-api",
@@ -330,9 +331,10 @@ def test_cloud_run_traffic_manager_drives_the_same_procedure(stack):
                   "--revision", f"green={stack.green.url}", "--state-dir", stack.state, "--yes", "--json",
                   env=stack.env)
         assert r.returncode == 0, r.stdout + r.stderr
-        patch = [x for x in api.requests if x[0] == "PATCH"]
+        patch = [x for x in api.requests if x.method == "PATCH"]
         assert len(patch) == 1
-        assert patch[0][2]["traffic"] == [{"type": 2, "revision": "marketing-api-blue", "percent": 100}]
+        assert patch[0].body["traffic"][0] == {"type": 2, "revision": "marketing-api-blue", "percent": 100}
+        assert api.in_force() == {"marketing-api-blue": 100}
     assert stack.blue.entries == 0 and stack.green.entries == 0
     assert not puts(stack.router)
 

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from ethos.rollout.router.windows import RouterStats, WindowStats
 from ethos.rollout.sources import (
     FakeSource,
     PriceTable,
@@ -31,12 +32,14 @@ class RouterFake:
         self.lat = Histogram("ethos_router_request_latency_seconds", "", ["revision"], buckets=BUCKETS, registry=r)
         self.ttft = Histogram("ethos_router_ttft_seconds", "", ["revision"], buckets=BUCKETS, registry=r)
         self.up = True
-        self.stats = {"weights": {"blue": 50, "green": 50}, "windows_s": [60, 300], "revisions": {
-            "green": {"60s": {"count": 100, "errors": 7, "status": {"2xx": 90, "4xx": 3, "5xx": 7},
-                              "p50_latency_ms": 800.0, "p95_latency_ms": 3000.0,
-                              "p50_ttft_ms": 300.0, "p95_ttft_ms": 900.0},
-                      "300s": {"count": 400, "errors": 8, "status": {"2xx": 392, "5xx": 8},
-                               "p50_latency_ms": 700.0, "p95_latency_ms": 2000.0}}}}
+        self.stats = RouterStats(weights={"blue": 50, "green": 50}, sticky=False, windows_s=(60, 300), revisions={
+            "green": {"60s": WindowStats(60, count=100, errors=7, error_rate=0.07, rps=1.667,
+                                         status={"2xx": 90, "3xx": 0, "4xx": 3, "5xx": 7, "none": 0},
+                                         p50_latency_ms=800.0, p95_latency_ms=3000.0,
+                                         p50_ttft_ms=300.0, p95_ttft_ms=900.0),
+                      "300s": WindowStats(300, count=400, errors=8, error_rate=0.02, rps=1.333,
+                                          status={"2xx": 392, "3xx": 0, "4xx": 0, "5xx": 8, "none": 0},
+                                          p50_latency_ms=700.0, p95_latency_ms=2000.0)}}).to_json()
 
     def record(self, rev: str, n: int, status_class: str, latency: float, ttft: float) -> None:
         for _ in range(n):

@@ -7,7 +7,14 @@ import json
 import httpx
 import pytest
 
-from ethos.rollout.sources.signals import FakeSignals, RevisionSignals, RouterSignals, SignalsUnavailable, parse_router_stats
+from ethos.rollout.router.windows import RouterStats
+from ethos.rollout.sources.signals import (
+    FakeSignals,
+    RevisionSignals,
+    RouterSignals,
+    SignalsUnavailable,
+    signals_from_stats,
+)
 from ethos.rollout.traffic.targets import TargetError, resolve_targets
 
 REVS = ["blue=http://127.0.0.1:1", "green=http://127.0.0.1:2/"]
@@ -51,30 +58,46 @@ def test_bad_targets(tmp_path, kw, match):
         resolve_targets(state_dir=tmp_path, env={}, **kw)
 
 
+def _window(window_s: int, count: int = 0, errors: int = 0, error_rate: float = 0.0, p50: float | None = None,
+            p95: float | None = None, ttft50: float | None = None, ttft95: float | None = None) -> dict:
+    """One window exactly as ``ethos router`` sends it."""
+    return {"window_s": window_s, "count": count, "errors": errors, "error_rate": error_rate,
+            "rps": round(count / window_s, 3),
+            "status": {"2xx": count - errors, "3xx": 0, "4xx": 0, "5xx": errors, "none": 0},
+            "connect_failures": 0, "retried": 0, "p50_latency_ms": p50, "p95_latency_ms": p95,
+            "p50_ttft_ms": ttft50, "p95_ttft_ms": ttft95}
+
+
 ROUTER_STATS = {
-    "weights": {"blue": 100, "green": 0}, "windows_s": [60, 300],
+    "weights": {"blue": 100, "green": 0}, "sticky": False, "windows_s": [60, 300],
     "revisions": {
-        "blue": {"60s": {"window_s": 60, "count": 120, "errors": 1, "error_rate": 0.008333,
-                         "p50_latency_ms": 12.5, "p95_latency_ms": 40.0, "p50_ttft_ms": 8.0, "p95_ttft_ms": 20.0},
-                 "300s": {"window_s": 300, "count": 600, "error_rate": 0.0}},
-        "green": {"60s": {"window_s": 60, "count": 0, "error_rate": 0.0, "p50_latency_ms": None}},
+        "blue": {"60s": _window(60, 120, 1, 0.008333, 12.5, 40.0, 8.0, 20.0), "300s": _window(300, 600)},
+        "green": {"60s": _window(60), "300s": _window(300)},
     },
+    "ejected": {},
 }
 
 
-def test_parse_router_stats_uses_the_shortest_window():
-    s = parse_router_stats(ROUTER_STATS)
+def _signals(answer) -> RouterSignals:
+    return RouterSignals("http://router.test", transport=httpx.MockTransport(lambda r: answer))
+
+
+def test_router_signals_use_the_shortest_window_unless_told():
+    s = signals_from_stats(RouterStats.from_json(ROUTER_STATS))
     assert s["blue"] == RevisionSignals(count=120, error_rate=0.008333, p50_ms=12.5, p95_ms=40.0,
                                         ttft_p50_ms=8.0, ttft_p95_ms=20.0, window_s=60.0)
     assert s["blue"].errors == 1 and s["green"].p50_ms is None
-    assert parse_router_stats(ROUTER_STATS, "300s")["blue"].count == 600
+    assert signals_from_stats(RouterStats.from_json(ROUTER_STATS), 300)["blue"].count == 600
 
 
-def test_parse_router_stats_rejects_garbage():
-    with pytest.raises(SignalsUnavailable):
-        parse_router_stats([1, 2])
-    with pytest.raises(SignalsUnavailable):
-        parse_router_stats({"revisions": 3})
+@pytest.mark.parametrize("garbage", [
+    [1, 2],
+    {"revisions": 3},
+    {**ROUTER_STATS, "revisions": {"blue": {"requests": 120, "p50_ms": 12.5}}},  # no windows: not the router's
+], ids=["list", "revisions-not-an-object", "flat-aliases"])
+def test_router_stats_not_in_the_routers_shape_are_unavailable(garbage):
+    with pytest.raises(SignalsUnavailable, match="not the router's stats"):
+        _signals(httpx.Response(200, json=garbage)).read()
 
 
 def test_router_signals_over_mock_transport():
@@ -86,9 +109,10 @@ def test_router_signals_over_mock_transport():
     src = RouterSignals("http://router.test", transport=httpx.MockTransport(handler))
     assert src.read()["blue"].count == 120
     src.close()
-    bad = RouterSignals("http://router.test", transport=httpx.MockTransport(lambda r: httpx.Response(404)))
     with pytest.raises(SignalsUnavailable, match="404"):
-        bad.read()
+        _signals(httpx.Response(404)).read()
+    with pytest.raises(SignalsUnavailable, match="did not answer JSON"):
+        _signals(httpx.Response(200, text="<html>")).read()
 
 
 def test_fake_signals_and_round_trip():

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from ..guard.history import GuardHistory
 from ..guard.policy import Policy, load_policy
-from ..sources import PriceTable, ProcessSource, RevisionMetricsSource, RouterSource
-from ..sources.base import SignalSource
-from ..stack.state import load_stack
+from ..guard.build import watch_sources
+from ..stack.state import admin_key_for, load_stack
 from ..traffic.targets import resolve_targets
 from .actions import ActionError, Operator
 from .app import Console, create_app
@@ -43,26 +42,15 @@ def build_console(
     policy = policy or load_policy()
     targets = resolve_targets(router=router, revisions=revisions, state_dir=sd, blue=policy.baseline,
                               green=policy.candidate, env=env)
-    sources: list[SignalSource] = []
-    if targets.router:
-        sources.append(RouterSource(targets.router))
-    sources.append(RevisionMetricsSource(
-        targets.revisions, prices=PriceTable.from_policy(policy.cost),
-        projected_usd_per_hour=(policy.cost or {}).get("projected_usd_per_hour"),
-        baseline=policy.baseline))
     stack = load_stack(sd)
-    pids = {k: v for k, v in (stack.pids if stack else {}).items() if k in targets.revisions}
-    if pids:
-        sources.append(ProcessSource(pids))
+    sources = watch_sources(policy, router=targets.router, revisions=targets.revisions,
+                            pids=stack.pids if stack else None).sources
     series = SeriesStore(path=sd / "console" / "history.jsonl" if persist else None)
     series.load(time.time())  # a restarted console still shows the hour before
     sampler = Sampler(policy, targets.router, targets.revisions, sources, series, interval_s=interval_s)
 
     def admin_key() -> str | None:
-        if env.get("ETHOS_ADMIN_API_KEY"):
-            return env["ETHOS_ADMIN_API_KEY"]
-        st = load_stack(sd)
-        return st.admin_key() if st else None
+        return admin_key_for(sd, env=env)
 
     operator = Operator(sd, router=router, revisions=revisions, env=env, wait_s=wait_s)
     return Console(policy=policy, sampler=sampler, series=series, operator=operator, state_dir=sd,

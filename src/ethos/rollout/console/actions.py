@@ -35,6 +35,7 @@ from ..procedures.plans import PLANS, PlanOptions, Step, describe_plan, parse_st
 from ..procedures.runner import Outcome
 from ..procedures.control import AlreadyDone, Control
 from ..procedures.session import Clients, build_clients, run_procedure
+from ..router.client import default_ssl_context
 from ..traffic.targets import Targets, resolve_targets
 from ..traffic import validate_weights
 
@@ -110,7 +111,7 @@ class Operator:
             raise ActionError(400, "invalid_body", "cache must be clear, preserve or auto")
         opts = PlanOptions(blue=t.blue, green=t.green, revisions=tuple(t.revisions), cache=cache,
                            cause=infer_cause(_text(body, "reason")), **more)
-        self._last_options = {k: getattr(opts, k) for k in opts.__slots__}  # type: ignore[attr-defined]
+        self._last_options = {k: getattr(opts, k) for k in opts.__slots__}
         return opts
 
     def plan(self, action: str, body: Mapping[str, Any]) -> tuple[str, list[Step], Targets]:
@@ -236,8 +237,7 @@ class Operator:
                     run.note("took over a stale lock", holder=lock.took_over)
                 ctx = Context(targets=targets, traffic=clients.traffic, revisions=clients.revisions, run=run,
                               procedure=procedure, signals=clients.signals, notifiers=[],
-                              reason=str(params["reason"]), executed_by=str(params["executed_by"]),
-                              transport=clients.transport)
+                              reason=str(params["reason"]), executed_by=str(params["executed_by"]))
                 on_start(rid, ctx)
                 return _invalidate_pattern(ctx, plan)
         finally:
@@ -278,7 +278,7 @@ def _invalidate_pattern(ctx: Context, plan: list[Step]) -> Outcome:
     t0 = time.monotonic()
     reports: list[StepReport] = []
     status, message = "done", "all steps completed"
-    client = httpx.Client(timeout=10.0, transport=ctx.transport)
+    client = httpx.Client(timeout=10.0, verify=default_ssl_context())
     try:
         for step in plan:
             ctx.run.step_started(step.name, step.kind, step.params)

@@ -51,6 +51,7 @@ from .records import drill_command, last_drill, open_incident
 from .sampler import Sampler
 from .series import CHARTS, SeriesStore, columns
 from .views import CHART_WINDOW_S, chart_specs, guard_is_fresh, revision_rows, timeline, trigger_rows
+from ..stack.processes import ethos_argv as default_ethos_argv
 
 STATIC = Path(str(resources.files("ethos.rollout.console") / "static"))
 ACTIONS = ("emergency", "gradual", "weights", "invalidate", "drill")
@@ -67,7 +68,7 @@ class Console:
     state_dir: Path
     admin_key: Callable[[], str | None]
     guard_history: GuardHistory
-    ethos_argv: tuple[str, ...] = (sys.executable, "-c", "from ethos.cli import main; main()")
+    ethos_argv: tuple[str, ...] = tuple(default_ethos_argv())
 
     # ------------------------------------------------------------------ reads
 

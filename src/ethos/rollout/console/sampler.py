@@ -19,8 +19,10 @@ from typing import Any
 
 import httpx
 
+from ..errors import TrafficError
 from ..guard.evaluate import GuardState, evaluate
 from ..guard.policy import Policy
+from ..router.client import RouterClient
 from ..sources.base import SignalSource, collect_snapshot
 from .series import SeriesStore
 from .views import chart_needs, merge_needs, sample_of
@@ -67,6 +69,7 @@ class Sampler:
         self._state = GuardState()
         self._needs = merge_needs(policy.needs(), chart_needs())
         self._client = httpx.Client(timeout=2.0, transport=transport)
+        self._router = RouterClient(self.router, timeout=2.0, transport=transport) if self.router else None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -74,13 +77,11 @@ class Sampler:
     # ------------------------------------------------------------------ one round
 
     def _weights(self) -> tuple[dict[str, int] | None, str | None]:
-        if not self.router:
+        if self._router is None:
             return None, "no router configured"
         try:
-            r = self._client.get(f"{self.router}/router/traffic")
-            r.raise_for_status()
-            return {str(k): int(v) for k, v in r.json()["weights"].items()}, None
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+            return self._router.traffic().weights, None
+        except TrafficError as e:
             return None, f"cannot read {self.router}/router/traffic: {type(e).__name__}: {e}"
 
     def _health(self, url: str) -> dict[str, Any] | str:
@@ -140,6 +141,8 @@ class Sampler:
             self._thread.join(timeout=10)
             self._thread = None
         self._client.close()
+        if self._router is not None:
+            self._router.close()
         for s in self.sources:
             s.close()
 

@@ -125,7 +125,7 @@ def _run_by(rec: RunRecord) -> tuple[str, str]:
 
 def timeline(runs: Iterable[RunRecord], limit: int = 20) -> list[dict[str, Any]]:
     """The journal's runs, newest first, each with who, why and its steps."""
-    out = []
+    out: list[dict[str, Any]] = []
     for rec in runs:
         if len(out) >= limit:
             break

@@ -17,7 +17,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from ..errors import TrafficError
+from ..router.client import RouterClient
 from ..stack.state import free_base_port, load_stack
 from .plan import (
     CHECKS,
@@ -36,10 +38,12 @@ from .plan import (
     documentation_check,
     runbook_facts,
 )
+from .cloudrun import CloudRunSandbox, sandbox_for
 from .receiver import WebhookReceiver
 from .traffic import Traffic
+from ..settings import RolloutSettings
+from ..stack.processes import ethos_argv
 
-ETHOS = [sys.executable, "-c", "from ethos.cli import main; main()"]
 SEED_QUESTION = "What does the company do?"  # never asked by the drill's traffic
 APPROVER = "drill-approver"
 RUNBOOK_CANDIDATES = ("../shared/spec/rollback-procedures.md", "spec/rollback-procedures.md",
@@ -68,8 +72,7 @@ def find_runbook(explicit: Path | None) -> Path | None:
     """``--runbook``, ``$ETHOS_RUNBOOK``, or the runbook next to the repository."""
     if explicit is not None:
         return explicit if explicit.is_file() else None
-    if os.environ.get("ETHOS_RUNBOOK"):
-        p = Path(os.environ["ETHOS_RUNBOOK"])
+    if (p := RolloutSettings.from_env().runbook) is not None:
         return p if p.is_file() else None
     here = Path(__file__).resolve()
     for base in (Path.cwd(), *here.parents):
@@ -80,7 +83,7 @@ def find_runbook(explicit: Path | None) -> Path | None:
 
 
 def _ethos(args: list[str], env: dict[str, str], timeout: float) -> tuple[int, dict[str, Any], str]:
-    p = subprocess.run([*ETHOS, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False)
+    p = subprocess.run([*ethos_argv(), *args], capture_output=True, text=True, env=env, timeout=timeout, check=False)
     result: dict[str, Any] = {}
     for line in reversed(p.stdout.strip().splitlines()):
         try:
@@ -167,21 +170,15 @@ def _guard_step(state_dir: Path, router: str, webhook: str, policy: Path | None,
     """One guard evaluation on the router's signals (and, given ``revisions``, on their own
     ``/metrics`` too: the PII-in-cache trigger reads the revisions' leak gauge)."""
     from ..guard.actuator import Alerter, FakeActuator
+    from ..guard.build import build_guard, watch_sources
     from ..guard.history import GuardHistory
-    from ..guard.loop import Guard
     from ..guard.policy import load_policy
     from ..notify import WebhookNotifier
-    from ..sources import RouterSource
 
     pol = load_policy(policy)
-    sources: list[Any] = [RouterSource(router)]
-    if revisions:
-        from ..sources.revision import RevisionMetricsSource
-
-        sources.append(RevisionMetricsSource(revisions))
+    watch = watch_sources(pol, router=router, revisions=revisions)
     # The drill runs the scenario's procedure itself (timed); the guard only has to fire and alert.
-    g = Guard(pol, sources, FakeActuator(), Alerter([WebhookNotifier(webhook)]),
-              GuardHistory(state_dir))
+    g = build_guard(pol, watch, FakeActuator(), Alerter([WebhookNotifier(webhook)]), GuardHistory(state_dir))
     try:
         r = g.step()
     finally:
@@ -195,12 +192,13 @@ def _guard_step(state_dir: Path, router: str, webhook: str, policy: Path | None,
             "policy_triggers": len(pol.triggers), "alerts": len(d.alerts) + (1 if d.acts else 0)}
 
 
-def _procedure_args(o: DrillOptions, sd: Path) -> list[str]:
+def _procedure_args(o: DrillOptions, sd: Path, targets: Sequence[str] = ()) -> list[str]:
     common = ["--state-dir", str(sd), "--yes", "--json"]
     if o.scenario == "pii-leak":
         return ["incident", "pii-leak", "--by", "drill", "--justification", "monthly drill", *common]
-    args = ["rollback", o.scenario, "--reason", f"drill: injected fault {o.fault} on green",
-            "--executed-by", "drill", *common]
+    procedure = "emergency" if o.scenario == "cloudrun" else o.scenario  # cloudrun: targets from the fake
+    args = ["rollback", procedure, "--reason", f"drill: injected fault {o.fault} on green",
+            "--executed-by", "drill", *common, *targets]
     if o.scenario in ("standard", "gradual"):
         args += ["--approved-by", o.approved_by]
     else:
@@ -257,7 +255,8 @@ def run_drill(o: DrillOptions) -> DrillReport:
             if stack is None:
                 tm.add("stack", time.monotonic(), False, f"no stack file in {sd}")
                 return report
-            _drill_body(o, sd, stack, env, hook, report, tm)
+            with sandbox_for(o.scenario, stack) as cloud:  # the cloudrun scenario's Cloud Run (drill/cloudrun.py)
+                _drill_body(o, sd, stack, env, hook, report, tm, cloud)
         finally:
             if started_stack:
                 t0 = time.monotonic()
@@ -272,7 +271,7 @@ def run_drill(o: DrillOptions) -> DrillReport:
 
 
 def _drill_body(o: DrillOptions, sd: Path, stack: Any, env: dict[str, str], hook: WebhookReceiver,
-                report: DrillReport, tm: _Timer) -> None:
+                report: DrillReport, tm: _Timer, cloud: CloudRunSandbox | None = None) -> None:
     blue_url = stack.revisions["blue"]
     t0 = time.monotonic()
     try:
@@ -309,7 +308,7 @@ def _drill_body(o: DrillOptions, sd: Path, stack: Any, env: dict[str, str], hook
         report.facts["guard"] = g
         traffic.phase = "during"
         t0 = time.monotonic()
-        args = _procedure_args(o, sd)
+        args = _procedure_args(o, sd, cloud.args() if cloud is not None else ())
         code, res, err = _ethos(args, env, 900)
         status = res.get("status") if o.scenario != "pii-leak" else ("done" if res.get("ok") else "failed")
         wall = time.monotonic() - t0
@@ -347,22 +346,30 @@ def _drill_body(o: DrillOptions, sd: Path, stack: Any, env: dict[str, str], hook
         traffic.stop()
     report.facts["traffic"] = traffic.summary()
     rollback_ok = s.ok
-    _checks(o, sd, stack, hook, report, tm, rollback_ok, g, fired, seeded, res)
+    _checks(o, sd, stack, hook, report, tm, rollback_ok, g, fired, seeded, res, cloud)
 
 
 def _checks(o: DrillOptions, sd: Path, stack: Any, hook: WebhookReceiver, report: DrillReport, tm: _Timer,
-            rollback_ok: bool, g: dict[str, Any], fired: bool, seeded: bool, res: dict[str, Any]) -> None:
+            rollback_ok: bool, g: dict[str, Any], fired: bool, seeded: bool, res: dict[str, Any],
+            cloud: CloudRunSandbox | None = None) -> None:
     titles = dict(CHECKS)
     # 1. rollback works: the command succeeded and the router now sends everything to blue
-    try:
-        weights = httpx.get(f"{stack.router}/router/traffic", timeout=5).json().get("weights")
-    except (httpx.HTTPError, ValueError):
-        weights = None
-    on_blue = bool(weights) and weights.get("blue") == 100
+    with RouterClient(stack.router, timeout=5) as router:
+        try:
+            weights: dict[str, int] | None = router.traffic().weights
+        except TrafficError:
+            weights = None
+    on_blue = weights is not None and weights.get("blue") == 100
     after = report.facts["traffic"].get("after", {})
+    where = ""
+    if cloud is not None:  # Cloud Run's state (and gcloud's view of it) must say blue too
+        cr = report.facts["cloudrun"] = cloud.facts()
+        on_blue = on_blue and cr["weights"] == {"blue": 100, "green": 0} and cr.get("gcloud_agrees", True)
+        view = ("gcloud agrees" if cr.get("gcloud_agrees") else f"gcloud: {cr['gcloud']}")
+        where = f"Cloud Run {cr['in_force']} (tags {cr['tags']}; {view}); "
     report.checks.append(Check("rollback_works", titles["rollback_works"],
                                "pass" if rollback_ok and on_blue else "fail",
-                               f"command {'succeeded' if rollback_ok else 'failed'}; router weights {weights}; "
+                               f"command {'succeeded' if rollback_ok else 'failed'}; {where}router weights {weights}; "
                                f"after: {after.get('requests', 0)} requests, {after.get('errors', 0)} errors"))
     # 2. cache invalidation: the question cached before is a MISS now
     t0 = time.monotonic()

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .evaluate import Decision, Evaluation
+from ..stack.processes import ethos_argv
 
 #: signal -> the procedures' --cause
 CAUSE_OF_SIGNAL: dict[str, str] = {
@@ -144,7 +145,7 @@ class CommandActuator(Actuator):
     ) -> None:
         self.target_args = list(target_args)
         self.executed_by = executed_by
-        self.command = list(command) if command else [sys.executable, "-c", "from ethos.cli import main; main()"]
+        self.command = list(command) if command else ethos_argv()
         self.timeout_s = timeout_s
         self.dry_run = dry_run
         self.state_dir = state_dir
@@ -291,7 +292,7 @@ class ProcedureActuator(Actuator):
             if self.dry_run:
                 return ActionOutcome(action, True, 0, None, time.monotonic() - start,
                                      "dry run: " + ", ".join(st.name for st in plan))
-            params = {"options": {k: getattr(opts, k) for k in opts.__slots__},  # type: ignore[attr-defined]
+            params = {"options": {k: getattr(opts, k) for k in opts.__slots__},
                       "reason": reason_of(evaluation, decision.trigger),
                       "executed_by": self.executed_by, "approved_by": ""}
             out = run_procedure(action, plan, targets, state_dir=resolve_state_dir(self.state_dir),

@@ -76,8 +76,13 @@ def _threshold_raw(policy: Policy, snapshot: Snapshot, t: Trigger, revision: str
     # Every window holding enough samples is a piece of evidence: the shortest reacts first
     # to a new fault, a longer one has the samples to prove it once the fault has lasted.
     # The first window that breaches is the one shown; otherwise the shortest usable one.
-    candidates = [m_w for m_w in ((snapshot.get(revision, t.signal, x), x) for x in t.windows if x >= w)
-                  if m_w[0] is not None and m_w[0].samples >= t.min_samples and m_w[0].value is not None]
+    candidates: list[tuple[Measurement, float]] = []
+    for x in t.windows:
+        if x < w:
+            continue
+        xm = snapshot.get(revision, t.signal, x)
+        if xm is not None and xm.samples >= t.min_samples and xm.value is not None:
+            candidates.append((xm, x))
     chosen = None
     for cm, cw in candidates:
         raw = _judge(t, cm, cw, revision)

@@ -8,8 +8,9 @@ answers, and counts what the guard would have done.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict, cast
 
 import numpy as np
 
@@ -71,13 +72,22 @@ def synthetic(
     return RevisionTraffic(t, status, lat, ttft, rng.random(n) < hit_rate, rng.random(n) < pii_rate)
 
 
+class _MeasurementKw(TypedDict):
+    window_s: float
+    source: str
+
+
 def _measure(tr: RevisionTraffic, s: slice, w: float, wanted: set[str]) -> dict[str, Measurement]:
     st = tr.status[s]
     n = int(st.size)
     lat, ttft = tr.latency[s], tr.ttft[s]
     errors = int(((st == 0) | (st >= 500)).sum())
     http_errors = int(((st == 0) | (st >= 400)).sum())
-    kw = {"window_s": w, "source": "simulated"}
+    kw: _MeasurementKw = {"window_s": w, "source": "simulated"}
+    # Measurement takes a numpy array as its distribution (it only needs len() and to be
+    # read as an array); ndarray is not typed as a Sequence
+    lat_dist = cast(Sequence[float], lat)
+    ttft_dist = cast(Sequence[float], ttft)
 
     def q(a: np.ndarray, p: float) -> float | None:
         if not a.size:
@@ -89,8 +99,8 @@ def _measure(tr: RevisionTraffic, s: slice, w: float, wanted: set[str]) -> dict[
         "requests": lambda: Measurement(float(n), n, **kw),
         "error_rate": lambda: proportion(errors, n, **kw),
         "http_error_rate": lambda: proportion(http_errors, n, **kw),
-        "latency": lambda: Measurement(q(lat, 50), n, distribution=lat, **kw),
-        "ttft": lambda: Measurement(q(ttft, 50), n, distribution=ttft, **kw),
+        "latency": lambda: Measurement(q(lat, 50), n, distribution=lat_dist, **kw),
+        "ttft": lambda: Measurement(q(ttft, 50), n, distribution=ttft_dist, **kw),
         "latency_p50": lambda: Measurement(q(lat, 50), n, **kw),
         "latency_p95": lambda: Measurement(q(lat, 95), n, **kw),
         "ttft_p50": lambda: Measurement(q(ttft, 50), n, **kw),

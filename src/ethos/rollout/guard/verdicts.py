@@ -43,7 +43,7 @@ class TriggerResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for the history and ``--json``."""
-        d = {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        d = {k: getattr(self, k) for k in self.__slots__}
         for k, v in list(d.items()):
             if isinstance(v, float) and not math.isfinite(v):
                 d[k] = None if math.isnan(v) else ("inf" if v > 0 else "-inf")

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..procedures.journal import RunRecord
+from ..settings import RolloutSettings
 
 EPISODE_ENV = "ETHOS_INCIDENT_EPISODE_S"
 #: default episode window, seconds
@@ -67,13 +68,7 @@ class EpisodeMatch:
 
 def episode_window_s(env: Mapping[str, str] | None = None) -> float:
     """``$ETHOS_INCIDENT_EPISODE_S`` in seconds (default 3600; unreadable or negative: default)."""
-    env = os.environ if env is None else env
-    raw = str(env.get(EPISODE_ENV) or "").strip()
-    try:
-        v = float(raw) if raw else EPISODE_S
-    except ValueError:
-        return EPISODE_S
-    return v if v >= 0 and v == v else EPISODE_S  # v == v: not NaN
+    return RolloutSettings.from_env(env).incident_episode_s
 
 
 def links_of(run: RunRecord) -> dict[str, str]:

@@ -33,12 +33,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from ...pii import DEFAULT_ALLOW, detect
 from ...pii import log_safe as redact
-from ..errors import PermanentError
+from ..errors import PermanentError, RouterReadError
 from ..procedures.journal import Journal, JournalError
+from ..router.client import RouterClient
 
 MANIFEST = "manifest.json"
 #: where the raw files that held PII are moved, inside the export
@@ -295,14 +294,14 @@ def journal_events(state_dir: Path, since_t: float, until_t: float) -> list[dict
 
 
 def router_stats(router_url: str | None, timeout: float = 2.0) -> dict[str, Any] | None:
-    """The router's ``/router/stats`` now, or None when unreachable."""
+    """The router's ``/router/stats`` now, or None when unreadable."""
     if not router_url:
         return None
-    try:
-        r = httpx.get(f"{router_url.rstrip('/')}/router/stats", timeout=timeout)
-        return r.json() if r.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
-        return None
+    with RouterClient(router_url, timeout=timeout) as router:
+        try:
+            return router.stats().to_json()
+        except RouterReadError:
+            return None
 
 
 def _redact_json(obj: Any) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
+from ..settings import RolloutSettings
 
 NO_AUTO_ENV = "ETHOS_NO_AUTO_INCIDENT"
 
@@ -24,7 +25,7 @@ def on_rollback_finished(state_dir: str | os.PathLike[str], rollback_id: str,
     ``{"incident": id, "report": path, "rollbacks": [ids of the episode]}`` or ``{"error": ...}``.
     """
     env = os.environ if env is None else env
-    if env.get(NO_AUTO_ENV, "").lower() in ("1", "true", "yes"):
+    if RolloutSettings.from_env(env).no_auto_incident:
         return {"incident": None, "skipped": NO_AUTO_ENV}
     try:
         from .record import IncidentStore, after_rollback

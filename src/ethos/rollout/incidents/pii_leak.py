@@ -45,7 +45,7 @@ def compliance_record(detected_t: float, leaks: list[dict[str, Any]] | None, *, 
     tasks = [{"id": tid, "title": title, "done": False, "at": None, "by": None} for tid, title in TASKS]
     if dpo_notified:
         tasks[1].update(done=True, at=_iso(detected_t), by="system",
-                        title=tasks[1]["title"] + f" (notified: {', '.join(dpo_notified)})")
+                        title=f"{TASKS[1][1]} (notified: {', '.join(dpo_notified)})")
     questions = [
         {"id": "gate_bypass", "question": "How did PII bypass detection?",
          "answer": ("Entity types found: " + ", ".join(f"{k} x{v}" for k, v in sorted(entities.items()))

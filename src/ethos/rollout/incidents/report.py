@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from ..settings import RolloutSettings
 
 TEMPLATE_ENV = "ETHOS_INCIDENT_TEMPLATE"
 REPORTS_DIR = "incident_reports"
@@ -32,9 +33,9 @@ class TemplateError(Exception):
 
 def template_path(state_dir: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Path:
     """Where the template comes from (see the module docstring)."""
-    env = os.environ if env is None else env
-    if env.get(TEMPLATE_ENV):
-        return Path(env[TEMPLATE_ENV])
+    explicit = RolloutSettings.from_env(env).incident_template
+    if explicit is not None:
+        return explicit
     custom = Path(state_dir) / REPORTS_DIR / TEMPLATE_NAME
     return custom if custom.is_file() else DEFAULT_TEMPLATE
 

@@ -29,8 +29,8 @@ from .evidence import EvidenceError, export_evidence, stamp
 from .checklist import apply_ticks
 from .pii_leak import compliance_record
 from .record import IncidentError, IncidentStore, after_rollback, iso, new_incident_id, notify_incident
+from ..stack.processes import ethos_argv
 
-ETHOS = [sys.executable, "-c", "from ethos.cli import main; main()"]
 
 
 def _open_error(cache_url: str, e: Exception) -> str:
@@ -77,7 +77,7 @@ def _clear(cache_url: str) -> tuple[int | None, str | None]:
 def run_emergency(state_dir: Path, reason: str, executed_by: str, justification: str,
                   extra_args: Sequence[str] = ()) -> dict[str, Any]:
     """``ethos rollback emergency --cause pii --yes --json`` as a child; its JSON result."""
-    argv = [*ETHOS, "rollback", "emergency", "--yes", "--json", "--cause", "pii", "--reason", reason,
+    argv = [*ethos_argv(), "rollback", "emergency", "--yes", "--json", "--cause", "pii", "--reason", reason,
             "--executed-by", executed_by, "--state-dir", str(state_dir), *extra_args]
     if justification:
         argv += ["--justification", justification]
@@ -126,7 +126,8 @@ def pii_leak_response(
     errors: list[str] = []
     shown = safe_url(cache_url) if cache_url else None
     t = time.monotonic()
-    before = scan_cache(cache_url) if cache_url else {"scanned": 0, "leaks": [], "error": NO_CACHE_URL}
+    before: dict[str, Any] = (scan_cache(cache_url) if cache_url
+                              else {"scanned": 0, "leaks": [], "error": NO_CACHE_URL})
     steps["scan_before"] = {**before, "duration_s": round(time.monotonic() - t, 3)}
     if "error" in before:
         errors.append(f"the cache was not scanned before clearing ({before['error']}): whether PII was served "
@@ -156,7 +157,8 @@ def pii_leak_response(
         errors.append(f"the cache was not cleared ({clear_error}): leaking entries may still be served; "
                       "clear it with `ethos cache invalidate --pattern all` (ETHOS_CACHE_URL set to the "
                       "store the revisions use)")
-    after = scan_cache(cache_url) if cache_url else {"scanned": 0, "leaks": [], "error": NO_CACHE_URL}
+    after: dict[str, Any] = (scan_cache(cache_url) if cache_url
+                             else {"scanned": 0, "leaks": [], "error": NO_CACHE_URL})
     rescan_clean = not after["leaks"] and "error" not in after
     steps["scan_after"] = {"scanned": after["scanned"], "leaking": len(after["leaks"]), "clean": rescan_clean,
                            **({"error": after["error"]} if "error" in after else {})}

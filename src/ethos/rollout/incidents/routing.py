@@ -32,6 +32,7 @@ from ..errors import PermanentError
 from ..notify import Notifier, notifiers_from_env
 from ..notify.email import PASSWORD_ENV, EmailNotifier
 from ..notify.pagerduty import PAGERDUTY_URL, ROUTING_KEY_ENV, URL_ENV, PagerDutyNotifier
+from ..settings import RolloutSettings
 
 CONFIG_ENV = "ETHOS_NOTIFY_CONFIG"
 CONFIG_FILE = "notify.yaml"
@@ -45,8 +46,7 @@ class RoutingError(PermanentError):
 
 def load_routing(state_dir: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The configuration as a dict (empty when there is no file)."""
-    env = os.environ if env is None else env
-    path = Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else Path(state_dir) / CONFIG_FILE
+    path = RolloutSettings.from_env(env).notify_config or Path(state_dir) / CONFIG_FILE
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -68,6 +68,8 @@ def notifiers_for(event: str, config: Mapping[str, Any],
                   env: Mapping[str, str] | None = None) -> list[Notifier]:
     """Build the notifiers that tell the audiences of ``event`` (deduplicated)."""
     env = os.environ if env is None else env
+    settings = RolloutSettings.from_env(env)
+    routing_key = settings.secret("pagerduty_routing_key")
     audiences = config.get("audiences") or {"oncall": {"pagerduty": True, "chat": True}}
     smtp = config.get("smtp") or {}
     pd = config.get("pagerduty") or {}
@@ -81,10 +83,10 @@ def notifiers_for(event: str, config: Mapping[str, Any],
         if a.get("chat") and "chat" not in seen:
             seen.add("chat")
             out.extend(notifiers_from_env(env))
-        if a.get("pagerduty") and "pagerduty" not in seen and env.get(ROUTING_KEY_ENV):
+        if a.get("pagerduty") and "pagerduty" not in seen and routing_key:
             seen.add("pagerduty")
-            out.append(PagerDutyNotifier(env[ROUTING_KEY_ENV],
-                                         url=str(pd.get("url") or env.get(URL_ENV) or PAGERDUTY_URL)))
+            out.append(PagerDutyNotifier(routing_key,
+                                         url=str(pd.get("url") or settings.pagerduty_url or PAGERDUTY_URL)))
         for addr in a.get("email") or []:
             emails.setdefault(name, []).append(str(addr))
     if emails:
@@ -94,7 +96,7 @@ def notifiers_for(event: str, config: Mapping[str, Any],
             out.append(EmailNotifier(
                 str(smtp["host"]), int(smtp.get("port", 25)), str(smtp.get("from", "ethos@localhost")),
                 addrs, starttls=bool(smtp.get("starttls", False)), username=smtp.get("username"),
-                password=env.get(PASSWORD_ENV), audience=name))
+                password=settings.secret("smtp_password"), audience=name))
     return out
 
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .base import Notification, Notifier, NotifyError
+from ..settings import RolloutSettings
 
 SLACK_ENV = "ETHOS_SLACK_WEBHOOK_URL"
 WEBHOOK_ENV = "ETHOS_NOTIFY_WEBHOOK_URL"
@@ -84,10 +85,10 @@ class WebhookNotifier(_HTTPNotifier):
 
 def notifiers_from_env(env: Mapping[str, str] | None = None) -> list[Notifier]:
     """Slack and/or generic webhook notifiers from ``ETHOS_SLACK_WEBHOOK_URL`` / ``..._NOTIFY_...``."""
-    env = os.environ if env is None else env
+    settings = RolloutSettings.from_env(env)
     out: list[Notifier] = []
-    if env.get(SLACK_ENV):
-        out.append(SlackNotifier(env[SLACK_ENV]))
-    if env.get(WEBHOOK_ENV):
-        out.append(WebhookNotifier(env[WEBHOOK_ENV]))
+    if slack := settings.secret("slack_webhook_url"):
+        out.append(SlackNotifier(slack))
+    if hook := settings.secret("notify_webhook_url"):
+        out.append(WebhookNotifier(hook))
     return out

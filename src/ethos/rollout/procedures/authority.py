@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from ..errors import PermanentError
+from ..settings import RolloutSettings
 
 ROLES = ("primary", "secondary", "emergency")
 AUTHORITY_ENV = "ETHOS_AUTHORITY_FILE"
@@ -96,8 +97,7 @@ def parse_authority(data: Any, source: str = "") -> Authority:
 
 def authority_path(state_dir: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Path:
     """``$ETHOS_AUTHORITY_FILE`` or ``<state dir>/authority.yaml``."""
-    env = os.environ if env is None else env
-    return Path(env[AUTHORITY_ENV]) if env.get(AUTHORITY_ENV) else Path(state_dir) / AUTHORITY_FILE
+    return RolloutSettings.from_env(env).authority_file or Path(state_dir) / AUTHORITY_FILE
 
 
 def load_authority(state_dir: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Authority:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from .journal import Run
 from ..notify import Notifier
-from ..sources.signals import SignalSource
+from ..sources.signals import SignalsReader
 from ..traffic.targets import Targets
 from ..traffic import TrafficManager
 from .assess import Thresholds
@@ -38,9 +38,9 @@ class Context:
     revisions: RevisionClient
     run: Run
     procedure: str
-    signals: SignalSource | None = None
+    signals: SignalsReader | None = None
     #: the same source over its longest window (standard step 1: "error rate > 2 % for 5 minutes")
-    sustained_signals: SignalSource | None = None
+    sustained_signals: SignalsReader | None = None
     notifiers: list[Notifier] = field(default_factory=list)
     reason: str = ""
     executed_by: str = ""
@@ -54,7 +54,6 @@ class Context:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     emit: Callable[[str], None] = lambda line: None  # progress inside long steps
-    transport: Any = None  # the pooled HTTP transport the run's clients share (closed at the end)
     #: notifiers that already delivered this run's final notification (from the journal, on resume)
     delivered: set[str] = field(default_factory=set)
     #: control of traffic (:mod:`.control`): checked before each step and each traffic change

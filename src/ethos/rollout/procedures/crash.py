@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Mapping
+from ..settings import RolloutSettings
 
 CRASH_ENV = "ETHOS_ROLLBACK_CRASH"
 PHASES = frozenset({"started", "acted", "ended"})
@@ -39,7 +40,7 @@ class CrashHook:
     """Kills this process at the configured point; a no-op when none is configured."""
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        self.point = crash_point((os.environ if env is None else env).get(CRASH_ENV))
+        self.point = crash_point(RolloutSettings.from_env(env).rollback_crash)
 
     def at(self, step: str, phase: str) -> None:
         """Called by the runner at each point; SIGKILLs this process if it is the configured one."""

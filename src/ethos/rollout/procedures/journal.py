@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PermanentError
+from ..stack.processes import pid_alive
 
 JOURNAL_DIR = "journal"
 LOCK_FILE = "rollback.lock"
@@ -77,19 +78,6 @@ def new_rollback_id(t: float | None = None) -> str:
         ms = _last_ms = max(ms, _last_ms + 1)
     stamp = datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y%m%dT%H%M%S")
     return f"rb-{stamp}.{ms % 1000:03d}Z-{secrets.token_hex(2)}"
-
-
-def pid_alive(pid: int) -> bool:
-    """True when a process with this pid exists (permission denied counts as alive)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from ..errors import PermanentError, TemporaryError
+from ..router.client import default_ssl_context
 
 
 class RevisionUnreachable(TemporaryError):
@@ -40,7 +41,7 @@ class RevisionClient:
         self.revisions = dict(revisions)
         self._key = admin_key
         self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=2.0),
-                                    transport=transport)
+                                    transport=transport, verify=default_ssl_context())
 
     def close(self) -> None:
         self._client.close()

@@ -72,7 +72,8 @@ def _run_step(ctx: Context, step: Step) -> StepResult:
     except RolloutError as e:
         if _fenced(e):
             return StepResult("superseded", str(e), {"error": type(e).__name__})
-        result = StepResult("failed", str(e), {"error": type(e).__name__})
+        # an error's ``details`` (e.g. the Cloud Run operation that failed) go to the journal too
+        result = StepResult("failed", str(e), {"error": type(e).__name__, **dict(getattr(e, "details", None) or {})})
     except Exception as e:  # noqa: BLE001 - recorded in the journal, never a stack trace out
         result = StepResult("failed", f"unexpected {type(e).__name__}: {e}", {"error": type(e).__name__})
     if result.status == "failed" and not step.critical:

@@ -27,9 +27,10 @@ from typing import Any
 from ..errors import PermanentError, RolloutError
 from .journal import Journal, RunRecord, new_rollback_id
 from ..notify import Notifier, notifiers_from_env
-from ..sources.signals import RouterSignals, SignalSource
-from ..stack.state import load_stack
-from ..traffic.targets import KeepOpenTransport, Targets, make_traffic
+from ..router.client import RouterClient
+from ..sources.signals import RouterSignals, SignalsReader
+from ..stack.state import admin_key_for, load_stack
+from ..traffic.targets import Targets, make_traffic
 from ..traffic import TrafficManager
 from .actions import delivered_before
 from .context import Context
@@ -48,23 +49,22 @@ class ResumeRefused(PermanentError):
 
 @dataclass
 class Clients:
-    """The run's HTTP clients; one pooled transport serves them all (one SSL context)."""
+    """The run's HTTP clients: the traffic manager and the signals share one router client."""
 
     traffic: TrafficManager
     revisions: RevisionClient
-    signals: SignalSource | None
-    transport: KeepOpenTransport | None = None
+    signals: SignalsReader | None
+    #: the router's pooled client (traffic and signals over it); None: no local router
+    router: RouterClient | None = None
     #: the router's longest window (standard step 1); None: use ``signals``
-    sustained: SignalSource | None = None
+    sustained: SignalsReader | None = None
 
     def close(self) -> None:
         self.revisions.close()
-        for source in (self.signals, self.sustained):
-            close = getattr(source, "close", None)
+        for part in (self.signals, self.sustained, self.router):
+            close = getattr(part, "close", None)
             if close is not None:
                 close()
-        if self.transport is not None:
-            self.transport.shutdown()
 
 
 def build_clients(targets: Targets) -> Clients:
@@ -73,20 +73,19 @@ def build_clients(targets: Targets) -> Clients:
     Raises ``TargetError`` (bad targets) or another ``RolloutError`` (e.g. no Cloud Run
     credentials) before anything has been done.
     """
-    transport = KeepOpenTransport()
-    traffic = make_traffic(targets, transport)
     watched = bool(targets.router and targets.traffic == "router")
-    signals = RouterSignals(targets.router, transport=transport) if watched else None  # type: ignore[arg-type]
-    sustained = RouterSignals(targets.router, transport=transport, window="300s") if watched else None  # type: ignore[arg-type]
-    return Clients(traffic, RevisionClient(targets.revisions, targets.admin_key, transport=transport),
-                   signals, transport, sustained)
+    router = RouterClient(targets.router, targets.admin_key) if watched else None  # type: ignore[arg-type]
+    traffic = make_traffic(targets, router)
+    signals = RouterSignals(router) if router else None
+    sustained = RouterSignals(router, window_s=300) if router else None  # the runbook's "for 5 minutes"
+    return Clients(traffic, RevisionClient(targets.revisions, targets.admin_key), signals, router, sustained)
 
 
 def _context(clients: Clients, targets: Targets, run: Any, procedure: str, params: Mapping[str, Any],
              notifiers: Sequence[Notifier] | None, emit: Callable[[str], None] | None) -> Context:
     return Context(
         targets=targets, traffic=clients.traffic, revisions=clients.revisions, signals=clients.signals,
-        sustained_signals=clients.sustained, transport=clients.transport, run=run, procedure=procedure,
+        sustained_signals=clients.sustained, run=run, procedure=procedure,
         notifiers=list(notifiers_from_env() if notifiers is None else notifiers),
         reason=str(params.get("reason", "")), executed_by=str(params.get("executed_by", "")),
         approved_by=str(params.get("approved_by", "")),
@@ -175,7 +174,7 @@ def _note_control(run: Any, ctl: Control) -> None:
 def plan_escalation(params: Mapping[str, Any]) -> list[Step]:
     """The emergency plan a gradual escalates to: its names and cause, the runbook's clear."""
     raw = dict(params.get("options") or {})
-    fields = set(PlanOptions.__slots__)  # type: ignore[attr-defined]
+    fields = set(PlanOptions.__slots__)
     opts = {k: v for k, v in raw.items() if k in fields}
     for k in ("revisions", "stages"):
         if k in opts:
@@ -196,13 +195,7 @@ def targets_from_record(rec: RunRecord, *, admin_key_env: str | None = None,
                         state_dir: str | os.PathLike[str] | None = None) -> Targets:
     """The targets a journaled run acted on; the admin key from the env or the stack file."""
     t = rec.targets
-    key = os.environ.get(admin_key_env or "ETHOS_ADMIN_API_KEY")
-    if not key:
-        try:
-            stack = load_stack(state_dir)
-        except RolloutError:
-            stack = None
-        key = stack.admin_key() if stack else None
+    key = admin_key_for(state_dir, key_env=admin_key_env)
     return Targets(router=t.get("router"), revisions=dict(t.get("revisions") or {}), admin_key=key or None,
                    source="journal", traffic=str(t.get("traffic", "router")),
                    cloudrun=dict(t.get("cloudrun") or {}), blue=str(t.get("blue", "blue")),

@@ -42,7 +42,7 @@ from .ejection import Ejections
 from .metrics import RouterMetrics
 from .upstream import UpstreamConnectError, UpstreamError, UpstreamPool, UpstreamTimeout
 from .weights_store import initial_weights, load_state, save_weights
-from .windows import DEFAULT_WINDOWS, Outcome, SlidingWindows, status_class
+from .windows import DEFAULT_WINDOWS, Outcome, RouterStats, SlidingWindows, status_class
 
 log = logging.getLogger("ethos.router")
 
@@ -205,10 +205,9 @@ class RouterApp:
             await send_json(send, 200, {"status": "ok", "revisions": dict(self._upstreams), "weights": self.weights,
                                         "ejected": self.ejections.view(self._clock())})
         elif path == "/router/stats" and method == "GET":
-            summary = self.windows.summary(self.known)
-            await send_json(send, 200, {"weights": self.weights, "sticky": self.config.sticky,
-                                    "windows_s": list(self.windows.windows), "revisions": summary,
-                                    "ejected": self.ejections.view(self._clock())})
+            stats = RouterStats(weights=self.weights, sticky=self.config.sticky, windows_s=self.windows.windows,
+                                revisions=self.windows.stats(self.known), ejected=self.ejections.view(self._clock()))
+            await send_json(send, 200, stats.to_json())
         elif path == "/router/metrics" and method == "GET":
             await send_bytes(send, 200, self.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8")
         elif path == "/router/traffic" and method == "GET":

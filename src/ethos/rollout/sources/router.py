@@ -6,18 +6,23 @@ interval: counts and errors by status class, and latency/TTFT distributions from
 buckets (for the baseline rank tests) with their percentiles. Until the history covers a
 window (the first evaluations, ``ethos guard --once``), the router's own sliding windows in
 ``GET /router/stats`` (60 s, 300 s by default) answer instead, and the measurement records the
-window actually used. The weights in force come from the stats too.
+window actually used. The weights in force come from the stats too. Both are read through the
+:class:`~ethos.rollout.router.client.RouterClient`; stats not in the router's shape count as
+no stats (the metrics still answer).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
+from ..errors import RouterReadError
 from ..guard.measurements import Key, Measurement, proportion
 from ..guard.stats import histogram_quantile, histogram_samples
+from ..router.client import RouterClient
+from ..router.windows import RouterStats
 from .base import Needs, SignalSource, SourceError
 from .promtext import Scrape, ScrapeHistory
 
@@ -41,36 +46,29 @@ class RouterSource(SignalSource):
         transport: httpx.BaseTransport | None = None,
         horizon_s: float = 1800.0,
     ) -> None:
-        self.router_url = router_url.rstrip("/")
+        self.router = RouterClient(router_url, timeout=timeout, transport=transport)
+        self.router_url = self.router.router_url
         self.history = ScrapeHistory(horizon_s)
-        self._client = httpx.Client(timeout=timeout, transport=transport)
         self.weights: dict[str, int] | None = None
 
     def close(self) -> None:
-        self._client.close()
-
-    def _get(self, path: str) -> httpx.Response:
-        url = f"{self.router_url}{path}"
-        try:
-            r = self._client.get(url)
-        except httpx.HTTPError as e:
-            raise SourceError(f"cannot read {url}: {type(e).__name__}: {e}") from e
-        if r.status_code != 200:
-            raise SourceError(f"{url} answered {r.status_code}")
-        return r
+        self.router.close()
 
     def collect(self, needs: Needs, revisions: Sequence[str], now: float) -> dict[Key, Measurement]:
-        text = self._get("/router/metrics").text
+        try:
+            text = self.router.metrics_text()
+        except RouterReadError as e:
+            raise SourceError(str(e)) from e
         try:
             self.history.add(Scrape.parse(now, text))
         except ValueError as e:
             raise SourceError(f"{self.router_url}/router/metrics is not Prometheus text: {e}") from e
         try:
-            stats = self._get("/router/stats").json()
-        except (SourceError, ValueError):
+            stats: RouterStats | None = self.router.stats()
+        except RouterReadError:
             stats = None  # metrics alone still give every window the history covers
-        if isinstance(stats, Mapping) and isinstance(stats.get("weights"), Mapping):
-            self.weights = {str(k): int(v) for k, v in stats["weights"].items()}
+        if stats is not None:
+            self.weights = dict(stats.weights)
         out: dict[Key, Measurement] = {}
         wanted = {s: ws for s, ws in needs.items() if s in REQUEST_SIGNALS}
         windows = sorted({float(w) for ws in wanted.values() for w in ws})
@@ -115,45 +113,28 @@ class RouterSource(SignalSource):
         return out
 
     @staticmethod
-    def _from_stats(stats: Any, rev: str, w: float) -> dict[str, Measurement] | None:
-        if not isinstance(stats, Mapping):
+    def _from_stats(stats: RouterStats | None, rev: str, w: float) -> dict[str, Measurement] | None:
+        d = stats.window(rev, at_least_s=w) if stats is not None else None
+        if d is None:
             return None
-        per = (stats.get("revisions") or {}).get(rev)
-        if not isinstance(per, Mapping) or not per:
-            return None
+        n = d.count
+        http_errors = d.errors + d.status.get("4xx", 0)
+        kw: dict[str, Any] = {"window_s": float(d.window_s), "source": "router/stats"}
 
-        def secs(label: str) -> float:
-            try:
-                return float(str(label).rstrip("s"))
-            except ValueError:
-                return float("inf")
-
-        labels = sorted(per, key=secs)
-        label = next((x for x in labels if secs(x) >= w), labels[-1])
-        d = per[label]
-        if not isinstance(d, Mapping):
-            return None
-        n = int(d.get("count") or 0)
-        status = d.get("status") or {}
-        errors = int(d.get("errors") or 0)
-        http_errors = errors + int(status.get("4xx") or 0)
-        kw: dict[str, Any] = {"window_s": secs(label), "source": "router/stats"}
-
-        def s(key: str) -> float | None:
-            v = d.get(key)
-            return float(v) / 1000.0 if isinstance(v, (int, float)) else None
+        def s(ms: float | None) -> float | None:
+            return ms / 1000.0 if ms is not None else None
 
         return {
             "requests": Measurement(float(n), n, **kw),
-            "error_rate": proportion(errors, n, **kw),
+            "error_rate": proportion(d.errors, n, **kw),
             "http_error_rate": proportion(http_errors, n, **kw),
-            "latency_p50": Measurement(s("p50_latency_ms"), n, **kw),
-            "latency_p95": Measurement(s("p95_latency_ms"), n, **kw),
-            "ttft_p50": Measurement(s("p50_ttft_ms"), n, **kw),
-            "ttft_p95": Measurement(s("p95_ttft_ms"), n, **kw),
+            "latency_p50": Measurement(s(d.p50_latency_ms), n, **kw),
+            "latency_p95": Measurement(s(d.p95_latency_ms), n, **kw),
+            "ttft_p50": Measurement(s(d.p50_ttft_ms), n, **kw),
+            "ttft_p95": Measurement(s(d.p95_ttft_ms), n, **kw),
             # no per-request values here: baseline tests wait for the metrics history
-            "latency": Measurement(s("p50_latency_ms"), n, distribution=(), **kw),
-            "ttft": Measurement(s("p50_ttft_ms"), n, distribution=(), **kw),
+            "latency": Measurement(s(d.p50_latency_ms), n, distribution=(), **kw),
+            "ttft": Measurement(s(d.p50_ttft_ms), n, distribution=(), **kw),
         }
 
 

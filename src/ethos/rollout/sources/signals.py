@@ -1,7 +1,13 @@
-"""Per-revision health signals (error rate, latency, TTFT) behind a one-method interface.
+"""The procedures' signals: per revision, the router's recent error rate, latency and TTFT.
 
-:class:`RouterSignals` reads the local router's ``GET /router/stats``; :class:`FakeSignals`
-takes a function, for unit tests. Procedures only see :class:`RevisionSignals`.
+A :class:`SignalsReader` has one call, ``read() -> {revision: RevisionSignals}``.
+:class:`RouterSignals` reads ``GET /router/stats`` through the
+:class:`~ethos.rollout.router.client.RouterClient` (the schema is
+:class:`~ethos.rollout.router.windows.RouterStats`); :class:`FakeSignals` takes a function,
+for unit tests. Procedures only see :class:`RevisionSignals`.
+
+(The guard's sources, :class:`~.base.SignalSource`, are another interface: measurements per
+signal and window, from the router and elsewhere.)
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from typing import Any
 
 import httpx
 
-from ..errors import TemporaryError
+from ..errors import RouterReadError, TemporaryError
+from ..router.client import RouterClient
+from ..router.windows import RouterStats
 
 
 class SignalsUnavailable(TemporaryError):
@@ -45,7 +53,7 @@ class RevisionSignals:
         return cls(**{k: d.get(k) for k in cls.__slots__ if k in d})  # type: ignore[arg-type]
 
 
-class SignalSource(abc.ABC):
+class SignalsReader(abc.ABC):
     """Reads the current signals of every revision."""
 
     @abc.abstractmethod
@@ -56,7 +64,7 @@ class SignalSource(abc.ABC):
         return type(self).__name__
 
 
-class FakeSignals(SignalSource):
+class FakeSignals(SignalsReader):
     """Signals from a function (or a fixed mapping), for unit tests."""
 
     def __init__(
@@ -75,104 +83,55 @@ class FakeSignals(SignalSource):
         return "fake"
 
 
-class RouterSignals(SignalSource):
-    """``GET {router}/router/stats`` of ``ethos router``."""
+class RouterSignals(SignalsReader):
+    """``GET {router}/router/stats`` of ``ethos router``, one window per revision.
 
-    def __init__(self, router_url: str, *, timeout: float = 3.0, window: str | None = None,
+    ``router``: the router's URL (a client of its own is made, with ``timeout`` and
+    ``transport``) or a shared :class:`RouterClient` (its owner closes it). ``window_s``:
+    None reads the shortest window (60 s by default); a number, the shortest window at least
+    that long (the longest when none is), e.g. 300 for the runbook's "for 5 minutes".
+    """
+
+    def __init__(self, router: str | RouterClient, *, timeout: float = 3.0, window_s: float | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
-        self.router_url = router_url.rstrip("/")
-        self.window = window
-        # one pooled client: monitoring reads every few seconds, and a new client costs ~50 ms
-        self._client = httpx.Client(timeout=timeout, transport=transport)
+        self._owned = not isinstance(router, RouterClient)
+        self.router = router if isinstance(router, RouterClient) else RouterClient(
+            router, timeout=timeout, transport=transport)
+        self.window_s = window_s
+
+    @property
+    def router_url(self) -> str:
+        return self.router.router_url
 
     def close(self) -> None:
-        self._client.close()
+        if self._owned:
+            self.router.close()
 
     def describe(self) -> str:
         return f"router stats {self.router_url}/router/stats"
 
     def read(self) -> dict[str, RevisionSignals]:
-        url = f"{self.router_url}/router/stats"
         try:
-            r = self._client.get(url)
-        except httpx.HTTPError as e:
-            raise SignalsUnavailable(f"cannot read {url}: {e}") from e
-        if r.status_code != 200:
-            raise SignalsUnavailable(f"{url} answered {r.status_code}")
-        try:
-            data = r.json()
-        except ValueError as e:
-            raise SignalsUnavailable(f"{url} did not answer JSON") from e
-        return parse_router_stats(data, self.window)
+            stats = self.router.stats()
+        except RouterReadError as e:
+            raise SignalsUnavailable(str(e)) from e
+        return signals_from_stats(stats, self.window_s)
 
 
-def _ms(d: Mapping[str, Any], *names: str) -> float | None:
-    for n in names:
-        v = d.get(n)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return float(v)
-    return None
-
-
-def _parse_one(d: Mapping[str, Any], window_s: float | None) -> RevisionSignals:
-    lat = d.get("latency") if isinstance(d.get("latency"), Mapping) else {}
-    ttft = d.get("ttft") if isinstance(d.get("ttft"), Mapping) else {}
-    count = int(d.get("count") or d.get("requests") or 0)
-    rate = d.get("error_rate")
-    if not isinstance(rate, (int, float)):
-        errors = d.get("errors") or 0
-        rate = (float(errors) / count) if count else 0.0
-    return RevisionSignals(
-        count=count,
-        error_rate=float(rate),
-        p50_ms=_ms(d, "p50_latency_ms", "p50_ms", "latency_p50_ms") or _ms(lat, "p50_ms"),
-        p95_ms=_ms(d, "p95_latency_ms", "p95_ms", "latency_p95_ms") or _ms(lat, "p95_ms"),
-        ttft_p50_ms=_ms(d, "p50_ttft_ms", "ttft_p50_ms") or _ms(ttft, "p50_ms"),
-        ttft_p95_ms=_ms(d, "p95_ttft_ms", "ttft_p95_ms") or _ms(ttft, "p95_ms"),
-        window_s=float(d["window_s"]) if isinstance(d.get("window_s"), (int, float)) else window_s,
-    )
-
-
-def parse_router_stats(data: Any, window: str | None = None) -> dict[str, RevisionSignals]:
-    """Read ``ethos router``'s ``/router/stats`` JSON into signals per revision. Pure.
-
-    The router's shape is ``{"revisions": {name: {"60s": {...}, "300s": {...}}}}`` with
-    ``count``, ``error_rate``, ``p50_latency_ms``, ``p95_latency_ms``, ``p50_ttft_ms``,
-    ``p95_ttft_ms`` per window; the shortest window is used unless ``window`` (e.g. "300s")
-    names one. A flat ``{"revisions": {name: {...figures}}}`` is read as one window.
-    """
-    if not isinstance(data, Mapping):
-        raise SignalsUnavailable("router stats are not a JSON object")
-    revs = data.get("revisions", data)
-    if not isinstance(revs, Mapping):
-        raise SignalsUnavailable("router stats hold no per-revision object")
+def signals_from_stats(stats: RouterStats, window_s: float | None = None) -> dict[str, RevisionSignals]:
+    """Every revision's signals over one window of the stats (see :class:`RouterSignals`). Pure."""
     out: dict[str, RevisionSignals] = {}
-    for name, stats in revs.items():
-        if not isinstance(stats, Mapping):
+    for name in stats.revisions:
+        w = stats.window(name, window_s)
+        if w is None:
             continue
-        windows = {k: v for k, v in stats.items() if isinstance(v, Mapping) and _is_window(k)}
-        if windows:
-            key = window if window in windows else min(windows, key=_window_seconds)
-            out[str(name)] = _parse_one(windows[key], _window_seconds(key))
-        else:
-            out[str(name)] = _parse_one(stats, None)
+        out[name] = RevisionSignals(count=w.count, error_rate=w.error_rate, p50_ms=w.p50_latency_ms,
+                                    p95_ms=w.p95_latency_ms, ttft_p50_ms=w.p50_ttft_ms,
+                                    ttft_p95_ms=w.p95_ttft_ms, window_s=float(w.window_s))
     return out
 
 
-def _is_window(key: str) -> bool:
-    return _window_seconds(key) != float("inf")
-
-
-def _window_seconds(name: str) -> float:
-    try:
-        text = str(name).strip().lower()
-        mult = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], 1)
-        return float(text[:-1] if text[-1:] in "smh" else text) * mult
-    except (ValueError, IndexError):
-        return float("inf")
-
-
 __all__ = [
-    "RevisionSignals", "SignalSource", "FakeSignals", "RouterSignals",
-    "SignalsUnavailable", "parse_router_stats",
+    "RevisionSignals", "SignalsReader", "FakeSignals", "RouterSignals",
+    "SignalsUnavailable", "signals_from_stats",
 ]

@@ -26,15 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StackError
+from ..settings import resolve_admin_key, resolve_state_dir
 
 STACK_FILE = "stack.json"
-
-
-def resolve_state_dir(state_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``state_dir`` if given, else ``$ETHOS_STATE_DIR``, else ``.ethos`` (relative to cwd)."""
-    if state_dir:
-        return Path(state_dir)
-    return Path(os.environ.get("ETHOS_STATE_DIR") or ".ethos")
 
 
 def stack_file(state_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -82,11 +76,13 @@ class StackState:
         """The ``ethos stack status --json`` shape: ``{"router": URL, "revisions": {...}}``."""
         return {"router": self.router, "revisions": dict(self.revisions)}
 
-    def admin_key(self) -> str | None:
-        """The admin key: ``$ETHOS_ADMIN_API_KEY`` if set, else the stack's key file, else None."""
-        env = os.environ.get("ETHOS_ADMIN_API_KEY")
-        if env:
-            return env
+    def admin_key(self, env: Mapping[str, str] | None = None) -> str | None:
+        """The admin key: ``$ETHOS_ADMIN_API_KEY`` in ``env`` (default ``os.environ``) if set,
+        else the stack's key file, else None (:func:`ethos.rollout.settings.resolve_admin_key`)."""
+        return resolve_admin_key(env=env, stack=self)
+
+    def key_from_file(self) -> str | None:
+        """The key in the stack's key file, or None when there is none or it cannot be read."""
         if self.admin_key_file:
             try:
                 return Path(self.admin_key_file).read_text().strip() or None
@@ -203,6 +199,18 @@ def remove_stack(state_dir: str | os.PathLike[str] | None = None) -> bool:
     return True
 
 
+def admin_key_for(state_dir: str | os.PathLike[str] | None = None, *, key_env: str | None = None,
+                  env: Mapping[str, str] | None = None) -> str | None:
+    """The admin key for the stack under ``state_dir``: ``key_env`` (default
+    ``ETHOS_ADMIN_API_KEY``) in ``env``, else that stack's key file; a stack file that cannot be
+    read counts as none."""
+    try:
+        stack = load_stack(resolve_state_dir(state_dir, env))
+    except StackError:
+        stack = None
+    return resolve_admin_key(key_env=key_env, env=env, stack=stack)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody listens on right now (the OS picks it)."""
     with socket.socket() as s:
@@ -237,6 +245,7 @@ def free_base_port(n: int = 3, tries: int = 100) -> int:
 
 __all__ = [
     "STACK_FILE",
+    "admin_key_for",
     "free_base_port",
     "free_port",
     "ProcessSpec",

@@ -39,10 +39,9 @@ from ..errors import (
     UnknownRevisionError,
 )
 
-Weights = dict[str, int]
+# The header that carries a fence (X-Ethos-Fence) and the shape of a split: the router client's.
+from ..router.client import FENCE_HEADER, Weights
 
-#: The header that carries a fence to the router (``PUT /router/traffic``).
-FENCE_HEADER = "X-Ethos-Fence"
 #: The largest fence (a signed 64-bit integer; epochs are milliseconds since the Unix epoch).
 MAX_FENCE = 2**63 - 1
 

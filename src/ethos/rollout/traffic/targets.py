@@ -3,6 +3,12 @@
 Resolution order for each value: command-line flags, then the environment
 (``ETHOS_ROUTER_URL``, ``ETHOS_ADMIN_API_KEY`` or the variable ``--admin-key-env`` names),
 then the stack file of ``ethos stack up`` (``<state dir>/stack.json``).
+
+On Cloud Run (``traffic="cloudrun"``) the revisions' URLs are, unless given as flags, the tag
+URLs read from the service's status (``https://blue---SERVICE-HASH-REGION.a.run.app``), never
+the local stack's; the service is read once here, so a wrong project, region or service, or
+missing credentials, stop the command before anything acts. The revision each name resolves
+to at that moment is recorded (``cloudrun["resolved"]``, journaled).
 """
 
 from __future__ import annotations
@@ -12,9 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from ..errors import PermanentError
+from ..router.client import RouterClient
 from ..stack.state import load_stack
 from .base import TrafficManager
 from .local import LocalRouterTraffic
@@ -78,6 +83,9 @@ def resolve_targets(
     key = env.get(key_var) or None
     if admin_key_env and not key:
         raise TargetError(f"--admin-key-env {admin_key_env}: that variable is not set")
+    cloud = dict(cloudrun or {})
+    if traffic == "cloudrun":
+        revs, source = _cloudrun_revisions(cloud, revs, source, blue, green)
     stack = None
     if router is None or not revs or key is None:
         try:
@@ -91,7 +99,7 @@ def resolve_targets(
             revs = dict(stack.revisions)
             source = "stack" if source != "flags" or router == stack.router else source
         if key is None:
-            key = stack.admin_key()
+            key = stack.key_from_file()
     if not revs:
         raise TargetError(
             "no revision URLs: pass --revision blue=URL --revision green=URL, "
@@ -107,55 +115,59 @@ def resolve_targets(
     if blue == green:
         raise TargetError(f"--blue and --green name the same revision {blue!r}")
     return Targets(router=router, revisions=revs, admin_key=key, source=source, traffic=traffic,
-                   cloudrun=dict(cloudrun or {}), blue=blue, green=green)
+                   cloudrun=cloud, blue=blue, green=green)
 
 
-def make_traffic(t: Targets, transport: httpx.BaseTransport | None = None) -> TrafficManager:
+def _cloudrun_revisions(cloud: dict[str, Any], revs: dict[str, str], source: str, blue: str,
+                        green: str) -> tuple[dict[str, str], str]:
+    """Read the Cloud Run service: the revision each name is now (into ``cloud["resolved"]``)
+    and, without ``--revision`` flags, the tag URLs from its status. Raises TargetError for
+    bad flags, and the traffic manager's errors (no credentials, not found, unreachable)."""
+    cloud.pop("resolved", None)
+    tm = _cloudrun(Targets(router=None, revisions={}, traffic="cloudrun", cloudrun=cloud, blue=blue, green=green))
+    service = tm.read()
+    cloud["resolved"] = tm.resolved(service)
+    if revs:
+        return revs, source
+    return tm.revision_urls(service), "cloudrun status"
+
+
+def make_traffic(t: Targets, router: RouterClient | None = None) -> TrafficManager:
     """The traffic manager the targets call for (local router or Cloud Run).
 
-    ``transport``: a pooled transport to share with the other clients of the run (see
-    :class:`KeepOpenTransport`); default: a new one.
+    ``router``: a client of ``t.router`` to share with the run's other readers of the router
+    (one pool; the caller closes it); default: the manager makes its own.
     """
     if t.traffic == "cloudrun":
-        try:
-            from .cloudrun import CloudRunTraffic
-        except ImportError as e:
-            raise TargetError(f"the Cloud Run traffic manager is not available: {e}") from e
-        cr = t.cloudrun
-        missing = [k for k in ("service", "region", "project") if not cr.get(k)]
-        if missing:
-            raise TargetError(f"--traffic cloudrun needs --{' --'.join(missing)}")
-        kwargs: dict[str, Any] = {}
-        if cr.get("revisions"):
-            kwargs["revisions"] = dict(cr["revisions"])
-        if cr.get("api_endpoint"):
-            kwargs["api_endpoint"] = cr["api_endpoint"]
-        if cr.get("anonymous"):  # tests against a local Admin API server
-            from google.auth.credentials import AnonymousCredentials
-
-            kwargs["credentials"] = AnonymousCredentials()
-        return CloudRunTraffic(cr["service"], cr["region"], cr["project"], **kwargs)
+        return _cloudrun(t)
     if t.traffic != "router":
         raise TargetError(f"unknown traffic manager {t.traffic!r}: use router or cloudrun")
     assert t.router is not None
-    return LocalRouterTraffic(t.router, t.admin_key, transport=transport or KeepOpenTransport())
+    return LocalRouterTraffic(router if router is not None else RouterClient(t.router, t.admin_key))
 
 
-class KeepOpenTransport(httpx.HTTPTransport):
-    """A pooled transport that outlives the short-lived clients using it.
+def _cloudrun(t: Targets) -> Any:
+    """The Cloud Run traffic manager of ``t.cloudrun``: service, region, project; ``tags`` and
+    ``revisions`` (how blue and green find their revisions; default: the tags of the same
+    names); ``api_endpoint`` and ``anonymous`` for a local test server."""
+    from .cloudrun import CloudRunTraffic
 
-    ``LocalRouterTraffic`` opens an ``httpx.Client`` per call, and a new client costs ~50 ms
-    (an SSL context) and a new connection; in an emergency rollback those calls add up. Each
-    client closes its transport on exit, so :meth:`close` is a no-op; :meth:`shutdown` frees it.
-    One instance is shared by every client of a run (router, revisions, signals).
-    """
+    cr = t.cloudrun
+    missing = [k for k in ("service", "region", "project") if not cr.get(k)]
+    if missing:
+        raise TargetError(f"--traffic cloudrun needs --{' --'.join(missing)}")
+    kwargs: dict[str, Any] = {"names": (t.blue, t.green), "tags": dict(cr.get("tags") or {}),
+                              "revisions": dict(cr.get("revisions") or {})}
+    both = sorted(set(kwargs["tags"]) & set(kwargs["revisions"]))
+    if both:
+        raise TargetError(f"{', '.join(both)}: given both --cloudrun-tag and --cloudrun-revision; choose one")
+    if cr.get("api_endpoint"):
+        kwargs["api_endpoint"] = cr["api_endpoint"]
+    if cr.get("anonymous"):  # tests against a local Admin API server
+        from google.auth.credentials import AnonymousCredentials
 
-    def close(self) -> None:
-        pass
-
-    def shutdown(self) -> None:
-        """Really close the pooled connections."""
-        super().close()
+        kwargs["credentials"] = AnonymousCredentials()
+    return CloudRunTraffic(cr["service"], cr["region"], cr["project"], **kwargs)
 
 
-__all__ = ["Targets", "TargetError", "resolve_targets", "make_traffic", "KeepOpenTransport"]
+__all__ = ["Targets", "TargetError", "resolve_targets", "make_traffic"]
