@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-SCENARIOS = ("emergency", "standard", "gradual", "pii-leak")
+#: ``cloudrun``: the emergency rollback through Cloud Run's API, on a Cloud Run fake (drill/cloudrun.py)
+SCENARIOS = ("emergency", "standard", "gradual", "pii-leak", "cloudrun")
 #: seconds the runbook allows for the procedure of each scenario
-BUDGETS_S: dict[str, float] = {"emergency": 60.0, "standard": 300.0, "pii-leak": 60.0}
+BUDGETS_S: dict[str, float] = {"emergency": 60.0, "standard": 300.0, "pii-leak": 60.0, "cloudrun": 60.0}
 #: the drill's short gradual stages (green percent, seconds)
 DRILL_STAGES = "50:2s,25:2s,5:2s"
 DRILL_INTERVAL_DAYS = 31  # "Monthly Drill"
@@ -142,7 +143,7 @@ def drill_status(history: list[dict[str, Any]], now: datetime) -> dict[str, Any]
     last_ok = max(passed, key=lambda h: h["started"]) if passed else None
     ref = datetime.fromisoformat((last_ok or last)["started"])
     if ref.tzinfo is None:
-        ref = ref.replace(tzinfo=timezone.utc)
+        ref = ref.replace(tzinfo=UTC)
     due = ref + timedelta(days=DRILL_INTERVAL_DAYS)
     overdue = last_ok is None or now > due
     return {"last_drill": last, "last_passed_drill": last_ok, "overdue": overdue,
