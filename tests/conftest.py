@@ -169,7 +169,7 @@ def redis_server_factory() -> Iterator[type[RedisServer]]:
 @pytest.fixture(scope="session")
 def firestore_emulator_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``HOST:PORT`` of a Firestore emulator for this session; FIRESTORE_EMULATOR_HOST is set."""
-    from firestore_emulator import INSTALL, FirestoreEmulator, emulator_installed
+    from tests.firestore_emulator import INSTALL, FirestoreEmulator, emulator_installed
 
     explicit = os.environ.get("ETHOS_TEST_FIRESTORE_EMULATOR_HOST")
     emulator = None
@@ -197,7 +197,7 @@ def firestore_emulator_host(tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.fixture
 def firestore_project(firestore_emulator_host: str) -> Iterator[str]:
     """A project id of this test's own on the session's emulator, emptied afterwards."""
-    from firestore_emulator import FirestoreEmulator
+    from tests.firestore_emulator import FirestoreEmulator
 
     project = f"ethos-test-{uuid.uuid4().hex[:12]}"
     yield project
@@ -217,7 +217,7 @@ def firestore_url(firestore_project: str) -> str:
 @pytest.fixture
 def firestore_emulator_factory(tmp_path: Path) -> Iterator[type]:
     """Private emulators a test may kill and restart: ``firestore_emulator_factory().start()``."""
-    from firestore_emulator import INSTALL, FirestoreEmulator, emulator_installed
+    from tests.firestore_emulator import INSTALL, FirestoreEmulator, emulator_installed
 
     problem = emulator_installed()
     if problem is not None:

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from e2e_helpers import Serve  # noqa: E402
+from tests.e2e.e2e_helpers import Serve
 
 
 @pytest.fixture

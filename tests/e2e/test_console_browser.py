@@ -35,8 +35,7 @@ if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing under CI: .ci/run should have installed chromium")
     pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install -y chromium) "
                 "to run the console's browser test", allow_module_level=True)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from stacks import ETHOS, clean_env, stack_down, stack_up  # noqa: E402
+from tests.stacks import ETHOS, clean_env, stack_down, stack_up
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ETHOS = str(Path(sys.executable).parent / "ethos")
 SCENARIOS = ("emergency", "standard", "gradual", "pii-leak")

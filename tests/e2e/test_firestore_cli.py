@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e_helpers import ETHOS
+from tests.e2e.e2e_helpers import ETHOS
 
 from ethos.cache import Entry, open_store
 

@@ -17,8 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from stacks import ETHOS, stack_down, stack_up  # noqa: E402
+from tests.stacks import ETHOS, stack_down, stack_up
 
 KEY = "e2e-incident-key"
 PII_MESSAGES = ["My email is jane.doe@example.com, which plan suits me?",

@@ -32,10 +32,9 @@ import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from stacks import ETHOS, stack_down, stack_up  # noqa: E402
+from tests.stacks import ETHOS, stack_down, stack_up
 
-from e2e_helpers import wait_until  # noqa: E402
+from tests.e2e.e2e_helpers import wait_until
 from ethos.cache import open_store  # noqa: E402
 from ethos.cache.keys import normalise  # noqa: E402
 

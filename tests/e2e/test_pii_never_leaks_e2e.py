@@ -32,8 +32,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from stacks import ETHOS, stack_down, stack_up  # noqa: E402
+from tests.stacks import ETHOS, stack_down, stack_up
 
 from ethos.cache import Entry, open_store  # noqa: E402
 from ethos.cache.keys import Scope, make_key, normalise, slug  # noqa: E402

@@ -30,9 +30,8 @@ from typing import Any
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from e2e_helpers import ChatTraffic, WeightSampler, wait_until  # noqa: E402
-from stacks import ETHOS, stack_down, stack_up  # noqa: E402
+from tests.e2e.e2e_helpers import ChatTraffic, WeightSampler, wait_until
+from tests.stacks import ETHOS, stack_down, stack_up
 
 from ethos.rollout.procedures.journal import Journal  # noqa: E402
 

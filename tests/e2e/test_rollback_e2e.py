@@ -15,9 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from e2e_helpers import ChatTraffic  # noqa: E402
-from stacks import ETHOS, stack_down, stack_up  # noqa: E402
+from tests.e2e.e2e_helpers import ChatTraffic
+from tests.stacks import ETHOS, stack_down, stack_up
 
 pytestmark = pytest.mark.e2e
 

@@ -22,9 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from servers import ServerThread, request_body  # noqa: E402
-from stacks import ETHOS, stack_down, stack_up  # noqa: E402
+from tests.servers import ServerThread, request_body
+from tests.stacks import ETHOS, stack_down, stack_up
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ import subprocess
 
 import httpx
 import pytest
-from e2e_helpers import ETHOS
+from tests.e2e.e2e_helpers import ETHOS
 
 pytestmark = pytest.mark.e2e
 KEY = "e2e-admin-key-4b0c"

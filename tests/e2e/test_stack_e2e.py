@@ -16,8 +16,7 @@ import pytest
 from ethos.rollout.stack.state import free_base_port
 from ethos.rollout.traffic import LocalRouterTraffic
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from stacks import ETHOS, clean_env, stack_down  # noqa: E402
+from tests.stacks import ETHOS, clean_env, stack_down
 
 pytestmark = pytest.mark.e2e
 

@@ -47,6 +47,26 @@ def test_onnx_and_torch_give_the_same_vectors(onnx_model: MiniLMEmbedder) -> Non
     assert np.allclose(np.linalg.norm(batch_o, axis=1), 1.0, atol=1e-5)
 
 
+def test_a_given_export_is_run_as_it_is(onnx_model: MiniLMEmbedder, cache_dir: Path,
+                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ETHOS_MODEL_ONNX (the container image's export, made at build time): loaded from there,
+    # nothing exported into the default cache, same vectors
+    given = tmp_path / "model.onnx"
+    given.write_bytes(next(cache_dir.iterdir()).read_bytes())
+    monkeypatch.setenv("ETHOS_MODEL_ONNX", str(given))
+    monkeypatch.setenv("ETHOS_MODEL_CACHE", str(tmp_path / "default-cache"))
+    m = MiniLMEmbedder(backend="onnx")
+    m.load()
+    assert np.abs(m.embed(TEXTS) - onnx_model.embed(TEXTS)).max() < 1e-6
+    assert not (tmp_path / "default-cache").exists()
+
+
+def test_a_missing_given_export_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ETHOS_MODEL_ONNX", str(tmp_path / "nothing.onnx"))
+    with pytest.raises(FileNotFoundError, match="ETHOS_MODEL_ONNX: no ONNX file at .*nothing.onnx"):
+        MiniLMEmbedder(backend="onnx").load()
+
+
 def test_the_export_is_written_once_and_reused(onnx_model: MiniLMEmbedder,
                                                cache_dir: Path) -> None:
     files = sorted(p.name for p in cache_dir.iterdir())

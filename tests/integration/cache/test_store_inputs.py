@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from test_store_contract import keys_of, kind, make, store, t0  # noqa: F401  (fixtures)
+from tests.integration.cache.test_store_contract import keys_of, kind, make, store, t0  # noqa: F401  (fixtures)
 
 from ethos.cache.keys import glob_matches
 from ethos.cache.stores import Store

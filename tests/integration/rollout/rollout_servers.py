@@ -10,10 +10,9 @@ from typing import Any
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from servers import ServerThread as ThreadedServer  # noqa: E402,F401  (one thread runner for all tests)
-from servers import request_body  # noqa: E402
+from tests.servers import ServerThread as ThreadedServer  # noqa: F401  (one thread runner for all tests)
+from tests.servers import request_body
 
 from ethos.rollout.stack.state import free_port  # noqa: E402,F401  (re-exported for importers)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _gcloud import REGION, GCloud, gcloud_view, render_manifest
+from tests.integration.rollout._gcloud import REGION, GCloud, gcloud_view, render_manifest
 from google.auth.credentials import AnonymousCredentials
 
 from ethos.rollout.traffic.cloudrun import CloudRunTraffic

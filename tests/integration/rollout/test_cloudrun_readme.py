@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from _gcloud import REPO, gcloud_path
+from tests.integration.rollout._gcloud import REPO, gcloud_path
 
 pytestmark = pytest.mark.slow  # some 30 `gcloud … --help` runs, 2-3 s each
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from _gcloud import REGION, GCloud, gcloud_view
-from _rollback_fakes import FakeRevision, WebhookReceiver
+from tests.integration.rollout._gcloud import REGION, GCloud, gcloud_view
+from tests.integration.rollout._rollback_fakes import FakeRevision, WebhookReceiver
 
 from ethos.rollout.traffic.cloudrun_fake import FakeCloudRun
 

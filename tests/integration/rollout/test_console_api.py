@@ -21,8 +21,7 @@ from ethos.rollout.console import build_console, create_app
 from ethos.rollout.procedures.control import Control
 from ethos.rollout.procedures.journal import Journal
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from stacks import ETHOS, clean_env, stack_down, stack_up  # noqa: E402
+from tests.stacks import ETHOS, clean_env, stack_down, stack_up
 
 
 @pytest.fixture(scope="module")

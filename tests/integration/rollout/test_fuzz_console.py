@@ -14,14 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rollout_servers import ThreadedServer
+from tests.integration.rollout.rollout_servers import ThreadedServer
 
 from ethos.rollout.console import build_console, create_app
 from ethos.rollout.procedures.journal import Journal
 from ethos.security import LimitSettings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from fuzzing import HOSTILE_BODIES, dry_run, fuzz, hostile_problems, load, report, stray_problems  # noqa: E402
+from tests.fuzzing import HOSTILE_BODIES, dry_run, fuzz, hostile_problems, load, report, stray_problems
 
 KEY = "test-admin-key-0123456789"
 EXAMPLES = 10

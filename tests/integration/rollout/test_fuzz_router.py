@@ -15,14 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rollout_servers import FakeRevision, ThreadedServer
+from tests.integration.rollout.rollout_servers import FakeRevision, ThreadedServer
 
 from ethos.rollout.router import RouterApp, RouterConfig
 from ethos.rollout.router.weights_store import WEIGHTS_FILE
 from ethos.security import LimitSettings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from fuzzing import HOSTILE_BODIES, fuzz, hostile_problems, load, report, stray_problems  # noqa: E402
+from tests.fuzzing import HOSTILE_BODIES, fuzz, hostile_problems, load, report, stray_problems
 
 KEY = "test-admin-key-0123456789"
 EXAMPLES = 12

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _rollback_fakes import FakeRevision, FakeRouter, WebhookReceiver
+from tests.integration.rollout._rollback_fakes import FakeRevision, FakeRouter, WebhookReceiver
 
 ETHOS = str(Path(sys.executable).parent / "ethos")
 

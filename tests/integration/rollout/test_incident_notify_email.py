@@ -10,8 +10,7 @@ import pytest
 
 aiosmtpd = pytest.importorskip("aiosmtpd.controller")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "rollout"))
-from _incident_fixtures import write_run  # noqa: E402
+from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 from ethos.rollout.incidents.record import after_rollback  # noqa: E402
 from ethos.rollout.notify import Notification, deliver  # noqa: E402

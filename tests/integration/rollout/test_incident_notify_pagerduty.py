@@ -96,8 +96,7 @@ def test_an_incident_pages_on_open_and_resolves_on_close(pd, tmp_path, monkeypat
 
     from click.testing import CliRunner
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "rollout"))
-    from _incident_fixtures import write_run
+    from tests.unit.rollout.incidents._incident_fixtures import write_run
 
     from ethos.cli.incident import incident
     from ethos.rollout.incidents.record import after_rollback

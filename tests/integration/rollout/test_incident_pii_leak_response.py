@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "rollout"))
-from _incident_fixtures import write_run  # noqa: E402
+from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 from ethos.cache import Entry, open_store  # noqa: E402
 from ethos.cli import cli  # noqa: E402

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from _rollback_fakes import WebhookReceiver
+from tests.integration.rollout._rollback_fakes import WebhookReceiver
 
 from ethos.rollout.notify import Notification, SlackNotifier, WebhookNotifier, deliver
 

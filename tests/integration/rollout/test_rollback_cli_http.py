@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _rollback_fakes import FakeRevision, FakeRouter, WebhookReceiver
+from tests.integration.rollout._rollback_fakes import FakeRevision, FakeRouter, WebhookReceiver
 
 
 def ethos(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

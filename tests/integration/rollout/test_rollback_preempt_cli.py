@@ -7,7 +7,7 @@ import json
 import signal
 
 import pytest
-from test_rollback_cli_http import _popen, _wait_for_step, ethos, history, puts, stack  # noqa: F401
+from tests.integration.rollout.test_rollback_cli_http import _popen, _wait_for_step, ethos, history, puts, stack  # noqa: F401
 
 from ethos.rollout.procedures.journal import Journal
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_rollback_cli_http import _wait_for_step, ethos, history, puts, stack  # noqa: F401 - stack: fixture
+from tests.integration.rollout.test_rollback_cli_http import _wait_for_step, ethos, history, puts, stack  # noqa: F401 - stack: fixture
 
 CLI = [sys.executable, "-c", "from ethos.cli import main; main()"]
 #: a supervisor that starts its child with SIGINT ignored (the disposition survives exec)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rollout_servers import free_port
-from test_router_proxy import KEY, revisions, start_router  # noqa: F401  (the `revisions` fixture)
+from tests.integration.rollout.rollout_servers import free_port
+from tests.integration.rollout.test_router_proxy import KEY, revisions, start_router  # noqa: F401  (the `revisions` fixture)
 
 from ethos.rollout.errors import (
     FencedError,

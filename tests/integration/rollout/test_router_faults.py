@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from rollout_servers import FakeRevision, ThreadedServer, free_port
+from tests.integration.rollout.rollout_servers import FakeRevision, ThreadedServer, free_port
 
 from ethos.rollout.router import RouterApp, RouterConfig
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_router_proxy import KEY, revisions, start_router  # noqa: F401  (the `revisions` fixture)
+from tests.integration.rollout.test_router_proxy import KEY, revisions, start_router  # noqa: F401  (the `revisions` fixture)
 
 from ethos.rollout.errors import FencedError
 from ethos.rollout.router.weights_store import WEIGHTS_FILE

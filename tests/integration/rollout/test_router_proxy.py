@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rollout_servers import FakeRevision, ThreadedServer, free_port
+from tests.integration.rollout.rollout_servers import FakeRevision, ThreadedServer, free_port
 
 from ethos.rollout.errors import InvalidWeightsError, TrafficAuthError, UnknownRevisionError
 from ethos.rollout.router import RouterApp, RouterConfig

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from rollout_servers import FakeRevision, ThreadedServer
+from tests.integration.rollout.rollout_servers import FakeRevision, ThreadedServer
 
 from ethos.rollout.router import RouterApp, RouterConfig
 

@@ -30,8 +30,7 @@ from ethos.service import create_app as service_app
 from ethos.service.logs import access_log
 from ethos.settings import Settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from servers import ServerThread  # noqa: E402
+from tests.servers import ServerThread
 
 KEY = "adm-K3y-7f3a9c1e-SECRET"
 GUESS = "guess-Wr0ng-55d2e8"

@@ -6,15 +6,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from servers import ServerThread  # noqa: E402
+from tests.servers import ServerThread
 
 from ethos.service import create_app  # noqa: E402
 from ethos.settings import Settings  # noqa: E402
 
-from service_helpers import ADMIN_KEY  # noqa: E402
+from tests.integration.service.service_helpers import ADMIN_KEY
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from service_helpers import ADMIN_KEY, ask
+from tests.integration.service.service_helpers import ADMIN_KEY, ask
 
 
 def test_miss_then_hit(service):

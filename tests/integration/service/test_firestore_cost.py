@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from service_helpers import ask
+from tests.integration.service.service_helpers import ask
 
 from ethos.rollout.guard.policy import load_policy
 from ethos.rollout.sources import PriceTable, RevisionMetricsSource

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from service_helpers import ask
+from tests.integration.service.service_helpers import ask
 
 pytestmark = [pytest.mark.firestore, pytest.mark.slow]
 

@@ -13,9 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from fuzzing import HOSTILE_BODIES, fuzz, hostile_problems, load, report, stray_problems  # noqa: E402
-from service_helpers import ADMIN_KEY, ask  # noqa: E402
+from tests.fuzzing import HOSTILE_BODIES, fuzz, hostile_problems, load, report, stray_problems
+from tests.integration.service.service_helpers import ADMIN_KEY, ask
 
 from ethos.service.observe import KNOWN_ROUTES  # noqa: E402
 
@@ -97,7 +96,7 @@ def test_admin_query_parameters_are_known_and_single(service) -> None:
 
 def test_the_harness_fails_on_what_it_must() -> None:
     """A 500, and a 400 in plain text, are each reported (the checks are not silently off)."""
-    from servers import ServerThread
+    from tests.servers import ServerThread
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse, PlainTextResponse
     from starlette.routing import Route

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from service_helpers import ADMIN_KEY, ask
+from tests.integration.service.service_helpers import ADMIN_KEY, ask
 
 from ethos.cache import Entry
 

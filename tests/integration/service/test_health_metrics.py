@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import httpx
-from service_helpers import ask
+from tests.integration.service.service_helpers import ask
 
 from ethos.settings import CACHE_FORMAT_VERSION
 

@@ -7,8 +7,8 @@ import json
 
 import httpx
 import pytest
-from service_helpers import ask
-from servers import ServerThread
+from tests.integration.service.service_helpers import ask
+from tests.servers import ServerThread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
@@ -143,7 +143,7 @@ def test_stream_cut_mid_way_ends_with_an_error_event(llm_service):
 
 
 def test_unreachable_provider_is_502(make_service):
-    from servers import free_port
+    from tests.servers import free_port
 
     url, _ = make_service(llm_base_url=f"http://127.0.0.1:{free_port()}/v1", llm_retries=0)
     r = httpx.post(f"{url}/api/ai/marketing-chat", json={"message": "What are your plans?"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import httpx
-from service_helpers import ask
+from tests.integration.service.service_helpers import ask
 
 from ethos.cache.stores.sqlite import SQLiteStore
 

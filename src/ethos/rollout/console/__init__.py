@@ -11,9 +11,9 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ..guard.build import watch_sources
 from ..guard.history import GuardHistory
 from ..guard.policy import Policy, load_policy
-from ..guard.build import watch_sources
 from ..stack.state import admin_key_for, load_stack
 from ..traffic.targets import resolve_targets
 from .actions import ActionError, Operator

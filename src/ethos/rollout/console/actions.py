@@ -28,16 +28,16 @@ import httpx
 
 from ...pii import redact
 from ..errors import RolloutError, UnknownRevisionError
-from ..procedures.journal import Journal, LockHeld, new_rollback_id
 from ..procedures.cache_decision import infer_cause
 from ..procedures.context import Context
+from ..procedures.control import AlreadyDone, Control
+from ..procedures.journal import Journal, LockHeld, new_rollback_id
 from ..procedures.plans import PLANS, PlanOptions, Step, describe_plan, parse_stages
 from ..procedures.runner import Outcome
-from ..procedures.control import AlreadyDone, Control
 from ..procedures.session import Clients, build_clients, run_procedure
 from ..router.client import default_ssl_context
-from ..traffic.targets import Targets, resolve_targets
 from ..traffic import validate_weights
+from ..traffic.targets import Targets, resolve_targets
 
 
 class ActionError(RolloutError):

@@ -22,7 +22,6 @@ import contextlib
 import json
 import math
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -40,18 +39,18 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ...security import AdminGate, AuthCounters, LimitSettings
 from ..guard.history import GuardHistory
 from ..guard.policy import Policy
-from ..procedures.journal import Journal, JournalError
 from ..procedures.control import read_holder
-from ...security import AdminGate, AuthCounters, LimitSettings
+from ..procedures.journal import Journal, JournalError
+from ..stack.processes import ethos_argv as default_ethos_argv
 from . import openapi
 from .actions import ActionError, Operator
 from .records import drill_command, last_drill, open_incident
 from .sampler import Sampler
 from .series import CHARTS, SeriesStore, columns
 from .views import CHART_WINDOW_S, chart_specs, guard_is_fresh, revision_rows, timeline, trigger_rows
-from ..stack.processes import ethos_argv as default_ethos_argv
 
 STATIC = Path(str(resources.files("ethos.rollout.console") / "static"))
 ACTIONS = ("emergency", "gradual", "weights", "invalidate", "drill")

@@ -9,7 +9,7 @@ failing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ def last_drill(state_dir: Path, now: datetime | None = None) -> dict[str, Any]:
     def read() -> dict[str, Any]:
         from ..drill import DrillHistory, drill_status
 
-        st = drill_status(DrillHistory(state_dir).read(), now or datetime.now(timezone.utc))
+        st = drill_status(DrillHistory(state_dir).read(), now or datetime.now(UTC))
         return {"available": True, "drill": drill_view(st)}
     return _safe(read, "drills")
 

@@ -1,6 +1,6 @@
 """What the page shows, computed from plain values: pure functions, no I/O.
 
-- :func:`sample_of`: a guard :class:`~..guard.measurements.Snapshot` -> the charted values;
+- :func:`sample_of`: a guard :class:`~..sources.measurements.Snapshot` -> the charted values;
 - :func:`chart_specs`: each chart with the policy's thresholds drawn on it;
 - :func:`trigger_rows`: every trigger of the policy with its state, value and threshold;
 - :func:`timeline`: the journal's runs as a timeline, newest first;
@@ -13,9 +13,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..guard.measurements import Snapshot
 from ..guard.policy import Policy, Trigger
 from ..procedures.journal import RunRecord
+from ..sources.measurements import Snapshot
 from .series import CHARTS, Sample
 
 #: The window each chart point covers (seconds): the guard's shortest standard window.

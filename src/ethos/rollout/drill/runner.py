@@ -15,11 +15,10 @@ import json
 import os
 import random
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,10 @@ import httpx
 
 from ..errors import TrafficError
 from ..router.client import RouterClient
+from ..settings import RolloutSettings
+from ..stack.processes import ethos_argv
 from ..stack.state import free_base_port, load_stack
+from .cloudrun import CloudRunSandbox, sandbox_for
 from .plan import (
     CHECKS,
     DRILL_STAGES,
@@ -38,11 +40,8 @@ from .plan import (
     documentation_check,
     runbook_facts,
 )
-from .cloudrun import CloudRunSandbox, sandbox_for
 from .receiver import WebhookReceiver
 from .traffic import Traffic
-from ..settings import RolloutSettings
-from ..stack.processes import ethos_argv
 
 SEED_QUESTION = "What does the company do?"  # never asked by the drill's traffic
 APPROVER = "drill-approver"
@@ -119,7 +118,7 @@ def _inject_pii(cache_url: str) -> str:
     """Write one entry holding a phone number straight into the store: a leak past the gate."""
     from ...cache import Entry, open_store
 
-    key = "marketing:v1:drill:call-me:" + "%016x" % random.getrandbits(64)
+    key = f"marketing:v1:drill:call-me:{random.getrandbits(64):016x}"
     store = open_store(cache_url)
     try:
         store.put(Entry(key=key, namespace="marketing", format_version=1, scope="drill",
@@ -226,7 +225,7 @@ def run_drill(o: DrillOptions) -> DrillReport:
     from .. import sources  # noqa: F401 - imported here so that the guard step times the guard, not imports
     from ..guard import loop  # noqa: F401
 
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     sd = (o.target or (o.workdir / f"drill-{started.strftime('%Y%m%d_%H%M%S')}-{o.scenario}")).resolve()
     report = DrillReport(o.scenario, started.isoformat(timespec="seconds"), str(sd))
     tm = _Timer(report, o.echo)

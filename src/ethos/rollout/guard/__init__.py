@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
+from ..sources.measurements import SIGNALS, Measurement, Snapshot, proportion
 from .evaluate import Decision, Evaluation, GuardState, Incident, TriggerResult, evaluate
-from .measurements import SIGNALS, Measurement, Snapshot, proportion
 from .policy import Baseline, Policy, PolicyError, Trigger, load_policy, parse_policy
 
 __all__ = [

@@ -17,15 +17,14 @@ import abc
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from .evaluate import Decision, Evaluation
 from ..stack.processes import ethos_argv
+from .evaluate import Decision, Evaluation
 
 #: signal -> the procedures' --cause
 CAUSE_OF_SIGNAL: dict[str, str] = {
@@ -245,9 +244,7 @@ class ProcedureActuator(Actuator):
         pending = _pending_run(self.state_dir, self.dry_run)
         if pending is None:
             return None
-        from ..procedures.session import resume_procedure, targets_from_record
-
-        from ..procedures.session import ResumeRefused
+        from ..procedures.session import ResumeRefused, resume_procedure, targets_from_record
 
         state_dir, rec = pending
         start = time.monotonic()
@@ -344,7 +341,7 @@ class Alerter:
         n = Notification(
             title=f"ethos guard: {d.action}" + (f" ({d.trigger})" if d.trigger else ""),
             reason=message,
-            time=datetime.fromtimestamp(evaluation.at, timezone.utc).isoformat(timespec="seconds"),
+            time=datetime.fromtimestamp(evaluation.at, UTC).isoformat(timespec="seconds"),
             executed_by=self.executed_by,
             procedure=d.action if d.action in ("emergency", "standard", "gradual") else "",
             rollback_id=(outcome.rollback_id or "") if outcome else "",

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .measurements import Measurement, Snapshot
+from ..sources.measurements import Measurement, Snapshot
 from .policy import ACTION_RANK, Policy, Trigger
 from .stats import compare_proportions, compare_samples, wilson_bounds
 from .verdicts import STATUSES, Decision, Evaluation, GuardState, Incident, TriggerResult

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ class GuardHistory:
                deliveries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Write one evaluation; returns the record written."""
         rec = {
-            "ts": datetime.fromtimestamp(ev.at, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(ev.at, UTC).isoformat(timespec="milliseconds"),
             "t": ev.at,
             **ev.to_dict(),
         }

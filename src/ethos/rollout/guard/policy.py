@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from ..errors import PermanentError
-from .measurements import DISTRIBUTIONS, PROPORTIONS, SIGNALS
+from ..sources.measurements import DISTRIBUTIONS, PROPORTIONS, SIGNALS
 
 #: Strength of an action: a stronger one may follow a weaker one in the same incident.
 ACTION_RANK: dict[str, int] = {"none": 0, "watch": 1, "notify": 2, "gradual": 3, "standard": 4, "emergency": 5}

@@ -14,8 +14,8 @@ from typing import TypedDict, cast
 
 import numpy as np
 
+from ..sources.measurements import Key, Measurement, Snapshot, proportion
 from .evaluate import Evaluation, GuardState, evaluate
-from .measurements import Key, Measurement, Snapshot, proportion
 from .policy import Policy
 
 

@@ -21,7 +21,6 @@ rollback ended latest, then the greatest id.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any

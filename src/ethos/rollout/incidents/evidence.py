@@ -29,7 +29,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ class EvidenceError(PermanentError):
 
 def stamp(t: float) -> str:
     """``20261128_160501`` (UTC), as ``date +%Y%m%d_%H%M%S`` in the runbook. Pure."""
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y%m%d_%H%M%S")
+    return datetime.fromtimestamp(t, UTC).strftime("%Y%m%d_%H%M%S")
 
 
 def parse_since(text: str) -> float:
@@ -283,7 +283,7 @@ def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
 def journal_events(state_dir: Path, since_t: float, until_t: float) -> list[dict[str, Any]]:
     """Every journal event in the window, runs in order."""
     j = Journal(state_dir)
-    out = []
+    out: list[dict[str, Any]] = []
     for rid in j.ids():
         try:
             rec = j.load(rid)
@@ -420,7 +420,7 @@ def export_evidence(
     if exp.quarantine:
         scan.update(quarantined=sorted(exp.quarantine), redacted_copies=sorted(exp.quarantine),
                     redacted_copies_clean=exp.redacted_clean)
-    manifest = {"created": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds"),
+    manifest = {"created": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
                 "window": {"since_t": since_t, "until_t": now, "revisions": list(revisions or [])},
                 "files": exp.files, "counts": exp.counts, "pii_scan": scan,
                 **({"quarantine": exp.quarantine} if exp.quarantine else {})}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
+
 from ..settings import RolloutSettings
 
 NO_AUTO_ENV = "ETHOS_NO_AUTO_INCIDENT"

@@ -7,7 +7,7 @@ of it"; the deadline shown is the detection time plus 72 hours. Pure.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 GDPR_HOURS = 72
@@ -20,7 +20,7 @@ TASKS = (
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
 
 
 def compliance_record(detected_t: float, leaks: list[dict[str, Any]] | None, *, rescan_clean: bool | None,

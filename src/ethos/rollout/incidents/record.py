@@ -17,14 +17,13 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import PermanentError
-from .evidence import log_files, read_logs, request_counts
-from ..procedures.journal import Journal, JournalError, RunRecord
 from ..notify import Notification, deliver
+from ..procedures.journal import Journal, JournalError, RunRecord
 from .checklist import apply_ticks, auto_ticks, new_checklist
 from .criteria import HORIZONS, due, evaluate_horizon, new_criteria
 from .episode import (
@@ -39,6 +38,7 @@ from .episode import (
     run_bounds,
     run_severity,
 )
+from .evidence import log_files, read_logs, request_counts
 from .report import REPORTS_DIR, load_template, render_report
 from .routing import load_routing, notifiers_for
 
@@ -55,7 +55,7 @@ class IncidentError(PermanentError):
 
 
 def iso(t: float | None) -> str | None:
-    return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
 
 
 def incident_id_for(rollback_id: str) -> str:
@@ -66,7 +66,7 @@ def incident_id_for(rollback_id: str) -> str:
 def new_incident_id(t: float) -> str:
     import secrets
 
-    return "inc-" + datetime.fromtimestamp(t, timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+    return "inc-" + datetime.fromtimestamp(t, UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
 
 
 def _timeline(run: RunRecord) -> list[dict[str, Any]]:
@@ -174,7 +174,7 @@ def _entry_text(entry: Mapping[str, Any], opener: bool) -> str:
 def _run_timeline(run: RunRecord, entry: Mapping[str, Any], opener: bool) -> list[dict[str, Any]]:
     """The run's journal as timeline entries, then its own entry in the incident. Pure."""
     end = float(entry.get("end_t") or 0.0)
-    ts = datetime.fromtimestamp(end, timezone.utc).isoformat(timespec="milliseconds")
+    ts = datetime.fromtimestamp(end, UTC).isoformat(timespec="milliseconds")
     return _timeline(run) + [{"ts": ts, "t": end, "event": "rollback_attached",
                               "rollback_id": run.rollback_id, "text": _entry_text(entry, opener)}]
 

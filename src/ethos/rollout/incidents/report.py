@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+
 from ..settings import RolloutSettings
 
 TEMPLATE_ENV = "ETHOS_INCIDENT_TEMPLATE"

@@ -18,19 +18,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ...cache import StoreMissing, open_store, safe_url
-from .evidence import EvidenceError, export_evidence, stamp
+from ..stack.processes import ethos_argv
 from .checklist import apply_ticks
+from .evidence import EvidenceError, export_evidence, stamp
 from .pii_leak import compliance_record
 from .record import IncidentError, IncidentStore, after_rollback, iso, new_incident_id, notify_incident
-from ..stack.processes import ethos_argv
-
 
 
 def _open_error(cache_url: str, e: Exception) -> str:

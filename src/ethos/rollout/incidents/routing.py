@@ -30,8 +30,8 @@ import yaml
 
 from ..errors import PermanentError
 from ..notify import Notifier, notifiers_from_env
-from ..notify.email import PASSWORD_ENV, EmailNotifier
-from ..notify.pagerduty import PAGERDUTY_URL, ROUTING_KEY_ENV, URL_ENV, PagerDutyNotifier
+from ..notify.email import EmailNotifier
+from ..notify.pagerduty import PAGERDUTY_URL, PagerDutyNotifier
 from ..settings import RolloutSettings
 
 CONFIG_ENV = "ETHOS_NOTIFY_CONFIG"

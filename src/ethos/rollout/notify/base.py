@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import RolloutError
 
+
 class NotifyError(RolloutError):
     """A notification was not accepted (network error, non-2xx answer)."""
 

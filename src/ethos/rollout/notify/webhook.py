@@ -6,15 +6,14 @@ notifiers describe themselves by kind and host only.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from .base import Notification, Notifier, NotifyError
 from ..settings import RolloutSettings
+from .base import Notification, Notifier, NotifyError
 
 SLACK_ENV = "ETHOS_SLACK_WEBHOOK_URL"
 WEBHOOK_ENV = "ETHOS_NOTIFY_WEBHOOK_URL"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import RolloutError
@@ -335,7 +335,7 @@ def notification(ctx: Context, outcome: str, message: str = "") -> Notification:
     if cache:
         details["Cache"] = f"{cache.get('action')}: {cache.get('reason')}"
     return Notification(title=title, reason=ctx.reason or "(none given)",
-                        time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        time=datetime.now(UTC).isoformat(timespec="seconds"),
                         executed_by=ctx.executed_by, procedure=ctx.procedure,
                         rollback_id=ctx.run.rollback_id, outcome=outcome, details=details)
 

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .journal import Run
 from ..notify import Notifier
 from ..sources.signals import SignalsReader
-from ..traffic.targets import Targets
 from ..traffic import TrafficManager
+from ..traffic.targets import Targets
 from .assess import Thresholds
 from .control import Control, Unguarded
+from .journal import Run
 from .revisions import RevisionClient
 
 Status = Literal["ok", "skipped", "warn", "failed", "held", "stopped", "inconclusive", "escalate",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Mapping
+
 from ..settings import RolloutSettings
 
 CRASH_ENV = "ETHOS_ROLLBACK_CRASH"

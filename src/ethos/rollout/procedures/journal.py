@@ -31,7 +31,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ class LockHeld(PermanentError):
 
 
 def _now_iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
 _last_ms = 0
@@ -76,7 +76,7 @@ def new_rollback_id(t: float | None = None) -> str:
     ms = int((time.time() if t is None else t) * 1000)
     if t is None:
         ms = _last_ms = max(ms, _last_ms + 1)
-    stamp = datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y%m%dT%H%M%S")
     return f"rb-{stamp}.{ms % 1000:03d}Z-{secrets.token_hex(2)}"
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import time
 
-from .journal import Journal, JournalError, RunRecord
 from .control import holder_alive, read_holder
+from .journal import Journal, JournalError, RunRecord
 
 #: the status of a run whose process died before it ended
 PENDING = frozenset({"incomplete"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import RolloutError
@@ -125,7 +125,7 @@ def execute(
                 status, message = "superseded", f"{e} (before {step.name})"
                 ctx.links["superseded_by"] = str(e.holder.get("rollback_id") or "")
                 break
-            started = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+            started = datetime.now(UTC).isoformat(timespec="milliseconds")
             s0 = time.monotonic()
             open_step = (step.name, s0)
             ctx.run.step_started(step.name, step.kind, step.params)

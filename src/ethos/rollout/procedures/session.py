@@ -24,17 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import PermanentError, RolloutError
-from .journal import Journal, RunRecord, new_rollback_id
+from ..errors import PermanentError
 from ..notify import Notifier, notifiers_from_env
 from ..router.client import RouterClient
 from ..sources.signals import RouterSignals, SignalsReader
-from ..stack.state import admin_key_for, load_stack
-from ..traffic.targets import Targets, make_traffic
+from ..stack.state import admin_key_for
 from ..traffic import TrafficManager
+from ..traffic.targets import Targets, make_traffic
 from .actions import delivered_before
 from .context import Context
 from .control import Control
+from .journal import Journal, RunRecord, new_rollback_id
 from .plans import PLANS, PlanOptions, Step
 from .revisions import RevisionClient
 from .runner import Outcome, Printer, execute

@@ -33,10 +33,10 @@ from typing import Any
 from ...pii import redact
 from ...security import AuthCounters, LimitSettings
 from ..errors import FencedError, RolloutError, UnknownRevisionError
-from ..traffic import MAX_FENCE, Weights, validate_weights
+from ..weights import MAX_FENCE, Weights, validate_weights
+from . import openapi
 from .asgi import MAX_BODY, Receive, Scope, Send, header, read_body, send_bytes, send_json
 from .auth import AdminGate
-from . import openapi
 from .choice import fallback_revision, route, session_id_of
 from .ejection import Ejections
 from .metrics import RouterMetrics
@@ -157,7 +157,7 @@ class RouterApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.startup()
-                except Exception as e:  # reported to the server, which exits
+                except Exception as e:  # noqa: BLE001 - reported to the server, which exits
                     await send({"type": "lifespan.startup.failed", "message": str(e)})
                     return
                 await send({"type": "lifespan.startup.complete"})

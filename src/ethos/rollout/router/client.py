@@ -41,11 +41,8 @@ from ..errors import (
     TrafficUnreachableError,
     UnknownRevisionError,
 )
+from ..weights import FENCE_HEADER, Weights
 from .windows import RouterStats, StatsFormatError
-
-#: The header that carries a fence to the router (``PUT /router/traffic``).
-FENCE_HEADER = "X-Ethos-Fence"
-Weights = dict[str, int]
 
 
 @functools.cache

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ... import __version__
-from ..traffic import FENCE_HEADER, MAX_FENCE
+from ..weights import FENCE_HEADER, MAX_FENCE
 
 ADMIN_SCHEME = "AdminApiKey"
 _ERROR = {"$ref": "#/components/schemas/Error"}

@@ -293,7 +293,7 @@ class UpstreamPool:
                 loop.create_connection(lambda: _Conn(self.read_timeout_s), self.host, self.port),
                 self.connect_timeout_s,
             )
-        except (OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, OSError) as e:
             raise UpstreamConnectError(f"{self.host}:{self.port}: {e.__class__.__name__}: {e}") from e
         return conn
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import RolloutError
-from ..traffic import MAX_FENCE, Weights, validate_weights
+from ..weights import MAX_FENCE, Weights, validate_weights
 
 WEIGHTS_FILE = "router-weights.json"
 

@@ -19,7 +19,7 @@ import abc
 from collections.abc import Callable, Mapping, Sequence
 
 from ..errors import TemporaryError
-from ..guard.measurements import Key, Measurement, Snapshot
+from .measurements import Key, Measurement, Snapshot
 
 #: signal -> windows (seconds) the policy reads it over
 Needs = Mapping[str, Sequence[float]]
@@ -39,7 +39,7 @@ class SignalSource(abc.ABC):
     def collect(self, needs: Needs, revisions: Sequence[str], now: float) -> dict[Key, Measurement]:
         """Measurements this source can give; raises :class:`SourceError` when unreadable."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release connections (default: nothing)."""
 
 

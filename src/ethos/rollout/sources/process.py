@@ -15,8 +15,8 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..guard.measurements import Key, Measurement
 from .base import Needs, SignalSource
+from .measurements import Key, Measurement
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 

@@ -19,15 +19,17 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from string import Template
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ..guard.measurements import DISTRIBUTIONS, PROPORTIONS, Key, Measurement, proportion
-from ..guard.policy import Policy
-from ..guard.stats import histogram_quantile, histogram_samples
 from .base import Needs, SignalSource, SourceError
+from .histograms import histogram_quantile, histogram_samples
+from .measurements import DISTRIBUTIONS, PROPORTIONS, Key, Measurement, proportion
 from .pricing import PriceTable
+
+if TYPE_CHECKING:
+    from ..guard.policy import Policy
 
 _R = 'revision="$revision"'
 _CHAT = f'{_R},route="/api/ai/marketing-chat"'

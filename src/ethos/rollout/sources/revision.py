@@ -30,8 +30,8 @@ from typing import Any
 
 import httpx
 
-from ..guard.measurements import Key, Measurement, proportion
 from .base import Needs, SignalSource, SourceError
+from .measurements import Key, Measurement, proportion
 from .pricing import PriceTable
 from .promtext import Scrape, ScrapeHistory
 
@@ -165,10 +165,11 @@ class RevisionMetricsSource(SignalSource):
                                lambda s: s.total("ethos_pii_exchanges_total", has_pii="true"),
                                lambda s: s.total("ethos_pii_exchanges_total"))
         if sig == "store_cost_usd_per_hour":
-            got = self._cost(name, w)
-            if got is None:
+            cost = self._cost(name, w)
+            if cost is None:
                 return Measurement(None, 0, **kw) if latest.has("ethos_store_operations_total") else None
-            return Measurement(got[0], got[1], window_s=got[2], **kw)
+            usd_h, n, span = cost
+            return Measurement(usd_h, n, window_s=span, **kw)
         if sig == "store_cost_ratio":
             return self._cost_ratio(name, w)
         return None

@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 
 from ..errors import RouterReadError
-from ..guard.measurements import Key, Measurement, proportion
-from ..guard.stats import histogram_quantile, histogram_samples
 from ..router.client import RouterClient
 from ..router.windows import RouterStats
 from .base import Needs, SignalSource, SourceError
+from .histograms import histogram_quantile, histogram_samples
+from .measurements import Key, Measurement, proportion
 from .promtext import Scrape, ScrapeHistory
 
 REQUEST_SIGNALS = frozenset(

@@ -7,8 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _incident_fixtures import write_run  # noqa: E402
+from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 import pytest
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _incident_fixtures import write_run  # noqa: E402
+from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 from ethos.rollout.incidents.record import IncidentStore, after_rollback, incident_from_run
 from ethos.rollout.incidents.report import (

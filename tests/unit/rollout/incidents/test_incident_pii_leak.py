@@ -6,8 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _incident_fixtures import write_run  # noqa: E402
+from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 from ethos.cache import Entry, open_store
 from ethos.rollout.incidents.pii_leak import compliance_record, tick_task

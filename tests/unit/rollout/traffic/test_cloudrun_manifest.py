@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-MANIFEST = Path(__file__).resolve().parents[3] / "deploy" / "cloudrun" / "service.yaml"
+MANIFEST = Path(__file__).resolve().parents[4] / "deploy" / "cloudrun" / "service.yaml"
 
 #: env names that hold secrets: their value must come from Secret Manager (secretKeyRef)
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE)", re.IGNORECASE)

@@ -12,8 +12,7 @@ from ethos.rollout.procedures.plans import Step
 from ethos.rollout.procedures.runner import execute
 from ethos.rollout.sources.signals import FakeSignals, RevisionSignals
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_procedures_runner import Revisions, make_ctx  # noqa: E402
+from tests.unit.rollout.procedures.test_procedures_runner import Revisions, make_ctx
 
 
 def sig(blue: int, green: int, green_err: float = 0.0) -> dict[str, RevisionSignals]:

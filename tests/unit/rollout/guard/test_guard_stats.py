@@ -12,11 +12,10 @@ from ethos.rollout.guard.stats import (
     compare_proportions,
     compare_samples,
     fisher_p,
-    histogram_quantile,
-    histogram_samples,
     mann_whitney_p,
     wilson_bounds,
 )
+from ethos.rollout.sources.histograms import histogram_quantile, histogram_samples
 
 
 @pytest.mark.parametrize("worse", ["greater", "less"])

@@ -26,8 +26,7 @@ from ethos.rollout.procedures.session import Clients, resume_procedure
 from ethos.rollout.traffic.targets import Targets
 from ethos.rollout.traffic import FakeTrafficManager
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_procedures_runner import Revisions  # noqa: E402  (the fake revisions of the runner tests)
+from tests.unit.rollout.procedures.test_procedures_runner import Revisions  # the fake revisions of the runner tests
 
 
 class Named(FakeNotifier):
@@ -195,7 +194,7 @@ def test_command_actuator_resumes_the_pending_run_instead_of_starting_one(tmp_pa
 def test_the_guard_saves_its_incident_before_it_acts(tmp_path) -> None:
     from ethos.rollout.guard.history import GuardHistory
     from ethos.rollout.guard.loop import Guard
-    from ethos.rollout.guard.measurements import proportion
+    from ethos.rollout.sources.measurements import proportion
     from ethos.rollout.guard.policy import parse_policy
     from ethos.rollout.sources import FakeSource
 

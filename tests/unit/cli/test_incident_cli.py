@@ -8,8 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _incident_fixtures import write_run  # noqa: E402
+from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 from ethos.cli import cli
 from ethos.cli.errors import CLIError

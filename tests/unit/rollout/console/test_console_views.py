@@ -16,7 +16,7 @@ from ethos.rollout.console.views import (
     timeline,
     trigger_rows,
 )
-from ethos.rollout.guard.measurements import Measurement, Snapshot, proportion
+from ethos.rollout.sources.measurements import Measurement, Snapshot, proportion
 from ethos.rollout.guard.policy import load_policy
 from ethos.rollout.procedures.journal import Journal
 

@@ -7,7 +7,7 @@ import httpx
 
 from ethos.rollout.console.sampler import Sampler
 from ethos.rollout.console.series import SeriesStore
-from ethos.rollout.guard.measurements import Measurement, proportion
+from ethos.rollout.sources.measurements import Measurement, proportion
 from ethos.rollout.guard.policy import load_policy
 from ethos.rollout.sources.base import FakeSource, SourceError
 

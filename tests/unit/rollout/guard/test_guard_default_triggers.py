@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ethos.rollout.guard import GuardState, Measurement, Snapshot, evaluate, load_policy, parse_policy
-from ethos.rollout.guard.measurements import DISTRIBUTIONS, PROPORTIONS
+from ethos.rollout.sources.measurements import DISTRIBUTIONS, PROPORTIONS
 from ethos.rollout.guard.policy import Trigger
 
 DEFAULT = load_policy()

@@ -1,0 +1,24 @@
+"""The container image's tests: they run localhost/ethos:latest with podman.
+
+The image is built by `make image` (CI runs it before `make test`). Without podman or without
+the image these tests fail, naming that command: they are never skipped.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from image_helpers import IMAGE, missing  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    why = missing()
+    if why is not None:
+        pytest.fail(why, pytrace=False)
+    return IMAGE
