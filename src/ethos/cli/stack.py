@@ -3,100 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import signal
-import socket
-import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 import httpx
+
+from ethos.rollout.stack.supervisor import verdict
 
 from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 
 if TYPE_CHECKING:
     from ethos.rollout.router.client import RouterClient
 
-KEY_FILE = "admin_key"
-
-
-def _ethos_argv() -> list[str]:
-    # The same interpreter as this command, so the children run this very code.
-    return [sys.executable, "-c", "from ethos.cli import main; main()"]
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not reaped) is not alive for our purpose.
-    try:
-        # the state follows the command name in parentheses, which may hold spaces
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return True
-
-
-def _is_ours(pid: int) -> bool:
-    """Guard against pid reuse: only signal a process whose command line is an ethos one."""
-    try:
-        return b"ethos" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
-def _admin_key(state_dir: Path) -> tuple[str, Path | None]:
-    """The shared key: from the environment, else the stack's key file (made with mode 0600)."""
-    env = os.environ.get("ETHOS_ADMIN_API_KEY")
-    if env:
-        return env, None
-    path = (state_dir / KEY_FILE).resolve()
-    if path.exists():
-        key = path.read_text().strip()
-        if key:
-            os.chmod(path, 0o600)
-            return key, path
-    key = secrets.token_urlsafe(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        os.fchmod(f.fileno(), 0o600)
-        f.write(key + "\n")
-    return key, path
-
-
-def _healthy(url: str, timeout: float = 2.0) -> tuple[bool, str]:
-    try:
-        r = httpx.get(url, timeout=timeout)
-    except httpx.HTTPError as e:
-        return False, f"unreachable ({e.__class__.__name__})"
-    if r.status_code != 200:
-        return False, f"HTTP {r.status_code}"
-    try:
-        data = r.json()
-    except ValueError:
-        return True, "ok"
-    return _verdict(data)
-
-
 def _router_healthy(router: RouterClient) -> tuple[bool, str]:
-    """:func:`_healthy` for the router, through its client."""
+    """:func:`~ethos.rollout.stack.supervisor.healthy` for the router, through its client."""
     from ethos.rollout.errors import RouterReadError
 
     try:
@@ -107,56 +29,7 @@ def _router_healthy(router: RouterClient) -> tuple[bool, str]:
         if isinstance(e.__cause__, httpx.HTTPError):
             return False, f"unreachable ({e.__cause__.__class__.__name__})"
         return True, "ok"  # it answered 200, not with a JSON object
-    return _verdict(data)
-
-
-def _verdict(data: Any) -> tuple[bool, str]:
-    status = str(data.get("status", "ok")) if isinstance(data, dict) else "ok"
-    extra = ""
-    if isinstance(data, dict) and "cache_format_version" in data:
-        extra = f", cache format v{data['cache_format_version']}"
-    return status in ("ok", "degraded"), status + extra
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _stop(pids: dict[str, int], grace: float = 10.0) -> list[str]:
-    """SIGTERM each process group, wait, SIGKILL what is left. Returns the names stopped."""
-    stopped: list[str] = []
-    live = {n: p for n, p in pids.items() if _pid_alive(p) and _is_ours(p)}
-    for pid in live.values():
-        try:
-            os.killpg(pid, signal.SIGTERM)  # each child leads its own session/group
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_pid_alive(p) for p in live.values()):
-        time.sleep(0.05)
-    for name, pid in live.items():
-        if _pid_alive(pid):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        stopped.append(name)
-    deadline = time.monotonic() + 15.0  # SIGKILL is not instant (less so on a busy machine)
-    while time.monotonic() < deadline:
-        for pid in live.values():  # reap our own children (when stopped by `up` itself)
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-        if not any(_pid_alive(p) for p in live.values()):
-            break
-        time.sleep(0.05)
-    return stopped
+    return verdict(data)
 
 
 @click.group()
@@ -179,11 +52,12 @@ def stack() -> None:
 def up(base_port: int, blue_env: tuple[str, ...], green_env: tuple[str, ...], weights: str, sticky: bool,
        state_dir: str | None, timeout: float, yes: bool, as_json: bool) -> None:
     """Start blue, green and the router; wait until all are healthy; record the stack file."""
-    import subprocess
 
-    from ethos.rollout.errors import RolloutError
+    from ethos.rollout.errors import RolloutError, StackError
     from ethos.rollout.router.weights_store import WEIGHTS_FILE
-    from ethos.rollout.stack.state import StackState, load_stack, plan_stack, parse_env_pairs, resolve_state_dir, save_stack
+    from ethos.rollout.stack import supervisor
+    from ethos.rollout.stack.processes import ethos_argv
+    from ethos.rollout.stack.state import StackState, load_stack, parse_env_pairs, plan_stack, resolve_state_dir, save_stack
     from ethos.rollout.traffic import parse_weights, validate_weights
 
     sdir = resolve_state_dir(state_dir).resolve()
@@ -195,43 +69,21 @@ def up(base_port: int, blue_env: tuple[str, ...], green_env: tuple[str, ...], we
     if not 1 <= base_port <= 65533:
         raise CLIError("--base-port must leave room for N, N+1, N+2 (1..65533)", EXIT_USAGE)
     existing = load_stack(sdir) if (sdir / "stack.json").exists() else None
-    if existing and any(_pid_alive(p) and _is_ours(p) for p in existing.pids.values()):
+    if existing and supervisor.running(existing.pids):
         raise CLIError(f"a stack is already running from {sdir} (router {existing.router}); "
                        "run `ethos stack down` first", EXIT_FAILED)
-    busy = [p for p in (base_port, base_port + 1, base_port + 2) if not _port_free("127.0.0.1", p)]
+    busy = [p for p in (base_port, base_port + 1, base_port + 2) if not supervisor.port_free("127.0.0.1", p)]
     if busy:
         raise CLIError(f"port(s) {', '.join(map(str, busy))} already in use; pick another --base-port", EXIT_FAILED)
 
-    key, key_file = _admin_key(sdir)
-    specs = plan_stack(state_dir=sdir, base_port=base_port, ethos_argv=_ethos_argv(),
+    key, key_file = supervisor.provision_admin_key(sdir)
+    specs = plan_stack(state_dir=sdir, base_port=base_port, ethos_argv=ethos_argv(),
                        revision_env=envs, weights=initial, sticky=sticky)
     (sdir / WEIGHTS_FILE).unlink(missing_ok=True)  # a new stack starts from --weights
-    pids: dict[str, int] = {}
     try:
-        for spec in specs:
-            spec.log_file.parent.mkdir(parents=True, exist_ok=True)
-            env = {**os.environ, **spec.env, "ETHOS_ADMIN_API_KEY": key}
-            with open(spec.log_file, "ab") as log:
-                proc = subprocess.Popen(spec.argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True, cwd=os.getcwd())
-            pids[spec.name] = proc.pid
-        deadline = time.monotonic() + timeout
-        pending = {s.name: s for s in specs}
-        while pending:
-            for name, spec in list(pending.items()):
-                if not _pid_alive(pids[name]):
-                    raise CLIError(f"{name} exited during start-up; last lines of {spec.log_file}:\n"
-                                   f"{_tail(spec.log_file)}", EXIT_FAILED)
-                if _healthy(spec.health_url, timeout=1.0)[0]:
-                    del pending[name]
-            if pending and time.monotonic() > deadline:
-                names = ", ".join(pending)
-                raise CLIError(f"not healthy within {timeout:g}s: {names}; logs under {sdir / 'logs'}", EXIT_FAILED)
-            if pending:
-                time.sleep(0.1)
-    except BaseException:
-        _stop(pids, grace=5.0)
-        raise
+        pids = supervisor.start(specs, key, timeout=timeout, state_dir=sdir)
+    except StackError as e:
+        raise CLIError(str(e), EXIT_FAILED) from None
     by = {s.name: s for s in specs}
     state = StackState(
         router=by["router"].url,
@@ -263,6 +115,7 @@ def up(base_port: int, blue_env: tuple[str, ...], green_env: tuple[str, ...], we
 def status(state_dir: str | None, as_json: bool) -> None:
     """Show the recorded stack; the human form checks health and exits 1 if a part is down."""
     from ethos.rollout.router.client import RouterClient
+    from ethos.rollout.stack import supervisor
     from ethos.rollout.stack.state import load_stack, resolve_state_dir
 
     sdir = resolve_state_dir(state_dir)
@@ -278,7 +131,7 @@ def status(state_dir: str | None, as_json: bool) -> None:
         ok, detail = _router_healthy(router)
         rows.append(("router", state.router, ok, detail))
         for name, url in state.revisions.items():
-            ok, detail = _healthy(f"{url}/health")
+            ok, detail = supervisor.healthy(f"{url}/health")
             rows.append((name, url, ok, detail))
         for name, url, ok, detail in rows:
             all_ok &= ok
@@ -307,6 +160,7 @@ def _weights(router: RouterClient) -> dict[str, int] | None:
 @click.option("--json", "as_json", is_flag=True)
 def down(state_dir: str | None, yes: bool, as_json: bool) -> None:
     """Stop the router and the revisions and remove the stack file."""
+    from ethos.rollout.stack import supervisor
     from ethos.rollout.stack.state import load_stack, remove_stack, resolve_state_dir
 
     sdir = resolve_state_dir(state_dir)
@@ -319,8 +173,8 @@ def down(state_dir: str | None, yes: bool, as_json: bool) -> None:
         return
     # Router first: clients stop getting routed before the revisions go.
     order = dict(sorted(state.pids.items(), key=lambda kv: kv[0] != "router"))
-    stopped = _stop(order)
-    left = [n for n, p in state.pids.items() if _pid_alive(p) and _is_ours(p)]
+    stopped = supervisor.stop(order)
+    left = list(supervisor.running(state.pids))
     if left:
         raise CLIError(f"could not stop: {', '.join(left)} (pids {[state.pids[n] for n in left]})", EXIT_FAILED)
     remove_stack(sdir)
