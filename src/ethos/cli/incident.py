@@ -282,6 +282,7 @@ def pii_leak(cache_url: str | None, executed_by: str, justification: str, state_
     itself prints an ``error:`` line saying what failed and what to do (exit 1).
     """
     from ..rollout.incidents.respond import pii_leak_response
+    from ..rollout.settings import RolloutSettings
     from .stores import open_existing_store, require_state_dir
 
     sd = require_state_dir(resolve_state_dir(state_dir))
@@ -290,7 +291,7 @@ def pii_leak(cache_url: str | None, executed_by: str, justification: str, state_
             st = load_stack(sd)
         except RolloutError:
             st = None
-        cache_url = (st.cache_url if st else None) or os.environ.get("ETHOS_CACHE_URL")
+        cache_url = (st.cache_url if st else None) or RolloutSettings.from_env().cache_url
     if cache_url:  # a mistyped or dead store would be "scanned" as empty: refused, nothing done
         open_existing_store(cache_url, "--cache-url (default: the stack's, else ETHOS_CACHE_URL)",
                             "the response did not start: fix the URL, or roll back alone with "

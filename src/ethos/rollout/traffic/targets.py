@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import PermanentError
 from ..router.client import RouterClient
+from ..settings import RolloutSettings
 from ..stack.state import load_stack
 from .base import TrafficManager
 from .local import LocalRouterTraffic
@@ -77,8 +78,8 @@ def resolve_targets(
     source = "flags"
     revs = _parse_revisions(revisions)
     router = (router or "").rstrip("/") or None
-    if router is None and env.get("ETHOS_ROUTER_URL"):
-        router, source = env["ETHOS_ROUTER_URL"].rstrip("/"), "env"
+    if router is None and (from_env := RolloutSettings.from_env(env).router_url):
+        router, source = from_env, "env"
     key_var = admin_key_env or "ETHOS_ADMIN_API_KEY"
     key = env.get(key_var) or None
     if admin_key_env and not key:
