@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 from .base import (
+    WRITE_FAILURES,
     OpCounter,
     Store,
     StoreError,
     StoreMissing,
     StoreStats,
     StoreUnavailable,
-    WRITE_FAILURES,
     check_key,
     escape_glob,
     safe_url,
@@ -70,14 +70,14 @@ def open_store(url: str, *, create: bool = True, **kwargs) -> Store:
     if url.startswith("firestore://"):
         from .firestore import FirestoreStore
 
-        store = FirestoreStore.from_url(url, create=create, **kwargs)
+        fs_store = FirestoreStore.from_url(url, create=create, **kwargs)
         if not create:
             try:
-                store.check_exists()
+                fs_store.check_exists()
             except StoreError:
-                store.close()
+                fs_store.close()
                 raise
-        return store
+        return fs_store
     raise StoreError(
         f"unknown cache URL {safe_url(url)!r}: use sqlite:///PATH, redis://HOST:PORT/DB"
         " or firestore://PROJECT[/DATABASE]"

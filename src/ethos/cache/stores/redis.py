@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -46,10 +46,11 @@ from redis.retry import Retry
 
 from ..entry import Entry
 from ..keys import glob_matches
+from .base import Store, StoreStats, StoreUnavailable, check_key
 from .redis_epoch import BUMP_LUA, EpochSubscriber
 from .redis_match import escape_match, glob_to_match
-from .base import Store, StoreStats, StoreUnavailable, check_key
 
+P = ParamSpec("P")
 T = TypeVar("T")
 
 _CHUNK = 500  # keys per pipeline / UNLINK
@@ -76,6 +77,29 @@ def _s(raw: bytes | str | None) -> str:
     if raw is None:
         return ""
     return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def _b(raw: bytes | str) -> bytes:
+    """A key or member from a reply, as bytes.
+
+    redis-py types replies as ``bytes | str``: ``str`` only with ``decode_responses=True``,
+    which the clients made here never set, so in practice this returns ``raw`` itself.
+    """
+    return raw if isinstance(raw, bytes) else raw.encode()
+
+
+def _pairs(reply: Iterable[object]) -> list[tuple[bytes, float]]:
+    """The ``(member, score)`` rows of a ZSCAN or ``withscores=True`` reply.
+
+    redis-py's reply type also covers the reply without scores (bare members); with scores
+    every row is a pair: a tuple in RESP2, a list in RESP3.
+    """
+    out: list[tuple[bytes, float]] = []
+    for row in reply:
+        assert isinstance(row, tuple | list), "a reply with scores has (member, score) rows"
+        member, score = row
+        out.append((_b(member), float(score)))
+    return out
 
 
 def _split_prefix(url: str) -> tuple[str, str | None]:
@@ -172,9 +196,10 @@ class RedisStore(Store):
         except RedisError as e:
             raise StoreUnavailable(f"Redis cache: {type(e).__name__}: {e}") from e
 
-    def _call(self, fn: Callable[[], T]) -> T:
+    def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)``, its Redis errors as ``StoreUnavailable``."""
         with self._guard():
-            return fn()
+            return fn(*args, **kwargs)
 
     def _hkey(self, key: str) -> bytes:
         return self._entry_prefix + key.encode()
@@ -192,12 +217,10 @@ class RedisStore(Store):
         seen: set[bytes] = set()  # SCAN may return a key twice
         cursor = 0
         while True:
-            cursor, raw = self._call(
-                lambda c=cursor: self.client.scan(c, match=match, count=_SCAN_COUNT)
-            )
+            cursor, raw = self._call(self.client.scan, cursor, match=match, count=_SCAN_COUNT)
             self._count("queries")
             batch = []
-            for k in raw:
+            for k in map(_b, raw):
                 if k in seen:
                     continue
                 seen.add(k)
@@ -212,7 +235,7 @@ class RedisStore(Store):
         n = 0
         for i in range(0, len(hkeys), _CHUNK):
             chunk = hkeys[i : i + _CHUNK]
-            n += int(self._call(lambda chunk=chunk: self.client.unlink(*chunk)))
+            n += int(self._call(self.client.unlink, *chunk))
         return n
 
     def _removed(self, n: int) -> int:
@@ -283,12 +306,12 @@ class RedisStore(Store):
 
     def delete_by_source(self, source: str) -> int:
         src = self._src_key(source)
-        members = list(self._call(lambda: self.client.smembers(src)))
+        members = [_b(m) for m in self._call(self.client.smembers, src)]
         self._count("queries")
         n = self._unlink([self._entry_prefix + m for m in members])
         # only what was read: an entry stored meanwhile keeps its place in the index
         for i in range(0, len(members), _CHUNK):
-            self._call(lambda i=i: self.client.srem(src, *members[i : i + _CHUNK]))
+            self._call(self.client.srem, src, *members[i : i + _CHUNK])
         return self._removed(n)
 
     def delete_keys(self, keys: Iterable[str]) -> int:
@@ -298,11 +321,7 @@ class RedisStore(Store):
         items = list(hits.items())
         for i in range(0, len(items), _CHUNK):
             chunk = items[i : i + _CHUNK]
-            self._call(
-                lambda chunk=chunk: self._add_hits(
-                    keys=[self._hkey(k) for k, _ in chunk], args=[n for _, n in chunk]
-                )
-            )
+            self._call(self._add_hits, keys=[self._hkey(k) for k, _ in chunk], args=[n for _, n in chunk])
         self._count("writes", len(items))
 
     def _fetch(self, hkeys: list[bytes], *fields: str) -> list[list[Any]]:
@@ -337,11 +356,11 @@ class RedisStore(Store):
         return int(raw or 0)
 
     def scan_since(self, after: int, batch: int = 500) -> tuple[list[Entry], int]:
-        members = self._call(
+        members = _pairs(self._call(
             lambda: self.client.zrangebyscore(
                 self._puts_key, f"({int(after)}", "+inf", start=0, num=batch, withscores=True
             )
-        )
+        ))
         self._count("queries")
         if not members:
             self._count("reads")
@@ -363,11 +382,9 @@ class RedisStore(Store):
         gone: list[bytes] = []
         cursor = 0
         while True:
-            cursor, members = self._call(
-                lambda c=cursor: self.client.sscan(vec, c, count=_SCAN_COUNT)
-            )
+            cursor, raw = self._call(self.client.sscan, vec, cursor, count=_SCAN_COUNT)
             self._count("queries")
-            members = list(members)
+            members = [_b(m) for m in raw]
             hkeys = [self._entry_prefix + m for m in members]
             rows = self._fetch(hkeys, "question", "embedding", "expires_at")
             for m, (question, emb, exp) in zip(members, rows, strict=True):
@@ -436,12 +453,16 @@ class RedisStore(Store):
         self._prune_indexes()
         return self._removed(n)
 
+    def _scan_keys(self, match: str) -> list[bytes]:
+        """Every key matching a MATCH pattern (SCAN, never KEYS)."""
+        return [_b(k) for k in self._call(lambda: list(self.client.scan_iter(match, 1000)))]
+
     def _prune_indexes(self) -> None:
         """Drop set members whose entry has gone (Redis expiry does not touch the sets)."""
         for kind in (b"src:", b"vec:"):
             match = escape_match((self._p + kind).decode()) + "*"
-            for set_key in self._call(lambda m=match: list(self.client.scan_iter(m, 1000))):
-                members = list(self._call(lambda s=set_key: self.client.smembers(s)))
+            for set_key in self._scan_keys(match):
+                members = [_b(m) for m in self._call(self.client.smembers, set_key)]
                 for i in range(0, len(members), _CHUNK):
                     chunk = members[i : i + _CHUNK]
                     pipe = self.client.pipeline(transaction=False)
@@ -450,13 +471,11 @@ class RedisStore(Store):
                     alive = self._call(pipe.execute)
                     dead = [m for m, a in zip(chunk, alive, strict=True) if not a]
                     if dead:
-                        self._call(lambda s=set_key, d=dead: self.client.srem(s, *d))
+                        self._call(self.client.srem, set_key, *dead)
         cursor = 0
         while True:
-            cursor, members = self._call(
-                lambda c=cursor: self.client.zscan(self._puts_key, c, count=_SCAN_COUNT)
-            )
-            chunk = [m for m, _ in members]
+            cursor, raw = self._call(self.client.zscan, self._puts_key, cursor, count=_SCAN_COUNT)
+            chunk = [m for m, _ in _pairs(raw)]
             if chunk:
                 pipe = self.client.pipeline(transaction=False)
                 for m in chunk:
@@ -464,7 +483,7 @@ class RedisStore(Store):
                 alive = self._call(pipe.execute)
                 dead = [m for m, a in zip(chunk, alive, strict=True) if not a]
                 if dead:
-                    self._call(lambda d=dead: self.client.zrem(self._puts_key, *d))
+                    self._call(self.client.zrem, self._puts_key, *dead)
             if cursor == 0:
                 break
 

@@ -57,7 +57,7 @@ class EpochSubscriber:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def observe(self, raw: bytes | int | None, *, force: bool = False) -> None:
+    def observe(self, raw: bytes | str | int | None, *, force: bool = False) -> None:
         """Note the Redis epoch seen now (after a removal here, or announced from elsewhere)."""
         value = int(raw or 0)
         with self._lock:
