@@ -18,6 +18,8 @@ import pytest
 
 from ethos.cache import Entry, StoreMissing, StoreUnavailable, open_store
 
+pytestmark = pytest.mark.slow  # starts the ethos CLI as a process per test: left out of `make test-fast`
+
 ETHOS = [sys.executable, "-c", "from ethos.cli import main; main()"]
 DEAD_REDIS = "redis://:s3cretpw@127.0.0.1:1/0"  # nothing listens on port 1
 CACHE_COMMANDS = [["cache", "scan-pii", "--quiet"], ["cache", "stats"], ["cache", "invalidate", "--pattern", "all"]]

@@ -19,6 +19,8 @@ from google.auth.credentials import AnonymousCredentials
 from ethos.rollout.traffic.cloudrun import CloudRunTraffic
 from ethos.rollout.traffic.cloudrun_fake import CloudRunState, FakeCloudRun, Target
 
+pytestmark = pytest.mark.slow  # drives the real gcloud CLI: left out of `make test-fast`
+
 # the runbook's commands, verbatim (/work/shared/spec/rollback-procedures.md)
 RUNBOOK_EMERGENCY = ("gcloud run services update-traffic marketing-api "
                      "--to-revisions=marketing-api-blue=100 --region=australia-southeast1")

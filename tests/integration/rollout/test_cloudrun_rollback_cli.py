@@ -22,6 +22,8 @@ from tests.integration.rollout._rollback_fakes import FakeRevision, WebhookRecei
 
 from ethos.rollout.traffic.cloudrun_fake import FakeCloudRun
 
+pytestmark = pytest.mark.slow  # starts the ethos CLI as a process per test: left out of `make test-fast`
+
 CLOUD = ["--traffic", "cloudrun", "--service", "marketing-api", "--region", REGION, "--project", "proj"]
 
 

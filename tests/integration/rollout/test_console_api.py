@@ -23,6 +23,8 @@ from ethos.rollout.procedures.journal import Journal
 
 from tests.stacks import ETHOS, clean_env, stack_down, stack_up
 
+pytestmark = pytest.mark.slow  # starts a stack and the ethos CLI: left out of `make test-fast`
+
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

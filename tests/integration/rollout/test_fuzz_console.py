@@ -22,6 +22,8 @@ from ethos.security import LimitSettings
 
 from tests.fuzzing import HOSTILE_BODIES, dry_run, fuzz, hostile_problems, load, report, stray_problems
 
+pytestmark = pytest.mark.slow  # fuzzing: left out of `make test-fast`
+
 KEY = "test-admin-key-0123456789"
 EXAMPLES = 10
 NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens

@@ -23,6 +23,8 @@ from ethos.security import LimitSettings
 
 from tests.fuzzing import HOSTILE_BODIES, fuzz, hostile_problems, load, report, stray_problems
 
+pytestmark = pytest.mark.slow  # fuzzing: left out of `make test-fast`
+
 KEY = "test-admin-key-0123456789"
 EXAMPLES = 12
 ROUTES = {"GET /router/health", "HEAD /router/health", "GET /router/stats", "GET /router/metrics",

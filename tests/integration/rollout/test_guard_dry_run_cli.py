@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from tests.integration.rollout._rollback_fakes import FakeRevision, FakeRouter, WebhookReceiver
 
+pytestmark = pytest.mark.slow  # starts the ethos CLI as a process per test: left out of `make test-fast`
+
 ETHOS = str(Path(sys.executable).parent / "ethos")
 
 

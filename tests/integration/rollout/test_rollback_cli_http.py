@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from tests.integration.rollout._rollback_fakes import FakeRevision, FakeRouter, WebhookReceiver
 
+pytestmark = pytest.mark.slow  # starts the ethos CLI as a process per test: left out of `make test-fast`
+
 
 def ethos(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     e = {k: v for k, v in os.environ.items() if not k.startswith("ETHOS_")}

@@ -11,6 +11,8 @@ from tests.integration.rollout.test_rollback_cli_http import _popen, _wait_for_s
 
 from ethos.rollout.procedures.journal import Journal
 
+pytestmark = pytest.mark.slow  # starts the ethos CLI as a process per test: left out of `make test-fast`
+
 
 @pytest.mark.parametrize("how", ["running", "hung", "killed"])
 def test_an_emergency_preempts_a_gradual_running_hung_or_killed(stack, how):  # noqa: F811

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from tests.integration.rollout.test_rollback_cli_http import _wait_for_step, ethos, history, puts, stack  # noqa: F401 - stack: fixture
 
+pytestmark = pytest.mark.slow  # starts the ethos CLI as a process per test: left out of `make test-fast`
+
 CLI = [sys.executable, "-c", "from ethos.cli import main; main()"]
 #: a supervisor that starts its child with SIGINT ignored (the disposition survives exec)
 IGNORING_SIGINT = [sys.executable, "-c",

@@ -18,6 +18,8 @@ from tests.integration.service.service_helpers import ADMIN_KEY, ask
 
 from ethos.service.observe import KNOWN_ROUTES  # noqa: E402
 
+pytestmark = pytest.mark.slow  # fuzzing: left out of `make test-fast`
+
 EXAMPLES = 12  # per route and mode (valid, invalid)
 KEY = {"X-Admin-API-Key": ADMIN_KEY}
 ROUTES = {

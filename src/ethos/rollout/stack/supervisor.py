@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from ..errors import StackError
-from ..settings import ADMIN_KEY_ENV
+from ..settings import ADMIN_KEY_ENV, resolve_admin_key
 from .processes import is_ethos_process, pid_alive
 from .state import ProcessSpec
 
@@ -48,9 +48,9 @@ def provision_admin_key(state_dir: Path, env: Mapping[str, str] | None = None) -
     """The stack's shared key: ``$ETHOS_ADMIN_API_KEY``, else the key file (made 0600 if missing).
 
     Returns the key and the file it is in (None when it came from the environment)."""
-    env = os.environ if env is None else env
-    if env.get(ADMIN_KEY_ENV):
-        return env[ADMIN_KEY_ENV], None
+    from_env = resolve_admin_key(env=env)  # no stack passed: the environment only
+    if from_env:
+        return from_env, None
     path = (state_dir / KEY_FILE).resolve()
     if path.exists():
         key = path.read_text().strip()

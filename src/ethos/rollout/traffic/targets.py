@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import PermanentError
 from ..router.client import RouterClient
-from ..settings import RolloutSettings
+from ..settings import RolloutSettings, resolve_admin_key
 from ..stack.state import load_stack
 from .base import TrafficManager
 from .local import LocalRouterTraffic
@@ -80,8 +80,7 @@ def resolve_targets(
     router = (router or "").rstrip("/") or None
     if router is None and (from_env := RolloutSettings.from_env(env).router_url):
         router, source = from_env, "env"
-    key_var = admin_key_env or "ETHOS_ADMIN_API_KEY"
-    key = env.get(key_var) or None
+    key = resolve_admin_key(key_env=admin_key_env, env=env)  # the stack's key file: below
     if admin_key_env and not key:
         raise TargetError(f"--admin-key-env {admin_key_env}: that variable is not set")
     cloud = dict(cloudrun or {})
@@ -100,7 +99,7 @@ def resolve_targets(
             revs = dict(stack.revisions)
             source = "stack" if source != "flags" or router == stack.router else source
         if key is None:
-            key = stack.key_from_file()
+            key = resolve_admin_key(key_env=admin_key_env, env=env, stack=stack)
     if not revs:
         raise TargetError(
             "no revision URLs: pass --revision blue=URL --revision green=URL, "
