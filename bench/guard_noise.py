@@ -7,7 +7,14 @@ Same run, same policy (the runbook's default), evaluated every 5 s:
 - router stats unreachable for 10 minutes: rollbacks and alerts;
 - 10% errors on green at 10 requests/s: time to the emergency rollback, per seed.
 
-    .venv/bin/python bench/guard_noise.py [--hours 24] [--seeds 5]
+    .venv/bin/python bench/guard_noise.py [--hours 24] [--seeds 5] [--source cloud-monitoring]
+
+``--source cloud-monitoring``: the request signals (counts, error rates, latency) come from the
+Cloud Monitoring source instead, reading over gRPC the Metric Service fake into which the same
+traffic is written minute by minute as Cloud Run records it, each minute visible 30-240 s after
+it ends (random); the source reads only whole minutes older than 240 s. The fault-onset case
+then reports, per seed, onset -> decision and "data complete -> decision" (the end of the minute
+that decided + 240 s -> the decision: at most one evaluation, 5 s).
 """
 
 from __future__ import annotations
@@ -26,16 +33,68 @@ from ethos.rollout.guard.simulate import simulate, synthetic
 WARMUP = 900.0
 
 
+class _Monitoring:
+    """simulate(...) with the Cloud Monitoring source over the Metric Service fake (fresh per run)."""
+
+    def __init__(self, seed: int) -> None:
+        from ethos.rollout.sources.cloudmonitoring import COUNT_SIGNALS, LATENCY_SIGNALS
+        from ethos.rollout.sources.monitoring_fake import FakeMetricService
+
+        self.now = 0.0
+        self.rng = np.random.default_rng(seed)
+        self.fake = FakeMetricService(clock=lambda: self.now).start()
+        self.only = COUNT_SIGNALS | LATENCY_SIGNALS
+        self.reads = 0
+
+    def __call__(self, policy, traffic, start, end, **kw):  # noqa: ANN001, ANN003, ANN204
+        from ethos.rollout.guard.simulate import publish_minutes
+        from ethos.rollout.sources.cloudmonitoring import DEFAULT_LAG_S, CloudMonitoringSource, CloudRunService
+
+        names = {"blue": "marketing-api-00012-xuv", "green": "marketing-api-00013-bod"}
+        self.fake._series.clear()  # a fresh Cloud Monitoring for each run
+        publish_minutes(self.fake, traffic, names, 0.0, end,
+                        delay=lambda: float(self.rng.uniform(30.0, DEFAULT_LAG_S)))
+        src = CloudMonitoringSource(CloudRunService("proj", "australia-southeast1", "marketing-api", names),
+                                    client=self.fake.client())
+
+        def tick(now: float) -> None:
+            self.now = now
+
+        try:
+            return simulate(policy, traffic, start, end, sources=[src], from_sources=self.only,
+                            before_step=tick, **kw)
+        finally:
+            self.reads += src.reads
+            src.close()
+
+    def close(self) -> None:
+        self.fake.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--source", choices=["simulated", "cloud-monitoring"], default="simulated",
+                    help="where the request signals come from (see the module docstring)")
     a = ap.parse_args()
     policy = load_policy()
+    monitoring = _Monitoring(11) if a.source == "cloud-monitoring" else None
+    try:
+        _run(a, policy, monitoring)
+    finally:
+        if monitoring is not None:
+            monitoring.close()
+
+
+def _run(a: argparse.Namespace, policy, monitoring: _Monitoring | None) -> None:  # noqa: ANN001
+    sim = monitoring if monitoring is not None else simulate
+    if monitoring is not None:
+        print("request signals from the Cloud Monitoring source (gRPC Metric Service fake, 240 s lag)")
     t0 = time.perf_counter()
     end = WARMUP + a.hours * 3600
     rng = np.random.default_rng(11)
-    res = simulate(policy, {"blue": synthetic(rng, 0, end, 1.0), "green": synthetic(rng, 0, end, 1.0)}, WARMUP, end)
+    res = sim(policy, {"blue": synthetic(rng, 0, end, 1.0), "green": synthetic(rng, 0, end, 1.0)}, WARMUP, end)
     print(f"healthy, {a.hours:g} h at 1 req/s, {res.evaluations} evaluations: "
           f"{res.rollbacks} rollbacks, {len(res.alerts)} alerts ({time.perf_counter() - t0:.0f} s to simulate)")
 
@@ -46,7 +105,7 @@ def main() -> None:
         e = onset + 3600.0
         tr = {"blue": synthetic(rng, 0, e, 1.0),
               "green": synthetic(rng, 0, e, 1.0, ttft_factor=lambda t, o=onset: np.where(t >= o, 2.0, 1.0))}
-        r = simulate(policy, tr, WARMUP, e, stop_on_action=True)
+        r = sim(policy, tr, WARMUP, e, stop_on_action=True)
         ttft.append(r.actions[0][0] - onset if r.actions else float("inf"))
     print(f"2x TTFT at 1 req/s: caught after {', '.join(f'{x:.0f}' for x in ttft)} s "
           f"(median {statistics.median(ttft):.0f} s; window 300 s, so {statistics.median(ttft) / 300:.2f} windows;"
@@ -54,21 +113,32 @@ def main() -> None:
 
     rng = np.random.default_rng(7)
     e = WARMUP + 3600.0
-    out = simulate(policy, {"blue": synthetic(rng, 0, e, 1.0), "green": synthetic(rng, 0, e, 1.0)}, WARMUP, e,
-                   outages=((WARMUP + 600.0, WARMUP + 1200.0),))
+    out = sim(policy, {"blue": synthetic(rng, 0, e, 1.0), "green": synthetic(rng, 0, e, 1.0)}, WARMUP, e,
+              outages=((WARMUP + 600.0, WARMUP + 1200.0),))
     print(f"10-minute router outage: {out.rollbacks} rollbacks, {len(out.alerts)} alert(s)")
 
     err = []
+    after_complete = []
     for seed in range(a.seeds):
         rng = np.random.default_rng(200 + seed)
-        onset = WARMUP + 100.0 + seed * 1.3  # the onset falls at different points of the 5 s cycle
-        e = onset + 120.0
+        # the onset falls at different points of the 5 s cycle (and, on Cloud Monitoring, of the minute)
+        onset = WARMUP + 100.0 + seed * (1.3 if monitoring is None else 13.7)
+        e = onset + (120.0 if monitoring is None else 900.0)
         tr = {"blue": synthetic(rng, 0, e, 10.0),
               "green": synthetic(rng, 0, e, 10.0, error_rate_at=lambda t, o=onset: np.where(t >= o, 0.1, 0.003))}
-        r = simulate(policy, tr, WARMUP, e, stop_on_action=True)
+        r = sim(policy, tr, WARMUP, e, stop_on_action=True)
         err.append(r.actions[0][0] - onset if r.actions else float("inf"))
+        if monitoring is not None and r.actions:
+            from ethos.rollout.sources.cloudmonitoring import DEFAULT_LAG_S, complete_end
+
+            decided = r.actions[0][0]
+            after_complete.append(decided - (complete_end(decided) + DEFAULT_LAG_S))
     print(f"10% errors at 10 req/s on green: emergency decided after {', '.join(f'{x:.1f}' for x in err)} s "
           f"(median {statistics.median(err):.1f} s, evaluation every 5 s)")
+    if monitoring is not None:
+        print(f"  data complete (minute end + 240 s) -> decision: {', '.join(f'{x:.1f}' for x in after_complete)} s "
+              f"(max {max(after_complete, default=float('nan')):.1f} s; one evaluation = {policy.interval_s:g} s); "
+              f"Cloud Monitoring reads in all runs: {monitoring.reads}")
     print(f"reproduce: .venv/bin/python {shlex.join(['bench/guard_noise.py', *sys.argv[1:]])}")
 
 

@@ -29,11 +29,21 @@ from .router import _split_listen
               show_default=True, help="Seconds between samples of the signals.")
 @click.option("--persist/--no-persist", default=True, show_default=True,
               help="Keep the last hour of samples under <state dir>/console/ across restarts.")
+@click.option("--cloud-run", "cloud_run", metavar="PROJECT/REGION/SERVICE",
+              help="A Cloud Run service: signals from Cloud Monitoring, actions through Cloud Run's traffic.")
+@click.option("--revision-name", "revision_names", multiple=True, metavar="NAME=REVISION",
+              help="With --cloud-run: the Cloud Run revision of one of our names (default: from its tag).")
+@click.option("--managed-prometheus", is_flag=True,
+              help="With --cloud-run: also the revisions' own series from Managed Service for Prometheus.")
+@click.option("--cloudrun-endpoint", hidden=True, help="Cloud Run Admin API endpoint (tests).")
+@click.option("--cloudrun-anonymous", is_flag=True, hidden=True, help="Anonymous Admin API credentials (tests).")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def console(listen: str, state_dir: str | None, router: str | None, revisions: tuple[str, ...],
             policy_path: str | None,
-            interval_s: float, persist: bool, log_level: str) -> None:
+            interval_s: float, persist: bool, cloud_run: str | None, revision_names: tuple[str, ...],
+            managed_prometheus: bool, cloudrun_endpoint: str | None, cloudrun_anonymous: bool,
+            log_level: str) -> None:
     """Serve the ops console: traffic, health, triggers, charts, journal, and the rollback actions."""
     import uvicorn
 
@@ -47,10 +57,16 @@ def console(listen: str, state_dir: str | None, router: str | None, revisions: t
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: serving the console on {host}; anyone who reaches it sees the rollout", err=True)
     sd = resolve_state_dir(state_dir)
+    from .guard import _cloud_run
+
+    where = _cloud_run({"cloud_run": cloud_run, "revision_names": revision_names,
+                        "managed_prometheus": managed_prometheus})
     try:
         policy = load_policy(policy_path)
         c = build_console(sd, router=router, revisions=revisions, policy=policy,
-                          interval_s=interval_s, persist=persist)
+                          interval_s=interval_s, persist=persist, cloud_run=where,
+                          cloudrun_api={"api_endpoint": cloudrun_endpoint, "anonymous": cloudrun_anonymous},
+                          managed_prometheus=managed_prometheus)
     except TargetError as e:
         raise CLIError(f"{e} (state dir {sd})", EXIT_USAGE) from None
     except RolloutError as e:
@@ -67,7 +83,8 @@ def console(listen: str, state_dir: str | None, router: str | None, revisions: t
         app = create_app(c)
     except ValueError as e:  # ETHOS_ADMIN_AUTH_* not numbers
         raise CLIError(str(e), EXIT_USAGE) from None
-    click.echo(f"console on http://{host}:{port}/ for router {c.sampler.router}", err=True)
+    watched = f"Cloud Run {where}" if where is not None else f"router {c.sampler.router}"
+    click.echo(f"console on http://{host}:{port}/ for {watched}", err=True)
     # First hop: the client address is the peer's (a forged X-Forwarded-For could otherwise
     # dodge the wrong-key lockout).
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, proxy_headers=False)

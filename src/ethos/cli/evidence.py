@@ -49,15 +49,28 @@ def evidence() -> None:
 @click.option("--log", "logs", multiple=True, type=click.Path(dir_okay=False),
               help="Another JSON-lines log file (ETHOS_LOG_FILE of a revision); repeat.")
 @click.option("--state-dir", metavar="DIR", help="State dir (default .ethos).")
+@click.option("--cloud-run", "cloud_run", metavar="PROJECT/REGION/SERVICE",
+              help="Also export the request and container logs Cloud Run keeps of blue and green (Cloud Logging).")
+@click.option("--revision-name", "revision_names", multiple=True, metavar="NAME=REVISION",
+              help="With --cloud-run: the Cloud Run revision of one of our names (default: from its tag).")
+@click.option("--max-entries", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="With --cloud-run: at most this many log entries (the export says when it was cut).")
+@click.option("--cloudrun-endpoint", hidden=True, help="Cloud Run Admin API endpoint (tests).")
+@click.option("--cloudrun-anonymous", is_flag=True, hidden=True, help="Anonymous Admin API credentials (tests).")
 @click.option("--yes", "-y", is_flag=True, help="No prompts (there are none; accepted for scripts).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def export(since: str, revisions: tuple[str, ...], out: str | None, logs: tuple[str, ...],
-           state_dir: str | None, yes: bool, as_json: bool) -> None:
+           state_dir: str | None, cloud_run: str | None, revision_names: tuple[str, ...], max_entries: int,
+           cloudrun_endpoint: str | None, cloudrun_anonymous: bool, yes: bool, as_json: bool) -> None:
     """Write the window's evidence with a SHA-256 manifest; fail if the export holds PII."""
     try:
         since_s = parse_since(since)
     except ValueError as e:
         raise CLIError(f"--since: {e}", EXIT_USAGE) from None
+    cloud_logs = _cloud_logs(cloud_run, revision_names, revisions, max_entries, cloudrun_endpoint,
+                             cloudrun_anonymous)
+    if cloud_logs is not None:  # Cloud Logging holds the logs: a fresh state dir is fine
+        resolve_state_dir(state_dir).mkdir(parents=True, exist_ok=True)
     # a mistyped state dir would export nothing and call it clean: refused, nothing created
     sd = require_state_dir(resolve_state_dir(state_dir))
     now = time.time()
@@ -68,8 +81,11 @@ def export(since: str, revisions: tuple[str, ...], out: str | None, logs: tuple[
         stack = None
     try:
         exp = export_evidence(sd, out_dir, since_s=since_s, now=now, revisions=list(revisions) or None,
-                              extra_logs=list(logs), router_url=stack.router if stack else None)
+                              extra_logs=list(logs), router_url=stack.router if stack else None,
+                              cloud_logs=cloud_logs)
     except EvidenceError as e:
+        raise CLIError(str(e), EXIT_FAILED) from None
+    except RolloutError as e:  # Cloud Logging: no credentials, permission denied, quota
         raise CLIError(str(e), EXIT_FAILED) from None
     ticked = _tick_incidents(sd, str(out_dir), now - since_s, now) if exp.clean else []
     if as_json:
@@ -79,6 +95,9 @@ def export(since: str, revisions: tuple[str, ...], out: str | None, logs: tuple[
         for name, meta in exp.files.items():
             click.echo(f"  {name}  {meta['bytes']} bytes  sha256 {meta['sha256'][:16]}…")
         click.echo("  " + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in exp.counts.items()))
+        if cloud_logs is not None and cloud_logs.truncated:
+            click.echo(f"  Cloud Logging: cut at {cloud_logs.max_entries} entries (narrow --since or raise "
+                       "--max-entries)")
         if ticked:
             click.echo(f"  checklist 'Export logs and metrics' ticked on {', '.join(ticked)}")
     if not exp.clean:
@@ -93,6 +112,46 @@ def export(since: str, revisions: tuple[str, ...], out: str | None, logs: tuple[
         raise CLIError(f"the export holds PII ({len(exp.pii)} lines: {where}); do not share it", EXIT_FAILED)
     if not as_json:
         click.echo("PII scan: clean; verify with: ethos evidence verify " + str(out_dir))
+
+
+def _cloud_logs(cloud_run: str | None, revision_names: tuple[str, ...], only: tuple[str, ...], max_entries: int,
+                endpoint: str | None, anonymous: bool) -> Any:
+    """The Cloud Logging reader of ``--cloud-run`` (blue and green resolved), or None."""
+    if not cloud_run:
+        if revision_names:
+            raise CLIError("--revision-name needs --cloud-run PROJECT/REGION/SERVICE", EXIT_USAGE)
+        return None
+    from ..rollout.incidents.cloudlogging import CloudLogs
+    from ..rollout.sources.cloudmonitoring import CloudRunService
+
+    given: dict[str, str] = {}
+    for item in revision_names:
+        name, sep, rev = item.partition("=")
+        if not sep or not name.strip() or not rev.strip():
+            raise CLIError(f"--revision-name takes NAME=CLOUD_RUN_REVISION, got {item!r}", EXIT_USAGE)
+        given[name.strip()] = rev.strip()
+    try:
+        where = CloudRunService.parse(cloud_run, given)
+    except ValueError as e:
+        raise CLIError(str(e), EXIT_USAGE) from None
+    names = dict(given)
+    if not all(n in names for n in ("blue", "green")):
+        from ..rollout.traffic.cloudrun import CloudRunTraffic
+
+        kwargs: dict[str, Any] = {"revisions": given}
+        if endpoint:
+            kwargs["api_endpoint"] = endpoint
+        if anonymous:
+            from google.auth.credentials import AnonymousCredentials
+
+            kwargs["credentials"] = AnonymousCredentials()
+        try:
+            names = CloudRunTraffic(where.service, where.region, where.project, **kwargs).resolved()
+        except RolloutError as e:
+            raise CLIError(str(e), EXIT_USAGE if e.permanent else EXIT_FAILED) from None
+    if only:
+        names = {k: v for k, v in names.items() if k in only}
+    return CloudLogs(where.project, where.region, where.service, names, max_entries=max_entries)
 
 
 @evidence.command()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import sys
 import threading
@@ -108,6 +107,7 @@ def _load_policy(path: str | None, interval: str | None) -> Any:
 
 
 def _build(policy: Any, kw: dict[str, Any], echo_alerts: bool) -> Any:
+    from ethos.rollout.errors import RolloutError
     from ethos.rollout.guard.actuator import Alerter, CommandActuator, ProcedureActuator
     from ethos.rollout.guard.build import build_guard, watch_sources
     from ethos.rollout.guard.history import GuardHistory
@@ -115,11 +115,13 @@ def _build(policy: Any, kw: dict[str, Any], echo_alerts: bool) -> Any:
     from ethos.rollout.stack.state import load_stack, resolve_state_dir
 
     state_dir = resolve_state_dir(kw["state_dir"])
+    cloud_run = _cloud_run(kw)
     stack = None
-    try:
-        stack = load_stack(state_dir)
-    except Exception:  # noqa: BLE001 - a broken stack file only means no defaults from it
-        stack = None
+    if cloud_run is None:  # on Cloud Run the local stack is not what is watched
+        try:
+            stack = load_stack(state_dir)
+        except Exception:  # noqa: BLE001 - a broken stack file only means no defaults from it
+            stack = None
     revisions: dict[str, str] = {}
     for item in kw["revisions"]:
         name, sep, url = item.partition("=")
@@ -127,17 +129,23 @@ def _build(policy: Any, kw: dict[str, Any], echo_alerts: bool) -> Any:
             raise CLIError(f"--revision takes NAME=URL, got {item!r}", EXIT_USAGE)
         revisions[name] = url.rstrip("/")
     try:
-        router = kw["router"] or RolloutSettings.from_env().router_url
+        router = kw["router"] or (RolloutSettings.from_env().router_url if cloud_run is None else None)
     except SettingsError as e:
         raise CLIError(str(e), EXIT_USAGE) from None
     if stack is not None:
         router = router or stack.router
         revisions = revisions or dict(stack.revisions)
-    watch = watch_sources(policy, router=router, revisions=revisions, prometheus=kw["prometheus"],
-                          pids=stack.pids if stack is not None else None)
+    api = {"api_endpoint": kw.get("cloudrun_endpoint"), "anonymous": kw.get("cloudrun_anonymous")}
+    try:
+        watch = watch_sources(policy, router=router, revisions=revisions, prometheus=kw["prometheus"],
+                              pids=stack.pids if stack is not None else None, cloud_run=cloud_run,
+                              cloudrun_api=api, managed_prometheus=bool(kw.get("managed_prometheus")))
+    except RolloutError as e:  # no Application Default Credentials, a bad Cloud Run option
+        raise CLIError(str(e), EXIT_USAGE) from None
     if not watch.sources:
-        raise CLIError("nothing to watch: pass --router URL / --revision NAME=URL / --prometheus URL, "
-                       "set ETHOS_ROUTER_URL, or run `ethos stack up`", EXIT_USAGE)
+        raise CLIError("nothing to watch: pass --router URL / --revision NAME=URL / --prometheus URL / "
+                       "--cloud-run PROJECT/REGION/SERVICE, set ETHOS_ROUTER_URL, or run `ethos stack up`",
+                       EXIT_USAGE)
     target_args: list[str] = ["--blue", policy.baseline, "--green", policy.candidate]
     if kw["state_dir"]:
         target_args += ["--state-dir", str(kw["state_dir"])]
@@ -145,14 +153,50 @@ def _build(policy: Any, kw: dict[str, Any], echo_alerts: bool) -> Any:
         target_args += ["--router", kw["router"]]
     for item in kw["revisions"]:
         target_args += ["--revision", item]
+    cloudrun: dict[str, Any] = {}
+    if cloud_run is not None:
+        target_args += ["--cloud-run", str(cloud_run)]
+        for name, rev in cloud_run.revision_names.items():
+            target_args += ["--revision-name", f"{name}={rev}"]
+        if api["api_endpoint"]:
+            target_args += ["--cloudrun-endpoint", str(api["api_endpoint"])]
+        if api["anonymous"]:
+            target_args += ["--cloudrun-anonymous"]
+        cloudrun = {"project": cloud_run.project, "region": cloud_run.region, "service": cloud_run.service,
+                    "revisions": dict(cloud_run.revision_names), "monitoring": True, **api}
     if kw["via"] == "command":
         actuator: Any = CommandActuator(target_args, dry_run=kw["dry_run"], state_dir=kw["state_dir"])
     else:
         actuator = ProcedureActuator(router=kw["router"], revisions=kw["revisions"], state_dir=kw["state_dir"],
-                                     blue=policy.baseline, green=policy.candidate, dry_run=kw["dry_run"])
+                                     blue=policy.baseline, green=policy.candidate, dry_run=kw["dry_run"],
+                                     traffic="cloudrun" if cloud_run is not None else "router",
+                                     cloudrun=cloudrun)
     alerter = Alerter(echo=(lambda m: click.echo(m, err=True)) if echo_alerts else None)
     history = GuardHistory(state_dir)  # a dry run reads its saved state, never writes it
     return build_guard(policy, watch, actuator, alerter, history, dry_run=bool(kw["dry_run"]))
+
+
+def _cloud_run(kw: dict[str, Any]) -> Any:
+    """``--cloud-run P/R/S`` with ``--revision-name NAME=REV``, or None."""
+    from ethos.rollout.sources.cloudmonitoring import CloudRunService
+
+    names: dict[str, str] = {}
+    for item in kw.get("revision_names") or ():
+        name, sep, rev = str(item).partition("=")
+        if not sep or not name.strip() or not rev.strip():
+            raise CLIError(f"--revision-name takes NAME=CLOUD_RUN_REVISION (e.g. green=marketing-api-00013-bod), "
+                           f"got {item!r}", EXIT_USAGE)
+        names[name.strip()] = rev.strip()
+    if not kw.get("cloud_run"):
+        if names:
+            raise CLIError("--revision-name needs --cloud-run PROJECT/REGION/SERVICE", EXIT_USAGE)
+        if kw.get("managed_prometheus"):
+            raise CLIError("--managed-prometheus needs --cloud-run PROJECT/REGION/SERVICE", EXIT_USAGE)
+        return None
+    try:
+        return CloudRunService.parse(kw["cloud_run"], names)
+    except ValueError as e:
+        raise CLIError(str(e), EXIT_USAGE) from None
 
 
 def _target_options(fn: Any) -> Any:
@@ -163,6 +207,18 @@ def _target_options(fn: Any) -> Any:
         click.option("--revision", "revisions", multiple=True, metavar="NAME=URL",
                      help="A revision's base URL (repeatable; default: the stack file)."),
         click.option("--prometheus", metavar="URL", help="Read signals from Prometheus at URL (PromQL per signal)."),
+        click.option("--cloud-run", "cloud_run", metavar="PROJECT/REGION/SERVICE",
+                     help="Watch a Cloud Run service: signals from Cloud Monitoring (what Cloud Run records), "
+                          "rollbacks through Cloud Run's traffic; blue and green are its tags."),
+        click.option("--revision-name", "revision_names", multiple=True, metavar="NAME=REVISION",
+                     help="With --cloud-run: the Cloud Run revision of one of our names (repeat; default: "
+                          "resolved from the tag of the same name)."),
+        click.option("--managed-prometheus", is_flag=True,
+                     help="With --cloud-run: also read the revisions' own series (cache, PII, cost) from "
+                          "Managed Service for Prometheus (the sidecar of deploy/cloudrun/)."),
+        click.option("--cloudrun-endpoint", hidden=True, help="Cloud Run Admin API endpoint (tests)."),
+        click.option("--cloudrun-anonymous", is_flag=True, hidden=True,
+                     help="Anonymous credentials for the Cloud Run Admin API (tests against a local server)."),
         click.option("--state-dir", metavar="DIR", help="State dir: stack file, journal, guard history (default .ethos)."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON (one document per evaluation)."),
         click.option("--dry-run", is_flag=True,

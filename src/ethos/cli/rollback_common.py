@@ -39,9 +39,13 @@ def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--cloudrun-tag", "cloud_tags", multiple=True, metavar="NAME=TAG",
                      help="Address our name by a Cloud Run traffic tag (default: the tag of the same name, "
                           "e.g. blue=blue); tags move with each deploy."),
-        click.option("--cloudrun-revision", "cloud_revisions", multiple=True, metavar="NAME=CLOUD_REVISION",
+        click.option("--cloudrun-revision", "--revision-name", "cloud_revisions", multiple=True,
+                     metavar="NAME=CLOUD_REVISION",
                      help="Address our name by a Cloud Run revision name instead of a tag "
                           "(e.g. blue=marketing-api-00012-xuv)."),
+        click.option("--cloud-run", "cloud_run", metavar="PROJECT/REGION/SERVICE",
+                     help="Cloud Run: shift its traffic (as --traffic cloudrun --project --region --service) "
+                          "and read the signals Cloud Run records (Cloud Monitoring) instead of a router's."),
         click.option("--cloudrun-endpoint", hidden=True, help="Cloud Run API endpoint (tests)."),
         click.option("--cloudrun-anonymous", is_flag=True, hidden=True,
                      help="Anonymous credentials (tests against a local Admin API)."),
@@ -63,9 +67,19 @@ def default_user() -> str:
 def targets_from_flags(kw: dict[str, Any]) -> Targets:
     """Resolve targets from the flags of :func:`target_options` (then env, then stack file)."""
     cloud: dict[str, Any] = {}
+    if kw.get("cloud_run"):
+        from ..rollout.sources.cloudmonitoring import CloudRunService
+
+        try:
+            where = CloudRunService.parse(kw["cloud_run"])
+        except ValueError as e:
+            raise CLIError(str(e), EXIT_USAGE) from None
+        kw = {**kw, "traffic_kind": "cloudrun", "project": where.project, "region": where.region,
+              "service": where.service}
+        cloud["monitoring"] = True
     if kw["traffic_kind"] == "cloudrun":
-        cloud = {"service": kw["service"], "region": kw["region"], "project": kw["project"],
-                 "api_endpoint": kw.get("cloudrun_endpoint"), "anonymous": kw.get("cloudrun_anonymous")}
+        cloud.update({"service": kw["service"], "region": kw["region"], "project": kw["project"],
+                      "api_endpoint": kw.get("cloudrun_endpoint"), "anonymous": kw.get("cloudrun_anonymous")})
         for flag, key in (("--cloudrun-tag", "cloud_tags"), ("--cloudrun-revision", "cloud_revisions")):
             if kw.get(key):
                 cloud[key.removeprefix("cloud_")] = _pairs(flag, kw[key])

@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from ..rollout.errors import RolloutError
-from ..rollout.procedures.journal import Journal, JournalError
 from ..rollout.procedures.assess import Thresholds, success_criteria
+from ..rollout.procedures.journal import Journal, JournalError
 from ..rollout.procedures.plans import PROBE_MESSAGE
 from ..rollout.procedures.revisions import RevisionClient
 from ..rollout.router.client import RouterClient
@@ -109,6 +109,20 @@ def _read_router(targets: Targets) -> tuple[dict[str, int] | None, str, dict[str
                 signals = RouterSignals(router).read()
             except SignalsUnavailable:
                 signals = None
+        elif targets.traffic == "cloudrun" and targets.cloudrun.get("monitoring"):
+            # Cloud Run (--cloud-run): what Cloud Run recorded, over its last complete minute
+            from ..rollout.procedures.session import cloud_monitoring_signals
+
+            try:
+                reader, _ = cloud_monitoring_signals(targets, traffic)
+            except RolloutError as e:  # no Application Default Credentials
+                raise CLIError(str(e), EXIT_USAGE) from None
+            try:
+                signals = reader.read()
+            except SignalsUnavailable:
+                signals = None
+            finally:
+                reader.close()
         return weights, weights_error, signals
     finally:
         if router is not None:

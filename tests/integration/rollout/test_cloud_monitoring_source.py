@@ -314,3 +314,32 @@ def test_histogram_quantile_of_the_fake_buckets_is_within_one_bucket() -> None:
     q = histogram_quantile(0.95, cumulative_seconds(buckets))
     true = sorted(vals)[int(0.95 * len(vals))] / 1000
     assert q is not None and true / 1.4 <= q <= true * 1.4
+
+
+def test_store_cost_from_firestore_usage_against_the_projection(fake: FakeMetricService) -> None:
+    now = T0 + 5
+    end = complete_end(now)
+    steady(fake, end, 10)
+    for k in range(10):  # 6,000 reads, 1,200 writes, 60 deletes a minute on the default database
+        fake.record_firestore(end - 60 * k, {"read": 6000, "write": 1200, "delete": 60})
+    fake.record_firestore(end, {"read": 10**6}, database="another-db")  # not ours
+    from ethos.rollout.sources.pricing import PriceTable
+
+    prices = PriceTable.of({"read": 0.06, "write": 0.18, "delete": 0.02})
+    src = source(fake, firestore_database="(default)", prices=prices, projected_usd_per_hour=0.15)
+    got = src.collect({"store_cost_usd_per_hour": [300.0], "store_cost_ratio": [300.0]}, ["green"], now)
+    usd_h = (6000 * 0.06 + 1200 * 0.18 + 60 * 0.02) / 100_000 * 60  # per minute x 60
+    cost = got[("green", "store_cost_usd_per_hour", 300.0)]
+    assert math.isclose(cost.value or 0, usd_h) and cost.samples == 1500  # green's requests back it
+    assert math.isclose(got[("green", "store_cost_ratio", 300.0)].value or 0, usd_h / 0.15)
+    firestore = [r for r in fake.requests if "firestore.googleapis.com" in r.filter]
+    assert {r.filter.split('"')[1] for r in firestore} == {
+        "firestore.googleapis.com/document/read_count", "firestore.googleapis.com/document/write_count",
+        "firestore.googleapis.com/document/delete_count"}
+    assert all('resource.labels.database_id = "(default)"' in r.filter for r in firestore)
+    # the default policy's trigger: ratio 2.3 > 2 for 10 minutes on enough requests
+    ev, _ = decide(src, now, policy=replace(POLICY, cost={**POLICY.cost, "projected_usd_per_hour": 0.15}))
+    assert status(ev, "store_cost_spike") == "watching"
+    # without a projection the ratio is not guessed: no data
+    none = source(fake, firestore_database="(default)").collect({"store_cost_ratio": [300.0]}, ["green"], now)
+    assert none == {}

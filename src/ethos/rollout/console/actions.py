@@ -83,8 +83,11 @@ class Operator:
 
     def __init__(self, state_dir: Path, *, router: str | None = None, revisions: Sequence[str] = (),
                  env: Mapping[str, str] | None = None, wait_s: float = 30.0,
-                 poll_s: float = 5.0) -> None:
+                 poll_s: float = 5.0, traffic: str = "router", cloudrun: Mapping[str, Any] | None = None) -> None:
         self.state_dir = Path(state_dir)
+        #: ``cloudrun``: the actions shift Cloud Run's traffic (service, region, project, ...)
+        self.traffic = traffic
+        self.cloudrun = dict(cloudrun or {})
         self.router = router
         self.revisions = tuple(revisions)
         self.env = env
@@ -101,7 +104,7 @@ class Operator:
         """Where the actions act (raises ActionError 503 when nothing is configured)."""
         try:
             return resolve_targets(router=self.router, revisions=self.revisions, state_dir=self.state_dir,
-                                   env=self.env)
+                                   env=self.env, traffic=self.traffic, cloudrun=self.cloudrun)
         except RolloutError as e:
             raise ActionError(503, "no_targets", str(e)) from None
 

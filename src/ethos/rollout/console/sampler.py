@@ -57,8 +57,11 @@ class Sampler:
         interval_s: float = 5.0,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
+        weights: Callable[[], dict[str, int] | None] | None = None,
     ) -> None:
         self.policy = policy
+        #: without a router (Cloud Run): the split in force from the traffic manager
+        self._weights_fn = weights
         self.router = router.rstrip("/") if router else None
         self.revisions = dict(revisions)
         self.sources = list(sources)
@@ -77,6 +80,9 @@ class Sampler:
     # ------------------------------------------------------------------ one round
 
     def _weights(self) -> tuple[dict[str, int] | None, str | None]:
+        if self._router is None and self._weights_fn is not None:
+            got = self._weights_fn()
+            return (got, None) if got is not None else (None, "cannot read the traffic in force")
         if self._router is None:
             return None, "no router configured"
         try:

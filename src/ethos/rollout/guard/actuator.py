@@ -18,7 +18,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -231,6 +231,8 @@ class ProcedureActuator(Actuator):
         green: str = "green",
         executed_by: str = "ethos-guard",
         dry_run: bool = False,
+        traffic: str = "router",
+        cloudrun: Mapping[str, Any] | None = None,
     ) -> None:
         self.router = router
         self.revisions = list(revisions)
@@ -238,6 +240,9 @@ class ProcedureActuator(Actuator):
         self.blue, self.green = blue, green
         self.executed_by = executed_by
         self.dry_run = dry_run
+        #: ``cloudrun``: Cloud Run traffic (service, region, project, revisions, monitoring, ...)
+        self.traffic = traffic
+        self.cloudrun = dict(cloudrun or {})
 
     def resume_pending(self) -> ActionOutcome | None:
         """Resume a half-done rollback in this process (as ``ethos rollback resume`` does)."""
@@ -276,7 +281,8 @@ class ProcedureActuator(Actuator):
         action = decision.action
         try:
             targets = resolve_targets(router=self.router, revisions=self.revisions,
-                                      state_dir=self.state_dir, blue=self.blue, green=self.green)
+                                      state_dir=self.state_dir, blue=self.blue, green=self.green,
+                                      traffic=self.traffic, cloudrun=self.cloudrun)
             names = tuple(dict.fromkeys([self.blue, self.green, *targets.revisions]))
             opts = PlanOptions(
                 blue=self.blue, green=self.green, revisions=names,

@@ -233,7 +233,10 @@ def evaluate(policy: Policy, snapshot: Snapshot, state: GuardState, now: float) 
     # No data alerts once per trigger and outage: a trigger already alerted stays quiet until
     # it has data again; a source that goes down later still alerts for its own triggers.
     no_data = {r.trigger for r in results if r.status == "no-data"}
-    newly = sorted(no_data - state.no_data_alerted)
+    # A source that says its failure is short (quota, deadline: retried with backoff) holds
+    # its triggers without an alert until the failure lasts; already alerted ones stay so.
+    quiet = {r.trigger for r in results if r.status == "no-data" and r.signal in snapshot.quiet}
+    newly = sorted(no_data - quiet - state.no_data_alerted)
     if newly:
         sources = sorted(set(snapshot.unavailable)) or ["signals not reported by any source"]
         msg = (
@@ -244,7 +247,7 @@ def evaluate(policy: Policy, snapshot: Snapshot, state: GuardState, now: float) 
         decision = replace(decision, alerts=(*decision.alerts, msg))
         if decision.action in ("none", "watch"):
             decision = replace(decision, action="notify", reason=msg)
-    no_data_alerted = frozenset(no_data)
+    no_data_alerted = frozenset((no_data - quiet) | (quiet & state.no_data_alerted))
 
     new_state = GuardState(
         breach_since=breach_since,

@@ -8,15 +8,20 @@ answers, and counts what the guard would have done.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypedDict, cast
+from typing import TYPE_CHECKING, TypedDict, cast
 
 import numpy as np
 
+from ..sources.base import SignalSource, collect_snapshot
 from ..sources.measurements import Key, Measurement, Snapshot, proportion
 from .evaluate import Evaluation, GuardState, evaluate
 from .policy import Policy
+
+if TYPE_CHECKING:
+    from ..sources.monitoring_fake import FakeMetricService
 
 
 @dataclass
@@ -158,6 +163,43 @@ class SimResult:
         return sum(1 for _, a, _ in self.actions if a in ("emergency", "standard", "gradual"))
 
 
+def publish_minutes(
+    fake: FakeMetricService,
+    traffic: Mapping[str, RevisionTraffic],
+    names: Mapping[str, str],
+    start: float,
+    end: float,
+    *,
+    delay: Callable[[], float] | None = None,
+) -> int:
+    """Write ``traffic`` as Cloud Run would record it in Cloud Monitoring: per revision and
+    sampled minute ending in ``(start, end]``, ``request_count`` per response code and
+    ``request_latencies`` (ms) per class; each minute visible ``delay()`` seconds after it ends
+    (default: at once). ``names``: ours -> Cloud Run revision. Returns the points written."""
+    n = 0
+    first = math.floor(start / 60.0) * 60.0 + 60.0
+    for ours, tr in traffic.items():
+        rev = names[ours]
+        t_end = first
+        while t_end <= end:
+            s = tr.window(t_end, 60.0)
+            st = tr.status[s]
+            if st.size:
+                lat = tr.latency[s] * 1000.0
+                codes: dict[int | str, int] = {}
+                by_code: dict[int | str, Sequence[float]] = {}
+                for code in np.unique(st):
+                    c = int(code) if code else 503  # no response: the front end answers 503
+                    mask = st == code
+                    codes[c] = codes.get(c, 0) + int(mask.sum())
+                    by_code[c] = [*by_code.get(c, ()), *(float(x) for x in lat[mask])]
+                visible = t_end + (delay() if delay is not None else 0.0)
+                fake.record_requests(rev, t_end, codes, by_code, visible_at=visible)
+                n += len(codes)
+            t_end += 60.0
+    return n
+
+
 def simulate(
     policy: Policy,
     traffic: Mapping[str, RevisionTraffic],
@@ -167,8 +209,17 @@ def simulate(
     interval_s: float | None = None,
     outages: tuple[tuple[float, float], ...] = (),
     stop_on_action: bool = False,
+    sources: Sequence[SignalSource] = (),
+    from_sources: frozenset[str] = frozenset(),
+    before_step: Callable[[float], None] | None = None,
 ) -> SimResult:
-    """Evaluate every ``interval_s`` (default: the policy's) over ``[start, end]``."""
+    """Evaluate every ``interval_s`` (default: the policy's) over ``[start, end]``.
+
+    With ``sources`` (e.g. a :class:`~..sources.cloudmonitoring.CloudMonitoringSource` over the
+    Metric Service fake fed by :func:`publish_minutes`), the signals in ``from_sources`` come
+    from them only, the others from the simulated traffic; ``before_step(now)`` moves the
+    sources' clocks.
+    """
     step = interval_s or policy.interval_s
     state = GuardState()
     res = SimResult()
@@ -178,6 +229,12 @@ def simulate(
             snap = Snapshot(now, {}, unavailable={"router": "connection refused (simulated outage)"})
         else:
             snap = snapshot_at(policy, traffic, now)
+            if sources:
+                if before_step is not None:
+                    before_step(now)
+                got = collect_snapshot(sources, policy.needs(), list(traffic), now)
+                kept = {k: m for k, m in snap.measurements.items() if k[1] not in from_sources}
+                snap = Snapshot(now, {**kept, **got.measurements}, got.unavailable, quiet=got.quiet)
         ev = evaluate(policy, snap, state, now)
         state = ev.state
         res.evaluations += 1
@@ -194,4 +251,5 @@ def simulate(
     return res
 
 
-__all__ = ["RevisionTraffic", "SimResult", "simulate", "snapshot_at", "synthetic", "HEALTHY_GAUGES"]
+__all__ = ["RevisionTraffic", "SimResult", "simulate", "snapshot_at", "synthetic", "publish_minutes",
+           "HEALTHY_GAUGES"]

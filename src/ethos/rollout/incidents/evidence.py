@@ -38,6 +38,8 @@ from ...pii import log_safe as redact
 from ..errors import PermanentError, RouterReadError
 from ..procedures.journal import Journal, JournalError
 from ..router.client import RouterClient
+from .cloudlogging import CloudLogs
+from .cloudlogging import request_counts as cloud_request_counts
 
 MANIFEST = "manifest.json"
 #: where the raw files that held PII are moved, inside the export
@@ -370,13 +372,16 @@ def export_evidence(
     extra_logs: Sequence[str | os.PathLike[str]] = (),
     router_url: str | None = None,
     quarantine: bool = True,
+    cloud_logs: CloudLogs | None = None,
 ) -> Export:
     """Write the evidence of ``[now - since_s, now]`` into ``out_dir`` and scan it for PII.
 
     ``state_dir`` must exist (a mistyped one would give an empty, "clean" export). With
     ``quarantine`` (the default) each file that holds PII is moved to ``quarantine/`` and a
     redacted copy kept in its place (:func:`quarantine_file`); ``Export.clean`` still says
-    whether PII was found."""
+    whether PII was found. ``cloud_logs``: Cloud Run's request and container logs of the
+    window from Cloud Logging, into ``cloud_run_logs_<stamp>.json`` (paged, bounded, scanned
+    like the local logs); raises :class:`~.cloudlogging.CloudLoggingError` when unreadable."""
     sd, out = Path(state_dir), Path(out_dir)
     if not sd.is_dir():
         raise EvidenceError(f"the state dir {sd} does not exist: nothing to export (check the state dir)")
@@ -401,6 +406,15 @@ def export_evidence(
                    "signals_from_guard": series, "router_stats_at_export": router_stats(router_url)}
         (out / names["metrics"]).write_text(json.dumps(metrics, indent=1, default=str) + "\n")
         exp.counts["journal_events"] = _write_jsonl(out / names["journal"], journal_events(sd, since_t, now))
+        if cloud_logs is not None:
+            names["cloud_logs"] = f"cloud_run_logs_{s}.json"
+            records = list(cloud_logs.entries(since_t, now))
+            exp.counts["cloud_log_entries"] = _write_json_lines_array(out / names["cloud_logs"], records)
+            metrics["requests_from_cloud_logs"] = cloud_request_counts(records)
+            metrics["cloud_logging"] = {"filter": cloud_logs.filter, "pages": cloud_logs.pages,
+                                        "truncated": cloud_logs.truncated, "max_entries": cloud_logs.max_entries,
+                                        "revisions": dict(cloud_logs.revisions)}
+            (out / names["metrics"]).write_text(json.dumps(metrics, indent=1, default=str) + "\n")
     except OSError as e:
         raise EvidenceError(f"cannot write the evidence in {out}: {e.strerror or e}") from e
     for key, name in names.items():
@@ -422,6 +436,10 @@ def export_evidence(
                     redacted_copies_clean=exp.redacted_clean)
     manifest = {"created": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
                 "window": {"since_t": since_t, "until_t": now, "revisions": list(revisions or [])},
+                **({"cloud_logging": {"project": cloud_logs.project, "service": cloud_logs.service,
+                                      "region": cloud_logs.region, "filter": cloud_logs.filter,
+                                      "pages": cloud_logs.pages, "truncated": cloud_logs.truncated}}
+                   if cloud_logs is not None else {}),
                 "files": exp.files, "counts": exp.counts, "pii_scan": scan,
                 **({"quarantine": exp.quarantine} if exp.quarantine else {})}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PermanentError
 from ..notify import Notifier, notifiers_from_env
@@ -38,6 +38,9 @@ from .journal import Journal, RunRecord, new_rollback_id
 from .plans import PLANS, PlanOptions, Step
 from .revisions import RevisionClient
 from .runner import Outcome, Printer, execute
+
+if TYPE_CHECKING:
+    from ..sources.cloudmonitoring import CloudMonitoringSignals
 
 #: ``(state_dir, rollback_id, procedure) -> Control``: a seam for tests (fake pids and clocks)
 ControlFactory = Callable[[str | os.PathLike[str], str, str], Control]
@@ -76,9 +79,25 @@ def build_clients(targets: Targets) -> Clients:
     watched = bool(targets.router and targets.traffic == "router")
     router = RouterClient(targets.router, targets.admin_key) if watched else None  # type: ignore[arg-type]
     traffic = make_traffic(targets, router)
-    signals = RouterSignals(router) if router else None
-    sustained = RouterSignals(router, window_s=300) if router else None  # the runbook's "for 5 minutes"
+    signals: SignalsReader | None = RouterSignals(router) if router else None
+    # the runbook's "for 5 minutes"
+    sustained: SignalsReader | None = RouterSignals(router, window_s=300) if router else None
+    if targets.traffic == "cloudrun" and targets.cloudrun.get("monitoring"):
+        signals, sustained = cloud_monitoring_signals(targets, traffic)
     return Clients(traffic, RevisionClient(targets.revisions, targets.admin_key), signals, router, sustained)
+
+
+def cloud_monitoring_signals(targets: Targets, traffic: Any) -> tuple[CloudMonitoringSignals, CloudMonitoringSignals]:
+    """On Cloud Run, the signals Cloud Run records (Cloud Monitoring): the last complete minute
+    and the last complete five minutes, blue and green resolved as the traffic manager does."""
+    from ..sources.cloudmonitoring import CloudMonitoringSignals, CloudMonitoringSource, CloudRunService, RevisionNames
+
+    cr = targets.cloudrun
+    service = CloudRunService(str(cr["project"]), str(cr["region"]), str(cr["service"]), dict(cr.get("revisions") or {}))
+    resolve = getattr(traffic, "resolved", None)
+    source = CloudMonitoringSource(service, RevisionNames(service.revision_names, resolve))
+    return (CloudMonitoringSignals(source, window_s=60.0),
+            CloudMonitoringSignals(source, window_s=300.0, owns=False))
 
 
 def _context(clients: Clients, targets: Targets, run: Any, procedure: str, params: Mapping[str, Any],

@@ -70,18 +70,21 @@ def collect_snapshot(
     """Ask every source; the first to report a key wins. Failures become ``unavailable``."""
     out: dict[Key, Measurement] = {}
     unavailable: dict[str, str] = {}
+    quiet: set[str] = set()
     for s in sources:
         try:
             got = s.collect(needs, revisions, now)
         except SourceError as e:
             unavailable[s.name] = str(e)
+            # a source may say its failure is too short to alert on yet (quota, deadline)
+            quiet.update(getattr(e, "quiet_signals", ()) or ())
             continue
         except Exception as e:  # noqa: BLE001 - a broken source is no data, never a crash
             unavailable[s.name] = f"{type(e).__name__}: {e}"
             continue
         for k, m in got.items():
             out.setdefault(k, m)
-    return Snapshot(now, out, unavailable, weights)
+    return Snapshot(now, out, unavailable, weights, frozenset(quiet))
 
 
 __all__ = ["Needs", "SourceError", "SignalSource", "FakeSource", "collect_snapshot"]

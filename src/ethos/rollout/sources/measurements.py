@@ -91,6 +91,9 @@ class Snapshot:
     measurements: Mapping[Key, Measurement] = field(default_factory=dict)
     unavailable: Mapping[str, str] = field(default_factory=dict)
     weights: Mapping[str, int] | None = None
+    #: signals whose absence is a short, transient failure of a source (quota, deadline): no
+    #: data now, but not alerted on until the failure lasts (the source decides how long)
+    quiet: frozenset[str] = frozenset()
 
     def get(self, revision: str, signal: str, window: float) -> Measurement | None:
         """The measurement, or None when no source reported it (no data)."""

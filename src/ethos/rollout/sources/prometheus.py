@@ -16,13 +16,14 @@ that returns no series leaves the signal unreported (no data).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from string import Template
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ..errors import RolloutError
 from .base import Needs, SignalSource, SourceError
 from .histograms import histogram_quantile, histogram_samples
 from .measurements import DISTRIBUTIONS, PROPORTIONS, Key, Measurement, proportion
@@ -75,9 +76,28 @@ for _p in ("50", "95"):
 _INSTANT_RANGE = 60.0
 
 
-def queries_for(policy: Policy) -> dict[str, Query]:
-    """The default queries with the policy triggers' ``query`` / ``samples_query`` applied."""
-    out = dict(DEFAULT_QUERIES)
+#: Managed Service for Prometheus on Cloud Run: the revisions' series arrive through Google's
+#: Prometheus sidecar, which labels each with the Cloud Run revision (``revision_name``; the
+#: source puts the Cloud Run name of blue / green in ``$revision``). ``up`` and ``process_*``
+#: are not scraped there (Cloud Run's own metrics answer for them). In Cloud Monitoring these
+#: series are ``prometheus.googleapis.com/NAME/counter`` (``.../gauge``, ``.../histogram``);
+#: PromQL names them as Prometheus does.
+GMP_QUERIES: dict[str, Query] = {
+    k: Query(q.value.replace('revision="$revision"', 'revision_name="$revision"'),
+             q.samples.replace('revision="$revision"', 'revision_name="$revision"') if q.samples else None, q.kind)
+    for k, q in DEFAULT_QUERIES.items()
+    if k != "up" and "process_" not in q.value
+}
+
+
+def managed_prometheus_url(project: str) -> str:
+    """The PromQL API of Managed Service for Prometheus for ``project`` (``/api/v1/query`` below it)."""
+    return f"https://monitoring.googleapis.com/v1/projects/{project}/location/global/prometheus"
+
+
+def queries_for(policy: Policy, defaults: Mapping[str, Query] | None = None) -> dict[str, Query]:
+    """The default queries (or ``defaults``) with the policy triggers' ``query`` / ``samples_query`` applied."""
+    out = dict(DEFAULT_QUERIES if defaults is None else defaults)
     for t in policy.triggers:
         if t.query:
             base = out.get(t.signal, Query(t.query))
@@ -87,7 +107,12 @@ def queries_for(policy: Policy) -> dict[str, Query]:
 
 
 class PrometheusSource(SignalSource):
-    """Instant queries to ``{base_url}/api/v1/query``."""
+    """Instant queries to ``{base_url}/api/v1/query``.
+
+    ``headers``: called before each query for extra headers (Managed Service for Prometheus:
+    an OAuth bearer token from Application Default Credentials); ``revision_names``: our
+    names -> the label values ``$revision`` stands for (Cloud Run revision names).
+    """
 
     name = "prometheus"
 
@@ -103,8 +128,15 @@ class PrometheusSource(SignalSource):
         cpu_limit_cores: float = 1.0,
         timeout: float = 3.0,
         transport: httpx.BaseTransport | None = None,
+        headers: Callable[[], Mapping[str, str]] | None = None,
+        revision_names: Callable[[], Mapping[str, str]] | None = None,
+        name: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.headers = headers
+        self.revision_names = revision_names
+        if name:
+            self.name = name
         self.queries = dict(queries or DEFAULT_QUERIES)
         self.prices = prices or PriceTable.from_policy(None)
         self.projected = projected_usd_per_hour
@@ -120,9 +152,21 @@ class PrometheusSource(SignalSource):
         """Run one instant query; the ``result`` vector. SourceError when it fails."""
         url = f"{self.base_url}/api/v1/query"
         try:
-            r = self._client.get(url, params={"query": promql})
+            extra = dict(self.headers()) if self.headers is not None else {}
+        except SourceError:
+            raise
+        except RolloutError as e:  # no Application Default Credentials
+            raise SourceError(str(e)) from None
+        try:
+            r = self._client.get(url, params={"query": promql}, headers=extra)
         except httpx.HTTPError as e:
             raise SourceError(f"cannot reach Prometheus at {self.base_url}: {type(e).__name__}: {e}") from e
+        if r.status_code in (401, 403) and self.headers is not None:
+            raise SourceError(f"Managed Service for Prometheus refused the query ({r.status_code}): the caller "
+                              "needs roles/monitoring.viewer on the project"
+                              + (" (and working Application Default Credentials)" if r.status_code == 401 else ""))
+        if r.status_code == 429:
+            raise SourceError("Managed Service for Prometheus: quota exceeded (429); no data, holding")
         try:
             body = r.json()
         except ValueError as e:
@@ -146,7 +190,14 @@ class PrometheusSource(SignalSource):
 
     def collect(self, needs: Needs, revisions: Sequence[str], now: float) -> dict[Key, Measurement]:
         out: dict[Key, Measurement] = {}
-        for rev in revisions:
+        label = {r: r for r in revisions}
+        if self.revision_names is not None:
+            try:
+                names = dict(self.revision_names())
+            except Exception as e:  # noqa: BLE001 - the Admin API or a bad mapping: no data now
+                raise SourceError(f"cannot resolve the revisions' names: {e}") from None
+            label = {r: names[r] for r in revisions if r in names}
+        for ours, rev in label.items():
             for sig, ws in needs.items():
                 q = self.queries.get(sig)
                 if sig == "store_cost_ratio":
@@ -154,12 +205,16 @@ class PrometheusSource(SignalSource):
                 if q is None:
                     continue
                 for w in ws:
-                    m = self._one(sig, q, rev, float(w))
+                    m = self._one(sig, q, rev, float(w), self._base_of(label))
                     if m is not None:
-                        out[(rev, sig, float(w))] = m
+                        out[(ours, sig, float(w))] = m
         return out
 
-    def _one(self, sig: str, q: Query, rev: str, w: float) -> Measurement | None:
+    def _base_of(self, label: Mapping[str, str]) -> str:
+        """The baseline's label value (for the cost projection)."""
+        return label.get(self.baseline, self.baseline)
+
+    def _one(self, sig: str, q: Query, rev: str, w: float, baseline: str | None = None) -> Measurement | None:
         kw: dict[str, Any] = {"window_s": w if w > 0 else _INSTANT_RANGE, "source": "prometheus"}
         if q.kind == "rate":
             n = self._scalar(self._render(q.samples or q.value, rev, w))
@@ -188,10 +243,11 @@ class PrometheusSource(SignalSource):
             if sig == "store_cost_usd_per_hour":
                 return Measurement(usd_h, n, **kw)
             projected = self.projected
+            base_rev = baseline or self.baseline
             if not projected:
-                if rev == self.baseline:
+                if rev == base_rev:
                     return None
-                base = self._cost(q, self.baseline, w)
+                base = self._cost(q, base_rev, w)
                 if base is None or base[1] <= 0:
                     return None
                 projected = base[0] / base[1] * n
@@ -221,4 +277,4 @@ class PrometheusSource(SignalSource):
         return self.prices.cost(ops) * 3600.0 / span, int(round(n))
 
 
-__all__ = ["PrometheusSource", "Query", "DEFAULT_QUERIES", "queries_for"]
+__all__ = ["PrometheusSource", "Query", "DEFAULT_QUERIES", "GMP_QUERIES", "managed_prometheus_url", "queries_for"]

@@ -61,7 +61,8 @@ def doc() -> dict[str, Any]:
 
 
 def container(d: dict[str, Any]) -> dict[str, Any]:
-    (c,) = d["spec"]["template"]["spec"]["containers"]
+    """The ethos container (the one serving; the other is the Managed Prometheus sidecar)."""
+    (c,) = [c for c in d["spec"]["template"]["spec"]["containers"] if c.get("ports")]
     return c
 
 
@@ -134,3 +135,30 @@ def test_a_manifest_with_a_literal_secret_is_rejected(case: str) -> None:
     assert text.count(old) == 1, f"the manifest changed: update the bad copy {case!r}"
     found = literal_secrets(yaml.safe_load(text.replace(old, new)))
     assert found and any(says in f for f in found), found
+
+
+def test_the_managed_prometheus_sidecar_scrapes_ethos_metrics(doc: dict[str, Any]) -> None:
+    tpl = doc["spec"]["template"]
+    containers = {c["name"]: c for c in tpl["spec"]["containers"]}
+    assert set(containers) == {"ethos", "collector"}
+    side = containers["collector"]
+    assert side["image"].startswith("us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/")
+    assert "ports" not in side  # only ethos receives requests
+    assert side["volumeMounts"] == [{"name": "rungmp-config", "mountPath": "/etc/rungmp"}]
+    (vol,) = tpl["spec"]["volumes"]
+    assert vol["name"] == "rungmp-config" and vol["secret"]["secretName"] == "ethos-rungmp-config"
+    assert vol["secret"]["items"] == [{"key": "latest", "path": "config.yaml"}]
+    import json
+
+    assert json.loads(tpl["metadata"]["annotations"]["run.googleapis.com/container-dependencies"]) == {
+        "collector": ["ethos"]}
+    cfg = yaml.safe_load((MANIFEST.parent / "run-monitoring.yaml").read_text(encoding="utf-8"))
+    assert (cfg["apiVersion"], cfg["kind"]) == ("monitoring.googleapis.com/v1beta", "RunMonitoring")
+    (ep,) = cfg["spec"]["endpoints"]
+    port = str(container(doc)["ports"][0]["containerPort"])
+    assert (ep["port"], ep["path"]) == (port, "/metrics")
+    # the sidecar's revision label is what the guard's Managed Prometheus queries select on
+    assert "revision" in cfg["spec"]["targetLabels"]["metadata"]
+    from ethos.rollout.sources.prometheus import GMP_QUERIES
+
+    assert all('revision_name="$revision"' in q.value for q in GMP_QUERIES.values())
