@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -29,7 +29,7 @@ from .errors import EXIT_FAILED, EXIT_USAGE, CLIError
 @click.option("--policy", type=click.Path(dir_okay=False), default=None, help="Guard policy (default: the runbook's).")
 @click.option("--approved-by", default="drill-approver", show_default=True,
               help="Approver of standard/gradual drills (with --target: a name in its authority.yaml).")
-@click.option("--state-dir", metavar="DIR", help="Where drill reports and history are kept (default .ethos).")
+@click.option("--state-dir", metavar="DIR", help="Where drill reports and history are kept (default $ETHOS_STATE_DIR, else .ethos).")
 @click.option("--yes", "-y", is_flag=True, help="No prompts (there are none; accepted for scripts).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
@@ -63,11 +63,11 @@ def drill(ctx: click.Context, scenario: str, target: str | None, workdir: str | 
 
 
 @drill.command()
-@click.option("--state-dir", metavar="DIR", help="Where drill history is kept (default .ethos).")
+@click.option("--state-dir", metavar="DIR", help="Where drill history is kept (default $ETHOS_STATE_DIR, else .ethos).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(state_dir: str | None, as_json: bool) -> None:
     """Last drill, and whether the monthly drill is overdue."""
-    st = drill_status(DrillHistory(resolve_state_dir(state_dir)).read(), datetime.now(timezone.utc))
+    st = drill_status(DrillHistory(resolve_state_dir(state_dir)).read(), datetime.now(UTC))
     if as_json:
         click.echo(json.dumps(st, default=str))
         return

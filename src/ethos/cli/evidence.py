@@ -48,7 +48,7 @@ def evidence() -> None:
               help="Output directory (default <state dir>/evidence/YYYYmmdd_HHMMSS).")
 @click.option("--log", "logs", multiple=True, type=click.Path(dir_okay=False),
               help="Another JSON-lines log file (ETHOS_LOG_FILE of a revision); repeat.")
-@click.option("--state-dir", metavar="DIR", help="State dir (default .ethos).")
+@click.option("--state-dir", metavar="DIR", help="State dir (default $ETHOS_STATE_DIR, else .ethos).")
 @click.option("--cloud-run", "cloud_run", metavar="PROJECT/REGION/SERVICE",
               help="Also export the request and container logs Cloud Run keeps of blue and green (Cloud Logging).")
 @click.option("--revision-name", "revision_names", multiple=True, metavar="NAME=REVISION",

@@ -219,7 +219,7 @@ def _target_options(fn: Any) -> Any:
         click.option("--cloudrun-endpoint", hidden=True, help="Cloud Run Admin API endpoint (tests)."),
         click.option("--cloudrun-anonymous", is_flag=True, hidden=True,
                      help="Anonymous credentials for the Cloud Run Admin API (tests against a local server)."),
-        click.option("--state-dir", metavar="DIR", help="State dir: stack file, journal, guard history (default .ethos)."),
+        click.option("--state-dir", metavar="DIR", help="State dir: stack file, journal, guard history (default $ETHOS_STATE_DIR, else .ethos)."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON (one document per evaluation)."),
         click.option("--dry-run", is_flag=True,
                      help="Decide and print what would be done; change nothing (no rollback, alert, "
@@ -317,7 +317,7 @@ def guard(ctx: click.Context, **kw: Any) -> None:
 @click.option("--since", metavar="DURATION", help="Only the last DURATION (e.g. 1h).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most N records (newest).")
 @click.option("--all", "show_all", is_flag=True, help="Every evaluation (default: decisions other than none/watch).")
-@click.option("--state-dir", metavar="DIR", help="State dir (default .ethos).")
+@click.option("--state-dir", metavar="DIR", help="State dir (default $ETHOS_STATE_DIR, else .ethos).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON record per line.")
 def history(since: str | None, limit: int, show_all: bool, state_dir: str | None, as_json: bool) -> None:
     """Past evaluations: values, thresholds and decisions (the ones that did something by default)."""

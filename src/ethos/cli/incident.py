@@ -88,7 +88,7 @@ def _save(store: IncidentStore, inc: dict[str, Any]) -> Path:
         raise CLIError(str(e), EXIT_FAILED) from None
 
 
-_state = click.option("--state-dir", metavar="DIR", help="State dir (default .ethos).")
+_state = click.option("--state-dir", metavar="DIR", help="State dir (default $ETHOS_STATE_DIR, else .ethos).")
 _json = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
 

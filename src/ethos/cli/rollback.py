@@ -18,18 +18,21 @@ import functools
 import json
 import os
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..rollout.procedures.authority import Approval, AuthorityError, check_authority, load_authority
 from ..rollout.errors import RolloutError
-from ..rollout.procedures.journal import Journal, JournalError, LockHeld
+from ..rollout.procedures.authority import Approval, AuthorityError, check_authority, load_authority
 from ..rollout.procedures.cache_decision import CAUSES, infer_cause
 from ..rollout.procedures.context import Context
 from ..rollout.procedures.control import ROLLBACKS, AlreadyDone, ControlRefused
+from ..rollout.procedures.journal import Journal, JournalError, LockHeld
+from ..rollout.procedures.plans import PLANS, PlanOptions, Step, describe_plan, parse_stages
+from ..rollout.procedures.revisions import RevisionClient
+from ..rollout.procedures.runner import Outcome, StepReport
 from ..rollout.procedures.session import (
     Clients,
     NothingToResume,
@@ -41,9 +44,6 @@ from ..rollout.procedures.session import (
     select_for_resume,
     targets_from_record,
 )
-from ..rollout.procedures.plans import PLANS, PlanOptions, Step, describe_plan, parse_stages
-from ..rollout.procedures.revisions import RevisionClient
-from ..rollout.procedures.runner import Outcome, StepReport
 from ..rollout.stack.state import resolve_state_dir
 from ..rollout.traffic.targets import TargetError, Targets
 from .errors import EXIT_FAILED, EXIT_REFUSED, EXIT_USAGE, CLIError
@@ -83,7 +83,7 @@ def _printer(as_json: bool) -> Callable[[StepReport, float], None] | None:
         return None
 
     def show(rep: StepReport, elapsed: float) -> None:
-        now = datetime.now(timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+        now = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
         took = f"  [{rep.duration_s * 1000:.0f} ms]" if rep.status != "done-before" else ""
         click.echo(f"{now} +{elapsed:7.3f}s  {rep.status:<11} {rep.name:<24} {rep.message}{took}")
 
@@ -218,7 +218,7 @@ def _show_plan(procedure: str, plan: list[Step], targets: Targets, opts: PlanOpt
                + ", ".join(f"{k} {v}" for k, v in targets.revisions.items())
                + f"; traffic via {targets.traffic}; admin key {'set' if targets.admin_key else 'NOT set'}")
     now = _weights_now(targets)
-    for step, line in zip(plan, describe_plan(plan)):
+    for step, line in zip(plan, describe_plan(plan), strict=True):
         click.echo(line + _would_skip(procedure, step, targets.green, now))
     if now is not None:
         click.echo("traffic now: " + ", ".join(f"{k}={v}" for k, v in now.items()))
@@ -340,7 +340,7 @@ def gradual(**kw: Any) -> None:
 
 @rollback.command()
 @click.argument("rollback_id", required=False)
-@click.option("--state-dir", metavar="DIR", help="State dir (default .ethos).")
+@click.option("--state-dir", metavar="DIR", help="State dir (default $ETHOS_STATE_DIR, else .ethos).")
 @click.option("--admin-key-env", metavar="VAR", help="Environment variable holding the admin key.")
 @click.option("--force", is_flag=True,
               help="Resume a superseded run, or one whose split traffic has left since (a rollback "

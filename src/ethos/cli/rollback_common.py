@@ -27,7 +27,7 @@ def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="A revision's base URL; repeat (else the stack file)."),
         click.option("--admin-key-env", metavar="VAR",
                      help="Environment variable holding the admin key (default ETHOS_ADMIN_API_KEY)."),
-        click.option("--state-dir", metavar="DIR", help="State dir: stack file and journal (default .ethos)."),
+        click.option("--state-dir", metavar="DIR", help="State dir: stack file and journal (default $ETHOS_STATE_DIR, else .ethos)."),
         click.option("--blue", default="blue", show_default=True, help="The stable revision to roll back to."),
         click.option("--green", default="green", show_default=True, help="The revision rolled back from."),
         click.option("--traffic", "traffic_kind", type=click.Choice(["router", "cloudrun"]), default="router",

@@ -147,7 +147,7 @@ def _baseline(state_dir: Path, blue: str, p95_ms: float | None) -> RevisionSigna
 
 @click.command()
 @click.argument("rollback_id", required=False)
-@click.option("--state-dir", metavar="DIR", help="State dir (default .ethos).")
+@click.option("--state-dir", metavar="DIR", help="State dir (default $ETHOS_STATE_DIR, else .ethos).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @json_errors
 def history(rollback_id: str | None, state_dir: str | None, as_json: bool) -> None:
@@ -168,6 +168,8 @@ def history(rollback_id: str | None, state_dir: str | None, as_json: bool) -> No
         raise CLIError(str(e), EXIT_USAGE) from None
     if as_json:
         click.echo(json.dumps(runs))
+    elif not runs:
+        click.echo(f"no rollbacks recorded in {resolve_state_dir(state_dir).resolve()}")
     else:
         for r in runs:
             click.echo(f"{r['rollback_id']}  {r['procedure']:<9} {r['status']:<11} "

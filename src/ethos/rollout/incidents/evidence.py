@@ -59,14 +59,18 @@ def stamp(t: float) -> str:
 
 def parse_since(text: str) -> float:
     """``90s`` / ``15m`` / ``1h`` / ``2d`` / ``300`` -> seconds. Raises ValueError. Pure."""
+    shown = text
     text = text.strip().lower()
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text and text[-1] in units:
-        value, unit = float(text[:-1]), units[text[-1]]
-    else:
-        value, unit = float(text), 1
-    if value <= 0:
-        raise ValueError(f"{text!r} is not a positive duration")
+    try:
+        if text and text[-1] in units:
+            value, unit = float(text[:-1]), units[text[-1]]
+        else:
+            value, unit = float(text), 1
+    except ValueError:
+        raise ValueError(f"expected a duration like 90s, 15m, 1h or 2d, got {shown!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"expected a positive duration like 90s, 15m, 1h or 2d, got {shown!r}")
     return value * unit
 
 
