@@ -33,4 +33,5 @@ def check_admin(request: Request) -> None:
     if denied is None:
         return
     error, detail = _ERRORS.get(denied.reason, (denied.error, denied.detail))
-    raise ApiError(denied.status, error, detail, headers=denied.headers() or None)
+    extra = {"retry_after_s": denied.retry_after} if denied.retry_after is not None else None
+    raise ApiError(denied.status, error, detail, headers=denied.headers() or None, extra=extra)

@@ -15,16 +15,19 @@ log = logging.getLogger("ethos.service")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None,
+                 extra: Mapping[str, Any] | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.error = error
         self.detail = detail
         self.headers = headers
+        self.extra = dict(extra or {})  # more fields of the body, e.g. retry_after_s on a 429
 
 
-def error_response(status: int, error: str, detail: object, headers=None) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+def error_response(status: int, error: str, detail: object, headers=None,
+                   extra: Mapping[str, Any] | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail, **(extra or {})}, status_code=status, headers=headers)
 
 
 def _describe(errors: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -39,7 +42,7 @@ def _describe(errors: Sequence[Mapping[str, Any]]) -> list[str]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
-        return error_response(exc.status, exc.error, exc.detail, headers=exc.headers)
+        return error_response(exc.status, exc.error, exc.detail, headers=exc.headers, extra=exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

@@ -30,6 +30,10 @@ ERROR_SCHEMA: dict[str, Any] = {
             "description": "What was wrong and how to fix it (a list for invalid fields).",
             "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
         },
+        "retry_after_s": {
+            "type": "integer", "minimum": 0,
+            "description": "On a 429: seconds until the address may try a key again (as Retry-After).",
+        },
     },
 }
 

@@ -157,6 +157,8 @@ def test_every_admin_route(servers, name, spy, caplog) -> None:
                     assert r.headers["content-type"].startswith("application/json")
                     assert r.json()["error"] == "too_many_auth_failures"
                     assert 0 < int(r.headers["Retry-After"]) <= 120
+                    # every surface says it in the body too (the service's body lacked it)
+                    assert r.json()["retry_after_s"] == int(r.headers["Retry-After"]), (path, r.text)
                 assert len(spy) == n
 
                 assert metric("failures", "missing") == before["missing"] + 1
