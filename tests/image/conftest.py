@@ -6,14 +6,9 @@ the image these tests fail, naming that command: they are never skipped.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from image_helpers import IMAGE, missing  # noqa: E402
+from tests.image.image_helpers import IMAGE, missing
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from image_helpers import BUILD_COMMAND, IMAGE, ROOT, podman_env
+
+from tests.image.image_helpers import BUILD_COMMAND, IMAGE, ROOT, podman_env
 
 pytestmark = pytest.mark.image
 

@@ -8,7 +8,8 @@ import threading
 
 import httpx
 import pytest
-from image_helpers import Container
+
+from tests.image.image_helpers import Container
 
 pytestmark = pytest.mark.image
 

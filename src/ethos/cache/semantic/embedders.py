@@ -157,13 +157,19 @@ class MiniLMEmbedder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        from .onnx_export import default_cache_dir, export, onnx_file_for
+        from .onnx_export import default_cache_dir, export, exported_file, onnx_file_for
 
         model_dir = Path(path)
-        cache = Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
-        onnx_file = onnx_file_for(model_dir, cache)
-        if not onnx_file.exists():
-            export(model_dir, onnx_file)
+        given = exported_file() if self.cache_dir is None else None
+        if given is not None:
+            if not given.is_file():
+                raise FileNotFoundError(f"ETHOS_MODEL_ONNX: no ONNX file at {given}")
+            onnx_file = given
+        else:
+            cache = Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
+            onnx_file = onnx_file_for(model_dir, cache)
+            if not onnx_file.exists():
+                export(model_dir, onnx_file)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.inter_op_num_threads = 1
@@ -188,7 +194,7 @@ class MiniLMEmbedder:
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()
-        except Exception:  # pragma: no cover - cosmetic only
+        except Exception:  # noqa: BLE001 - cosmetic only (an older transformers)  # pragma: no cover
             pass
         model = SentenceTransformer(path, device=self.device)
         model.eval()

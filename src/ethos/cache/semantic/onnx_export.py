@@ -32,6 +32,13 @@ def default_cache_dir() -> Path:
     return Path(xdg) / "ethos" if xdg else Path.home() / ".cache" / "ethos"
 
 
+def exported_file() -> Path | None:
+    """``ETHOS_MODEL_ONNX``: an export made beforehand, run as it is (the container image
+    makes it at build time and leaves out the weights and torch); None when unset."""
+    env = os.environ.get("ETHOS_MODEL_ONNX")
+    return Path(env) if env else None
+
+
 def onnx_file_for(model_dir: Path, cache_dir: Path) -> Path:
     """Where the export of ``model_dir`` lives: named after the package version, the
     weights' size and :data:`EXPORT_VERSION`, so a new model never reuses an old file."""
@@ -96,4 +103,4 @@ def export(model_dir: Path, target: Path) -> Path:
     return target
 
 
-__all__ = ["EXPORT_VERSION", "default_cache_dir", "export", "onnx_file_for"]
+__all__ = ["EXPORT_VERSION", "default_cache_dir", "export", "exported_file", "onnx_file_for"]
