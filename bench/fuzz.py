@@ -26,9 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 import fuzzing  # noqa: E402
-from servers import ServerThread  # noqa: E402
-
 from ethos.security import LimitSettings  # noqa: E402
+from servers import ServerThread  # noqa: E402
 
 KEY = "bench-fuzz-admin-key-0123456789"
 NOWHERE = "http://127.0.0.1:9"

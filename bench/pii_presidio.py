@@ -32,6 +32,7 @@ PRESIDIO_TO_OURS = {
 def build_analyzer():
     """An AnalyzerEngine with pattern recognizers only, Australian ones enabled."""
     import spacy
+    import tldextract.tldextract as tx
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
     from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine
     from presidio_analyzer.predefined_recognizers import (
@@ -40,8 +41,6 @@ def build_analyzer():
         AuMedicareRecognizer,
         AuTfnRecognizer,
     )
-
-    import tldextract.tldextract as tx
 
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     # the e-mail recognizer calls tldextract, which fetches the public-suffix list over the

@@ -38,10 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 from pii_corpus.generate import build_corpus  # noqa: E402
-from servers import ServerThread  # noqa: E402
 
 from ethos.cache import Entry, Scope, make_key, open_store  # noqa: E402
 from ethos.cache.scan.periodic import FULL, PeriodicLeakScan, ScanSchedule  # noqa: E402
+from servers import ServerThread  # noqa: E402
 
 QUESTIONS = [
     "What are your pricing plans?", "Do you integrate with HubSpot?", "Is there a free trial?",

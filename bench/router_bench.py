@@ -27,6 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import loadgen  # noqa: E402
+
 from ethos.rollout.stack.state import free_port  # noqa: E402
 
 QUESTION = {"message": "What are your pricing plans?"}

@@ -24,9 +24,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 from schemathesis.config import SanitizationConfig
-from schemathesis.core.parameters import ParameterLocation
 from schemathesis.core.failures import Failure, FailureGroup
-
+from schemathesis.core.parameters import ParameterLocation
 
 #: Rules the documents cannot state, so the checks that assume them are not run there:
 #: router weights must sum to 100 (a schema-valid split may be refused); a console action's

@@ -28,8 +28,7 @@ import httpx
 from ethos.rollout.sources.process import read_process
 from ethos.rollout.traffic import LocalRouterTraffic
 
-from .checks import (CACHE_HITS, PII_HITS, PiiValues, delta_text, judge_stream, log_pii_hit, parse_sse, pii_in_store,
-                     store_entries)
+from .checks import CACHE_HITS, PII_HITS, PiiValues, delta_text, judge_stream, log_pii_hit, parse_sse, pii_in_store, store_entries
 from .mix import Request
 from .stack import ETHOS, LocalStack, stack_env
 from .stats import MIB, Outcome, by_phase, percentile, rss_trend, summarise

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
 
 from tests.e2e.e2e_helpers import Serve
 

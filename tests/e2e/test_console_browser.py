@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing under CI: .ci/run should have installed chromium")
     pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install -y chromium) "
                 "to run the console's browser test", allow_module_level=True)
-from tests.stacks import ETHOS, clean_env, stack_down, stack_up
+from tests.stacks import ETHOS, clean_env, stack_down, stack_up  # noqa: E402
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.e2e.e2e_helpers import ETHOS
 
 from ethos.cache import Entry, open_store
+from tests.e2e.e2e_helpers import ETHOS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.firestore]
 

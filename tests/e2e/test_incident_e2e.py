@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-from tests.stacks import ETHOS, stack_down, stack_up
+from tests.stacks import ETHOS, stack_down, stack_up  # noqa: E402
 
 KEY = "e2e-incident-key"
 PII_MESSAGES = ["My email is jane.doe@example.com, which plan suits me?",

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +31,10 @@ import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-from tests.stacks import ETHOS, stack_down, stack_up
-
-from tests.e2e.e2e_helpers import wait_until
 from ethos.cache import open_store  # noqa: E402
 from ethos.cache.keys import normalise  # noqa: E402
+from tests.e2e.e2e_helpers import wait_until  # noqa: E402
+from tests.stacks import ETHOS, stack_down, stack_up  # noqa: E402
 
 KEY = "e2e-pii-leak-response-key"
 EMAIL = "jane.citizen@example-corp.com"

@@ -21,7 +21,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,11 +31,10 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-from tests.stacks import ETHOS, stack_down, stack_up
-
 from ethos.cache import Entry, open_store  # noqa: E402
 from ethos.cache.keys import Scope, make_key, normalise, slug  # noqa: E402
 from ethos.rollout.stack.state import free_port  # noqa: E402
+from tests.stacks import ETHOS, stack_down, stack_up  # noqa: E402
 
 KEY = "e2e-Adm1n-0f9b7c2d41e8"
 #: (value, kind): made-up values of every kind the detector knows, as people write them
@@ -385,7 +383,7 @@ def test_the_scan_finds_what_it_looks_for(tmp_path: Path) -> None:
     """The grep itself: squashed digits, lowercase, bytes in a binary file, the key."""
     out = Outputs()
     out.add("stdout", "paid with 4539578120934416 today")
-    (tmp_path / "x.sqlite3").write_bytes(b"\x00\x01" + "de89370400440532013000".encode() + b"\xff")
+    (tmp_path / "x.sqlite3").write_bytes(b"\x00\x01" + b"de89370400440532013000" + b"\xff")
     (tmp_path / "log.jsonl").write_text(f'{{"who": "{V["name9"].lower()}", "k": "{KEY}"}}')
     found = "\n".join(_leaks(out, tmp_path))
     assert "(digits) in stdout" in found and "(no separators, lowercase) in file x.sqlite3" in found

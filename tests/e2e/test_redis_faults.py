@@ -218,8 +218,8 @@ def test_redis_hung_then_killed_and_restarted_under_traffic(durable_redis: Durab
 def test_puts_cut_by_sigkill_leave_no_half_entry(durable_redis: DurableRedis) -> None:
     """Writers at full speed, Redis SIGKILLed under them: after the restart every entry is
     whole AND indexed (hash, source sets and vector set come from one MULTI/EXEC)."""
-    from ethos.cache.stores.redis import RedisStore
     from ethos.cache.stores import StoreUnavailable
+    from ethos.cache.stores.redis import RedisStore
 
     store = RedisStore.from_url(durable_redis.url, prefix="atomic:")
     written = [0, 0]

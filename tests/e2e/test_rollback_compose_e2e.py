@@ -22,7 +22,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,9 @@ from typing import Any
 import httpx
 import pytest
 
+from ethos.rollout.procedures.journal import Journal  # noqa: E402
 from tests.e2e.e2e_helpers import ChatTraffic, WeightSampler, wait_until
 from tests.stacks import ETHOS, stack_down, stack_up
-
-from ethos.rollout.procedures.journal import Journal  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

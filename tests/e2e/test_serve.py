@@ -6,6 +6,7 @@ import subprocess
 
 import httpx
 import pytest
+
 from tests.e2e.e2e_helpers import ETHOS
 
 pytestmark = pytest.mark.e2e

@@ -6,7 +6,6 @@ import json
 import socket
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pytest
 
 from ethos.rollout.stack.state import free_base_port
 from ethos.rollout.traffic import LocalRouterTraffic
-
 from tests.stacks import ETHOS, clean_env, stack_down
 
 pytestmark = pytest.mark.e2e

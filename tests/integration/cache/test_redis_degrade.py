@@ -13,12 +13,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from ethos.cache.gates.admission import Exchange
 from ethos.cache.entry import Entry
+from ethos.cache.gates.admission import Exchange
 from ethos.cache.keys import Scope
-from ethos.cache.stores.redis import RedisStore
 from ethos.cache.response_cache import STORE_RETRY_AFTER_S, ResponseCache
 from ethos.cache.stores import StoreUnavailable
+from ethos.cache.stores.redis import RedisStore
 
 pytestmark = pytest.mark.redis
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import random
 
 import pytest
-from tests.integration.cache.test_store_contract import keys_of, kind, make, store, t0  # noqa: F401  (fixtures)
 
 from ethos.cache.keys import glob_matches
 from ethos.cache.stores import Store
+from tests.integration.cache.test_store_contract import keys_of, kind, make, store, t0  # noqa: F401  (fixtures)
 
 # Keys that are syntax somewhere: SQL quoting and comments, LIKE (% _ \), GLOB and Redis
 # MATCH (* ? [ ] ^ \), unicode (combining, astral), and plain victims beside them. (A NUL is

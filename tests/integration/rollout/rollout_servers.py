@@ -7,14 +7,9 @@ import json
 import threading
 from typing import Any
 
-import sys
-from pathlib import Path
-
-
+from ethos.rollout.stack.state import free_port  # noqa: E402,F401  (re-exported for importers)
 from tests.servers import ServerThread as ThreadedServer  # noqa: F401  (one thread runner for all tests)
 from tests.servers import request_body
-
-from ethos.rollout.stack.state import free_port  # noqa: E402,F401  (re-exported for importers)
 
 
 class FakeRevision:

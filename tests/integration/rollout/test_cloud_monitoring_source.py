@@ -18,9 +18,9 @@ from ethos.rollout.guard.evaluate import GuardState, evaluate
 from ethos.rollout.guard.policy import Policy, load_policy
 from ethos.rollout.sources.base import SourceError, collect_snapshot
 from ethos.rollout.sources.cloudmonitoring import (
+    PROVIDES,
     CloudMonitoringSignals,
     CloudMonitoringSource,
-    PROVIDES,
     CloudRunService,
     complete_end,
 )

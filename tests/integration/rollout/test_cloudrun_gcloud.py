@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.rollout._gcloud import REGION, GCloud, gcloud_view, render_manifest
 from google.auth.credentials import AnonymousCredentials
 
 from ethos.rollout.traffic.cloudrun import CloudRunTraffic
 from ethos.rollout.traffic.cloudrun_fake import CloudRunState, FakeCloudRun, Target
+from tests.integration.rollout._gcloud import REGION, GCloud, gcloud_view, render_manifest
 
 pytestmark = pytest.mark.slow  # drives the real gcloud CLI: left out of `make test-fast`
 

@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+
 from tests.integration.rollout._gcloud import REPO, gcloud_path
 
 pytestmark = pytest.mark.slow  # some 30 `gcloud … --help` runs, 2-3 s each

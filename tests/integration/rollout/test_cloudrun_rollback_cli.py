@@ -17,10 +17,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from tests.integration.rollout._gcloud import REGION, GCloud, gcloud_view
-from tests.integration.rollout._rollback_fakes import FakeRevision, WebhookReceiver
 
 from ethos.rollout.traffic.cloudrun_fake import FakeCloudRun
+from tests.integration.rollout._gcloud import REGION, GCloud, gcloud_view
+from tests.integration.rollout._rollback_fakes import FakeRevision, WebhookReceiver
 
 pytestmark = pytest.mark.slow  # starts the ethos CLI as a process per test: left out of `make test-fast`
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from starlette.testclient import TestClient
 from ethos.rollout.console import build_console, create_app
 from ethos.rollout.procedures.control import Control
 from ethos.rollout.procedures.journal import Journal
-
 from tests.stacks import ETHOS, clean_env, stack_down, stack_up
 
 pytestmark = pytest.mark.slow  # starts a stack and the ethos CLI: left out of `make test-fast`

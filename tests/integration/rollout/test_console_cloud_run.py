@@ -7,12 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.integration.rollout._rollback_fakes import FakeRevision
 
 from ethos.rollout.console import build_console
 from ethos.rollout.sources.cloudmonitoring import CloudRunService, complete_end
 from ethos.rollout.sources.monitoring_fake import FakeMetricService
 from ethos.rollout.traffic.cloudrun_fake import FakeCloudRun, Target
+from tests.integration.rollout._rollback_fakes import FakeRevision
 
 BLUE, GREEN = "marketing-api-00012-xuv", "marketing-api-00013-bod"
 

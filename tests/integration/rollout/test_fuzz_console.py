@@ -8,19 +8,17 @@ fuzzed too: every one must be refused, and the journal stays empty.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.rollout.rollout_servers import ThreadedServer
 
 from ethos.rollout.console import build_console, create_app
 from ethos.rollout.procedures.journal import Journal
 from ethos.security import LimitSettings
-
 from tests.fuzzing import HOSTILE_BODIES, dry_run, fuzz, hostile_problems, load, report, stray_problems
+from tests.integration.rollout.rollout_servers import ThreadedServer
 
 pytestmark = pytest.mark.slow  # fuzzing: left out of `make test-fast`
 

@@ -9,19 +9,17 @@ and route by it.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.rollout.rollout_servers import FakeRevision, ThreadedServer
 
 from ethos.rollout.router import RouterApp, RouterConfig
 from ethos.rollout.router.weights_store import WEIGHTS_FILE
 from ethos.security import LimitSettings
-
 from tests.fuzzing import HOSTILE_BODIES, fuzz, hostile_problems, load, report, stray_problems
+from tests.integration.rollout.rollout_servers import FakeRevision, ThreadedServer
 
 pytestmark = pytest.mark.slow  # fuzzing: left out of `make test-fast`
 

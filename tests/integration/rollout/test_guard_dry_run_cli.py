@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.integration.rollout._rollback_fakes import FakeRevision, FakeRouter, WebhookReceiver
 
 pytestmark = pytest.mark.slow  # starts the ethos CLI as a process per test: left out of `make test-fast`

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from email import message_from_bytes
-from pathlib import Path
 
 import pytest
 
 aiosmtpd = pytest.importorskip("aiosmtpd.controller")
 
-from tests.unit.rollout.incidents._incident_fixtures import write_run
-
 from ethos.rollout.incidents.record import after_rollback  # noqa: E402
 from ethos.rollout.notify import Notification, deliver  # noqa: E402
 from ethos.rollout.notify.email import EmailNotifier  # noqa: E402
 from ethos.rollout.stack.state import free_port  # noqa: E402
+from tests.unit.rollout.incidents._incident_fixtures import write_run  # noqa: E402
 
 N = Notification(title="ROLLBACK EXECUTED - Marketing Agent", reason="Error rate > 2%",
                  time="2026-11-28T16:00:00+00:00", executed_by="dev", procedure="standard",

@@ -91,15 +91,12 @@ def test_a_refused_event_and_an_unreachable_endpoint_are_notify_errors(pd):
 
 
 def test_an_incident_pages_on_open_and_resolves_on_close(pd, tmp_path, monkeypatch):
-    import sys
-    from pathlib import Path
 
     from click.testing import CliRunner
 
-    from tests.unit.rollout.incidents._incident_fixtures import write_run
-
     from ethos.cli.incident import incident
     from ethos.rollout.incidents.record import after_rollback
+    from tests.unit.rollout.incidents._incident_fixtures import write_run
 
     monkeypatch.setenv("ETHOS_PAGERDUTY_ROUTING_KEY", KEY)
     monkeypatch.delenv("ETHOS_NOTIFY_CONFIG", raising=False)

@@ -20,13 +20,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.unit.rollout.incidents._incident_fixtures import write_run
-
 from ethos.cache import Entry, open_store  # noqa: E402
 from ethos.cli import cli  # noqa: E402
-from ethos.rollout.incidents.evidence import MANIFEST, verify_manifest  # noqa: E402
 from ethos.rollout.incidents import respond  # noqa: E402
+from ethos.rollout.incidents.evidence import MANIFEST, verify_manifest  # noqa: E402
 from ethos.rollout.incidents.record import IncidentStore  # noqa: E402
+from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 ETHOS = [sys.executable, "-c", "from ethos.cli import main; main()"]
 EMAIL, PHONE = "jane.citizen@example.com", "0412 345 678"

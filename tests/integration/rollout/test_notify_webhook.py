@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 
 import pytest
-from tests.integration.rollout._rollback_fakes import WebhookReceiver
 
 from ethos.rollout.notify import Notification, SlackNotifier, WebhookNotifier, deliver
+from tests.integration.rollout._rollback_fakes import WebhookReceiver
 
 N = Notification(title="ROLLBACK EXECUTED - Marketing Agent", reason="PII leak detected",
                  time="2026-11-28T16:00:00+00:00", executed_by="tom", procedure="emergency",

@@ -6,10 +6,10 @@ import json
 import os
 import subprocess
 import sys
-
 from pathlib import Path
 
 import pytest
+
 from tests.integration.rollout._rollback_fakes import FakeRevision, FakeRouter, WebhookReceiver
 
 pytestmark = pytest.mark.slow  # starts the ethos CLI as a process per test: left out of `make test-fast`

@@ -13,11 +13,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from tests.integration.rollout._rollback_fakes import FakeRevision
 
 from ethos.rollout.sources.cloudmonitoring import complete_end
 from ethos.rollout.sources.monitoring_fake import FakeMetricService
 from ethos.rollout.traffic.cloudrun_fake import FakeCloudRun, Target
+from tests.integration.rollout._rollback_fakes import FakeRevision
 
 pytestmark = pytest.mark.slow  # the CLI as a process
 

@@ -7,9 +7,9 @@ import json
 import signal
 
 import pytest
-from tests.integration.rollout.test_rollback_cli_http import _popen, _wait_for_step, ethos, history, puts, stack  # noqa: F401
 
 from ethos.rollout.procedures.journal import Journal
+from tests.integration.rollout.test_rollback_cli_http import _popen, _wait_for_step, ethos, history, puts, stack  # noqa: F401
 
 pytestmark = pytest.mark.slow  # starts the ethos CLI as a process per test: left out of `make test-fast`
 

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from tests.integration.rollout.test_rollback_cli_http import _wait_for_step, ethos, history, puts, stack  # noqa: F401 - stack: fixture
 
 pytestmark = pytest.mark.slow  # starts the ethos CLI as a process per test: left out of `make test-fast`

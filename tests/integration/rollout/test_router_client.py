@@ -11,8 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.rollout.rollout_servers import free_port
-from tests.integration.rollout.test_router_proxy import KEY, revisions, start_router  # noqa: F401  (the `revisions` fixture)
 
 from ethos.rollout.errors import (
     FencedError,
@@ -26,6 +24,8 @@ from ethos.rollout.router.client import RouterClient, TrafficView
 from ethos.rollout.router.windows import RouterStats, WindowStats
 from ethos.rollout.sources.signals import RouterSignals
 from ethos.rollout.traffic import LocalRouterTraffic
+from tests.integration.rollout.rollout_servers import free_port
+from tests.integration.rollout.test_router_proxy import KEY, revisions, start_router  # noqa: F401  (the `revisions` fixture)
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from tests.integration.rollout.rollout_servers import FakeRevision, ThreadedServer, free_port
 
 from ethos.rollout.router import RouterApp, RouterConfig
+from tests.integration.rollout.rollout_servers import FakeRevision, ThreadedServer, free_port
 
 
 class RawRevision:

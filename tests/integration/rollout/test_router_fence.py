@@ -13,11 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.rollout.test_router_proxy import KEY, revisions, start_router  # noqa: F401  (the `revisions` fixture)
 
 from ethos.rollout.errors import FencedError
 from ethos.rollout.router.weights_store import WEIGHTS_FILE
 from ethos.rollout.traffic import LocalRouterTraffic
+from tests.integration.rollout.test_router_proxy import KEY, revisions, start_router  # noqa: F401  (the `revisions` fixture)
 
 
 def _put(url: str, weights: dict[str, int], fence: object = None) -> httpx.Response:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.rollout.rollout_servers import FakeRevision, ThreadedServer, free_port
 
 from ethos.rollout.errors import InvalidWeightsError, TrafficAuthError, UnknownRevisionError
 from ethos.rollout.router import RouterApp, RouterConfig
 from ethos.rollout.router.weights_store import WEIGHTS_FILE
 from ethos.rollout.traffic import LocalRouterTraffic
+from tests.integration.rollout.rollout_servers import FakeRevision, ThreadedServer, free_port
 
 KEY = "test-admin-key"
 

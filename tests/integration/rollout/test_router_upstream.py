@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from tests.integration.rollout.rollout_servers import FakeRevision, ThreadedServer
 
 from ethos.rollout.router import RouterApp, RouterConfig
+from tests.integration.rollout.rollout_servers import FakeRevision, ThreadedServer
 
 
 class RawServer:

@@ -13,23 +13,20 @@ import hmac
 import io
 import logging
 import re
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from ethos.rollout.console import build_console
-from ethos.rollout.console.app import ACTIONS
 from ethos.rollout.console import create_app as console_app
+from ethos.rollout.console.app import ACTIONS
 from ethos.rollout.router import RouterConfig
 from ethos.rollout.router.app import RouterApp
 from ethos.security import LimitSettings
 from ethos.service import create_app as service_app
 from ethos.service.logs import access_log
 from ethos.settings import Settings
-
 from tests.servers import ServerThread
 
 KEY = "adm-K3y-7f3a9c1e-SECRET"

@@ -1,18 +1,12 @@
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import httpx
 import pytest
 
-
-from tests.servers import ServerThread
-
 from ethos.service import create_app  # noqa: E402
 from ethos.settings import Settings  # noqa: E402
-
 from tests.integration.service.service_helpers import ADMIN_KEY
+from tests.servers import ServerThread
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.integration.service.service_helpers import ADMIN_KEY, ask
 
 H = {"X-Admin-API-Key": ADMIN_KEY}

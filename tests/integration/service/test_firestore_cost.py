@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from tests.integration.service.service_helpers import ask
 
 from ethos.rollout.guard.policy import load_policy
 from ethos.rollout.sources import PriceTable, RevisionMetricsSource
+from tests.integration.service.service_helpers import ask
 
 pytestmark = pytest.mark.firestore
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
+
 from tests.integration.service.service_helpers import ask
 
 pytestmark = [pytest.mark.firestore, pytest.mark.slow]

@@ -7,16 +7,12 @@ Each service owns a temporary SQLite store, so the admin routes' removals touch 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import httpx
 import pytest
 
+from ethos.service.observe import KNOWN_ROUTES  # noqa: E402
 from tests.fuzzing import HOSTILE_BODIES, fuzz, hostile_problems, load, report, stray_problems
 from tests.integration.service.service_helpers import ADMIN_KEY, ask
-
-from ethos.service.observe import KNOWN_ROUTES  # noqa: E402
 
 pytestmark = pytest.mark.slow  # fuzzing: left out of `make test-fast`
 
@@ -98,10 +94,11 @@ def test_admin_query_parameters_are_known_and_single(service) -> None:
 
 def test_the_harness_fails_on_what_it_must() -> None:
     """A 500, and a 400 in plain text, are each reported (the checks are not silently off)."""
-    from tests.servers import ServerThread
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse, PlainTextResponse
     from starlette.routing import Route
+
+    from tests.servers import ServerThread
 
     ok = {"description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}}
     bad = {"description": "bad", "content": {"text/plain": {"schema": {"type": "string"}}}}

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 
-from tests.integration.service.service_helpers import ADMIN_KEY, ask
-
 from ethos.cache import Entry
+from tests.integration.service.service_helpers import ADMIN_KEY, ask
 
 H = {"X-Admin-API-Key": ADMIN_KEY}
 EMAIL = "jane.citizen@example.com"

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import httpx
-from tests.integration.service.service_helpers import ask
 
 from ethos.settings import CACHE_FORMAT_VERSION
+from tests.integration.service.service_helpers import ask
 
 
 def test_health_ok(service):

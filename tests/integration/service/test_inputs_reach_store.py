@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from tests.integration.service.service_helpers import ADMIN_KEY, ask
 
 H = {"X-Admin-API-Key": ADMIN_KEY}

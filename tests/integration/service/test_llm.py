@@ -7,12 +7,13 @@ import json
 
 import httpx
 import pytest
-from tests.integration.service.service_helpers import ask
-from tests.servers import ServerThread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
+
+from tests.integration.service.service_helpers import ask
+from tests.servers import ServerThread
 
 REPLY = "EthosPrompt has five plans: Free, Starter, Team, Business and Enterprise."
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 import httpx
-from tests.integration.service.service_helpers import ask
 
 from ethos.cache.stores.sqlite import SQLiteStore
+from tests.integration.service.service_helpers import ask
 
 QUESTIONS = [
     "Do you integrate with HubSpot?",

@@ -6,10 +6,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))  # bench/ is scripts, not a package
-from loadsoak.mix import HOT_QUESTIONS, Topic, build_mix, kb_topics, pii_message  # noqa: E402
 from loadsoak.checks import PiiValues, judge_stream, mask_pii, parse_sse  # noqa: E402
+from loadsoak.mix import HOT_QUESTIONS, Topic, build_mix, kb_topics, pii_message  # noqa: E402
 from loadsoak.run import Timeline  # noqa: E402
 from loadsoak.stats import percentile, rss_trend, slope_per_min  # noqa: E402
 

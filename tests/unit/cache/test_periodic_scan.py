@@ -29,8 +29,8 @@ from ethos.cache.scan.periodic import (
     ScanState,
     cpu_pause,
 )
-from ethos.cache.stores.sqlite import SQLiteStore
 from ethos.cache.stores import StoreUnavailable
+from ethos.cache.stores.sqlite import SQLiteStore
 
 LEAK_REPLY = "Sure, we will call you on 0412 345 678."
 

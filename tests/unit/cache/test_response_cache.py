@@ -4,12 +4,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ethos.cache.gates.admission import Exchange
 from ethos.cache.entry import Entry
+from ethos.cache.gates.admission import Exchange
 from ethos.cache.keys import Scope, make_key
 from ethos.cache.response_cache import STORE_RETRY_AFTER_S, ResponseCache
-from ethos.cache.stores.sqlite import SQLiteStore
 from ethos.cache.stores import StoreUnavailable
+from ethos.cache.stores.sqlite import SQLiteStore
 
 SCOPE = Scope("marketing", 1, "kb", "p1", "kb1")
 Q = "What are your pricing plans?"

@@ -9,8 +9,8 @@ import pytest
 from ethos.cache.gates.admission import Exchange
 from ethos.cache.keys import Scope
 from ethos.cache.response_cache import STORE_RETRY_AFTER_S, ResponseCache
-from ethos.cache.stores.sqlite import SQLiteStore, failure_kind
 from ethos.cache.stores import StoreUnavailable
+from ethos.cache.stores.sqlite import SQLiteStore, failure_kind
 
 SCOPE = Scope("marketing", 1, "kb", "p1", "kb1")
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 from click.testing import CliRunner
 
-from tests.unit.rollout.incidents._incident_fixtures import write_run
-
 from ethos.cli import cli
 from ethos.cli.errors import CLIError
+from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 
 def invoke(*args):

@@ -7,9 +7,9 @@ import httpx
 
 from ethos.rollout.console.sampler import Sampler
 from ethos.rollout.console.series import SeriesStore
-from ethos.rollout.sources.measurements import Measurement, proportion
 from ethos.rollout.guard.policy import load_policy
 from ethos.rollout.sources.base import FakeSource, SourceError
+from ethos.rollout.sources.measurements import Measurement, proportion
 
 
 def _transport(green_up: bool = True) -> httpx.MockTransport:

@@ -16,9 +16,9 @@ from ethos.rollout.console.views import (
     timeline,
     trigger_rows,
 )
-from ethos.rollout.sources.measurements import Measurement, Snapshot, proportion
 from ethos.rollout.guard.policy import load_policy
 from ethos.rollout.procedures.journal import Journal
+from ethos.rollout.sources.measurements import Measurement, Snapshot, proportion
 
 
 def test_sample_of_reads_the_60s_window_and_turns_requests_into_a_rate() -> None:

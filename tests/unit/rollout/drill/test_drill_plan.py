@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from ethos.rollout.drill.plan import (
     CHECKS,
@@ -56,12 +56,12 @@ def test_a_drill_passes_only_with_every_check_and_within_budget():
 
 
 def test_status_says_when_the_monthly_drill_is_overdue():
-    now = datetime(2026, 11, 28, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 28, tzinfo=UTC)
     assert drill_status([], now)["overdue"]
     h = [{"started": "2026-11-01T10:00:00+00:00", "scenario": "emergency", "passed": True, "report": "a"},
          {"started": "2026-11-20T10:00:00+00:00", "scenario": "standard", "passed": False, "report": "b"}]
     st = drill_status(h, now)
     assert st["last_drill"]["report"] == "b" and st["last_passed_drill"]["report"] == "a"
     assert st["next_due"] == "2026-12-02T10:00:00+00:00" and not st["overdue"]
-    assert drill_status(h, datetime(2026, 12, 3, tzinfo=timezone.utc))["overdue"]
+    assert drill_status(h, datetime(2026, 12, 3, tzinfo=UTC))["overdue"]
     assert drill_status(h[1:], now)["overdue"]  # no drill has passed yet

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ethos.rollout.guard import GuardState, Measurement, Snapshot, evaluate, load_policy, parse_policy
-from ethos.rollout.sources.measurements import DISTRIBUTIONS, PROPORTIONS
 from ethos.rollout.guard.policy import Trigger
+from ethos.rollout.sources.measurements import DISTRIBUTIONS, PROPORTIONS
 
 DEFAULT = load_policy()
 N = 2000  # plenty of samples: the statistics are not what these tests are about

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
-
-from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 import pytest
 
@@ -20,6 +17,7 @@ from ethos.rollout.incidents.evidence import (
     signal_series,
     verify_manifest,
 )
+from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 
 def _logs(sd: Path, records: list[dict]) -> None:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-from tests.unit.rollout.incidents._incident_fixtures import write_run
-
 from ethos.rollout.incidents.checklist import ITEM_IDS, apply_ticks, auto_ticks, new_checklist, progress, tick
+from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 
 def test_what_the_journal_proves_is_ticked_with_time_and_evidence(tmp_path):

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 from ethos.rollout.incidents.episode import (
     EPISODE_S,
@@ -22,6 +17,7 @@ from ethos.rollout.incidents.episode import (
 )
 from ethos.rollout.incidents.record import attach_run, incident_from_run
 from ethos.rollout.procedures.journal import Journal
+from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 T = 1_800_000_000.0
 W = 3600.0

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
-
-from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 from ethos.cache import Entry, open_store
 from ethos.rollout.incidents.pii_leak import compliance_record, tick_task
 from ethos.rollout.incidents.record import IncidentStore
 from ethos.rollout.incidents.respond import pii_leak_response
+from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 T = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 

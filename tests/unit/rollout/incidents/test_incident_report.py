@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-
-from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 from ethos.rollout.incidents.record import IncidentStore, after_rollback, incident_from_run
 from ethos.rollout.incidents.report import (
@@ -18,6 +15,7 @@ from ethos.rollout.incidents.report import (
     keep_human_sections,
     render_report,
 )
+from tests.unit.rollout.incidents._incident_fixtures import write_run
 
 
 def _log(state_dir: Path, revision: str, t: float, status: int, n: int) -> None:

@@ -7,7 +7,6 @@ import os
 
 import pytest
 
-from ethos.rollout.procedures.journal import Journal
 from ethos.rollout.procedures.control import (
     AlreadyDone,
     Control,
@@ -17,6 +16,7 @@ from ethos.rollout.procedures.control import (
     priority_of,
     refusal_message,
 )
+from ethos.rollout.procedures.journal import Journal
 from ethos.rollout.procedures.session import NothingToResume, ResumeRefused, check_resumable, left_splits, select_for_resume
 
 

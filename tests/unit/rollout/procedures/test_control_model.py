@@ -34,11 +34,10 @@ from typing import Any
 import httpx
 import pytest
 from hypothesis import HealthCheck, event, settings
-from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from ethos.rollout.errors import FencedError
 from ethos.rollout.guard import Measurement, parse_policy, proportion
 from ethos.rollout.guard.actuator import ActionOutcome, Actuator, Alerter
 from ethos.rollout.guard.evaluate import Decision, Evaluation
@@ -46,10 +45,10 @@ from ethos.rollout.guard.history import GuardHistory
 from ethos.rollout.guard.loop import Guard
 from ethos.rollout.incidents.hook import on_rollback_finished
 from ethos.rollout.incidents.record import IncidentStore
-from ethos.rollout.procedures.journal import Journal, JournalError
 from ethos.rollout.procedures import PLANS, PlanOptions
 from ethos.rollout.procedures.context import Context
 from ethos.rollout.procedures.control import ROLLBACKS, AlreadyDone, Control, ControlRefused, read_holder
+from ethos.rollout.procedures.journal import Journal, JournalError
 from ethos.rollout.procedures.pending import pending_run
 from ethos.rollout.procedures.plans import Step
 from ethos.rollout.procedures.revisions import RevisionClient
@@ -62,10 +61,10 @@ from ethos.rollout.procedures.session import (
     run_procedure,
     select_for_resume,
 )
-from ethos.rollout.sources.signals import FakeSignals, RevisionSignals
 from ethos.rollout.sources import FakeSource
-from ethos.rollout.traffic.targets import Targets
+from ethos.rollout.sources.signals import FakeSignals, RevisionSignals
 from ethos.rollout.traffic import FakeTrafficManager, TrafficManager, Weights
+from ethos.rollout.traffic.targets import Targets
 
 TARGETS = Targets(router="http://router.test", revisions={"blue": "http://blue.test", "green": "http://green.test"},
                   admin_key="k")

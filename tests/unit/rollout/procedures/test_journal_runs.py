@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from ethos.rollout.procedures.journal import Journal, JournalError, LockHeld, new_rollback_id
 from ethos.rollout.procedures.control import Control
+from ethos.rollout.procedures.journal import Journal, JournalError, LockHeld, new_rollback_id
 
 
 def start(j: Journal, **kw):

@@ -3,15 +3,11 @@ too and holds when it cannot tell, the standard's step 1 reads the 5-minute wind
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from ethos.rollout.procedures import PlanOptions, plan_gradual
 from ethos.rollout.procedures.actions import monitor, set_traffic, verify_issue
 from ethos.rollout.procedures.plans import Step
 from ethos.rollout.procedures.runner import execute
 from ethos.rollout.sources.signals import FakeSignals, RevisionSignals
-
 from tests.unit.rollout.procedures.test_procedures_runner import Revisions, make_ctx
 
 

@@ -7,7 +7,6 @@ import json
 import httpx
 import pytest
 
-from ethos.rollout.procedures.journal import Journal
 from ethos.rollout.notify import FakeNotifier, NotifyError
 from ethos.rollout.procedures import (
     Context,
@@ -18,10 +17,12 @@ from ethos.rollout.procedures import (
     plan_gradual,
     plan_standard,
 )
+from ethos.rollout.procedures.journal import Journal
 from ethos.rollout.procedures.revisions import RevisionClient
-from ethos.rollout.sources.signals import FakeSignals, RevisionSignals as S
-from ethos.rollout.traffic.targets import Targets
+from ethos.rollout.sources.signals import FakeSignals
+from ethos.rollout.sources.signals import RevisionSignals as S
 from ethos.rollout.traffic import FakeTrafficManager
+from ethos.rollout.traffic.targets import Targets
 
 
 class Revisions:
@@ -230,8 +231,8 @@ def test_public_surface():
 
 
 def test_session_runs_locked_and_journaled_and_resumes(tmp_path, revs):
-    from ethos.rollout.procedures.journal import Journal, LockHeld
     from ethos.rollout.procedures.control import Control
+    from ethos.rollout.procedures.journal import Journal, LockHeld
     from ethos.rollout.procedures.session import Clients, resume_procedure, run_procedure
 
     targets = Targets(router="http://router.test", revisions={"blue": "http://blue.test", "green": "http://green.test"},

@@ -8,24 +8,22 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
 from ethos.rollout.guard.actuator import ActionOutcome, Alerter, FakeActuator
-from ethos.rollout.procedures.control import Control
-from ethos.rollout.procedures.journal import Journal, RunRecord
 from ethos.rollout.notify import FakeNotifier
 from ethos.rollout.procedures import PlanOptions, plan_emergency
 from ethos.rollout.procedures.actions import DELIVERED_NOTE, delivered_before
+from ethos.rollout.procedures.control import Control
 from ethos.rollout.procedures.crash import CrashHook, crash_point
+from ethos.rollout.procedures.journal import Journal, RunRecord
 from ethos.rollout.procedures.pending import find_pending, pending_run
 from ethos.rollout.procedures.revisions import RevisionClient
 from ethos.rollout.procedures.session import Clients, resume_procedure
-from ethos.rollout.traffic.targets import Targets
 from ethos.rollout.traffic import FakeTrafficManager
-
+from ethos.rollout.traffic.targets import Targets
 from tests.unit.rollout.procedures.test_procedures_runner import Revisions  # the fake revisions of the runner tests
 
 
@@ -194,9 +192,9 @@ def test_command_actuator_resumes_the_pending_run_instead_of_starting_one(tmp_pa
 def test_the_guard_saves_its_incident_before_it_acts(tmp_path) -> None:
     from ethos.rollout.guard.history import GuardHistory
     from ethos.rollout.guard.loop import Guard
-    from ethos.rollout.sources.measurements import proportion
     from ethos.rollout.guard.policy import parse_policy
     from ethos.rollout.sources import FakeSource
+    from ethos.rollout.sources.measurements import proportion
 
     policy = parse_policy({"interval": "5s", "triggers": [{
         "name": "err5", "signal": "error_rate", "comparator": ">", "threshold": 0.05, "windows": [60],
