@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: The cache format this code writes and reads. Entries of other formats are misses.
 CACHE_FORMAT_VERSION = 1
 
+#: The cache URLs ``open_store`` knows (an empty URL means SQLite under the state dir).
+CACHE_URL_SCHEMES = ("sqlite://", "redis://", "rediss://", "unix://", "firestore://")
+
 #: Longest accepted chat message, in characters.
 MAX_MESSAGE_CHARS = 4000
 
@@ -109,6 +112,20 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_path_is_none(cls, v: object) -> object:
         return None if v == "" else v
+
+    @field_validator("cache_url")
+    @classmethod
+    def _cache_url(cls, v: str) -> str:
+        # A URL that can never work is a configuration error, not a degraded start: a store
+        # that is down (Redis, the Firestore emulator) is reopened by itself; a typo never is.
+        v = v.strip()
+        if v and not v.startswith(CACHE_URL_SCHEMES):
+            shown = v.split("://", 1)[0] + "://..." if "://" in v else "a URL without a scheme"
+            raise ValueError(
+                f"unknown cache URL scheme ({shown}): use sqlite:///PATH, redis://HOST:PORT/DB,"
+                " rediss://..., unix:///PATH or firestore://PROJECT[/DATABASE]"
+            )
+        return v
 
     @field_validator("revision")
     @classmethod

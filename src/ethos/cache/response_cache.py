@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from .gates.admission import DEFAULT_GATES, Exchange, Gate, Rejection, decide
 from .entry import Entry
+from .gates.admission import DEFAULT_GATES, Exchange, Gate, Rejection, decide
 from .keys import Scope, make_key, validate_namespace
 from .memory import MemoryTier
 from .stores import WRITE_FAILURES, Store, StoreUnavailable

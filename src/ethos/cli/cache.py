@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
@@ -145,76 +144,4 @@ def scan_pii(purge: bool, as_json: bool, quiet: bool) -> None:
         if report.purged:
             click.echo(f"purged {report.purged} entries")
     if report.leaks:
-        raise SystemExit(1)
-
-
-@cache.command()
-@click.argument("pairs_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--namespace", required=True, help="The cache namespace the pairs come from.")
-@click.option("--target-precision", type=click.FloatRange(0.0, 1.0), default=0.98,
-              show_default=True, help="Precision the chosen operating point must reach.")
-@click.option("--write", "write_to", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Save the chosen point for the namespace in this calibration"
-              " file (ETHOS_SEMANTIC_CALIBRATION; created when missing).")
-@click.option("--json", "as_json", is_flag=True, help="Print the table and choice as JSON.")
-def calibrate(pairs_file: Path, namespace: str, target_precision: float,
-              write_to: Path | None, as_json: bool) -> None:
-    """Precision/recall of the pair verifier on a namespace's labelled pairs.
-
-    PAIRS_FILE holds JSON lines {"text_a": asked, "text_b": stored, "label": 1 or 0}. Prints
-    the table over the cosine floor and the pair model's p_min, and the point of highest
-    recall that reaches --target-precision; --write keeps it for the namespace. Runs the
-    models offline; needs no cache store.
-    """
-    from ..agent import KnowledgeBase
-    from ..cache.keys import validate_namespace
-    from ..cache.semantic.calibrate import CalibrationError, choose, judge, read_pairs, save_calibration, table
-    from ..cache.semantic.embedders import MiniLMEmbedder
-    from ..cache.semantic.pair import PairModel, PairModelError
-    from ..cache.semantic.verify import Calibration
-    from ..settings import Settings
-
-    try:
-        validate_namespace(namespace)
-        settings = Settings()
-        pairs = read_pairs(pairs_file)
-    except (ValueError, CalibrationError) as e:
-        raise CLIError(str(e), 2) from None
-    kb = KnowledgeBase.from_dir(settings.kb_dir) if settings.kb_dir else KnowledgeBase.bundled()
-    names = [*kb.plan_names(), *kb.product_names()]
-    try:
-        judged = judge(pairs, MiniLMEmbedder(), PairModel(), names)
-    except PairModelError as e:
-        raise CLIError(str(e)) from None
-    rows = table(judged)
-    best = choose(rows, target_precision)
-    out = {"namespace": namespace, "pairs": len(pairs), "positives": int(judged.label.sum()),
-           "target_precision": target_precision, "table": rows, "chosen": best}
-    if best is not None and write_to is not None:
-        try:
-            save_calibration(write_to, namespace, Calibration(best["p_min"], best["cosine_floor"]),
-                             pairs=len(pairs), precision=round(best["precision"], 4),
-                             recall=round(best["recall"], 4), source=str(pairs_file))
-        except (OSError, CalibrationError) as e:
-            raise CLIError(f"cannot write {write_to}: {e}") from None
-        out["written"] = str(write_to)
-    if as_json:
-        click.echo(json.dumps(out))
-    else:
-        click.echo(f"{namespace}: {len(pairs)} pairs ({out['positives']} same question) from"
-                   f" {pairs_file}")
-        click.echo("cosine_floor  p_min  precision  recall  right  wrong")
-        for r in rows:
-            mark = "  <- chosen" if r is best else ""
-            click.echo(f"  {r['cosine_floor']:10.2f}  {r['p_min']:5.2f}  {r['precision']:9.3f}"
-                       f"  {r['recall']:6.3f}  {r['right']:5d}  {r['wrong']:5d}{mark}")
-        if best is None:
-            click.echo(f"no operating point reaches precision {target_precision:g}:"
-                       " the namespace keeps the default")
-        else:
-            click.echo(f"chosen: p_min {best['p_min']:g}, cosine_floor {best['cosine_floor']:g}"
-                       f" (precision {best['precision']:.3f}, recall {best['recall']:.3f})")
-            if write_to is not None:
-                click.echo(f"written to {write_to} (set ETHOS_SEMANTIC_CALIBRATION to use it)")
-    if best is None:
         raise SystemExit(1)

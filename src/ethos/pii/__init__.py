@@ -8,7 +8,8 @@ else of ethos.
 
 from __future__ import annotations
 
-from .allow import DEFAULT_ALLOW, ENV_VAR as ALLOW_ENV_VAR, allow_set
+from .allow import DEFAULT_ALLOW, allow_set
+from .allow import ENV_VAR as ALLOW_ENV_VAR
 from .detect import detect, detect_exchange, redact
 from .finding import ENTITIES, Finding
 from .scan import Leak, ScanProgress, scan_entries, scan_entry

@@ -7,8 +7,8 @@ Items are compared in a normal form, so ``1300 384 677``, ``1300-384-677`` and
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 _NON_DIGIT = re.compile(r"\D+")

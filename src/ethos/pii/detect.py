@@ -12,13 +12,13 @@ import re
 from collections.abc import Iterable
 
 from . import checksums as ck
+from . import patterns as P  # noqa: N812 - the patterns, read as P.EMAIL, P.CODE
 from .allow import allow_set, fold_email, normalise
 from .context import has_context, nearest_context
 from .finding import Finding
 from .folded import folded_findings
 from .names import echoed_names, edge_names, person_at
 from .numbers import classify_number
-from . import patterns as P
 from .patterns import TRIGGER_KIND
 from .words import STREET_TYPES_PLAIN
 

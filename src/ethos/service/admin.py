@@ -16,6 +16,7 @@ from ..pii import log_safe as redact
 from .auth import check_admin
 from .errors import ApiError
 
+
 def known_query_only(request: Request) -> None:
     """Refuse query parameters the route does not take (a misspelt one is not silently
     ignored) and parameters given twice."""

@@ -81,8 +81,7 @@ def test_stream_then_hit_replayed_as_stream(service):
     assert r2.headers["X-Cache"] == "HIT"
     ev2 = _events(r2.text)
     assert "".join(d["delta"] for e, d in ev2 if e == "message") == text1
-    assert ev2[-1] == ("done", {"cache": "hit", "revision": "blue", "sources": ["security-and-privacy.md"],
-                                "grounded": True})
+    assert ev2[-1] == ("done", {"cache": "hit", "revision": "blue", "sources": ["security-and-privacy.md"]})
 
 
 def test_stats_count_hits_and_misses(service):

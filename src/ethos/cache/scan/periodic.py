@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 
 from ...pii import scan_entry
 from ..entry import Entry
-from .leaks import detector_healthy, record_complete_scan
 from ..stores import Store, StoreError
+from .leaks import detector_healthy, record_complete_scan
 
 log = logging.getLogger("ethos.cache.pii_scan")
 

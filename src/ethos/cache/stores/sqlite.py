@@ -13,14 +13,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import types
 import threading
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..entry import Entry
 from ..keys import glob_matches
-from .base import Store, StoreMissing, StoreStats, StoreUnavailable, escape_glob, check_key
+from .base import Store, StoreMissing, StoreStats, StoreUnavailable, check_key, escape_glob
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
