@@ -4,6 +4,7 @@ from .base import Answer, Answerer, AnswererError, AnswererTimeout
 from .kb_answerer import KnowledgeBaseAnswerer
 from .knowledge import KnowledgeBase
 
+
 def __getattr__(name: str):
     # httpx (and what it imports) is only needed when a real LLM is configured.
     if name == "OpenAICompatibleAnswerer":

@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
 )
 
 from ..cache.keys import NAMESPACE_REGEX, validate_namespace
 from ..settings import MAX_MESSAGE_CHARS
-
 
 #: "holds a character that str.strip() keeps": Python's whitespace, spelled out, because
 #: JSON Schema validators' \s is not Python's (U+001C-U+001F, U+0085)

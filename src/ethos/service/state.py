@@ -11,10 +11,10 @@ from ..agent import KnowledgeBase, KnowledgeBaseAnswerer
 from ..agent.base import Answerer
 from ..cache import ResponseCache, Scope, Store, StoreError, open_store
 from ..cache.gates.admission import Exchange, completeness_gate
-from ..cache.scan.leaks import PII_LEAKS_META, PII_SCAN_OK_META
-from ..cache.scan.periodic import PeriodicLeakScan, ScanSchedule
 from ..cache.gates.pii import pii_check
 from ..cache.gates.quality import make_quality_gate
+from ..cache.scan.leaks import PII_LEAKS_META, PII_SCAN_OK_META
+from ..cache.scan.periodic import PeriodicLeakScan, ScanSchedule
 from ..settings import Settings
 from .metrics import ServiceMetrics
 from .sessions import SessionHistory
