@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 from ..agent import KnowledgeBase, KnowledgeBaseAnswerer
 from ..agent.base import Answerer
@@ -19,6 +20,9 @@ from ..settings import Settings
 from .metrics import ServiceMetrics
 from .sessions import SessionHistory
 from .unavailable import UnavailableStore
+
+if TYPE_CHECKING:
+    from ..cache.semantic import SemanticTier
 
 log = logging.getLogger("ethos.service")
 
@@ -67,6 +71,14 @@ class AppState:
 
     def semantic_loading(self) -> bool:
         return self.cache.semantic is not None and self.cache.semantic.state == "loading"
+
+    def _semantic_tier(self) -> SemanticTier | None:
+        """The cache's semantic tier, with its life cycle (``start``, ``wait_ready``, ``store``).
+
+        The cache needs only a ``SemanticMatcher``; :meth:`build`, the only way an AppState
+        is made, gives it a ``SemanticTier`` or nothing.
+        """
+        return cast("SemanticTier | None", self.cache.semantic)
 
     @property
     def revision(self) -> str:
@@ -139,8 +151,9 @@ class AppState:
     # --- background work -----------------------------------------------------------
     async def start(self) -> None:
         self.tasks.append(asyncio.create_task(asyncio.to_thread(self.kb.warm), name="ethos.kb-warm"))
-        if self.cache.semantic is not None:
-            self.cache.semantic.start()  # loads the model in its own thread
+        tier = self._semantic_tier()
+        if tier is not None:
+            tier.start()  # loads the model in its own thread
         self.tasks.append(asyncio.create_task(self._selftest_loop(), name="ethos.pii-selftest"))
         self.tasks.append(asyncio.create_task(self._flush_hits_loop(), name="ethos.flush-hits"))
         self.tasks.append(asyncio.create_task(self._store_watch_loop(), name="ethos.store-watch"))
@@ -223,8 +236,9 @@ class AppState:
                 if not isinstance(store, UnavailableStore):
                     self.metrics.watch_store(store)
                     self.cache.use_store(store)
-                    if self.cache.semantic is not None:
-                        self.cache.semantic.store = store
+                    tier = self._semantic_tier()
+                    if tier is not None:
+                        tier.store = store
             ok = await asyncio.to_thread(self.cache.check_store)
             self.metrics.store_up.labels(self.revision).set(1 if ok else 0)
 
@@ -235,9 +249,10 @@ class AppState:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self.tasks.clear()
-        if self.wait_for_model and self.semantic_loading():
+        tier = self._semantic_tier()
+        if self.wait_for_model and tier is not None and self.semantic_loading():
             # let the loader thread finish: a process that exits while it is inside torch
             # aborts ("terminate called without an active exception")
-            await asyncio.to_thread(self.cache.semantic.wait_ready, 120)
+            await asyncio.to_thread(tier.wait_ready, 120)
         await asyncio.to_thread(self.cache.close)
         await self.answerer.aclose()
