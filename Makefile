@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint install bench image clean verifier verifier-figures
+.PHONY: run test test-fast lint install bench image clean
 
 # torch first, with pip, pinned: that takes the CPU build on this kind of machine instead of
 # a CUDA build of several GB pulled in by sentence-transformers.
@@ -47,21 +47,7 @@ image: $(STAMP)
 ## measures the container image, so it is built first.
 bench: $(STAMP) image
 	$(BIN)/pip install -q -e '.[test,bench]'
-	for b in bench/*.py; do [ $$b = bench/train_verifier.py ] && continue; $(BIN)/python $$b || exit 1; done
-
-## Retrain the semantic tier's pair verifier (bench/train_verifier.py: fixed seed and data
-## split; about 40-60 min on 2 cores; progress in bench/.cache/train_verifier.log) into
-## src/ethos/cache/semantic/models/, then reproduce its figures.
-verifier: $(STAMP)
-	$(BIN)/python bench/train_verifier.py
-	$(MAKE) verifier-figures
-
-## The pair verifier's figures, from the shipped model (each prints the command that reproduces it).
-verifier-figures: $(STAMP)
-	$(BIN)/pip install -q -e '.[test,bench]'
-	$(BIN)/python bench/semantic_qqp.py --calibrate
-	rc=0; for b in semantic_qqp.py semantic_mock.py kb_pairs.py kb_groundedness.py \
-	  "semantic_speed.py --queries 300"; do $(BIN)/python bench/$$b || rc=1; done; exit $$rc
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .ethos .pytest_cache
