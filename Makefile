@@ -28,9 +28,12 @@ test: $(STAMP)
 
 ## Unit and integration tests without the e2e and slow ones: the loop to run while you work.
 ## Leaves out tests/e2e (the CLI started as a user would), tests marked `slow` (the drills,
-## the 24 h guard simulation, fuzzing, soak) and the container image's tests.
+## the 24 h guard simulation, fuzzing, soak) and the container image's tests. Runs on
+## FAST_WORKERS processes (pytest-xdist): each test has its own Redis prefix, Firestore project,
+## ports and state directory, so they do not meet.
+FAST_WORKERS ?= 4
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest tests/unit tests/integration -m "not slow and not e2e and not image" -q
+	$(BIN)/python -m pytest tests/unit tests/integration -m "not slow and not e2e and not image" -q -n $(FAST_WORKERS)
 
 ## ruff, mypy and the import-linter contracts (pyproject.toml) on the package.
 lint: $(STAMP)
