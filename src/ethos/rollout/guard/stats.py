@@ -16,17 +16,29 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from statistics import NormalDist
 
 import numpy as np
-from scipy import stats as _st
-from scipy.special import gammaln as _gammaln
-from scipy.special import ndtr as _ndtr
+
+# The standard library and numpy only: the container image keeps no more of scipy than the
+# knowledge base's BM25 needs (scipy.sparse), and `ethos guard` runs from that image too.
+_NORMAL = NormalDist()
+_lgamma = np.vectorize(math.lgamma, otypes=[float])
 
 
 @lru_cache(maxsize=64)
 def _z(confidence: float) -> float:
     """One-sided normal quantile for ``confidence`` (0.9 -> 1.28)."""
-    return float(_st.norm.ppf(confidence))
+    return _NORMAL.inv_cdf(confidence)
+
+
+def _ndtr(z: float) -> float:
+    """The standard normal CDF, accurate far into both tails (erfc, not 1 - erf)."""
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def _gammaln(x: np.ndarray | float) -> np.ndarray:
+    return _lgamma(np.asarray(x, dtype=float))
 
 
 def wilson_bounds(events: int, n: int, confidence: float) -> tuple[float, float]:

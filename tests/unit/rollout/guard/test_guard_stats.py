@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from scipy import special as sp
 from scipy import stats as st
 
+from ethos.rollout.guard import stats as gstats
 from ethos.rollout.guard.stats import (
     compare_proportions,
     compare_samples,
@@ -36,6 +38,25 @@ def test_fisher_matches_scipy(worse: str) -> None:
         ce, be = int(rng.integers(0, cn + 1)), int(rng.integers(0, bn + 1))
         ref = st.fisher_exact([[ce, cn - ce], [be, bn - be]], alternative=worse)[1]
         assert fisher_p(ce, cn, be, bn, worse) == pytest.approx(ref, rel=1e-8, abs=1e-300)
+
+
+def test_normal_quantile_and_tails_match_scipy_without_importing_it() -> None:
+    # the guard's own module uses the standard library (the image keeps only scipy.sparse)
+    source = open(gstats.__file__, encoding="utf-8").read()
+    assert "from scipy" not in source and "import scipy" not in source
+    for confidence in (0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 1 - 1e-9):
+        assert gstats._z(confidence) == pytest.approx(st.norm.ppf(confidence), rel=1e-12)
+    for z in np.linspace(-37, 8, 181):
+        assert gstats._ndtr(float(z)) == pytest.approx(sp.ndtr(z), rel=1e-12, abs=1e-300)
+    x = np.array([0.5, 1.0, 7.0, 600.5, 1e6])
+    assert gstats._gammaln(x) == pytest.approx(sp.gammaln(x), rel=1e-13)
+
+
+def test_fisher_matches_scipy_on_large_windows() -> None:
+    for ce, cn, be, bn in ((140, 9000, 95, 11000), (0, 20000, 3, 20000), (900, 1000, 850, 1000)):
+        for worse in ("greater", "less"):
+            ref = st.fisher_exact([[ce, cn - ce], [be, bn - be]], alternative=worse)[1]
+            assert fisher_p(ce, cn, be, bn, worse) == pytest.approx(ref, rel=1e-7, abs=1e-300)
 
 
 def test_wilson_bounds() -> None:
