@@ -54,4 +54,14 @@ for name in ("numpy", "scipy.sparse", "onnxruntime", "tokenizers", "usearch.inde
 import phonenumbers
 
 assert phonenumbers.is_valid_number(phonenumbers.parse("+61 2 9374 4000", None))
+
+# the knowledge base's BM25 (bm25s, scipy.sparse) answers, with what the prune list left
+import asyncio
+
+from ethos.agent.kb_answerer import KnowledgeBaseAnswerer
+
+kb = KnowledgeBaseAnswerer()
+for question in ("What plans do you offer?", "Do you integrate with HubSpot?", "Is SSO supported?"):
+    answer = asyncio.run(kb.answer(question))
+    assert answer.sources, (question, answer)
 EOF

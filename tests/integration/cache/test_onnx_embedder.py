@@ -116,3 +116,31 @@ def test_usearch_then_onnxruntime_does_not_crash() -> None:
     out = subprocess.run([sys.executable, "-c", "import usearch.index, onnxruntime"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_weights_stored_as_fp16_halve_the_file_and_keep_the_vectors(
+        onnx_model: MiniLMEmbedder, cache_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # what the container image ships (deploy/image/export_model.py)
+    import onnx
+    import onnxruntime as ort
+
+    from ethos.cache.semantic.onnx_export import store_weights_as_fp16
+
+    full = next(cache_dir.iterdir())
+    halved = tmp_path / "fp16.onnx"
+    assert store_weights_as_fp16(full, halved) > 30  # the attention and feed-forward matrices
+    assert halved.stat().st_size < 0.55 * full.stat().st_size
+    monkeypatch.setenv("ETHOS_MODEL_ONNX", str(halved))
+    m = MiniLMEmbedder(backend="onnx")
+    a, b = onnx_model.embed(TEXTS), m.embed(TEXTS)
+    assert 0 < np.abs(a - b).max() < 1e-3
+    assert np.abs(a @ a.T - b @ b.T).max() < 1e-3
+    # ONNX Runtime folds the casts when it loads the graph: it computes on float32 weights
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(halved), options, providers=["CPUExecutionProvider"])
+    optimized = onnx.load(str(tmp_path / "optimized.onnx"))
+    assert not [n for n in optimized.graph.node if n.op_type == "Cast" and n.name.endswith("__cast")]
+    assert all(t.data_type != onnx.TensorProto.FLOAT16 for t in optimized.graph.initializer)
