@@ -1,11 +1,11 @@
-"""``ethos stack up | status | down``: blue, green and the router as local processes."""
+"""``ethos stack up | status | fault | down``: blue, green and the router as local processes."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 import httpx
@@ -182,3 +182,90 @@ def down(state_dir: str | None, yes: bool, as_json: bool) -> None:
         click.echo(json.dumps({"stopped": stopped}))
     else:
         click.echo(f"stopped: {', '.join(stopped) or '(nothing was running)'}")
+
+
+def _shown(faults: Any) -> str:
+    """``error_rate=0.2, latency_ms=500`` or ``none``, from a ``Faults.describe()`` dict."""
+    if not isinstance(faults, dict) or not faults:
+        return "none"
+    return ", ".join(f"{k}={v}" for k, v in faults.items())
+
+
+@stack.command()
+@click.argument("revision")
+@click.argument("settings", nargs=-1, metavar="[NAME=VALUE]...")
+@click.option("--clear", is_flag=True, help="Switch every fault off.")
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="The stack's state dir (default: $ETHOS_STATE_DIR or .ethos).")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for the revision.")
+@click.option("--yes", is_flag=True, help="No prompts (there are none; accepted for scripts).")
+@click.option("--json", "as_json", is_flag=True, help="Print the revision's answer as JSON.")
+def fault(revision: str, settings: tuple[str, ...], clear: bool, state_dir: str | None, timeout: float,
+          yes: bool, as_json: bool) -> None:
+    """Switch faults on a running revision, without a restart (drills and demos).
+
+    \b
+      ethos stack fault green error_rate=0.2            # 20% of green's chat requests answer 500
+      ethos stack fault green latency_ms=2000 ttft_ms=800
+      ethos stack fault green --clear                   # every fault off
+      ethos stack fault green                           # show the faults in force
+
+    The NAME=VALUE settings are ETHOS_FAULTS's grammar (error_rate=0..1, latency_ms=MS,
+    ttft_ms=MS), one per argument or comma-separated. They replace the faults in force: a
+    fault not given is off. Exit 2 on bad input (settings, unknown revision), 1 when the stack
+    or the revision cannot be reached or refuses.
+    """
+    from ethos.rollout.errors import RolloutError
+    from ethos.rollout.procedures.revisions import RevisionClient, RevisionRefused
+    from ethos.rollout.stack.state import load_stack, resolve_state_dir
+    from ethos.service.faults import Faults
+
+    if clear and settings:
+        raise CLIError("give fault settings or --clear, not both", EXIT_USAGE)
+    wanted = None
+    if settings:
+        try:
+            wanted = Faults.parse(",".join(settings), source="fault settings")
+        except ValueError as e:
+            raise CLIError(str(e), EXIT_USAGE) from None
+    sdir = resolve_state_dir(state_dir)
+    try:
+        state = load_stack(sdir)
+    except RolloutError as e:
+        raise CLIError(str(e), EXIT_FAILED) from None
+    if state is None:
+        raise CLIError(f"no stack recorded in {sdir.resolve()} (start one with `ethos stack up`)", EXIT_FAILED)
+    if revision not in state.revisions:
+        raise CLIError(f"unknown revision {revision!r}; this stack has: {', '.join(state.revisions)}", EXIT_USAGE)
+    url = state.revisions[revision]
+    key = state.admin_key()
+    if not key:
+        where = f"the stack's key file {state.admin_key_file} cannot be read" if state.admin_key_file \
+            else "the stack was started with the key from ETHOS_ADMIN_API_KEY"
+        raise CLIError(f"no admin key: set ETHOS_ADMIN_API_KEY ({where})", EXIT_FAILED)
+    client = RevisionClient(state.revisions, key, timeout=timeout)
+    try:
+        if clear:
+            body = client.clear_faults(revision)
+        elif wanted is not None:
+            body = client.set_faults(revision, {"error_rate": wanted.error_rate, "latency_ms": wanted.latency_ms,
+                                                "ttft_ms": wanted.ttft_ms})
+        else:
+            body = client.faults(revision)
+    except RevisionRefused as e:
+        hint = {403: "; the admin key is not this stack's (ETHOS_ADMIN_API_KEY overrides its key file)",
+                404: "; this revision runs an ethos without /api/admin/faults (restart the stack)"}
+        raise CLIError(f"{revision} refused: {e}{hint.get(e.status, '')}", EXIT_FAILED) from None
+    except RolloutError as e:  # unreachable, timed out, 5xx
+        raise CLIError(f"{revision} at {url} does not answer ({e}); is the stack up? "
+                       "see `ethos stack status`", EXIT_FAILED) from None
+    finally:
+        client.close()
+    if as_json:
+        click.echo(json.dumps({**body, "url": url}))
+        return
+    now = _shown(body.get("faults"))
+    line = f"{revision} ({url}): faults {'on: ' + now if body.get('enabled') else 'off'}"
+    if "previous" in body:
+        line += f" (before: {_shown(body['previous'])})"
+    click.echo(line)

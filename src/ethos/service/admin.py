@@ -1,4 +1,5 @@
-"""Admin routes behind ``X-Admin-API-Key``: invalidation, stats, most-asked questions."""
+"""Admin routes behind ``X-Admin-API-Key``: invalidation, stats, most-asked questions, and the
+faults in force (switched on a running revision for drills)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from ..cache.scan.leaks import scan_store
 from ..pii import log_safe as redact
 from .auth import check_admin
 from .errors import ApiError
+from .faults import Faults
+from .schemas import FaultsRequest
 
 
 def known_query_only(request: Request) -> None:
@@ -151,3 +154,39 @@ async def top(request: Request, n: int = Query(20, ge=1, le=TOP_MAX)):
     except StoreUnavailable as e:
         raise _unavailable(e) from None
     return {"questions": [i["question"] for i in items], "items": items}
+
+
+def _faults_body(st, previous: Faults | None = None) -> dict:
+    """The faults in force on this revision (and, after a switch, the ones before)."""
+    f = st.faults.faults
+    out = {"revision": st.revision, "enabled": f.enabled, "faults": f.describe(), "spec": f.spec()}
+    if previous is not None:
+        out["previous"] = previous.describe()
+    return out
+
+
+def _switch(st, faults: Faults) -> dict:
+    previous = st.faults.set(faults)
+    # a drill's own doing, logged loudly so the evidence of the window shows it
+    log.warning("fault injection switched",
+                extra={"faults": faults.spec() or "off", "previous": previous.spec() or "off"})
+    return _faults_body(st, previous)
+
+
+@router.get("/faults")
+async def get_faults(request: Request):
+    """The faults in force on this revision (``ETHOS_FAULTS`` at start, or as last switched)."""
+    return _faults_body(request.app.state.ethos)
+
+
+@router.put("/faults")
+async def put_faults(request: Request, body: FaultsRequest):
+    """Put exactly these faults in force now (a field left out is off), without a restart."""
+    faults = Faults(error_rate=body.error_rate, latency_ms=body.latency_ms, ttft_ms=body.ttft_ms)
+    return _switch(request.app.state.ethos, faults)
+
+
+@router.delete("/faults")
+async def clear_faults(request: Request):
+    """Switch every fault off (also one given by ``ETHOS_FAULTS`` at start)."""
+    return _switch(request.app.state.ethos, Faults())

@@ -12,6 +12,7 @@ from ..security import AdminGate, AuthCounters, LimitSettings
 from ..settings import Settings, get_settings
 from . import admin, chat, errors, health, openapi, sessions
 from .fastlane import FastLane
+from .faults import FaultMiddleware, Faults, FaultSwitch
 from .observe import ObserveMiddleware
 from .state import AppState
 
@@ -41,7 +42,10 @@ def create_app(settings: Settings | None = None, *, access_log: bool = True,
     """
     settings = settings or get_settings()
     auth_limits = auth_limits or LimitSettings.from_env()
+    faults = Faults.parse(settings.faults)  # a bad ETHOS_FAULTS stops the start, naming the part
     state = AppState.build(settings)
+    gauge = state.metrics.faults_on.labels(settings.revision)
+    state.faults = FaultSwitch(faults, on_change=lambda f: gauge.set(1 if f.enabled else 0))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -69,13 +73,10 @@ def create_app(settings: Settings | None = None, *, access_log: bool = True,
     app.include_router(chat.router)
     app.include_router(health.router)
     app.include_router(admin.router)
-    # innermost first: the fast lane runs inside fault injection and observation
+    # innermost first: the fast lane runs inside fault injection and observation. Fault
+    # injection is always installed (one attribute read per request while no fault is on), so
+    # PUT /api/admin/faults can switch faults on a running revision.
     app.add_middleware(FastLane, state=state)
-    if settings.faults:
-        from .faults import FaultMiddleware, Faults
-
-        state.faults = Faults.parse(settings.faults)
-        state.metrics.faults_on.labels(settings.revision).set(1)
-        app.add_middleware(FaultMiddleware, faults=state.faults)
+    app.add_middleware(FaultMiddleware, faults=state.faults)
     app.add_middleware(ObserveMiddleware, metrics=state.metrics, access_log=access_log)
     return app

@@ -35,7 +35,7 @@ def health_body(st) -> dict:
         "answerer": st.answerer.id,
         "kb_version": st.answerer.kb_version,
         "semantic": semantic,
-        "faults": st.faults.describe() if st.faults is not None else None,
+        "faults": st.faults.faults.describe() or None,
     }
 
 

@@ -12,7 +12,7 @@ from .metrics import ServiceMetrics
 KNOWN_ROUTES = frozenset({
     "/api/ai/marketing-chat", "/health", "/metrics", "/api/admin/cache/invalidate",
     "/api/admin/cache/invalidate-source", "/api/admin/cache/stats", "/api/admin/cache/top",
-    "/api/admin/cache/pii-scan",
+    "/api/admin/cache/pii-scan", "/api/admin/faults",
 })
 
 

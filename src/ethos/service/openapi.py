@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from .auth import ADMIN_HEADER
+from .faults import MAX_DELAY_MS
 
 ADMIN_SCHEME = "AdminApiKey"
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -38,6 +39,15 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 _COUNT = {"type": "integer", "minimum": 0}
+#: the faults that are on (``Faults.describe``): absent ones are off
+_FAULTS_ON = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "error_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "latency_ms": {"type": "integer", "minimum": 1},
+        "ttft_ms": {"type": "integer", "minimum": 1},
+    },
+}
 _HEALTH = {
     "type": "object",
     "required": ["status", "revision", "store", "cache_enabled"],
@@ -57,7 +67,7 @@ _HEALTH = {
         "cache_enabled": {"type": "boolean"},
         "answerer": {"type": "string"},
         "semantic": {"type": "string"},
-        "faults": {"type": ["object", "null"]},
+        "faults": {"anyOf": [_FAULTS_ON, {"type": "null"}]},
     },
 }
 #: 200 bodies by path (the admin routes return plain dicts)
@@ -91,6 +101,16 @@ BODIES: dict[str, dict[str, Any]] = {
             }},
         },
     },
+    "/api/admin/faults": {
+        "type": "object", "required": ["revision", "enabled", "faults", "spec"],
+        "properties": {
+            "revision": {"type": "string"},
+            "enabled": {"type": "boolean"},
+            "faults": _FAULTS_ON,
+            "spec": {"type": "string", "description": "The same in the ETHOS_FAULTS grammar ('' when off)."},
+            "previous": {**_FAULTS_ON, "description": "After PUT or DELETE: the faults in force before."},
+        },
+    },
     "/api/admin/cache/pii-scan": {
         "type": "object", "required": ["scanned", "leaking", "entities", "leaks", "purged"],
         "properties": {
@@ -100,7 +120,7 @@ BODIES: dict[str, dict[str, Any]] = {
         },
     },
 }
-#: error statuses by path, besides 422 (FastAPI adds it where there are parameters)
+#: error statuses by path (or "METHOD path"), besides 422 (FastAPI adds it where there are parameters)
 ERRORS: dict[str, dict[int, str]] = {
     "/api/ai/marketing-chat": {
         400: "The body is not a JSON object.",
@@ -110,6 +130,11 @@ ERRORS: dict[str, dict[int, str]] = {
     },
     "/api/admin/cache/invalidate": {400: "key_pattern is not a valid pattern."},
     "/api/admin/cache/invalidate-source": {400: "source is not a document file name."},
+    "PUT /api/admin/faults": {
+        400: "The body is not a JSON object; or a query parameter the route does not take.",
+        422: "A fault is unknown, of the wrong type or out of range (error_rate 0..1, "
+             f"latency_ms and ttft_ms whole milliseconds 0..{MAX_DELAY_MS}).",
+    },
 }
 ADMIN_ERRORS = {
     400: "A query parameter the route does not take, or one given twice.",
@@ -145,7 +170,7 @@ def complete(doc: dict[str, Any]) -> dict[str, Any]:
         ADMIN_SCHEME: {"type": "apiKey", "in": "header", "name": ADMIN_HEADER}
     }
     for path, item in doc.get("paths", {}).items():
-        for op in item.values():
+        for method, op in item.items():
             responses = op.setdefault("responses", {})
             if "422" in responses:
                 responses["422"] = _error("A parameter is missing, of the wrong type or out of range.")
@@ -153,7 +178,7 @@ def complete(doc: dict[str, Any]) -> dict[str, Any]:
                 op["security"] = [{ADMIN_SCHEME: []}]
                 for status, text in ADMIN_ERRORS.items():
                     responses[str(status)] = _error(text)
-            for status, text in ERRORS.get(path, {}).items():
+            for status, text in {**ERRORS.get(path, {}), **ERRORS.get(f"{method.upper()} {path}", {})}.items():
                 responses[str(status)] = _error(text)
             ok = responses.get("200", {})
             if path in BODIES:

@@ -10,6 +10,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
     StrictInt,
     StrictStr,
     field_validator,
@@ -17,6 +18,7 @@ from pydantic import (
 
 from ..cache.keys import NAMESPACE_REGEX, validate_namespace
 from ..settings import MAX_MESSAGE_CHARS
+from .faults import MAX_DELAY_MS
 
 #: "holds a character that str.strip() keeps": Python's whitespace, spelled out, because
 #: JSON Schema validators' \s is not Python's (U+001C-U+001F, U+0085)
@@ -64,6 +66,23 @@ class ChatRequest(BaseModel):
         if not v.strip():
             raise ValueError("message is blank")
         return v
+
+
+#: a share of requests, 0..1 (0, 0.2 or 1; not "0.2", true or NaN)
+Share = Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)]
+#: whole milliseconds of a fault's delay (2000 or 2000.0; not "2000", true or 2.5)
+DelayMs = Annotated[StrictInt, Field(ge=0, le=MAX_DELAY_MS), BeforeValidator(_whole)]
+
+
+class FaultsRequest(BaseModel):
+    """``PUT /api/admin/faults``: the faults to put in force (the ``ETHOS_FAULTS`` fields);
+    a field left out is off, so ``{}`` switches every fault off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error_rate: Share = Field(0.0, description="Share of chat requests answered 500 injected_fault, 0..1.")
+    latency_ms: DelayMs = Field(0, description="Milliseconds waited before the app is called.")
+    ttft_ms: DelayMs = Field(0, description="Milliseconds waited before the first byte of the body.")
 
 
 class ChatResponse(BaseModel):

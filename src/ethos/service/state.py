@@ -17,6 +17,7 @@ from ..cache.gates.quality import make_quality_gate
 from ..cache.scan.leaks import PII_LEAKS_META, PII_SCAN_OK_META
 from ..cache.scan.periodic import PeriodicLeakScan, ScanSchedule
 from ..settings import Settings
+from .faults import FaultSwitch
 from .metrics import ServiceMetrics
 from .sessions import SessionHistory
 from .unavailable import UnavailableStore
@@ -63,7 +64,8 @@ class AppState:
     answerer: Answerer
     cache: ResponseCache
     sessions: SessionHistory = field(default_factory=SessionHistory)
-    faults: object | None = None
+    #: the faults in force (ETHOS_FAULTS at start; switched by /api/admin/faults)
+    faults: FaultSwitch = field(default_factory=FaultSwitch)
     tasks: list[asyncio.Task] = field(default_factory=list)
     #: at stop, wait for a model still loading (in-process use); `ethos serve` exits at once
     wait_for_model: bool = True

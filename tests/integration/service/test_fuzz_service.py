@@ -22,7 +22,9 @@ ROUTES = {
     "POST /api/ai/marketing-chat", "GET /health", "GET /metrics",
     "POST /api/admin/cache/invalidate", "POST /api/admin/cache/invalidate-source",
     "GET /api/admin/cache/stats", "GET /api/admin/cache/top", "GET /api/admin/cache/pii-scan",
+    "GET /api/admin/faults", "PUT /api/admin/faults", "DELETE /api/admin/faults",
 }
+FAULTS = "/api/admin/faults"
 
 
 def test_the_document_describes_every_route(make_service) -> None:
@@ -43,13 +45,20 @@ def test_fuzz_every_route_with_the_admin_key(make_service, monkeypatch) -> None:
     url, app = make_service()
     with httpx.Client(base_url=url, timeout=30) as c:
         assert ask(c, "What are your pricing plans?").status_code == 200
-    results = fuzz(load(f"{url}/openapi.json"), url, headers=KEY, max_examples=EXAMPLES)
+    schema = load(f"{url}/openapi.json")
+    # the fault switch last: a schema-valid PUT switches faults on, and a chat request answered
+    # 500 injected_fault on purpose would read as a server error
+    results = fuzz(schema, url, headers=KEY, max_examples=EXAMPLES, only=lambda label: FAULTS not in label)
+    results += fuzz(schema, url, headers=KEY, max_examples=EXAMPLES, only=lambda label: FAULTS in label)
     assert {r.label for r in results} == ROUTES
     assert not report(results), report(results)
     assert sum(r.cases for r in results) >= 6 * EXAMPLES
     h = httpx.get(f"{url}/health").json()
     assert h["status"] == "ok" and h["store"]["reachable"]
     assert app.state.ethos.cache.store.ping()
+    assert httpx.delete(f"{url}{FAULTS}", headers=KEY).json()["enabled"] is False
+    with httpx.Client(base_url=url, timeout=30) as c:
+        assert ask(c, "What are your pricing plans?").status_code == 200
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-Admin-API-Key": "not-the-key"}], ids=["no-key", "wrong-key"])
@@ -62,9 +71,10 @@ def test_fuzz_admin_routes_without_the_key_changes_nothing(make_service, headers
     assert before >= 1
     results = fuzz(load(f"{url}/openapi.json"), url, headers=headers, max_examples=EXAMPLES // 2,
                    only=lambda label: "/api/admin/" in label)
-    assert len(results) == 5
+    assert len(results) == 8
     assert not report(results), report(results)
     assert store.count() == before  # nothing was invalidated or purged without the key
+    assert not app.state.ethos.faults.faults.enabled  # no fault switched on without the key
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_BODIES))

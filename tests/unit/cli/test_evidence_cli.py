@@ -41,3 +41,22 @@ def test_pii_fails_the_export_and_bad_input_is_a_usage_error(tmp_path):
     assert isinstance(r.exception, CLIError) and r.exception.exit_code == 2
     r = CliRunner().invoke(cli, ["evidence", "verify", str(tmp_path)])
     assert isinstance(r.exception, CLIError) and r.exception.exit_code == 2
+
+
+def test_the_routers_log_is_in_the_export(tmp_path):
+    _log(tmp_path, "all good")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - 5)) + ",000"
+    (tmp_path / "logs" / "router.log").write_text(
+        "router on http://127.0.0.1:8000 -> blue=http://127.0.0.1:8001, green=http://127.0.0.1:8002\n"
+        f"{when} WARNING ethos.router: revision green refused a connection; retrying on blue\n")
+    out = tmp_path / "ev"
+    r = CliRunner().invoke(cli, ["evidence", "export", "--since", "10m", "--state-dir", str(tmp_path),
+                                 "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["counts"]["router_log_lines"] == 2 and doc["clean"]
+    (name,) = [n for n in doc["files"] if n.startswith("router_log_")]
+    assert "retrying on blue" in (out / name).read_text()
+    r = CliRunner().invoke(cli, ["evidence", "export", "--since", "10m", "--state-dir", str(tmp_path),
+                                 "--out", str(tmp_path / "ev2")])
+    assert r.exit_code == 0 and "router_log_" in r.output and "router log lines: 2" in r.output

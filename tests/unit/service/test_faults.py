@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from ethos.service.faults import FaultMiddleware, Faults
+from ethos.service.faults import FaultMiddleware, Faults, FaultSwitch
 
 
 def test_parse_full_spec() -> None:
@@ -167,3 +167,76 @@ def test_real_delay_is_applied_without_injected_sleep() -> None:
     with TestClient(app) as client:
         assert client.post("/api/ai/marketing-chat", json={}).status_code == 200
     assert events == ["app"]
+
+
+# --- switched at runtime (issue 20): the grammar from a command, the switch, the route's body ----
+
+
+def test_parse_names_where_the_spec_came_from() -> None:
+    # `ethos stack fault green error_rate=0.2 latency_ms=500` joins its arguments with commas
+    assert Faults.parse("error_rate=0.2,latency_ms=500", source="fault settings") == Faults(0.2, 500, 0)
+    with pytest.raises(ValueError) as info:
+        Faults.parse("latency=5", source="fault settings")
+    assert str(info.value) == "fault settings: unknown fault 'latency'; known: error_rate, latency_ms, ttft_ms"
+    with pytest.raises(ValueError, match=r"^ETHOS_FAULTS: error_rate must be within 0\.\.1, got 2$"):
+        Faults.parse("error_rate=2")
+
+
+def test_switch_reports_each_change_and_returns_the_previous_faults() -> None:
+    seen: list[bool] = []
+    switch = FaultSwitch(Faults(ttft_ms=5), on_change=lambda f: seen.append(f.enabled))
+    assert seen == [True]  # at start: the gauge is right before the first switch
+    assert switch.set(Faults(error_rate=0.5)) == Faults(ttft_ms=5)
+    assert switch.faults == Faults(error_rate=0.5)
+    assert switch.clear() == Faults(error_rate=0.5)
+    assert switch.faults == Faults() and not switch.faults.enabled
+    assert seen == [True, True, False]
+
+
+def test_middleware_follows_the_switch_at_runtime() -> None:
+    events: list[str] = []
+    switch = FaultSwitch(rng=random.Random(3))
+    app = FaultMiddleware(_app(events), switch)
+    with TestClient(app) as client:
+        assert client.post("/api/ai/marketing-chat", json={}).status_code == 200  # off: passes through
+        switch.set(Faults(error_rate=1.0))
+        r = client.post("/api/ai/marketing-chat", json={})
+        assert r.status_code == 500 and r.headers["x-ethos-fault"] == "error"
+        assert "error_rate=1.0" in r.json()["detail"] and "DELETE /api/admin/faults" in r.json()["detail"]
+        switch.set(Faults(error_rate=0.25))
+        codes = [client.post("/api/ai/marketing-chat", json={}).status_code for _ in range(400)]
+        switch.clear()
+        assert client.post("/api/ai/marketing-chat", json={}).status_code == 200
+    # Binomial(400, 0.25): 100 +- 3 sigma (about 26); the switch's seeded RNG draws
+    assert 74 <= codes.count(500) <= 126
+    assert events.count("app") == 2 + codes.count(200)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("{}", Faults()),
+        ('{"error_rate": 1}', Faults(error_rate=1.0)),
+        ('{"error_rate": 0.2, "latency_ms": 2000.0, "ttft_ms": 800}', Faults(0.2, 2000, 800)),
+    ],
+)
+def test_the_routes_body_takes_the_faults_as_json_numbers(body: str, expected: Faults) -> None:
+    from ethos.service.schemas import FaultsRequest
+
+    req = FaultsRequest.model_validate_json(body)
+    assert Faults(req.error_rate, req.latency_ms, req.ttft_ms) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"error_rate": 1.5}', '{"error_rate": -0.1}', '{"error_rate": "0.2"}', '{"error_rate": true}',
+     '{"error_rate": NaN}', '{"latency_ms": 2.5}', '{"latency_ms": "5"}', '{"ttft_ms": 600001}',
+     '{"ttft_ms": -1}', '{"latency": 5}'],
+)
+def test_the_routes_body_refuses_what_the_grammar_refuses(body: str) -> None:
+    from pydantic import ValidationError
+
+    from ethos.service.schemas import FaultsRequest
+
+    with pytest.raises(ValidationError):
+        FaultsRequest.model_validate_json(body)

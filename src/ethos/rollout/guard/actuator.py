@@ -295,9 +295,10 @@ class ProcedureActuator(Actuator):
             if self.dry_run:
                 return ActionOutcome(action, True, 0, None, time.monotonic() - start,
                                      "dry run: " + ", ".join(st.name for st in plan))
+            reason = reason_of(evaluation, decision.trigger)
             params = {"options": {k: getattr(opts, k) for k in opts.__slots__},
-                      "reason": reason_of(evaluation, decision.trigger),
-                      "executed_by": self.executed_by, "approved_by": ""}
+                      "reason": reason, "executed_by": self.executed_by, "approved_by": "",
+                      "approval": self._approval(action, reason)}
             out = run_procedure(action, plan, targets, state_dir=resolve_state_dir(self.state_dir),
                                 params=params)
         except Exception as e:  # noqa: BLE001 - a failed rollback is reported and retried, never a crash
@@ -309,6 +310,18 @@ class ProcedureActuator(Actuator):
         result = {**out.to_dict(), "incident": _open_incident(resolve_state_dir(self.state_dir), out)}
         return ActionOutcome(action, out.status == "done", out.exit_code, out.rollback_id,
                              time.monotonic() - start, out.message, result)
+
+    def _approval(self, action: str, reason: str) -> dict[str, Any]:
+        """What ``ethos rollback`` records as ``params.approval`` (the incident's Authority and the
+        checklist's approval come from it): the guard acting alone is its own actor and its
+        policy trigger the authority; another ``executed_by`` is checked against the authority
+        file as the command checks it (raises AuthorityError)."""
+        from ..procedures.authority import GUARD_ACTOR_PREFIX, Authority, check_authority, load_authority
+        from ..stack.state import resolve_state_dir
+
+        authority = (Authority() if self.executed_by.startswith(GUARD_ACTOR_PREFIX)
+                     else load_authority(resolve_state_dir(self.state_dir)))
+        return check_authority(action, authority, actor=self.executed_by, reason=reason).to_dict()
 
 
 def _open_incident(state_dir: str | os.PathLike[str], out: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..procedures.authority import recorded_approval
 from ..procedures.journal import RunRecord
 
 PHASES = ("pre", "during", "post", "follow-up")
@@ -92,7 +93,7 @@ def auto_ticks(run: RunRecord) -> dict[str, tuple[str, str]]:
             ticks["notify_stakeholders"] = (ts, f"journal {step}: delivered to {', '.join(ok) or '-'}")
     if cleared_at is not None:
         ticks["clear_cache"] = (cleared_at, f"journal invalidate_cache: {removed} entries removed")
-    approval = (run.params or {}).get("approval") or {}
+    approval = recorded_approval(run.procedure, run.params or {})
     if approval.get("approved_by") or str(approval.get("authority", "")).startswith("policy trigger"):
         ticks["approval"] = (run.started, f"{approval.get('authority')}")
     return ticks

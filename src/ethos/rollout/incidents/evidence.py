@@ -5,6 +5,8 @@
 
     rollback_logs_YYYYmmdd_HHMMSS.json      the revisions' JSON log lines of the window (a JSON
                                             array, one record per line)
+    router_log_YYYYmmdd_HHMMSS.log          the router's log lines of the window, as it wrote them
+                                            (only when the stack's router left a log)
     rollback_metrics_YYYYmmdd_HHMMSS.json   signal time series (from the guard's evaluations)
                                             and the router's stats at export time
     guard_evaluations_YYYYmmdd_HHMMSS.jsonl every guard evaluation of the window
@@ -12,7 +14,7 @@
     manifest.json                           SHA-256 and size of each file, the window, the scan
     quarantine/                             (only when PII was found) the raw files that held it
 
-The export is scanned for PII (``ethos.pii``) line by line; findings are reported by file,
+The export (the router's log too) is scanned for PII (``ethos.pii``) line by line; findings are reported by file,
 line and entity type, never by value, and make the export fail. A file that holds PII is
 quarantined: the raw file is moved to ``quarantine/`` (directory 0700, files 0600) and a copy
 with every finding masked (``ethos.pii.redact``: ``<EMAIL_ADDRESS>``) takes its place; the
@@ -27,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -35,9 +38,10 @@ from typing import Any
 
 from ...pii import DEFAULT_ALLOW, detect
 from ...pii import log_safe as redact
-from ..errors import PermanentError, RouterReadError
+from ..errors import PermanentError, RolloutError, RouterReadError
 from ..procedures.journal import Journal, JournalError
 from ..router.client import RouterClient
+from ..stack.state import load_stack
 from .cloudlogging import CloudLogs
 from .cloudlogging import request_counts as cloud_request_counts
 
@@ -46,6 +50,12 @@ MANIFEST = "manifest.json"
 QUARANTINE = "quarantine"
 #: log lines that describe a request (the access log of ``ethos serve``)
 REQUEST_MSG = "request"
+#: where ``ethos stack up`` sends the router's output, under the state dir (``stack.state.plan_stack``)
+ROUTER_LOG = Path("logs") / "router.log"
+#: how the router's start line begins (``ethos router``, on stderr: no time of its own)
+ROUTER_START = "router on "
+#: the time ``logging`` puts first in the router's lines (``%(asctime)s``: local time, milliseconds)
+_ASCTIME = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),(\d{3}) ")
 
 
 class EvidenceError(PermanentError):
@@ -102,6 +112,70 @@ def read_logs(paths: Iterable[Path], since_t: float, until_t: float,
                 if revisions and rec.get("revision") not in revisions:
                     continue
                 yield rec
+
+
+def router_log_path(state_dir: Path) -> Path:
+    """The router's log: the one the stack file records, else ``<state dir>/logs/router.log``
+    (``ethos stack down`` removes the stack file, not the logs)."""
+    try:
+        stack = load_stack(state_dir)
+    except RolloutError:
+        stack = None
+    recorded = stack.logs.get("router") if stack is not None else None
+    return Path(recorded) if recorded else state_dir / ROUTER_LOG
+
+
+def line_time(line: str) -> float | None:
+    """When a log line was written, when it says: a JSON record's ``ts``, or the ``asctime``
+    that ``logging`` puts first (the router's format; local time). None for the others."""
+    if line.startswith("{"):
+        try:
+            ts = json.loads(line).get("ts")
+        except (ValueError, AttributeError):
+            return None
+        return float(ts) if isinstance(ts, (int, float)) else None
+    m = _ASCTIME.match(line)
+    if m is None:
+        return None
+    try:
+        return time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1000
+    except (ValueError, OverflowError):
+        return None
+
+
+def router_log_lines(path: Path, since_t: float, until_t: float) -> list[str] | None:
+    """The lines of the router's log written in ``[since_t, until_t]``, as they are; None when
+    there is no such log.
+
+    The router writes plain text: lines from ``logging`` start with their time, the others do
+    not. Its start line (``router on ...``; a stack started again appends to the same log) takes
+    the time of the next timed line; any other (a traceback, uvicorn's own ``WARNING:`` lines)
+    the time of the line before it (a traceback belongs to its record). With nothing to go by,
+    a line takes the time the log was last written.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        mtime = path.stat().st_mtime
+    except OSError:
+        return None
+    lines = text.splitlines()
+    own = [line_time(line) for line in lines]
+    after: list[float] = [mtime] * len(lines)  # the time of the next timed line, else mtime
+    nxt = mtime
+    for i in range(len(lines) - 1, -1, -1):
+        after[i] = nxt
+        ti = own[i]
+        if ti is not None:
+            nxt = ti
+    out: list[str] = []
+    prev: float | None = None
+    for line, t, later in zip(lines, own, after, strict=True):
+        if t is None:
+            t = later if line.startswith(ROUTER_START) or prev is None else prev
+        prev = t
+        if since_t <= t <= until_t:
+            out.append(line)
+    return out
 
 
 def request_counts(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
@@ -375,6 +449,7 @@ def export_evidence(
     revisions: Sequence[str] | None = None,
     extra_logs: Sequence[str | os.PathLike[str]] = (),
     router_url: str | None = None,
+    router_log: str | os.PathLike[str] | None = None,
     quarantine: bool = True,
     cloud_logs: CloudLogs | None = None,
 ) -> Export:
@@ -385,7 +460,9 @@ def export_evidence(
     redacted copy kept in its place (:func:`quarantine_file`); ``Export.clean`` still says
     whether PII was found. ``cloud_logs``: Cloud Run's request and container logs of the
     window from Cloud Logging, into ``cloud_run_logs_<stamp>.json`` (paged, bounded, scanned
-    like the local logs); raises :class:`~.cloudlogging.CloudLoggingError` when unreadable."""
+    like the local logs); raises :class:`~.cloudlogging.CloudLoggingError` when unreadable.
+    ``router_log``: the router's log (default :func:`router_log_path`); its lines of the window
+    go to ``router_log_<stamp>.log``, scanned, quarantined and redacted as the others."""
     sd, out = Path(state_dir), Path(out_dir)
     if not sd.is_dir():
         raise EvidenceError(f"the state dir {sd} does not exist: nothing to export (check the state dir)")
@@ -400,6 +477,11 @@ def export_evidence(
     try:
         logs = list(read_logs(log_files(sd, extra_logs), since_t, now, revisions))
         exp.counts["log_records"] = _write_json_lines_array(out / names["logs"], logs)
+        routed = router_log_lines(Path(router_log) if router_log else router_log_path(sd), since_t, now)
+        if routed is not None:
+            names["router_log"] = f"router_log_{s}.log"
+            (out / names["router_log"]).write_text("".join(f"{line}\n" for line in routed), encoding="utf-8")
+            exp.counts["router_log_lines"] = len(routed)
         evaluations = guard_evaluations(sd, since_t, now)
         exp.counts["guard_evaluations"] = _write_jsonl(out / names["guard"], evaluations)
         series = signal_series(evaluations)
@@ -476,5 +558,6 @@ def verify_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 __all__ = ["export_evidence", "verify_manifest", "Export", "EvidenceError", "PiiFinding", "read_logs",
-           "quarantine_file", "redact_file", "QUARANTINE",
-           "log_files", "request_counts", "signal_series", "scan_file", "scan_line", "stamp", "parse_since", "MANIFEST"]
+           "quarantine_file", "redact_file", "QUARANTINE", "ROUTER_LOG", "line_time", "router_log_lines",
+           "router_log_path", "log_files", "request_counts", "signal_series", "scan_file", "scan_line", "stamp",
+           "parse_since", "MANIFEST"]

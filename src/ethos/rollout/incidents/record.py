@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import PermanentError
 from ..notify import Notification, deliver
+from ..procedures.authority import recorded_approval
 from ..procedures.journal import Journal, JournalError, RunRecord
 from .checklist import apply_ticks, auto_ticks, new_checklist
 from .criteria import HORIZONS, due, evaluate_horizon, new_criteria
@@ -191,8 +192,7 @@ def incident_from_run(run: RunRecord, *, requests: Mapping[str, Mapping[str, int
     """A new incident record for the rollback ``run`` (the first of its episode). Pure (the caller reads the logs)."""
     start, end, duration = _bounds(run)
     params = run.params or {}
-    approval = dict(params.get("approval") or {})
-    approval.setdefault("actor", params.get("executed_by") or "")
+    approval = recorded_approval(run.procedure, params)  # who acted, on whose authority
     entry = run_entry(run, "opened the incident")
     inc = {
         "id": incident_id_for(run.rollback_id), "kind": kind, "status": "open",

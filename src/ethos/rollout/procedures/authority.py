@@ -151,7 +151,22 @@ def check_authority(
     return Approval(procedure, actor, None, None, "emergency without approval", text)
 
 
+def recorded_approval(procedure: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The approval a run's journal records (``params.approval``), with its ``actor``. Pure.
+
+    A run of the guard acting alone journaled without one (the guard's in-process rollbacks
+    recorded none before issue 20) gets what :func:`check_authority` gives the guard: itself as
+    the actor, its policy trigger (the run's reason) as the authority.
+    """
+    approval = dict(params.get("approval") or {})
+    actor = str(params.get("executed_by") or "")
+    if not approval.get("authority") and actor.startswith(GUARD_ACTOR_PREFIX) and not params.get("approved_by"):
+        approval = check_authority(procedure, Authority(), actor=actor, reason=str(params.get("reason") or "")).to_dict()
+    approval.setdefault("actor", actor)
+    return approval
+
+
 __all__ = [
-    "Authority", "Approval", "AuthorityError", "ROLES", "AUTHORITY_ENV", "AUTHORITY_FILE",
-    "parse_authority", "load_authority", "authority_path", "check_authority", "NEEDS_APPROVAL",
+    "Authority", "Approval", "AuthorityError", "ROLES", "AUTHORITY_ENV", "AUTHORITY_FILE", "GUARD_ACTOR_PREFIX",
+    "parse_authority", "load_authority", "authority_path", "check_authority", "recorded_approval", "NEEDS_APPROVAL",
 ]

@@ -1,4 +1,5 @@
-"""HTTP calls a procedure makes to the revisions: health, cache admin, the functional probe."""
+"""HTTP calls a procedure makes to the revisions: health, cache admin, the functional probe, and
+the faults a drill switches on a running revision (``ethos stack fault``)."""
 
 from __future__ import annotations
 
@@ -86,6 +87,19 @@ class RevisionClient:
         r = self._send("GET", f"{self.url(name)}/api/admin/cache/top", params={"n": n}, admin=True)
         qs = _json(r).get("questions") or []
         return [q if isinstance(q, str) else str(q.get("question", "")) for q in qs if q]
+
+    def faults(self, name: str) -> dict[str, Any]:
+        """``GET /api/admin/faults``: ``{"revision", "enabled", "faults", "spec"}``."""
+        return _json(self._send("GET", f"{self.url(name)}/api/admin/faults", admin=True))
+
+    def set_faults(self, name: str, faults: Mapping[str, float | int]) -> dict[str, Any]:
+        """``PUT /api/admin/faults``: exactly these faults in force (the others off); the
+        answer also holds the ones before (``previous``)."""
+        return _json(self._send("PUT", f"{self.url(name)}/api/admin/faults", json=dict(faults), admin=True))
+
+    def clear_faults(self, name: str) -> dict[str, Any]:
+        """``DELETE /api/admin/faults``: every fault off."""
+        return _json(self._send("DELETE", f"{self.url(name)}/api/admin/faults", admin=True))
 
     def chat(self, base_url: str, message: str) -> ChatResult:
         """``POST /api/ai/marketing-chat`` at ``base_url`` (a revision or the router)."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,10 @@ import pytest
 from ethos.rollout.incidents.evidence import (
     EvidenceError,
     export_evidence,
+    line_time,
     parse_since,
     request_counts,
+    router_log_lines,
     scan_line,
     signal_series,
     verify_manifest,
@@ -126,3 +130,109 @@ def test_a_state_dir_that_does_not_exist_is_refused(tmp_path):
     with pytest.raises(EvidenceError, match="does not exist"):
         export_evidence(tmp_path / "nope", tmp_path / "ev", since_s=60, now=1_800_000_000.0)
     assert not (tmp_path / "ev").exists()
+
+
+# --- the router's log (issue 20): exported with the revisions' logs, redacted the same way -------
+
+
+def _asctime(t: float) -> str:
+    """``logging``'s default time, as the router writes it (local time)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) + f",{int(t * 1000) % 1000:03d}"
+
+
+def _router_log(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{line}\n" for line in lines))
+
+
+def test_the_routers_log_is_exported_for_the_window(tmp_path):
+    now = 1_800_000_000.0
+    _logs(tmp_path, [{"ts": now - 10, "revision": "green", "msg": "request", "status": 500}])
+    old = f"{_asctime(now - 7200)} WARNING ethos.router: revision green refused a connection; retrying on blue"
+    _router_log(tmp_path / "logs" / "router.log", [
+        "router on http://127.0.0.1:8000 -> blue=http://127.0.0.1:8001, green=http://127.0.0.1:8002",
+        old,
+        "router on http://127.0.0.1:8000 -> blue=http://127.0.0.1:8001, green=http://127.0.0.1:8002",  # restarted
+        f"{_asctime(now - 30)} WARNING ethos.router: revision green refused a connection; retrying on blue",
+        f"{_asctime(now - 20)} ERROR ethos.router: upstream failed",
+        "Traceback (most recent call last):",  # belongs to the record above
+        '  File "app.py", line 12, in proxy',
+        "WARNING:  Invalid HTTP request received.",
+        f"{_asctime(now + 60)} WARNING ethos.router: after the window",
+    ])
+    out = tmp_path / "ev"
+    exp = export_evidence(tmp_path, out, since_s=3600, now=now)
+    assert exp.clean, exp.pii
+    (name,) = [n for n in exp.files if n.startswith("router_log_")]
+    assert re.fullmatch(r"router_log_\d{8}_\d{6}\.log", name) and exp.files[name]["kind"] == "router_log"
+    lines = (out / name).read_text().splitlines()
+    assert lines == [
+        "router on http://127.0.0.1:8000 -> blue=http://127.0.0.1:8001, green=http://127.0.0.1:8002",
+        f"{_asctime(now - 30)} WARNING ethos.router: revision green refused a connection; retrying on blue",
+        f"{_asctime(now - 20)} ERROR ethos.router: upstream failed",
+        "Traceback (most recent call last):",
+        '  File "app.py", line 12, in proxy',
+        "WARNING:  Invalid HTTP request received.",
+    ]
+    # the restart's start line went with the time written after it; the first run's stayed out
+    assert old not in lines and exp.counts["router_log_lines"] == 6 and exp.counts["log_records"] == 1
+    res = verify_manifest(out)
+    assert res["ok"] and res["checked"] == 5
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["files"][name]["sha256"] == exp.files[name]["sha256"]
+    assert manifest["counts"]["router_log_lines"] == 6
+
+
+def test_pii_in_the_routers_log_is_quarantined_and_redacted_like_the_others(tmp_path):
+    now = 1_800_000_000.0
+    _router_log(tmp_path / "logs" / "router.log", [
+        f"{_asctime(now - 5)} WARNING ethos.router: bad request from jane.doe@example.com, call 0412 345 678",
+        f"{_asctime(now - 4)} WARNING ethos.router: revision green refused a connection; retrying on blue",
+    ])
+    out = tmp_path / "ev"
+    exp = export_evidence(tmp_path, out, since_s=60, now=now)
+    (name,) = [n for n in exp.files if n.startswith("router_log_")]
+    assert not exp.clean and [(f.file, f.line) for f in exp.pii] == [(name, 1)]
+    assert set(exp.pii[0].entities) == {"EMAIL_ADDRESS", "PHONE_NUMBER"}
+    raw = out / "quarantine" / name
+    assert oct(raw.stat().st_mode & 0o777) == "0o600" and "jane.doe@example.com" in raw.read_text()
+    copy = (out / name).read_text()
+    assert "jane.doe" not in copy and "0412 345 678" not in copy
+    assert "<EMAIL_ADDRESS>" in copy and "<PHONE_NUMBER>" in copy and "retrying on blue" in copy
+    assert exp.redacted_clean and exp.files[name]["redacted"] and verify_manifest(out)["ok"]
+    assert "jane.doe" not in (out / "manifest.json").read_text()
+
+
+def test_the_routers_log_where_the_stack_file_says(tmp_path):
+    from ethos.rollout.stack.state import StackState, save_stack
+
+    now = time.time()
+    elsewhere = tmp_path / "elsewhere" / "r.log"
+    _router_log(elsewhere, [f"{_asctime(now - 5)} WARNING ethos.router: from the recorded log"])
+    _router_log(tmp_path / "logs" / "router.log", [f"{_asctime(now - 5)} WARNING ethos.router: not this one"])
+    save_stack(StackState(router="http://127.0.0.1:9", revisions={}, logs={"router": str(elsewhere)}), tmp_path)
+    exp = export_evidence(tmp_path, tmp_path / "ev", since_s=60, now=now)
+    (name,) = [n for n in exp.files if n.startswith("router_log_")]
+    assert (tmp_path / "ev" / name).read_text().endswith("from the recorded log\n")
+
+
+def test_a_routers_log_without_times_goes_by_when_it_was_written(tmp_path):
+    now = time.time()
+    log = tmp_path / "logs" / "router.log"
+    _router_log(log, ["router on http://127.0.0.1:8000 -> blue=http://127.0.0.1:8001"])
+    assert router_log_lines(log, now - 60, now + 60) == ["router on http://127.0.0.1:8000 -> blue=http://127.0.0.1:8001"]
+    os.utime(log, (now - 7200, now - 7200))
+    assert router_log_lines(log, now - 60, now + 60) == []
+    assert router_log_lines(tmp_path / "nope.log", 0, now) is None
+    # no router log at all: no router file in the export
+    log.unlink()
+    exp = export_evidence(tmp_path, tmp_path / "ev", since_s=60, now=now)
+    assert not any(n.startswith("router_log_") for n in exp.files) and "router_log_lines" not in exp.counts
+
+
+def test_line_times():
+    t = 1_800_000_000.25
+    assert line_time(f"{_asctime(t)} WARNING ethos.router: x") == pytest.approx(t)
+    assert line_time('{"ts": 12.5, "msg": "request"}') == 12.5
+    assert line_time("router on http://127.0.0.1:8000") is None
+    assert line_time("{not json") is None and line_time('["ts"]') is None

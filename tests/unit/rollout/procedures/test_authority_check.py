@@ -63,3 +63,19 @@ def test_bad_files_are_refused(tmp_path):
     other.write_text("emergency: cto\n")
     assert load_authority(tmp_path, env={"ETHOS_AUTHORITY_FILE": str(other)}).role_of("cto") == "emergency"
     assert not load_authority(tmp_path / "none", env={}).configured
+
+
+def test_the_recorded_approval_of_a_guard_run_journaled_without_one():
+    """The guard's in-process rollbacks journaled no approval before issue 20: the incident
+    built from such a journal still shows the guard's standing authority (docs/incidents.md)."""
+    from ethos.rollout.procedures.authority import recorded_approval
+
+    old = {"reason": "guard: err5: error rate 15% > 5% on green", "executed_by": "ethos-guard", "approved_by": ""}
+    a = recorded_approval("emergency", old)
+    assert a["actor"] == "ethos-guard" and a["approved_by"] is None
+    assert a["authority"] == "policy trigger: guard: err5: error rate 15% > 5% on green"
+    # what a run recorded is kept as it is
+    given = check_authority("standard", ROLES, actor="dev", approved_by="maria").to_dict()
+    assert recorded_approval("standard", {"executed_by": "dev", "approval": given}) == given
+    # a person's run without an approval recorded is not made up
+    assert recorded_approval("emergency", {"executed_by": "dev", "reason": "x"}) == {"actor": "dev"}
