@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     cache_store_timeout_s: float = Field(
         0.25, gt=0, description="Timeout of one store operation, seconds."
     )
+    cache_purge_interval_s: float = Field(
+        300.0, ge=0, allow_inf_nan=False,
+        description="How often each revision removes expired entries from the store, its memory"
+        " tier and its vector indexes, seconds (0: never; reads skip expired entries either way).",
+    )
+    cache_purge_batch: int = Field(
+        1000, ge=1, description="Most expired entries one purge pass removes from the store; a"
+        " pass that removes this many is followed by the next within seconds.",
+    )
     store_prices_usd_per_100k: dict[str, float] = Field(
         default_factory=lambda: dict(_default_prices()),
         description="USD per 100,000 store operations by kind (read, write, delete, query),"

@@ -2,7 +2,10 @@
 
 It holds copies of recently used entries. Copies are dropped when the store's epoch moves
 (something was removed, possibly by another process) and when they expire, so a removal
-anywhere is never served from memory afterwards.
+anywhere is never served from memory afterwards. An expired copy is never served, but one
+nobody asks for again would stay until the LRU pushes it out: :meth:`MemoryTier.purge_expired`
+drops them all (the periodic purge calls it in every process, since removing expired entries
+from the store does not move the epoch).
 """
 
 from __future__ import annotations
@@ -56,6 +59,16 @@ class MemoryTier:
             self._items.move_to_end(entry.key)
             while len(self._items) > self.max_entries:
                 self._items.popitem(last=False)
+
+    def purge_expired(self, now: float) -> int:
+        """Drop every copy expired at ``now``; return how many. One pass over at most
+        ``max_entries`` copies, under the lock."""
+        with self._lock:
+            # a snapshot: get() reorders the dict without the lock
+            gone = [k for k, e in list(self._items.items()) if e.expired(now)]
+            for k in gone:
+                self._items.pop(k, None)
+        return len(gone)
 
     def discard(self, key: str) -> None:
         with self._lock:

@@ -8,6 +8,10 @@ A store that answers reads but cannot write (a full or read-only disk) keeps ser
 entries: only admissions are refused (``store_unavailable``), :attr:`ResponseCache.write_error`
 says why, and the next admission after the pause tries again, so the cache writes again by
 itself once space returns.
+
+Expired entries are misses in every tier; :meth:`ResponseCache.purge_expired` also frees
+their space (the store's, this process's memory tier's and vector indexes'), in bounded
+passes run by :mod:`ethos.cache.purge`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from .entry import Entry
 from .gates.admission import DEFAULT_GATES, Exchange, Gate, Rejection, decide
 from .keys import Scope, make_key, validate_namespace
 from .memory import MemoryTier
-from .stores import WRITE_FAILURES, Store, StoreUnavailable
+from .stores import PURGE_LIMIT, WRITE_FAILURES, Store, StoreError, StoreUnavailable
 
 log = logging.getLogger("ethos.cache")
 
@@ -52,6 +56,9 @@ class SemanticMatcher(Protocol):
     def reset(self) -> None:
         """Forget every vector (after an invalidation); reload lazily from the store."""
 
+    def purge_expired(self, now: float) -> int:
+        """Drop the vectors of entries expired at ``now``; return how many."""
+
 
 @dataclass(slots=True)
 class Lookup:
@@ -65,6 +72,23 @@ class Lookup:
     similarity: float | None = None
     reason: str | None = None  # why bypass
     vector: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeReport:
+    """What one purge pass removed.
+
+    ``store``: expired entries removed from the store (shared: another revision may have
+    removed some first); ``memory``, ``semantic``: this process's expired copies and vector
+    rows dropped; ``limited``: the store pass removed as many as it was allowed, so more may
+    be left; ``error``: why the store part failed (the local part was done all the same).
+    """
+
+    store: int = 0
+    memory: int = 0
+    semantic: int = 0
+    limited: bool = False
+    error: str | None = None
 
 
 @dataclass(slots=True)
@@ -372,6 +396,22 @@ class ResponseCache:
         n = self.store.delete_by_source(source)
         self._after_removal()
         return n
+
+    # --- expiry ------------------------------------------------------------------
+    def purge_expired(self, limit: int = PURGE_LIMIT) -> PurgeReport:
+        """One purge pass at the cache's clock: this process's memory tier and vector indexes
+        (no store access, so they are purged even while the store is down), then up to
+        ``limit`` expired entries of the store (:meth:`Store.purge_expired`). Blocking: run it
+        off the event loop. A store failure is reported in the result, not raised, and does
+        not mark the store down for requests (a slow bulk delete says little about a get)."""
+        now = self.clock()
+        memory = self.memory.purge_expired(now)
+        semantic = self.semantic.purge_expired(now) if self.semantic is not None else 0
+        try:
+            n = self.store.purge_expired(now, limit)
+        except StoreError as e:
+            return PurgeReport(0, memory, semantic, error=str(e) or type(e).__name__)
+        return PurgeReport(n, memory, semantic, limited=n >= limit)
 
     # --- hit counts --------------------------------------------------------------
     def _count_hit(self, key: str) -> None:

@@ -14,6 +14,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from ..cache.purge import in_purge, outcome
+from ..cache.response_cache import PurgeReport
 from ..cache.scan.periodic import in_periodic_scan
 from ..cache.stores.pricing import FIRESTORE_MULTI_REGION_USD_PER_100K, OPS, PriceTable
 
@@ -145,6 +147,31 @@ class ServiceMetrics:
             "Entries read by this revision's periodic PII scan, by pass (full, since).",
             ["revision", "pass"], registry=r,
         )
+        self.cache_purged = Counter(
+            "ethos_cache_purged_entries",
+            "Expired entries removed by this revision's periodic purge, by tier: store (from the"
+            " shared store; on Redis, which drops expired hashes itself, the expired entries whose"
+            " index members and records it removed), memory and semantic (this process's copies"
+            " and vector rows).",
+            ["revision", "tier"], registry=r,
+        )
+        self.cache_purge_passes = Counter(
+            "ethos_cache_purge_passes",
+            "Periodic purge passes by result: complete, limited (removed ETHOS_CACHE_PURGE_BATCH"
+            " entries; the next pass follows within seconds), failed (the store did not answer;"
+            " tried again after ETHOS_CACHE_PURGE_INTERVAL_S).",
+            ["revision", "result"], registry=r,
+        )
+        self.cache_purge_duration = Histogram(
+            "ethos_cache_purge_duration_seconds", "Time one periodic purge pass took.",
+            ["revision"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.purge_store_ops = Counter(
+            "ethos_cache_purge_store_operations",
+            "Store operations of the periodic purge, by store and kind (not in"
+            " ethos_store_operations, which prices the requests' store use).",
+            ["revision", "store", "op"], registry=r,
+        )
         self.semantic_ready = Gauge(
             "ethos_semantic_ready", "1 when the semantic tier answers, else 0.", ["revision"],
             registry=r,
@@ -156,6 +183,7 @@ class ServiceMetrics:
         # (store, kind) -> (operations child, cost child, USD per operation)
         self._op_children: dict[tuple[str, str], tuple] = {}
         self._scan_op_children: dict[tuple[str, str], Any] = {}
+        self._purge_op_children: dict[tuple[str, str], Any] = {}
         self._route_children: dict[tuple[str, int], tuple] = {}
         self.store_up.labels(revision).set(1)
 
@@ -180,6 +208,13 @@ class ServiceMetrics:
     def count_store_op(self, kind: str, n: int, store: str = "unknown") -> None:
         """``kind`` is a field of OpCounter (reads, writes, deletes, queries)."""
         op = _OP_OF_KIND.get(kind, kind)
+        if in_purge():
+            child = self._purge_op_children.get((store, op))
+            if child is None:
+                child = self._purge_op_children[(store, op)] = self.purge_store_ops.labels(
+                    self.revision, store, op)
+            child.inc(n)
+            return
         if in_periodic_scan():
             child = self._scan_op_children.get((store, op))
             if child is None:
@@ -198,6 +233,22 @@ class ServiceMetrics:
         ops.inc(n)
         if price:
             cost.inc(price * n)
+
+    def watch_purge(self) -> None:
+        """Make the purge's series exist at 0 (a dashboard tells "none yet" from "no purge")."""
+        for tier in ("store", "memory", "semantic"):
+            self.cache_purged.labels(self.revision, tier)
+        for result in ("complete", "limited", "failed"):
+            self.cache_purge_passes.labels(self.revision, result)
+
+    def count_purge(self, report: PurgeReport, seconds: float) -> None:
+        """One periodic purge pass (see :mod:`ethos.cache.purge`)."""
+        rev = self.revision
+        for tier, n in (("store", report.store), ("memory", report.memory), ("semantic", report.semantic)):
+            if n:
+                self.cache_purged.labels(rev, tier).inc(n)
+        self.cache_purge_passes.labels(rev, outcome(report)).inc()
+        self.cache_purge_duration.labels(rev).observe(seconds)
 
     def observe_request(self, route: str, status: int, latency: float, ttft: float | None) -> None:
         children = self._route_children.get((route, status))

@@ -14,6 +14,7 @@ from ..cache import ResponseCache, Scope, Store, StoreError, open_store
 from ..cache.gates.admission import Exchange, completeness_gate
 from ..cache.gates.pii import pii_check
 from ..cache.gates.quality import make_quality_gate
+from ..cache.purge import PeriodicPurge, PurgeSchedule
 from ..cache.scan.leaks import PII_LEAKS_META, PII_SCAN_OK_META
 from ..cache.scan.periodic import PeriodicLeakScan, ScanSchedule
 from ..settings import Settings
@@ -30,6 +31,8 @@ log = logging.getLogger("ethos.service")
 #: how often pending hit counts are written, and the store is pinged while down (seconds)
 HIT_FLUSH_INTERVAL_S = 1.0
 STORE_CHECK_INTERVAL_S = 2.0
+#: at stop, how long a purge pass still running may take before the store is closed anyway
+PURGE_STOP_WAIT_S = 10.0
 
 
 def build_answerer(settings: Settings, kb: KnowledgeBase) -> Answerer:
@@ -70,6 +73,7 @@ class AppState:
     #: at stop, wait for a model still loading (in-process use); `ethos serve` exits at once
     wait_for_model: bool = True
     leak_scan: PeriodicLeakScan | None = None
+    purge: PeriodicPurge | None = None
 
     def semantic_loading(self) -> bool:
         return self.cache.semantic is not None and self.cache.semantic.state == "loading"
@@ -162,6 +166,30 @@ class AppState:
         if self.settings.pii_scan_interval_s > 0 and self.settings.cache_enabled:
             self.leak_scan = self.make_leak_scan()
             self.tasks.append(asyncio.create_task(self._leak_scan_loop(), name="ethos.pii-scan"))
+        if self.settings.cache_purge_interval_s > 0 and self.settings.cache_enabled:
+            self.purge = self.make_purge()
+            self.tasks.append(asyncio.create_task(self._purge_loop(), name="ethos.cache-purge"))
+
+    def make_purge(self) -> PeriodicPurge:
+        """The periodic purge of expired entries (store, memory tier, vector indexes),
+        reporting to this revision's metrics."""
+        self.metrics.watch_purge()
+        return PeriodicPurge(
+            self.cache.purge_expired,
+            PurgeSchedule(self.settings.cache_purge_interval_s),
+            limit=self.settings.cache_purge_batch,
+            on_pass=self.metrics.count_purge,
+        )
+
+    async def _purge_loop(self) -> None:
+        """One bounded pass at a time in a worker thread; a pass never raises (a store that
+        is down is logged and counted, and tried again after the interval)."""
+        purge = self.purge
+        assert purge is not None
+        delay = purge.schedule.first_delay()
+        while delay != float("inf"):
+            await asyncio.sleep(delay)
+            delay = await asyncio.to_thread(purge.step)
 
     def make_leak_scan(self) -> PeriodicLeakScan:
         """The periodic PII scan of this revision's store, reporting to its metrics."""
@@ -251,6 +279,11 @@ class AppState:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self.tasks.clear()
+        if self.purge is not None:
+            # a cancelled loop leaves its worker thread running: let the pass end before the
+            # store is closed under it
+            if not await asyncio.to_thread(self.purge.wait_idle, PURGE_STOP_WAIT_S):
+                log.warning("cache purge still running at stop; closing the store anyway")
         tier = self._semantic_tier()
         if self.wait_for_model and tier is not None and self.semantic_loading():
             # let the loader thread finish: a process that exits while it is inside torch

@@ -215,3 +215,26 @@ def test_the_client_is_rebuilt_after_a_connection_failure(firestore_emulator_fac
         assert store.get("ns:a", t0) is not None
     finally:
         store.close()
+
+
+def test_purge_is_bounded_and_never_deletes_an_entry_put_again_meanwhile(stores) -> None:
+    store = stores()
+    t0 = float(int(time.time()))
+    for i, k in enumerate(("ns:a", "ns:b", "ns:c")):
+        store.put(make(k, t0, ttl_s=10 + i))  # the order they expired in: the purge's order
+    real = store._run_query
+
+    def read_then_another_instance_puts_again(query):
+        page = real(query)
+        store.put(make("ns:a", t0 + 100, ttl_s=3600))  # between the purge's read and its delete
+        return page
+
+    store._run_query = read_then_another_instance_puts_again  # type: ignore[method-assign]
+    before = snapshot(store)
+    assert store.purge_expired(t0 + 50, limit=2) == 1  # read a and b; a had changed: b only
+    d = delta(store, before)
+    assert (d["queries"], d["reads"], d["deletes"]) == (1, 2, 1)
+    store._run_query = real  # type: ignore[method-assign]
+    assert store.get("ns:a", t0 + 150) is not None
+    assert store.purge_expired(t0 + 50, limit=2) == 1  # c; a is live now
+    assert {e.key for batch in store.scan() for e in batch} == {"ns:a"}

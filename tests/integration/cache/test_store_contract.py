@@ -137,22 +137,95 @@ def test_purge_expired(store: Store, t0: float) -> None:
     assert keys_of(store) == {"b", "c"}
 
 
+def leftovers(store: Store, kind: str) -> dict[str, int]:
+    """What a backend keeps beside its entries (index rows, set members, records), by place;
+    Firestore keeps nothing beside the entry's own document."""
+    if kind.startswith("sqlite"):
+        db = store._db()  # type: ignore[attr-defined]
+        n = db.execute("SELECT count(*) FROM entry_sources").fetchone()[0]
+        return {"entry_sources": n} if n else {}
+    if kind == "redis":
+        raw, p = store.client, store._p  # type: ignore[attr-defined]
+        sets = sorted(raw.scan_iter(match=p + b"src:*")) + sorted(raw.scan_iter(match=p + b"vec:*"))
+        out = {k.decode(): raw.scard(k) for k in sets}
+        out |= {"puts": raw.zcard(p + b"puts"), "exp": raw.zcard(p + b"exp"), "idx": raw.hlen(p + b"idx")}
+        return {k: v for k, v in out.items() if v}
+    return {}
+
+
+def test_purge_is_bounded_and_spares_live_entries(store: Store, kind: str, t0: float) -> None:
+    vec = bytes(range(8))
+    expired = [f"ns:v1:s1:old-{i}:{i}" for i in range(7)]
+    for i, k in enumerate(expired):
+        store.put(make(k, t0, ttl_s=10 + i, sources=("shared.md", f"old-{i}.md"), embedding=vec))
+    live = [f"ns:v1:s1:live-{i}:{i}" for i in range(3)]
+    for k in live:
+        store.put(make(k, t0, ttl_s=3600, sources=("shared.md",), embedding=vec))
+    store.put(make("ns:v1:s1:forever:9", t0, sources=("shared.md",), embedding=vec))
+    # expired, then put again with a longer life before any purge: it is live
+    store.put(make("ns:v1:s1:again:8", t0, ttl_s=5, sources=("again.md",)))
+    store.put(make("ns:v1:s1:again:8", t0, ttl_s=3600, sources=("again.md",)))
+    survivors = {*live, "ns:v1:s1:forever:9", "ns:v1:s1:again:8"}
+    now = t0 + 100
+    before = store.ops.deletes
+
+    assert store.purge_expired(now, limit=0) == 0
+    # bounded: three per pass, the ones that expired first, then what is left
+    assert store.purge_expired(now, limit=3) == 3
+    assert store.ops.deletes - before == 3
+    assert keys_of(store) == survivors | set(expired[3:])
+    assert store.purge_expired(now, limit=3) == 3
+    assert store.purge_expired(now, limit=3) == 1
+    assert store.purge_expired(now, limit=3) == 0
+    assert store.ops.deletes - before == 7
+
+    assert keys_of(store) == survivors
+    assert all(store.get(k, t0) is not None for k in survivors)
+    assert {k for k, *_ in store.scope_vectors("ns", 1, "s1", t0)} == {*live, "ns:v1:s1:forever:9"}
+    # what named the purged entries went with them; what names the live ones stays
+    if kind.startswith("sqlite"):
+        assert leftovers(store, kind) == {"entry_sources": 3 + 1 + 1}
+    elif kind == "redis":
+        p = store.prefix  # type: ignore[attr-defined]
+        assert leftovers(store, kind) == {
+            f"{p}src:shared.md": 4, f"{p}src:again.md": 1, f"{p}vec:ns:v1:s1": 4,
+            "puts": 5, "exp": 4, "idx": 4,  # (only entries with a TTL have an expiry)
+        }
+    assert store.delete_by_source("old-0.md") == 0
+    assert store.delete_by_source("again.md") == 1
+    assert store.delete_by_source("shared.md") == 4
+
+
 def test_redis_expires_entries_by_itself(store: Store, kind: str) -> None:
     if kind != "redis":
         pytest.skip("Redis's own expiry")
     store.put(make("soon", time.time() - 58.5, ttl_s=60, sources=("d.md",), embedding=b"v"))
-    assert store.count() == 1
+    store.put(make("stays", time.time(), sources=("d.md",), embedding=b"v"))
+    assert store.count() == 2
     deadline = time.monotonic() + 8
-    while store.count() and time.monotonic() < deadline:
+    while store.count() > 1 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert store.count() == 0
-    # the indexes still name it until purge_expired prunes them
-    raw = store.client  # type: ignore[attr-defined]
-    src, vec = store._src_key("d.md"), store._vec_key("ns", 1, "s1")  # type: ignore[attr-defined]
-    assert (raw.scard(src), raw.scard(vec)) == (1, 1)
+    assert store.count() == 1
+    # Redis removed the hash, not what names it: purge_expired does, from the entry's record
+    names = {"src:d.md": 2, "vec:ns:v1:s1": 2, "puts": 2, "exp": 1, "idx": 1}
+    prefix = store.prefix  # type: ignore[attr-defined]
+    assert leftovers(store, kind) == {(prefix + k if ":" in k else k): n for k, n in names.items()}
+    assert store.purge_expired(time.time()) == 1
+    names = {"src:d.md": 1, "vec:ns:v1:s1": 1, "puts": 1}
+    assert leftovers(store, kind) == {(prefix + k if ":" in k else k): n for k, n in names.items()}
     assert store.purge_expired(time.time()) == 0
-    assert (raw.scard(src), raw.scard(vec)) == (0, 0)
-    assert store.delete_by_source("d.md") == 0
+    assert store.delete_by_source("d.md") == 1
+
+
+def test_redis_put_after_expiry_unlinks_what_named_the_old_entry(store: Store, kind: str, t0: float) -> None:
+    if kind != "redis":
+        pytest.skip("Redis's record of the sets that name an entry")
+    store.put(make("k", t0, ttl_s=60, sources=("old.md", "both.md"), embedding=b"v"))
+    store._call(store.client.unlink, store._hkey("k"))  # type: ignore[attr-defined]  # as Redis's expiry does
+    store.put(make("k", t0, ttl_s=60, scope="s2", sources=("both.md", "new.md"), embedding=b"w"))
+    prefix = store.prefix  # type: ignore[attr-defined]
+    expected = {"src:both.md": 1, "src:new.md": 1, "vec:ns:v1:s2": 1, "puts": 1, "exp": 1, "idx": 1}
+    assert leftovers(store, kind) == {(prefix + k if ":" in k else k): n for k, n in expected.items()}
 
 
 # --- pattern invalidation ----------------------------------------------------------
@@ -310,14 +383,14 @@ def test_scope_vectors(store: Store, t0: float) -> None:
     store.put(make("nx:v1:s1:other-ns:7", t0, namespace="nx", embedding=vec))
     got = sorted(store.scope_vectors("ns", 1, "s1", t0 + 50))
     assert got == [
-        ("ns:v1:s1:a:1", "question of ns:v1:s1:a:1", vec),
-        ("ns:v1:s1:b:2", "question of ns:v1:s1:b:2", vec[::-1]),
+        ("ns:v1:s1:a:1", "question of ns:v1:s1:a:1", vec, float("inf")),
+        ("ns:v1:s1:b:2", "question of ns:v1:s1:b:2", vec[::-1], t0 + 100),
     ]
     # replaced without a vector, removed: gone from the scope
     store.put(make("ns:v1:s1:a:1", t0))
     store.delete_keys(["ns:v1:s1:b:2"])
     assert store.scope_vectors("ns", 1, "s1", t0 + 50) == []
-    assert [k for k, _, _ in store.scope_vectors("ns", 1, "s2", t0)] == ["ns:v1:s2:other-scope:5"]
+    assert [k for k, *_ in store.scope_vectors("ns", 1, "s2", t0)] == ["ns:v1:s2:other-scope:5"]
 
 
 def test_count_and_stats(store: Store, t0: float) -> None:
@@ -358,8 +431,8 @@ def test_epoch_moves_on_every_removal_and_not_on_puts(store: Store, t0: float) -
     removals = [
         lambda: store.delete_matching("k0"),
         lambda: store.delete_by_source("s.md"),
-        lambda: store.purge_expired(t0 + 20),
         lambda: store.delete_keys(["k3"]),
+        lambda: store.delete_matching("k2"),
         lambda: store.delete_matching("*"),
     ]
     seen = {e}
@@ -368,6 +441,17 @@ def test_epoch_moves_on_every_removal_and_not_on_puts(store: Store, t0: float) -
         now = store.epoch()
         assert now not in seen
         seen.add(now)
+
+
+def test_purging_expired_entries_leaves_the_epoch(store: Store, t0: float) -> None:
+    """An expired entry is a miss in every tier already: its purge must not make every memory
+    tier and vector index of every process drop what it holds."""
+    store.put(make("old", t0, ttl_s=10))
+    store.put(make("new", t0))
+    e = store.epoch()
+    assert store.purge_expired(t0 + 20) == 1
+    assert store.epoch() == e
+    assert store.get("new", t0 + 20) is not None
 
 
 def test_removal_reaches_another_handle(store: Store, second: Store, t0: float) -> None:
@@ -443,3 +527,17 @@ def test_positions_are_shared(store: Store, second: Store, t0: float) -> None:
     store.put(make("x", t0))
     assert second.position() > mark
     assert [e.key for e in second.scan_since(mark)[0]] == ["x"]
+
+
+def test_redis_purge_leaves_a_live_entry_whose_score_is_stale(store: Store, kind: str, t0: float) -> None:
+    """The purge script reads the entry's own expiry before removing anything: a score in
+    ``P exp`` that says otherwise (a put racing the read of the due keys) removes nothing."""
+    if kind != "redis":
+        pytest.skip("Redis's expiry index")
+    store.put(make("k", t0, ttl_s=3600, sources=("a.md",), embedding=b"v"))
+    raw, p = store.client, store._p  # type: ignore[attr-defined]
+    raw.zadd(p + b"exp", {b"k": t0 + 1})
+    assert store.purge_expired(t0 + 50) == 0
+    assert store.get("k", t0 + 50) is not None
+    assert raw.zscore(p + b"exp", b"k") == t0 + 3600
+    assert store.delete_by_source("a.md") == 1

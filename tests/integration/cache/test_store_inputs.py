@@ -163,5 +163,5 @@ def test_scope_vectors_take_the_namespace_literally(store: Store, t0: float) -> 
         e = make(f"{ns}:v1:s:q:1", t0, namespace=ns, embedding=emb)
         store.put(e)
     for ns in ("a_b", "a%b", "a*b", "a?b"):
-        got = {k for k, _, _ in store.scope_vectors(ns, 1, "s1", t0)}
+        got = {k for k, *_ in store.scope_vectors(ns, 1, "s1", t0)}
         assert got == ({f"{ns}:v1:s:q:1"} if ns != "a?b" else set()), ns

@@ -6,12 +6,19 @@ is; above it an HNSW graph (usearch) is built in a background thread and used on
 while the matrix keeps answering meanwhile. Candidates from the graph are re-scored
 exactly against the matrix, so the similarity reported is always the true cosine.
 
+Rows carry their entry's expiry: :meth:`VectorIndex.remove_expired` retires the expired ones
+(the periodic purge, in every process), and once retired rows outnumber live ones the index
+is compacted (the matrix rebuilt from its live rows, the graph built again), so that an index
+over entries that come and go does not grow for ever.
+
 Thread-safe: one lock guards the rows; searches hold it only while they read.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +32,12 @@ ANN_THRESHOLD = 15_000
 ANN_CONNECTIVITY = 16
 ANN_EXPANSION_ADD = 128
 ANN_EXPANSION_SEARCH = 64
+#: retired rows (replaced, expired, removed) kept before a compaction is considered
+COMPACT_MIN_RETIRED = 64
+
+Vector = bytes | np.ndarray
+#: ``(key, question, vector)``, or with the entry's expiry (unix seconds) as a fourth item
+Row = tuple[str, str, Vector] | tuple[str, str, Vector, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +61,12 @@ class VectorIndex:
         self._questions: list[str] = []
         self._pos: dict[str, int] = {}
         self._live = np.zeros(64, dtype=bool)
+        self._expires = np.full(64, math.inf, dtype=np.float64)
         self._ann: Any = None  # usearch Index over rows [0, _ann_rows)
         self._ann_rows = 0
         self._ann_building = False
+        #: moves on every compaction: a graph built from rows before it is thrown away
+        self._generation = 0
 
     def __len__(self) -> int:
         with self._lock:
@@ -60,6 +76,12 @@ class VectorIndex:
     def uses_ann(self) -> bool:
         return self._ann is not None
 
+    @property
+    def rows(self) -> int:
+        """Rows held, live and retired (what memory is spent on)."""
+        with self._lock:
+            return len(self._keys)
+
     # --- writes ---------------------------------------------------------------
     def _row_of(self, vector: bytes | np.ndarray) -> np.ndarray:
         v = np.frombuffer(vector, dtype=np.float32) if isinstance(vector, bytes) else vector
@@ -68,16 +90,17 @@ class VectorIndex:
             raise ValueError(f"vector has {v.shape[0]} dimensions, the index {self.dim}")
         return v
 
-    def add(self, key: str, question: str, vector: bytes | np.ndarray) -> None:
+    def add(self, key: str, question: str, vector: Vector, expires_at: float = math.inf) -> None:
         """Insert, or replace the vector of an existing key."""
-        self.add_many([(key, question, vector)], replace=True)
+        self.add_many([(key, question, vector, expires_at)], replace=True)
 
-    def add_many(self, rows: list[tuple[str, str, bytes | np.ndarray]], *,
-                 replace: bool = False) -> int:
+    def add_many(self, rows: Sequence[Row], *, replace: bool = False) -> int:
         """Insert rows; an existing key is kept unless ``replace``. Returns rows added."""
         added = 0
         with self._lock:
-            for key, question, vector in rows:
+            for row in rows:
+                key, question, vector = row[0], row[1], row[2]
+                expires_at = float(row[3]) if len(row) == 4 else math.inf
                 v = self._row_of(vector)
                 old = self._pos.get(key)
                 if old is not None:
@@ -90,6 +113,7 @@ class VectorIndex:
                     self._grow(max(64, n * 2))
                 self._matrix[n] = v
                 self._live[n] = True
+                self._expires[n] = expires_at
                 self._keys.append(key)
                 self._questions.append(question)
                 self._pos[key] = n
@@ -104,7 +128,59 @@ class VectorIndex:
         m[: self._matrix.shape[0]] = self._matrix
         live = np.zeros(rows, dtype=bool)
         live[: self._live.shape[0]] = self._live
-        self._matrix, self._live = m, live
+        expires = np.full(rows, math.inf, dtype=np.float64)
+        expires[: self._expires.shape[0]] = self._expires
+        self._matrix, self._live, self._expires = m, live, expires
+
+    # --- removals -------------------------------------------------------------
+    def remove(self, keys: Iterable[str]) -> int:
+        """Retire the rows of these keys (unknown keys are ignored); return how many."""
+        with self._lock:
+            n = 0
+            for key in keys:
+                row = self._pos.pop(key, None)
+                if row is not None:
+                    self._live[row] = False
+                    n += 1
+            if n:
+                self._maybe_compact()
+        return n
+
+    def remove_expired(self, now: float) -> int:
+        """Retire every row whose entry has expired at ``now``; return how many."""
+        with self._lock:
+            n = len(self._keys)
+            rows = np.flatnonzero(self._live[:n] & (self._expires[:n] <= now))
+            for row in rows:
+                self._live[row] = False
+                del self._pos[self._keys[row]]
+            if len(rows):
+                self._maybe_compact()
+        return int(len(rows))
+
+    def _maybe_compact(self) -> None:
+        """Rebuild the rows from the live ones once retired rows outnumber them (caller holds
+        the lock). The graph goes with the old numbering: brute force answers until it is
+        built again (in the background, above the threshold)."""
+        n, live = len(self._keys), len(self._pos)
+        retired = n - live
+        if retired < COMPACT_MIN_RETIRED or retired <= live:
+            return
+        keep = np.flatnonzero(self._live[:n])
+        size = max(64, len(keep))
+        matrix = np.zeros((size, self.dim), dtype=np.float32)
+        matrix[: len(keep)] = self._matrix[keep]
+        alive = np.zeros(size, dtype=bool)
+        alive[: len(keep)] = True
+        expires = np.full(size, math.inf, dtype=np.float64)
+        expires[: len(keep)] = self._expires[keep]
+        self._keys = [self._keys[i] for i in keep]
+        self._questions = [self._questions[i] for i in keep]
+        self._pos = {k: i for i, k in enumerate(self._keys)}
+        self._matrix, self._live, self._expires = matrix, alive, expires
+        self._ann, self._ann_rows = None, 0
+        self._generation += 1
+        self._maybe_build_ann()  # (a build under way from before finds the generation moved)
 
     # --- the graph ------------------------------------------------------------
     def _maybe_build_ann(self) -> None:
@@ -126,14 +202,21 @@ class VectorIndex:
         with self._lock:
             n = len(self._keys)
             snapshot = self._matrix[:n].copy()
+            generation = self._generation
         index = Index(ndim=self.dim, metric="ip", dtype="f32",
                       connectivity=ANN_CONNECTIVITY, expansion_add=ANN_EXPANSION_ADD,
                       expansion_search=ANN_EXPANSION_SEARCH)
         index.add(np.arange(n, dtype=np.uint64), snapshot, threads=0)
         with self._lock:
-            self._ann, self._ann_rows = index, n
             self._ann_building = False
-            self._ann_extend()  # rows added while the graph was being built
+            if generation != self._generation:  # compacted meanwhile: its rows are gone
+                rebuild = len(self._keys) >= self.ann_threshold
+            else:
+                rebuild = False
+                self._ann, self._ann_rows = index, n
+                self._ann_extend()  # rows added while the graph was being built
+        if rebuild:
+            self._maybe_build_ann()
 
     def _ann_extend(self) -> None:
         n = len(self._keys)

@@ -4,8 +4,8 @@ It owns the embedder, one :class:`VectorIndex` per scope and the verifier. The m
 in a background thread (:meth:`SemanticTier.start`); until it is ready ``state`` says
 ``loading`` and the cache answers from the exact tier only. Indexes are built lazily from
 the vectors stored with the entries (``Store.scope_vectors``), so a restart re-reads vectors
-instead of re-embedding questions; ``added`` keeps them current and ``reset`` (after any
-invalidation) drops them all.
+instead of re-embedding questions; ``added`` keeps them current, ``reset`` (after any
+invalidation) drops them all and ``purge_expired`` drops the rows of expired entries.
 """
 
 from __future__ import annotations
@@ -141,12 +141,30 @@ class SemanticTier:
         with self._lock:
             index = self._indexes.get((entry.namespace, entry.format_version, entry.scope))
         if index is not None:
-            index.add(entry.key, entry.question, entry.embedding)
+            index.add(entry.key, entry.question, entry.embedding, entry.expires_at)
 
     def reset(self) -> None:
         """Forget every index; each is rebuilt from the store on its next lookup."""
         with self._lock:
             self._indexes = {}
+
+    def purge_expired(self, now: float) -> int:
+        """Drop the rows of entries expired at ``now`` from every index (no store access),
+        and forget the indexes left empty (a scope no longer asked about, say an old
+        knowledge-base version; reloaded from the store if it is asked about again).
+        Returns the rows dropped."""
+        with self._lock:
+            indexes = list(self._indexes.items())
+        n = 0
+        for sid, index in indexes:
+            dropped = index.remove_expired(now)
+            n += dropped
+            # emptied by this pass (one being loaded is empty too, but has nothing to drop)
+            if dropped and len(index) == 0:
+                with self._lock:
+                    if self._indexes.get(sid) is index:
+                        del self._indexes[sid]
+        return n
 
     # --- indexes --------------------------------------------------------------------
     def _index(self, sid: ScopeId) -> VectorIndex | None:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from .base import (
+    PURGE_LIMIT,
     WRITE_FAILURES,
     OpCounter,
     Store,
@@ -21,6 +22,7 @@ from .base import (
 
 __all__ = [
     "OpCounter",
+    "PURGE_LIMIT",
     "Store",
     "StoreError",
     "StoreMissing",

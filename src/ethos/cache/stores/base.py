@@ -2,8 +2,14 @@
 
 A store is a dumb keyed table of :class:`Entry`: it knows expiry, glob patterns over keys,
 the knowledge-base documents behind each entry, and an *epoch* that changes whenever
-something is removed, so that an in-memory tier in front of it (possibly in another
+something live is removed, so that an in-memory tier in front of it (possibly in another
 process) can tell its copies are stale. Which entries may be stored is decided above it.
+
+Expired entries are misses everywhere (the store's reads, the memory tier, the vector
+indexes all compare expiry with ``now``), so removing them changes nothing a reader can see:
+:meth:`Store.purge_expired` frees their space without moving the epoch, as Redis's and
+Firestore's own expiry do; each process drops its own expired copies (memory tier, vector
+index rows) by the same clock.
 
 Errors: every backend raises :class:`StoreUnavailable` (a subclass of :class:`StoreError`)
 when it cannot be reached or times out, so callers can bypass the cache and keep answering.
@@ -46,6 +52,9 @@ class StoreMissing(StoreError):
 
 #: kinds of :class:`StoreUnavailable` after which reads may still work
 WRITE_FAILURES = frozenset({"disk_full", "read_only"})
+
+#: expired entries one :meth:`Store.purge_expired` call removes at most, unless told otherwise
+PURGE_LIMIT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +145,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def scope_vectors(
         self, namespace: str, format_version: int, scope: str, now: float
-    ) -> list[tuple[str, str, bytes]]:
-        """``(key, question, embedding)`` of every live entry of a scope that has a vector."""
+    ) -> list[tuple[str, str, bytes, float]]:
+        """``(key, question, embedding, expires_at)`` of every live entry of a scope that has
+        a vector; ``expires_at`` is unix seconds, ``inf`` for an entry without TTL (the vector
+        index drops the row when it expires, see :meth:`purge_expired`)."""
 
     @abc.abstractmethod
     def count(self) -> int:
@@ -155,8 +166,13 @@ class Store(abc.ABC):
         """True when the store answers."""
 
     @abc.abstractmethod
-    def purge_expired(self, now: float) -> int:
-        """Remove expired entries; return how many."""
+    def purge_expired(self, now: float, limit: int = PURGE_LIMIT) -> int:
+        """Remove up to ``limit`` entries expired at ``now``, and what the store keeps for them
+        beside the entry (source and vector indexes); return how many entries. Bounded work:
+        a call that returns ``limit`` may have left more for the next one.
+
+        Live entries are never removed, even one put again (with a later expiry) while the
+        call runs. The epoch does not move (see the module's docstring)."""
 
     @abc.abstractmethod
     def set_meta(self, name: str, value: int) -> None:

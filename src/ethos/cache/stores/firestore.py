@@ -25,7 +25,10 @@ read), not round trips; every choice below follows from that:
   loses at most ``hits_flush_s`` of its counts (they are statistics: "served N times").
 - **Expiry**: entries carry ``expire_at`` and are checked on every read (an expired entry is
   a miss); a TTL policy on ``expire_at`` (README) deletes them without reads. Until it
-  does, :meth:`purge_expired` deletes them by a range query on ``expire_at``.
+  does, :meth:`purge_expired` deletes them by a range query on ``expire_at`` (its
+  single-field index), at most ``limit`` documents read per call, each delete conditional
+  on the document's update time as read (an entry put again meanwhile stays), with no
+  epoch increment: expired entries are misses everywhere already.
 - **Glob invalidation** reads only the key range of the pattern's literal prefix (a range
   query on ``key``, keys only), filters it with fnmatch here, and deletes in batches of at
   most :data:`DELETE_BATCH` documents, each batch committed atomically with its epoch
@@ -75,7 +78,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..entry import Entry
 from ..keys import glob_matches
-from .base import Store, StoreError, StoreMissing, StoreStats, StoreUnavailable, check_key
+from .base import PURGE_LIMIT, Store, StoreError, StoreMissing, StoreStats, StoreUnavailable, check_key
 
 T = TypeVar("T")
 
@@ -529,18 +532,38 @@ class FirestoreStore(Store):
     def _get_all(self, refs: list[Any]) -> list[Any]:
         return list(self.client.get_all(refs, field_paths=["key"], **self._kw(bulk=True)))
 
-    def purge_expired(self, now: float) -> int:
+    def purge_expired(self, now: float, limit: int = PURGE_LIMIT) -> int:
+        """Delete up to ``limit`` documents that expired first (read in pages of at most
+        :data:`PAGE`), each only if it has not changed since it was read. A non-atomic
+        ``BatchWrite``: a delete that meets a document put again (or already deleted by the
+        TTL policy) fails alone and costs nothing."""
         from google.cloud.firestore_v1 import FieldFilter
+        from google.cloud.firestore_v1.bulk_batch import BulkWriteBatch
 
-        n = 0
-        while True:
-            query = (self._entries.where(filter=FieldFilter("expire_at", "<=", epoch_time(now)))
-                     .select(["key"]).limit(PAGE))
+        limit = int(limit)
+        base = (self._entries.where(filter=FieldFilter("expire_at", "<=", epoch_time(now)))
+                .order_by("expire_at").select(["key"]))
+        examined = removed = 0
+        last = None
+        while examined < limit:
+            size = min(PAGE, limit - examined)
+            query = base.limit(size) if last is None else base.start_after(last).limit(size)
             page = self._run_query(query)
+            examined += len(page)
             if page:
-                n += self._delete_refs([s.reference for s in page])
-            if len(page) < PAGE:
-                return n
+                batch = BulkWriteBatch(self.client)
+                for snap in page:
+                    batch.delete(snap.reference,
+                                 option=self.client.write_option(last_update_time=snap.update_time))
+                resp = self._call(partial(batch.commit, **self._kw(bulk=True)))
+                ok = sum(1 for st in resp.status if st.code == 0)
+                if ok:
+                    self._count("deletes", ok)
+                removed += ok
+            if len(page) < size:
+                break
+            last = page[-1]
+        return removed
 
     # --- hit counts ----------------------------------------------------------------------
     def add_hits(self, hits: dict[str, int]) -> None:
@@ -631,7 +654,7 @@ class FirestoreStore(Store):
 
     def scope_vectors(
         self, namespace: str, format_version: int, scope: str, now: float
-    ) -> list[tuple[str, str, bytes]]:
+    ) -> list[tuple[str, str, bytes, float]]:
         from google.cloud.firestore_v1 import FieldFilter
 
         base = (self._entries.where(filter=FieldFilter("ns", "==", namespace))
@@ -639,7 +662,7 @@ class FirestoreStore(Store):
                 .where(filter=FieldFilter("scope", "==", scope))
                 .where(filter=FieldFilter("has_vec", "==", True))
                 .select(["key", "question", "emb", "expire_at"]))
-        out: list[tuple[str, str, bytes]] = []
+        out: list[tuple[str, str, bytes, float]] = []
         last = None
         while True:
             query = base.limit(PAGE) if last is None else base.limit(PAGE).start_after(last)
@@ -647,11 +670,12 @@ class FirestoreStore(Store):
             for s in page:
                 d = s.to_dict() or {}
                 exp = d.get("expire_at")
-                if exp is not None and exp.timestamp() <= now:
+                expires_at = math.inf if exp is None else exp.timestamp()
+                if expires_at <= now:
                     continue
                 emb = bytes(d.get("emb") or b"")
                 if emb:
-                    out.append((d["key"], d.get("question", ""), emb))
+                    out.append((d["key"], d.get("question", ""), emb, expires_at))
             if len(page) < PAGE:
                 return out
             last = page[-1]

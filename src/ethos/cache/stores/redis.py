@@ -11,12 +11,23 @@ Key layout (``P`` is the key prefix, ``ethos:`` by default; one prefix per deplo
     P seq                    integer, INCR'd by every put: the position of the latest put
     P puts                   sorted set of KEYs scored by the position of their last put
                              (scan_since; an index like the sets: gone members are pruned)
+    P exp                    sorted set of the KEYs of entries with a TTL, scored by their
+                             expiry (unix seconds): what purge_expired selects by
+    P idx                    hash: KEY -> the sets that name it, for entries with a TTL
+                             (JSON ``{"v": "vec:…" or "", "s": [DOC, …]}``)
     channel P invalidate     the new epoch, PUBLISHed by every removal
 
 Entries live under ``e:`` so that no cache key (which starts with a namespace) can collide
 with the bookkeeping keys. Sets are indexes, not truth: a member whose hash has gone
-(Redis expiry, removal) is skipped when read and pruned by :meth:`RedisStore.purge_expired`
-and :meth:`RedisStore.scope_vectors`, so removals only UNLINK hashes and stay cheap.
+(Redis expiry, removal) is skipped when read, so removals only UNLINK hashes and stay cheap.
+
+Redis deletes an expired hash by itself, but not the set members that name it, and with the
+hash goes the list of those sets. So a put of an entry with a TTL also records that list
+under ``P idx`` and the expiry under ``P exp``; :meth:`RedisStore.purge_expired` takes the
+entries whose expiry has passed from ``P exp`` (a range on the score: bounded, no SCAN) and,
+in one script per chunk, removes the hash if Redis has not yet, its members of ``P src:*``,
+``P vec:*`` and ``P puts``, and its record. :meth:`RedisStore.scope_vectors` and
+:meth:`RedisStore.scan_since` still prune what they meet (entries of other writers, say).
 
 ``scope_vectors`` reads the per-scope set (SSCAN) and fetches vectors by pipelined HMGET
 in chunks: with 100k entries it touches exactly the scope's keys, where a SCAN would walk
@@ -34,6 +45,7 @@ prefix) of its own, since SCAN's cost grows with the whole database.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -46,7 +58,7 @@ from redis.retry import Retry
 
 from ..entry import Entry
 from ..keys import glob_matches
-from .base import Store, StoreStats, StoreUnavailable, check_key
+from .base import PURGE_LIMIT, Store, StoreStats, StoreUnavailable, check_key
 from .redis_epoch import BUMP_LUA, EpochSubscriber
 from .redis_match import escape_match, glob_to_match
 
@@ -54,6 +66,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _CHUNK = 500  # keys per pipeline / UNLINK
+_PURGE_CHUNK = 100  # expired entries per purge script (Redis runs nothing else meanwhile)
 _SCAN_COUNT = 1000
 _SAMPLE_FOR_SIZE = 64  # entries whose MEMORY USAGE estimates the total
 
@@ -63,6 +76,37 @@ for i, k in ipairs(KEYS) do
   if redis.call('EXISTS', k) == 1 then redis.call('HINCRBY', k, 'hit_count', ARGV[i]) end
 end
 return 0
+"""
+
+# Purge up to ARGV[3] entries whose expiry (score in KEYS[1]) is at most ARGV[2]: the hash
+# if Redis has not expired it yet, its set members (from its record in KEYS[2]), its member
+# of KEYS[3] (puts), its record and its score. An entry put again with a later expiry (or
+# none) is left alone: its put wrote its own score, which is set again here to be sure.
+# Returns {entries purged, entries examined}.
+_PURGE_LUA = """
+local prefix, now = ARGV[1], tonumber(ARGV[2])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local purged = 0
+for _, k in ipairs(due) do
+  local h = prefix .. 'e:' .. k
+  local exp = redis.call('HGET', h, 'expires_at')
+  if exp and (exp == 'inf' or tonumber(exp) > now) then
+    if exp == 'inf' then redis.call('ZREM', KEYS[1], k) else redis.call('ZADD', KEYS[1], exp, k) end
+  else
+    if exp then redis.call('UNLINK', h) end
+    local rec = redis.call('HGET', KEYS[2], k)
+    if rec then
+      local r = cjson.decode(rec)
+      for _, s in ipairs(r['s']) do redis.call('SREM', prefix .. 'src:' .. s, k) end
+      if r['v'] ~= '' then redis.call('SREM', prefix .. r['v'], k) end
+      redis.call('HDEL', KEYS[2], k)
+    end
+    redis.call('ZREM', KEYS[3], k)
+    redis.call('ZREM', KEYS[1], k)
+    purged = purged + 1
+  end
+end
+return {purged, #due}
 """
 
 # The position of a put, taken inside the put's MULTI: positions commit in order.
@@ -139,10 +183,13 @@ class RedisStore(Store):
         self._epoch_key = self._p + b"epoch"
         self._seq_key = self._p + b"seq"
         self._puts_key = self._p + b"puts"
+        self._exp_key = self._p + b"exp"
+        self._idx_key = self._p + b"idx"
         self.channel = self._p + b"invalidate"
         self._bump = client.register_script(BUMP_LUA)
         self._add_hits = client.register_script(_ADD_HITS_LUA)
         self._position = client.register_script(_POSITION_LUA)
+        self._purge = client.register_script(_PURGE_LUA)
         # the subscriber holds one connection for ever: it must not take one of the pool's
         self._sub_client = subscriber or client
         self._epochs = EpochSubscriber(
@@ -208,7 +255,12 @@ class RedisStore(Store):
         return self._p + b"src:" + source.encode()
 
     def _vec_key(self, namespace: str, format_version: int, scope: str) -> bytes:
-        return self._p + f"vec:{namespace}:v{format_version}:{scope}".encode()
+        return self._p + self._vec_name(namespace, format_version, scope).encode()
+
+    @staticmethod
+    def _vec_name(namespace: str, format_version: int, scope: str) -> str:
+        """The vector set's key without the prefix (as the ``P idx`` records name it)."""
+        return f"vec:{namespace}:v{format_version}:{scope}"
 
     def _scan_entries(self, pattern: str) -> Iterator[list[bytes]]:
         """Hash keys of entries whose cache key matches the glob, in SCAN-sized batches."""
@@ -268,14 +320,29 @@ class RedisStore(Store):
     def put(self, entry: Entry) -> None:
         hkey = self._hkey(check_key(entry.key))
         member = entry.key.encode()
-        old = self._call(lambda: self.client.hget(hkey, "data"))
+        # the sets naming the entry this one replaces: from its hash, or (when Redis has
+        # expired that) from its record, so that none keeps a member no one will prune
+        look = self.client.pipeline(transaction=False)
+        look.hget(hkey, "data")
+        look.hget(self._idx_key, member)
+        old, old_record = self._call(look.execute)
         vec = self._vec_key(entry.namespace, entry.format_version, entry.scope)
         pipe = self.client.pipeline(transaction=True)
+        prev_sources: list[str] | None = None
+        prev_vec = b""
         if old is not None:
             prev = Entry.from_json(old)
-            for s in set(prev.sources) - set(entry.sources):
+            prev_sources = prev.sources
+            prev_vec = self._vec_key(prev.namespace, prev.format_version, prev.scope)
+        elif old_record is not None:
+            rec = json.loads(old_record)
+            prev_sources = list(rec.get("s", []))
+            prev_vec = self._p + str(rec.get("v", "")).encode() if rec.get("v") else b""
+        if prev_sources is not None:
+            for s in set(prev_sources) - set(entry.sources):
                 pipe.srem(self._src_key(s), member)
-            pipe.srem(self._vec_key(prev.namespace, prev.format_version, prev.scope), member)
+        if prev_vec:
+            pipe.srem(prev_vec, member)
         pipe.unlink(hkey)
         pipe.hset(
             hkey,
@@ -292,6 +359,15 @@ class RedisStore(Store):
         )
         if entry.ttl_s:
             pipe.pexpireat(hkey, int(entry.expires_at * 1000))
+            record = {
+                "v": self._vec_name(entry.namespace, entry.format_version, entry.scope) if entry.embedding else "",
+                "s": list(dict.fromkeys(entry.sources)),
+            }
+            pipe.hset(self._idx_key, member, json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+            pipe.zadd(self._exp_key, {member: entry.expires_at})
+        else:  # never expires: nothing for purge_expired to do
+            pipe.hdel(self._idx_key, member)
+            pipe.zrem(self._exp_key, member)
         for s in entry.sources:
             pipe.sadd(self._src_key(s), member)
         if entry.embedding:
@@ -376,9 +452,9 @@ class RedisStore(Store):
 
     def scope_vectors(
         self, namespace: str, format_version: int, scope: str, now: float
-    ) -> list[tuple[str, str, bytes]]:
+    ) -> list[tuple[str, str, bytes, float]]:
         vec = self._vec_key(namespace, format_version, scope)
-        out: list[tuple[str, str, bytes]] = []
+        out: list[tuple[str, str, bytes, float]] = []
         gone: list[bytes] = []
         cursor = 0
         while True:
@@ -388,17 +464,18 @@ class RedisStore(Store):
             hkeys = [self._entry_prefix + m for m in members]
             rows = self._fetch(hkeys, "question", "embedding", "expires_at")
             for m, (question, emb, exp) in zip(members, rows, strict=True):
+                expires_at = float(exp or "inf")
                 if emb is None:
                     gone.append(m)
-                elif float(exp or "inf") > now and emb:
-                    out.append((m.decode(), _s(question), bytes(emb)))
+                elif expires_at > now and emb:
+                    out.append((m.decode(), _s(question), bytes(emb), expires_at))
             if cursor == 0:
                 break
         if gone:  # expired by Redis: prune the index
             self._call(lambda: self.client.srem(vec, *gone))
         self._count("reads", max(len(out), 1))
         # SSCAN may repeat a member while the set changes
-        return list({k: (k, q, e) for k, q, e in out}.values())
+        return list({row[0]: row for row in out}.values())
 
     def set_meta(self, name: str, value: int) -> None:
         self._call(lambda: self.client.set(self._p + b"meta:" + name.encode(), int(value)))
@@ -443,49 +520,25 @@ class RedisStore(Store):
         except StoreUnavailable:
             return False
 
-    def purge_expired(self, now: float) -> int:
-        expired: list[bytes] = []
-        for hkeys in self._scan_entries("*"):
-            for k, (exp,) in zip(hkeys, self._fetch(hkeys, "expires_at"), strict=True):
-                if exp is not None and float(exp) <= now:
-                    expired.append(k)
-        n = self._unlink(expired)
-        self._prune_indexes()
-        return self._removed(n)
-
-    def _scan_keys(self, match: str) -> list[bytes]:
-        """Every key matching a MATCH pattern (SCAN, never KEYS)."""
-        return [_b(k) for k in self._call(lambda: list(self.client.scan_iter(match, 1000)))]
-
-    def _prune_indexes(self) -> None:
-        """Drop set members whose entry has gone (Redis expiry does not touch the sets)."""
-        for kind in (b"src:", b"vec:"):
-            match = escape_match((self._p + kind).decode()) + "*"
-            for set_key in self._scan_keys(match):
-                members = [_b(m) for m in self._call(self.client.smembers, set_key)]
-                for i in range(0, len(members), _CHUNK):
-                    chunk = members[i : i + _CHUNK]
-                    pipe = self.client.pipeline(transaction=False)
-                    for m in chunk:
-                        pipe.exists(self._entry_prefix + m)
-                    alive = self._call(pipe.execute)
-                    dead = [m for m, a in zip(chunk, alive, strict=True) if not a]
-                    if dead:
-                        self._call(self.client.srem, set_key, *dead)
-        cursor = 0
-        while True:
-            cursor, raw = self._call(self.client.zscan, self._puts_key, cursor, count=_SCAN_COUNT)
-            chunk = [m for m, _ in _pairs(raw)]
-            if chunk:
-                pipe = self.client.pipeline(transaction=False)
-                for m in chunk:
-                    pipe.exists(self._entry_prefix + m)
-                alive = self._call(pipe.execute)
-                dead = [m for m, a in zip(chunk, alive, strict=True) if not a]
-                if dead:
-                    self._call(self.client.zrem, self._puts_key, *dead)
-            if cursor == 0:
+    def purge_expired(self, now: float, limit: int = PURGE_LIMIT) -> int:
+        """Up to ``limit`` entries whose expiry has passed, by their score in ``P exp``: see
+        the module's docstring. Counts each entry once, whether Redis had already removed its
+        hash (then only its set members and record go) or not. No epoch bump."""
+        limit = int(limit)
+        keys = [self._exp_key, self._idx_key, self._puts_key]
+        total = 0
+        while total < limit:
+            chunk = min(_PURGE_CHUNK, limit - total)
+            with self._guard():
+                purged, examined = self._purge(keys=keys, args=[self._p, repr(float(now)), chunk])
+            self._count("queries")
+            self._count("reads", max(int(examined), 1))
+            if purged:
+                self._count("deletes", int(purged))
+            total += int(purged)
+            if int(examined) < chunk:
                 break
+        return total
 
     def close(self) -> None:
         """Stop the subscriber thread and close the connections."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..entry import Entry
 from ..keys import glob_matches
-from .base import Store, StoreMissing, StoreStats, StoreUnavailable, check_key, escape_glob
+from .base import PURGE_LIMIT, Store, StoreMissing, StoreStats, StoreUnavailable, check_key, escape_glob
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -48,6 +48,9 @@ INSERT OR IGNORE INTO meta(name, value) VALUES ('seq', 0);
 """
 # after the migration below (a file from before ``seq`` gets the column first)
 _SEQ_INDEX = "CREATE INDEX IF NOT EXISTS entries_seq ON entries(seq);"
+# what purge_expired selects by; made by the migration too, so that a file written before it
+# (or a read-only one, which cannot take it) still opens
+_EXPIRY_INDEX = "CREATE INDEX IF NOT EXISTS entries_expires ON entries(expires_at);"
 
 
 _NEVER = 1e18  # expires_at of entries without TTL
@@ -180,7 +183,8 @@ class SQLiteStore(Store):
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
         """Give a file written before ``seq`` existed the column (its old entries get 0: a
-        full scan reads them, :meth:`scan_since` reads what is put from now on)."""
+        full scan reads them, :meth:`scan_since` reads what is put from now on), and a file
+        written before :meth:`purge_expired` was bounded its index on ``expires_at``."""
         try:
             cols = {r[1] for r in db.execute("PRAGMA table_info(entries)")}
             if "seq" not in cols:
@@ -190,6 +194,10 @@ class SQLiteStore(Store):
             # added by another process meanwhile, or a read-only file: it still answers reads
             # (scan_since then fails as unavailable, and a full scan still reads everything)
             pass
+        try:
+            db.executescript(_EXPIRY_INDEX)
+        except sqlite3.OperationalError:
+            pass  # a read-only file: it cannot be purged anyway
 
     def _connect(self) -> sqlite3.Connection:
         if self.create or self._shared:
@@ -309,7 +317,7 @@ class SQLiteStore(Store):
             db.execute("BEGIN IMMEDIATE")
             n = db.execute(f"DELETE FROM entries{cond}", args).rowcount
             db.execute(f"DELETE FROM entry_sources{cond}", args)
-            if n:  # a no-op (say, a periodic purge) must not empty every memory tier
+            if n:  # a no-op must not empty every memory tier
                 self._bump_epoch(db)
             db.execute("COMMIT")
             return n
@@ -346,10 +354,34 @@ class SQLiteStore(Store):
             n += self._delete_where(f"key IN ({marks})", tuple(chunk), query=False)
         return n
 
-    def purge_expired(self, now: float) -> int:
-        return self._delete_where(
-            "key IN (SELECT key FROM entries WHERE expires_at<=?)", (now,)
-        )
+    def purge_expired(self, now: float, limit: int = PURGE_LIMIT) -> int:
+        """The ``limit`` entries that expired first, by the index on ``expires_at``, and their
+        source rows, in one write transaction (a put meanwhile waits for it, so a key put again
+        is never removed). No epoch bump: see :mod:`ethos.cache.stores.base`."""
+        limit = int(limit)
+        if limit <= 0:
+            return 0
+
+        def op(db):
+            db.execute("BEGIN IMMEDIATE")
+            keys = [r[0] for r in db.execute(
+                "SELECT key FROM entries WHERE expires_at<=? ORDER BY expires_at LIMIT ?",
+                (now, limit),
+            )]
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                db.execute(f"DELETE FROM entries WHERE key IN ({marks})", chunk)
+                db.execute(f"DELETE FROM entry_sources WHERE key IN ({marks})", chunk)
+            db.execute("COMMIT")
+            return len(keys)
+
+        n = self._run(op)
+        self._count("queries")
+        self._count("reads", max(n, 1))
+        if n:
+            self._count("deletes", n)
+        return n
 
     def add_hits(self, hits: dict[str, int]) -> None:
         if not hits:
@@ -414,10 +446,10 @@ class SQLiteStore(Store):
 
     def scope_vectors(
         self, namespace: str, format_version: int, scope: str, now: float
-    ) -> list[tuple[str, str, bytes]]:
+    ) -> list[tuple[str, str, bytes, float]]:
         def op(db):
             return db.execute(
-                "SELECT key, question, embedding FROM entries WHERE scope=?"
+                "SELECT key, question, embedding, expires_at FROM entries WHERE scope=?"
                 " AND format_version=? AND key GLOB ? AND expires_at>?"
                 " AND length(embedding) > 0",
                 (scope, format_version, to_sqlite_glob(escape_glob(namespace)) + ":*", now),
@@ -426,7 +458,7 @@ class SQLiteStore(Store):
         rows = self._run(op)
         self._count("queries")
         self._count("reads", max(len(rows), 1))
-        return [(k, q, bytes(e)) for k, q, e in rows]
+        return [(k, q, bytes(e), float("inf") if x >= _NEVER else float(x)) for k, q, e, x in rows]
 
     def set_meta(self, name: str, value: int) -> None:
         self._run(lambda db: db.execute(
