@@ -68,11 +68,14 @@ def _service_routes(app) -> list[tuple[str, str, dict, dict | None]]:
     """Every admin route the service has (found in the app, so a new route is covered too)."""
     params = {"/api/admin/cache/invalidate": {"key_pattern": "marketing:*:nothing-here*"},
               "/api/admin/cache/invalidate-source": {"source": "pricing.md"}}
+    # PUT /api/admin/faults replaces the faults in force: {} switches every fault off
+    bodies = {("PUT", "/api/admin/faults"): {}}
     out = []
     for path, ops in app.openapi()["paths"].items():
         if path.startswith("/api/admin"):
             for method in sorted(ops):
-                out.append((method.upper(), path, params.get(path, {}), None))
+                key = (method.upper(), path)
+                out.append((*key, params.get(path, {}), bodies.get(key)))
     assert len(out) >= 5
     return out
 
