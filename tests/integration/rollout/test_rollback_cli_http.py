@@ -275,8 +275,13 @@ def _wait_for_step(state: str, step: str, timeout: float = 30.0) -> None:
     jdir = os.path.join(state, "journal")
     while time.monotonic() < deadline:
         for name in os.listdir(jdir) if os.path.isdir(jdir) else []:
-            text = Path(jdir, name).read_text()
-            if name.endswith(".jsonl") and f'"step_started","step":"{step}"' in text:
+            if not name.endswith(".jsonl"):  # temporary files come and go (atomic replaces)
+                continue
+            try:
+                text = Path(jdir, name).read_text()
+            except FileNotFoundError:
+                continue
+            if f'"step_started","step":"{step}"' in text:
                 return
         time.sleep(0.05)
     raise AssertionError(f"step {step} never started")
