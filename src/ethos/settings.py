@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     semantic_enabled: bool = Field(
         True, description="Answer paraphrases from the cache (loads all-MiniLM-L6-v2 offline)."
     )
+    semantic_index_dir: str = Field(
+        "", description="Where each scope's vector index (its HNSW graph) is saved once built, so"
+        " that a new process installs it instead of building it again; empty: state_dir/"
+        "semantic-index; 'off': never saved. A directory that cannot be written turns it off.",
+    )
     pii_selftest_interval_s: float = Field(
         300.0, gt=0, description="How often the PII detector's self-test runs, seconds."
     )
@@ -161,6 +166,13 @@ class Settings(BaseSettings):
         from .cache.keys import validate_namespace
 
         return validate_namespace(v)
+
+    def resolved_semantic_index_dir(self) -> Path | None:
+        """Where vector indexes are saved, or None when that is off."""
+        v = self.semantic_index_dir.strip()
+        if v.lower() in ("off", "none", "false", "0"):
+            return None
+        return Path(v) if v else self.state_dir / "semantic-index"
 
     def resolved_cache_url(self) -> str:
         """The cache URL, defaulting to a SQLite file under ``state_dir``."""

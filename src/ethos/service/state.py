@@ -120,7 +120,8 @@ class AppState:
         if settings.semantic_enabled and settings.cache_enabled:
             from ..cache.semantic import SemanticTier
 
-            semantic = SemanticTier(store, names=[*kb.plan_names(), *kb.product_names()])
+            semantic = SemanticTier(store, names=[*kb.plan_names(), *kb.product_names()],
+                                    index_dir=settings.resolved_semantic_index_dir())
         cache = ResponseCache(
             store,
             scope,
@@ -159,7 +160,9 @@ class AppState:
         self.tasks.append(asyncio.create_task(asyncio.to_thread(self.kb.warm), name="ethos.kb-warm"))
         tier = self._semantic_tier()
         if tier is not None:
-            tier.start()  # loads the model in its own thread
+            # the model in one thread, the default scope's index in another (from its saved
+            # file when that is still valid)
+            tier.start(scopes=[self.cache.scope] if self.cache.enabled else [])
         self.tasks.append(asyncio.create_task(self._selftest_loop(), name="ethos.pii-selftest"))
         self.tasks.append(asyncio.create_task(self._flush_hits_loop(), name="ethos.flush-hits"))
         self.tasks.append(asyncio.create_task(self._store_watch_loop(), name="ethos.store-watch"))

@@ -11,6 +11,10 @@ Rows carry their entry's expiry: :meth:`VectorIndex.remove_expired` retires the 
 is compacted (the matrix rebuilt from its live rows, the graph built again), so that an index
 over entries that come and go does not grow for ever.
 
+An index can be saved with its graph and installed again in a new process (:meth:`export`,
+:meth:`install`; the files are :mod:`ethos.cache.semantic.persist`'s), so that a start does not
+build the graph again.
+
 Thread-safe: one lock guards the rows; searches hold it only while they read.
 """
 
@@ -18,9 +22,9 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +38,9 @@ ANN_EXPANSION_ADD = 128
 ANN_EXPANSION_SEARCH = 64
 #: retired rows (replaced, expired, removed) kept before a compaction is considered
 COMPACT_MIN_RETIRED = 64
+
+if TYPE_CHECKING:
+    from .persist import Mark, Snapshot
 
 Vector = bytes | np.ndarray
 #: ``(key, question, vector)``, or with the entry's expiry (unix seconds) as a fourth item
@@ -67,6 +74,16 @@ class VectorIndex:
         self._ann_building = False
         #: moves on every compaction: a graph built from rows before it is thrown away
         self._generation = 0
+        #: graphs built from scratch (not counting one installed from a file)
+        self.graphs_built = 0
+        #: True when the rows and graph came from a saved snapshot (:meth:`install`)
+        self.restored = False
+        #: where the store stood when the rows were read (set by the tier; None: unknown,
+        #: and the index is then never saved)
+        self.mark: Mark | None = None
+        #: called with the index, outside the lock, each time a graph built here is in use
+        self.on_graph: Callable[[VectorIndex], None] | None = None
+        self._callback_due = False
 
     def __len__(self) -> int:
         with self._lock:
@@ -105,6 +122,12 @@ class VectorIndex:
                 old = self._pos.get(key)
                 if old is not None:
                     if not replace:
+                        continue
+                    if np.array_equal(self._matrix[old], v):
+                        # the same question put again: only its expiry moves (the later one:
+                        # rows may come in any order from the store and from added())
+                        self._expires[old] = max(self._expires[old], expires_at)
+                        self._questions[old] = question
                         continue
                     # A replaced row is retired, not overwritten: the graph may point at it.
                     self._live[old] = False
@@ -214,9 +237,22 @@ class VectorIndex:
             else:
                 rebuild = False
                 self._ann, self._ann_rows = index, n
+                self.graphs_built += 1
                 self._ann_extend()  # rows added while the graph was being built
+                self._callback_due = self.on_graph is not None
         if rebuild:
             self._maybe_build_ann()
+        elif self._callback_due and self.on_graph is not None:
+            try:
+                self.on_graph(self)
+            finally:
+                self._callback_due = False
+
+    @property
+    def settled(self) -> bool:
+        """No graph being built, and the callback of the last one returned (tests, benchmarks)."""
+        with self._lock:
+            return not self._ann_building and not self._callback_due
 
     def _ann_extend(self) -> None:
         n = len(self._keys)
@@ -224,6 +260,63 @@ class VectorIndex:
             self._ann.add(np.arange(self._ann_rows, n, dtype=np.uint64),
                           self._matrix[self._ann_rows:n])
             self._ann_rows = n
+
+    # --- saved and installed -------------------------------------------------------
+    def export(self, scope: tuple[str, int, str], model: str) -> Snapshot | None:
+        """The rows and graph as a :class:`Snapshot` to save, or None when there is no graph
+        or no mark. Holds the lock while the graph is serialised (a memory copy)."""
+        from .persist import Snapshot
+
+        with self._lock:
+            if self._ann is None or self.mark is None:
+                return None
+            self._ann_extend()
+            n = self._ann_rows
+            graph = self._ann.copy()
+            return Snapshot(scope, model, self.dim, self.mark, list(self._keys[:n]),
+                            list(self._questions[:n]), self._expires[:n].copy(),
+                            self._live[:n].copy(), graph)
+
+    def install(self, snap: Snapshot) -> None:
+        """Take the rows and graph of ``snap`` (from a file) in place of what the index holds;
+        rows it held already (put meanwhile) are added again on top. The matrix is read back
+        from the graph, so searches re-score against exactly the vectors the graph holds."""
+        n = snap.rows
+        if n:
+            vecs = snap.graph.get(np.arange(n, dtype=np.uint64))
+            matrix_rows = np.asarray(vecs, dtype=np.float32).reshape(n, self.dim)
+            snap.graph.expansion_search = ANN_EXPANSION_SEARCH
+            snap.graph.expansion_add = ANN_EXPANSION_ADD
+        size = max(64, n)
+        matrix = np.zeros((size, self.dim), dtype=np.float32)
+        live = np.zeros(size, dtype=bool)
+        expires = np.full(size, math.inf, dtype=np.float64)
+        if n:
+            matrix[:n] = matrix_rows
+            live[:n] = snap.live[:n]
+            expires[:n] = snap.expires[:n]
+        keys = list(snap.keys)
+        pos = {k: i for i, k in enumerate(keys) if live[i]}
+        with self._lock:
+            held = [(self._keys[i], self._questions[i], self._matrix[i].copy(),
+                     float(self._expires[i])) for i in self._pos.values()]
+            self._matrix, self._live, self._expires = matrix, live, expires
+            self._keys, self._questions, self._pos = keys, list(snap.questions), pos
+            self._ann, self._ann_rows = (snap.graph, n) if n else (None, 0)
+            self._generation += 1
+            self.restored = True
+            self.add_many(held, replace=True)
+
+    def clear(self) -> None:
+        """Forget every row and the graph."""
+        with self._lock:
+            self._matrix = np.zeros((64, self.dim), dtype=np.float32)
+            self._keys, self._questions, self._pos = [], [], {}
+            self._live = np.zeros(64, dtype=bool)
+            self._expires = np.full(64, math.inf, dtype=np.float64)
+            self._ann, self._ann_rows = None, 0
+            self._generation += 1
+            self.restored = False
 
     # --- reads ----------------------------------------------------------------
     def search(self, vector: bytes | np.ndarray, k: int = 5) -> list[Neighbour]:

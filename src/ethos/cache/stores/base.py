@@ -185,6 +185,14 @@ class Store(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional
         """Release connections."""
 
+    def index_mark(self) -> tuple[str, int] | None:
+        """``(identity, removals)`` as the store itself keeps them, the same in every process,
+        for a vector index saved to a file (:mod:`ethos.cache.semantic.persist`): the identity
+        is new whenever the data is made anew (a SQLite file created, a Redis emptied), the
+        removal count moves with every removal (like :meth:`epoch`, which may be a local
+        counter). None: the backend keeps neither, and no index is saved or installed."""
+        return None
+
     # --- derived -------------------------------------------------------------
     def delete_matching_steps(self, pattern: str) -> Iterator[tuple[int, int]]:
         """:meth:`delete_matching` reported as it goes: ``(examined, removed)`` so far after

@@ -9,6 +9,8 @@ Key layout (``P`` is the key prefix, ``ethos:`` by default; one prefix per deplo
     P epoch                  integer, INCR'd by every removal
     P meta:NAME              integer kept beside the entries (set_meta / get_meta)
     P seq                    integer, INCR'd by every put: the position of the latest put
+    P id                     random identity of this data, set once (SET NX) when a vector
+                             index is saved: a Redis emptied gets a new one (index_mark)
     P puts                   sorted set of KEYs scored by the position of their last put
                              (scan_since; an index like the sets: gone members are pruned)
     P exp                    sorted set of the KEYs of entries with a TTL, scored by their
@@ -46,6 +48,7 @@ prefix) of its own, since SCAN's cost grows with the whole database.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -185,6 +188,7 @@ class RedisStore(Store):
         self._puts_key = self._p + b"puts"
         self._exp_key = self._p + b"exp"
         self._idx_key = self._p + b"idx"
+        self._id_key = self._p + b"id"
         self.channel = self._p + b"invalidate"
         self._bump = client.register_script(BUMP_LUA)
         self._add_hits = client.register_script(_ADD_HITS_LUA)
@@ -476,6 +480,16 @@ class RedisStore(Store):
         self._count("reads", max(len(out), 1))
         # SSCAN may repeat a member while the set changes
         return list({row[0]: row for row in out}.values())
+
+    def index_mark(self) -> tuple[str, int] | None:
+        """``P id`` (made here the first time) and Redis's own epoch number (``P epoch``)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(self._id_key, uuid.uuid4().hex, nx=True)
+        pipe.get(self._id_key)
+        pipe.get(self._epoch_key)
+        _, ident, epoch = self._call(pipe.execute)
+        self._count("reads")
+        return f"redis:{_s(ident)}", int(epoch or 0)
 
     def set_meta(self, name: str, value: int) -> None:
         self._call(lambda: self.client.set(self._p + b"meta:" + name.encode(), int(value)))

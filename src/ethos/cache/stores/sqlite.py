@@ -45,6 +45,7 @@ CREATE INDEX IF NOT EXISTS entry_sources_key ON entry_sources(key);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta(name, value) VALUES ('epoch', 0);
 INSERT OR IGNORE INTO meta(name, value) VALUES ('seq', 0);
+INSERT OR IGNORE INTO meta(name, value) VALUES ('id', random());
 """
 # after the migration below (a file from before ``seq`` gets the column first)
 _SEQ_INDEX = "CREATE INDEX IF NOT EXISTS entries_seq ON entries(seq);"
@@ -459,6 +460,15 @@ class SQLiteStore(Store):
         self._count("queries")
         self._count("reads", max(len(rows), 1))
         return [(k, q, bytes(e), float("inf") if x >= _NEVER else float(x)) for k, q, e, x in rows]
+
+    def index_mark(self) -> tuple[str, int] | None:
+        """The file's random ``id`` (made with its tables) and its removal ``epoch``."""
+        rows = dict(self._run(lambda db: db.execute(
+            "SELECT name, value FROM meta WHERE name IN ('id', 'epoch')").fetchall()))
+        self._count("reads")
+        if "id" not in rows:  # a read-only file from before ids: never saved
+            return None
+        return f"sqlite:{int(rows['id'])}", int(rows.get("epoch", 0))
 
     def set_meta(self, name: str, value: int) -> None:
         self._run(lambda db: db.execute(
