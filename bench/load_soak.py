@@ -30,9 +30,36 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadsoak.session import run_load  # noqa: E402
-from loadsoak.stats import FLAT_DEFINITION  # noqa: E402
+from loadsoak.stats import FLAT_DEFINITION, TAIL_MAX_SLOPE_MIB_MIN, TAIL_WINDOW_S  # noqa: E402
 
 DATA = Path(os.environ.get("ETHOS_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared/data/gptcache-benchmark"))
+
+
+def caps() -> dict[str, object]:
+    """The limits of the in-process structures that can grow with new questions, as the stack's
+    processes get them: the settings read from this environment (the stack inherits it) and the
+    code's constants. ``None``: no cap in the code (bounded by something else, said in the name)."""
+    from ethos.cache.semantic import index as sem_index
+    from ethos.rollout.router import windows
+    from ethos.service import sessions
+    from ethos.settings import Settings
+
+    st = Settings()
+    return {
+        "memory tier entries (ETHOS_CACHE_MEMORY_ENTRIES)": st.cache_memory_entries,
+        "memory tier bytes": None,
+        "vector index live rows per scope (MAX_ROWS; held <= 2x with retired)": getattr(sem_index, "MAX_ROWS", None),
+        "entry ttl s (rows also leave when their entries expire)": st.cache_ttl_s,
+        "vector index: compaction after retired rows": sem_index.COMPACT_MIN_RETIRED,
+        "expired-entry purge interval s / batch": (getattr(st, "cache_purge_interval_s", None),
+                                                   getattr(st, "cache_purge_batch", None)),
+        "session histories (MAX_SESSIONS) x turns": (sessions.MAX_SESSIONS, sessions.TURNS_KEPT),
+        "router windows s (per revision; buckets per window)": windows.DEFAULT_WINDOWS,
+        "message chars (label values never from user input)": __import__("ethos.settings").settings.MAX_MESSAGE_CHARS,
+        "hit-count buffer: flushed every s / most keys kept while the store is down":
+            (__import__("ethos.service.state").service.state.HIT_FLUSH_INTERVAL_S,
+             getattr(__import__("ethos.cache.response_cache").cache.response_cache, "MAX_PENDING_HIT_KEYS", None)),
+    }
 
 
 def verdict(rep: dict) -> list[str]:
@@ -86,6 +113,13 @@ def print_report(rep: dict, command: str) -> None:
         print(f"{name:13s} {r.get('samples', 0):7d} {r.get('first_min_median_mib') or 0:9.1f} "
               f"{r.get('post_warmup_median_mib') or 0:13.1f} {r.get('last_min_median_mib') or 0:9.1f} "
               f"{r.get('max_mib') or 0:6.1f} {r.get('slope_mib_per_min') or 0:14.3f}  {r['verdict']}")
+    print(f"\nRSS slope over the last {TAIL_WINDOW_S / 60:.0f} minutes (least squares), pass when <= "
+          f"{TAIL_MAX_SLOPE_MIB_MIN} MiB/min")
+    print("process       samples  window-start MiB  end MiB  slope MiB/min  verdict")
+    for name, r in rep.get("rss_last_30min", {}).items():
+        print(f"{name:13s} {r.get('samples', 0):7d} {r.get('start_mib') or 0:17.1f} {r.get('end_mib') or 0:8.1f} "
+              f"{r.get('slope_mib_per_min') or 0:14.4f}  {r['verdict']} (window {r.get('window_s', 0):.0f}s)")
+    print("caps: " + "; ".join(f"{k} = {v}" for k, v in rep.get("caps", {}).items()))
     print("open file descriptors (first / max / last): " + "; ".join(
         f"{n} {v['first']}/{v['max']}/{v['last']}" for n, v in rep["open_fds"].items()))
     la = rep["loadavg_1m"]
@@ -126,9 +160,13 @@ def main() -> None:
         print("interrupted; the stack was stopped", file=sys.stderr)
         raise SystemExit(130) from None
     rep["command"], rep["started"] = command, started
-    print_report(rep, command)
+    try:
+        rep["caps"] = {k: v for k, v in caps().items()}
+    except Exception as e:  # noqa: BLE001 - a report without caps beats no report
+        rep["caps"] = {"error": repr(e)}
     if a.json:
         a.json.write_text(json.dumps(rep, indent=1))
+    print_report(rep, command)
     bad = verdict(rep)
     print("\nverdict: " + ("all goals held (0 failed requests, rollback to 100% blue, no PII stored, served or leaked)"
                           if not bad else "; ".join(bad)))

@@ -31,7 +31,7 @@ from ethos.rollout.traffic import LocalRouterTraffic
 from .checks import CACHE_HITS, PII_HITS, PiiValues, delta_text, judge_stream, log_pii_hit, parse_sse, pii_in_store, store_entries
 from .mix import Request
 from .stack import ETHOS, LocalStack, stack_env
-from .stats import MIB, Outcome, by_phase, percentile, rss_trend, summarise
+from .stats import MIB, Outcome, by_phase, percentile, rss_trend, summarise, tail_slope
 
 CHAT = "/api/ai/marketing-chat"
 
@@ -189,6 +189,8 @@ class RunResult:
             "final_weights": self.final_weights,
             "not_blue_after_rollback": self.not_blue_after_rollback,
             "rss": {name: rss_trend(s, warmup_s=warmup_s) for name, s in self.rss.items()},
+            "rss_last_30min": {name: tail_slope(s, warmup_s=warmup_s) for name, s in self.rss.items()},
+            "rss_samples_mib": {name: [(round(t, 1), round(b / MIB, 2)) for t, b in s] for name, s in self.rss.items()},
             "cache_entries": {"max": max((n for _, n in self.entries), default=None),
                               "end": self.entries[-1][1] if self.entries else None,
                               "series": self.entries[:: max(1, len(self.entries) // 40)]},

@@ -129,9 +129,44 @@ def rss_trend(
     return out
 
 
+#: issue 20: RSS per process is flat when the least-squares slope over the last 30 minutes
+#: of the run is at most this (MiB/min)
+TAIL_WINDOW_S = 1800.0
+TAIL_MAX_SLOPE_MIB_MIN = 0.1
+
+
+def tail_slope(samples: Iterable[tuple[float, float]], *, window_s: float = TAIL_WINDOW_S,
+               max_slope_mib_min: float = TAIL_MAX_SLOPE_MIB_MIN, warmup_s: float = 0.0) -> dict[str, Any]:
+    """Least-squares RSS slope (MiB/min) over the last ``window_s`` seconds of (seconds, bytes)
+    samples, and pass/fail against ``max_slope_mib_min``. The window never reaches into warm-up;
+    when the samples after warm-up span less than ``window_s`` the verdict is ``too short``
+    (the slope is still given, over what there is)."""
+    pts = sorted((t, b / MIB) for t, b in samples)
+    if not pts:
+        return {"verdict": "no samples"}
+    end = pts[-1][0]
+    start = max(end - window_s, warmup_s)
+    win = [(t, v) for t, v in pts if t >= start]
+    slope = slope_per_min(win)
+    out: dict[str, Any] = {
+        "window_s": round(end - start, 1), "samples": len(win),
+        "start_mib": round(win[0][1], 1) if win else None, "end_mib": round(win[-1][1], 1) if win else None,
+        "slope_mib_per_min": None if slope is None else round(slope, 4),
+        "max_slope_mib_per_min": max_slope_mib_min,
+    }
+    if slope is None:
+        out["verdict"] = "too short"
+    elif end - start < window_s - 1.0:
+        out["verdict"] = "too short"
+    else:
+        out["verdict"] = "pass" if slope <= max_slope_mib_min else "fail"
+    return out
+
+
 FLAT_DEFINITION = (
     "flat = after warm-up, least-squares RSS slope < {s} MiB/min AND last-minute median <= "
     "first-post-warm-up-minute median x {r} + {a} MiB"
 )
 
-__all__ = ["Outcome", "percentile", "summarise", "by_phase", "slope_per_min", "rss_trend", "FLAT_DEFINITION", "MIB"]
+__all__ = ["Outcome", "percentile", "summarise", "by_phase", "slope_per_min", "rss_trend", "tail_slope", "TAIL_WINDOW_S",
+           "TAIL_MAX_SLOPE_MIB_MIN", "FLAT_DEFINITION", "MIB"]

@@ -34,6 +34,10 @@ log = logging.getLogger("ethos.cache")
 
 #: after a store failure, how long to bypass it before trying again (seconds)
 STORE_RETRY_AFTER_S = 1.0
+#: distinct keys whose hit counts wait for the store (issue 20): while it is down the counts
+#: of keys past this are dropped (they are statistics), so an outage with many new questions
+#: does not grow the buffer for ever
+MAX_PENDING_HIT_KEYS = 10_000
 
 
 class SemanticMatcher(Protocol):
@@ -417,7 +421,8 @@ class ResponseCache:
     def _count_hit(self, key: str) -> None:
         # Written by flush_hits(), which the service calls periodically off the event loop.
         with self._hits_lock:
-            self._hits[key] += 1
+            if key in self._hits or len(self._hits) < MAX_PENDING_HIT_KEYS:
+                self._hits[key] += 1
 
     def flush_hits(self) -> None:
         """Write pending hit counts to the store (kept for later if it is down)."""
@@ -429,7 +434,9 @@ class ResponseCache:
             self.store.add_hits(dict(pending))
         except StoreUnavailable:
             with self._hits_lock:
-                self._hits.update(pending)
+                for key, n in pending.items():
+                    if key in self._hits or len(self._hits) < MAX_PENDING_HIT_KEYS:
+                        self._hits[key] += n
 
     def close(self) -> None:
         self.flush_hits()

@@ -92,3 +92,16 @@ def test_percentile_and_timeline():
     tl.enter("w50/50", 10)
     tl.enter("after", 25)
     assert tl.spans(40) == {"before": 10, "w50/50": 15, "after": 15}
+
+
+def test_tail_slope_over_the_last_30_minutes():
+    """Issue 20: the slope of the last 30 minutes only (warm-up growth left out), pass <= 0.1."""
+    from loadsoak.stats import MIB, tail_slope
+
+    growing_then_flat = [(t, (100 + min(t, 1200) / 60) * MIB) for t in range(0, 3600, 5)]
+    r = tail_slope(growing_then_flat, warmup_s=120)
+    assert r["verdict"] == "pass" and abs(r["slope_mib_per_min"]) < 1e-6
+    growing = [(t, (100 + 0.2 * t / 60) * MIB) for t in range(0, 3600, 5)]
+    r = tail_slope(growing, warmup_s=120)
+    assert r["verdict"] == "fail" and abs(r["slope_mib_per_min"] - 0.2) < 1e-3
+    assert tail_slope(growing[:100], warmup_s=120)["verdict"] == "too short"

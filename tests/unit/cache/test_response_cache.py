@@ -288,6 +288,21 @@ def test_hit_counts_wait_for_a_store_that_is_down(
     assert store.get(make_key(SCOPE, Q)[0], clock()).hit_count == 2
 
 
+def test_pending_hit_counts_are_capped(
+    cache: ResponseCache, store: FlakyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20: while the store is down, hit counts of at most MAX_PENDING_HIT_KEYS keys wait."""
+    import ethos.cache.response_cache as rc
+
+    monkeypatch.setattr(rc, "MAX_PENDING_HIT_KEYS", 3)
+    store.down = True
+    for i in range(10):
+        cache._count_hit(f"k{i}")
+        cache.flush_hits()
+    cache._count_hit("k0")
+    assert dict(cache._hits) == {"k0": 2, "k1": 1, "k2": 1}
+
+
 def test_added_entries_reach_the_semantic_tier_only_with_a_vector(
     store: FlakyStore, clock: Clock
 ) -> None:
