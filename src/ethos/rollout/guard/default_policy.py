@@ -7,6 +7,13 @@ in ``runbook``. Choices the runbook leaves open, and why:
   for standard triggers (1-5 min);
 - rates use a 90% one-sided Wilson bound (``confidence: 0.9``): at 1 request/s, 3 errors in
   60 requests do not prove an error rate above 2%;
+- the emergency error rate also decides sequentially (``sequential``): a window whose error
+  rate is above 5% (75%-sure) breaches as soon as its error count is too unlikely from a
+  healthy release at 0.5% (or from blue's own rate on the same window, when clearly higher):
+  an exact binomial p-value under 0.01 false emergencies a day at 0.5%, shared over a look
+  every second (``fast_interval``, while the evidence builds) on each of the three windows.
+  A clear fault (10%) is then decided after 60-150 of green's requests, at the look that sees
+  enough of them, instead of waiting for a 90% Wilson bound to clear 5% at a 5 s tick;
 - "TTFT worse than baseline", "sustained increase in 4xx/5xx" and "PII detection rate = 0"
   compare green with blue on the same window (a one-sided test at alpha 0.01 AND an effect
   size), because their thresholds are relative;
@@ -30,6 +37,7 @@ name: runbook
 candidate: green          # the new revision, watched
 baseline: blue            # the stable one, compared with and rolled back to
 interval: 5s              # how often the guard evaluates
+fast_interval: 1s         # ... and while a sequential test is building evidence
 cooldown: 10m             # after acting, no action of the same or lower strength
 clear_after: 2m           # a fired trigger re-arms after this long out of breach
 approval:
@@ -47,6 +55,7 @@ triggers:
     windows: [10s, 30s, 60s]
     min_samples: 50
     confidence: 0.9
+    sequential: {normal: 0.005, alpha: 0.01, confidence: 0.75}   # or sooner: surely not the normal 0.5%
     sustain: 0s
     severity: critical
     action: emergency

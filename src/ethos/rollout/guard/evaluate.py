@@ -1,6 +1,12 @@
 """Policy evaluation: signal windows + clock + previous state -> per-trigger results, a decision
 and the next state. Pure: no I/O, no clock of its own; the loop in :mod:`.loop` does the rest.
 
+A rate trigger with ``sequential`` also breaches on a window whose rate passes the threshold
+(at the test's ``confidence``) when the sequential test (:func:`.stats.rate_evidence`) finds
+that window's count too unlikely from a revision at the normal rate: its exact p-value is under
+the per-look share of the policy's false alarms a day. Its strength (-log10 p) and the level it
+needs are in the trigger's ``evidence`` / ``evidence_needed`` and its reason.
+
 Per trigger, one of:
 
 - ``no-data``: no source reported the signal (a source down): alert and hold, never act;
@@ -22,11 +28,13 @@ action (an escalation, e.g. a PII leak during a gradual rollback) goes through.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..sources.measurements import Measurement, Snapshot
 from .policy import ACTION_RANK, Policy, Trigger
-from .stats import compare_proportions, compare_samples, wilson_bounds
+from .stats import Evidence, compare_proportions, compare_samples, rate_evidence, wilson_bounds
 from .verdicts import STATUSES, Decision, Evaluation, GuardState, Incident, TriggerResult
 
 # --------------------------------------------------------------------------- one trigger
@@ -46,6 +54,8 @@ class _Raw:
     p_value: float | None = None
     revision: str = ""
     reason: str = ""
+    evidence: Evidence | None = None  # the sequential test on this window, when it applies
+    decided: bool = False  # ... and it decided (significant, and the effect is there)
 
 
 def _pick(snapshot: Snapshot, t: Trigger, revision: str) -> tuple[Measurement | None, float]:
@@ -83,14 +93,18 @@ def _threshold_raw(policy: Policy, snapshot: Snapshot, t: Trigger, revision: str
         xm = snapshot.get(revision, t.signal, x)
         if xm is not None and xm.samples >= t.min_samples and xm.value is not None:
             candidates.append((xm, x))
-    chosen = None
-    for cm, cw in candidates:
-        raw = _judge(t, cm, cw, revision)
-        if raw.status == "breach":
-            chosen = raw
-            break
-        chosen = chosen or raw
-    assert chosen is not None
+    raws = [_judge(policy, snapshot, t, cm, cw, revision) for cm, cw in candidates]
+    chosen = next((r for r in raws if r.status == "breach"), raws[0])
+    if chosen.status != "breach":
+        # Evidence building on a longer window than the one shown: say so (the operator sees
+        # how far the sequential test is from deciding, the loop looks again sooner).
+        best, best_ev = chosen, chosen.evidence
+        for r in raws:
+            if r.evidence is not None and (best_ev is None or r.evidence.log_p < best_ev.log_p):
+                best, best_ev = r, r.evidence
+        if best is not chosen and best_ev is not None:
+            chosen = replace(chosen, evidence=best_ev, reason=f"{chosen.reason}; over {best.window_s or 0:.3g} s: "
+                             f"{_sequential_text(t, best_ev)}")
     if chosen.status == "breach" and t.unless_baseline_too:
         b_rev = policy.revision_of(t.baseline.revision if t.baseline else "baseline")
         bm, _ = _pick(snapshot, t, b_rev)
@@ -100,8 +114,68 @@ def _threshold_raw(policy: Policy, snapshot: Snapshot, t: Trigger, revision: str
     return chosen
 
 
-def _judge(t: Trigger, m: Measurement, w: float, revision: str) -> _Raw:
-    """One window against the threshold (through the Wilson bound when ``confidence`` is set)."""
+def _show(rate: bool) -> Callable[[float | None], str]:
+    # Rates read as people say them in a page: "error rate 7.4% > 5% ... 1,912 requests".
+    if rate:
+        return lambda v: "n/a" if v is None else f"{v * 100:.3g}%"
+    return _fmt
+
+
+def _sequential_text(t: Trigger, ev: Evidence, effect: float | None = None, null_from: str = "") -> str:
+    """``sequential: p 2.4e-11 <= 3.9e-08 at a normal 0.5% (4.6e-06 false alarms/day <= 0.01)``,
+    and when the count is significant but the rate not sure enough to pass the threshold,
+    ``..., but the rate is not 75%-sure past 5% (bound 4.6%)``."""
+    seq = t.sequential
+    assert seq is not None
+    show = _show(True)
+    p = math.exp(ev.log_p)
+    verdict = "<=" if ev.significant else ">"
+    null = f"{null_from}'s rate (99%-sure at least {show(ev.null)})" if null_from else f"a normal {show(ev.null)}"
+    text = (f"sequential: p {p:.2g} {verdict} {math.exp(ev.log_level):.2g} at {null} "
+            f"({ev.false_alarms_per_day:.2g} false alarms/day {verdict} {seq.alpha:g})")
+    if ev.significant and effect is not None and not t.passes(effect):
+        text += f", but the rate is not {seq.confidence:.0%}-sure past {show(t.threshold)} (bound {show(effect)})"
+    return text
+
+
+#: How sure the baseline's rate must be to raise the sequential test's null above ``normal``.
+_BASELINE_CONFIDENCE = 0.99
+
+
+def _evidence(policy: Policy, snapshot: Snapshot, t: Trigger, m: Measurement, w: float,
+              revision: str) -> tuple[Evidence | None, bool, str]:
+    """The sequential test on one window, when the trigger has one and the window's own rate
+    passes the threshold; it decides when its count is significant against the normal rate (the
+    test says it is not chance) AND the rate passes the threshold through its one-sided Wilson
+    bound at the test's ``confidence`` (the effect is there). The null is the policy's normal
+    rate, or the baseline's rate on the same window when that is clearly higher (its one-sided
+    99% bound): the traffic, not the release. Returns (evidence, decided, text)."""
+    seq = t.sequential
+    if seq is None or m.events is None or m.samples <= 0 or not t.passes(m.events / m.samples):
+        return None, False, ""
+    lo, hi = wilson_bounds(m.events, m.samples, seq.confidence)
+    effect = lo if t.worse == "greater" else hi
+    null = seq.normal
+    null_from = ""
+    b_rev = policy.revision_of("baseline")
+    if revision != b_rev:
+        bm = snapshot.get(b_rev, t.signal, w)
+        if bm is not None and bm.events is not None and bm.samples > 0:
+            lo, hi = wilson_bounds(bm.events, bm.samples, _BASELINE_CONFIDENCE)
+            b = lo if t.worse == "greater" else hi
+            if (b > null) if t.worse == "greater" else (b < null):
+                null, null_from = b, b_rev
+    ev = rate_evidence(m.events, m.samples, t.threshold, null, t.worse, alpha_per_day=seq.alpha,
+                       look_s=policy.look_s, windows=len(t.windows))
+    if ev is None:
+        return None, False, (f"no sequential test: {b_rev} is 99%-sure at {_show(True)(null)} or worse on "
+                             "the same window (the traffic, not the release)")
+    return ev, ev.significant and t.passes(effect), _sequential_text(t, ev, effect, null_from)
+
+
+def _judge(policy: Policy, snapshot: Snapshot, t: Trigger, m: Measurement, w: float, revision: str) -> _Raw:
+    """One window against the threshold (through the Wilson bound when ``confidence`` is set),
+    and through the sequential test when the trigger has one."""
     assert m.value is not None
     compared = m.value
     bound = None
@@ -110,16 +184,22 @@ def _judge(t: Trigger, m: Measurement, w: float, revision: str) -> _Raw:
         bound = lo if t.worse == "greater" else hi
         compared = bound
     breach = t.passes(compared)
-    # Rates read as people say them in a page: "error rate 7.4% > 5% ... 1,912 requests".
-    rate = m.events is not None
-    show = (lambda v: "n/a" if v is None else f"{v * 100:.3g}%") if rate else _fmt
+    ev, decided, ev_text = _evidence(policy, snapshot, t, m, w, revision)
+    show = _show(m.events is not None)
     shown = show(m.value) + (f" (90%-sure at least {show(bound)})" if bound is not None and t.worse == "greater"
                             else f" (bound {show(bound)})" if bound is not None else "")
     name = t.signal.replace("_", " ")
+    if not breach and decided:
+        # the rate passes the threshold, and the sequential test says it is not chance
+        breach = True
+        shown = show(m.value)
     reason = f"{name} {shown} {t.comparator} {show(t.threshold)}" if breach else f"{name} {shown}"
     window = m.window_s or w
+    reason = f"{reason} on {revision} over {window:.3g} s, {m.samples:,} samples"
+    if ev_text:
+        reason = f"{reason}; {ev_text}"
     return _Raw("breach" if breach else "ok", m.value, m.samples, window, bound, revision=revision,
-                reason=f"{reason} on {revision} over {window:.3g} s, {m.samples:,} samples")
+                reason=reason, evidence=ev, decided=decided)
 
 
 def _baseline_raw(policy: Policy, snapshot: Snapshot, t: Trigger, revision: str) -> _Raw:
@@ -219,6 +299,8 @@ def evaluate(policy: Policy, snapshot: Snapshot, state: GuardState, now: float) 
             threshold=t.threshold, value=raw.value, samples=raw.samples,
             window_s=raw.window_s, bound=raw.bound, baseline_value=raw.baseline_value,
             baseline_samples=raw.baseline_samples, p_value=raw.p_value,
+            evidence=None if raw.evidence is None else round(raw.evidence.strength, 3),
+            evidence_needed=None if raw.evidence is None else round(raw.evidence.needed, 3),
             breach_for_s=breach_for, time_left_s=time_left, latched=latched, reason=raw.reason,
         )
         results.append(r)

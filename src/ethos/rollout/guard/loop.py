@@ -6,6 +6,11 @@ is recorded and alerted). Sustain clocks survive a restart only when the saved s
 recent (no evaluation gap longer than three intervals): the guard never claims a breach
 lasted through time it did not watch.
 
+The loop evaluates every ``policy.interval_s``; while a sequential test is building evidence
+(:attr:`~.verdicts.Evaluation.building`) it also looks every ``policy.fast_interval_s`` in
+between (the regular evaluations keep their times), so that a clear fault is decided within
+about a second of the evidence being there.
+
 A dry run (``Guard(..., dry_run=True)``, ``ethos guard --dry-run``) changes nothing that any
 other command reads: it reads the saved state (so it shows the decision a real guard would
 make now) but never writes it nor the history, sends no alert (they are echoed as ``would
@@ -27,6 +32,9 @@ from .actuator import ActionOutcome, Actuator, Alerter, cause_of, reason_of
 from .evaluate import Decision, Evaluation, GuardState, action_failed, evaluate
 from .history import GuardHistory
 from .policy import Policy
+
+#: A wait that ends this much before an evaluation is due still counts as reaching it.
+_EARLY_S = 0.05
 
 
 @dataclass
@@ -183,8 +191,11 @@ class Guard:
         stop = stop or threading.Event()
         wait = sleep or (lambda s: stop.wait(s))
         out: list[StepResult] = []
+        tick: float | None = None  # when the next regular evaluation is due
         while not stop.is_set():
             started = self.clock()
+            if tick is None or started >= tick - _EARLY_S:  # a regular evaluation (a sleep may wake early)
+                tick = started + self.policy.interval_s
             r = self.step()
             out.append(r)
             if on_step is not None:
@@ -195,7 +206,8 @@ class Guard:
                 break
             if until is not None and self.clock() >= until:
                 break
-            wait(max(0.0, self.policy.interval_s - (self.clock() - started)))
+            due = min(tick, started + self.policy.look_s) if r.evaluation.building else tick
+            wait(max(0.0, due - self.clock()))
         return out
 
     def close(self) -> None:

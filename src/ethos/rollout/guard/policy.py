@@ -16,9 +16,23 @@ ships in :mod:`.default_policy`. Each trigger says:
   breaches when ``p < alpha`` AND the effect (candidate / baseline ratio) passes ``threshold``;
 - ``unless_baseline_too``: a threshold the baseline breaches as well is the traffic, not the
   release (cache hit rate on a cold cache): no breach;
+- ``sequential`` (rates with a threshold, no ``baseline``): ``{normal: 0.005, alpha: 0.01,
+  confidence: 0.75}`` also breaches when a window's rate passes the threshold (through its
+  one-sided Wilson bound at ``confidence``: the effect) AND a sequential test
+  (:func:`.stats.rate_evidence`) finds its count too unlikely from a revision at the ``normal``
+  rate (raised to the baseline's own rate on the same window when that is clearly higher): the
+  exact p-value must be under the per-look share of ``alpha`` false alarms a day at the normal
+  rate, counting every look the guard can make (see ``fast_interval``) and every window. Strong
+  evidence decides at the first look that sees it, whatever the window holds (from
+  ``min_samples`` on);
 - ``severity`` (critical | major | minor) and ``action`` (emergency | standard | gradual |
   notify);
 - ``query`` / ``samples_query``: PromQL for the Prometheus source (``$revision``, ``$window``).
+
+The policy's ``fast_interval`` (default 1 s; 0: never): while a sequential test is building
+evidence (its p-value under the square root of the level it needs), the guard also looks every
+``fast_interval`` between its regular evaluations, so a decision comes when the evidence
+suffices, not at the next tick.
 
 Durations are seconds or text (``90``, ``10s``, ``5m``, ``1h``).
 """
@@ -29,7 +43,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +100,17 @@ class Baseline:
 
 
 @dataclass(frozen=True, slots=True)
+class Sequential:
+    """A rate trigger's sequential test: the null is ``normal`` (or the baseline's rate when
+    higher); at most ``alpha`` false alarms a day are expected while the rate is normal; the
+    window's rate must pass the threshold at ``confidence`` (one-sided Wilson bound)."""
+
+    normal: float = 0.005
+    alpha: float = 0.01
+    confidence: float = 0.75
+
+
+@dataclass(frozen=True, slots=True)
 class Trigger:
     """One runbook trigger, as data. See the module docstring for each field."""
 
@@ -102,6 +127,7 @@ class Trigger:
     confidence: float | None = None
     baseline: Baseline | None = None
     unless_baseline_too: bool = False
+    sequential: Sequential | None = None
     runbook: str = ""
     query: str | None = None
     samples_query: str | None = None
@@ -120,6 +146,8 @@ class Trigger:
         what = f"{self.signal} {self.comparator} {self.threshold:g}"
         if self.baseline is not None:
             what = f"{self.signal} {self.baseline.test} vs {self.baseline.revision}: ratio {self.comparator} {self.threshold:g}, p < {self.baseline.alpha:g}"
+        if self.sequential is not None:
+            what += f" (or sequentially against {self.sequential.normal:g}, {self.sequential.alpha:g} false alarms/day)"
         return f"{what} for {self.sustain_s:g}s (min {self.min_samples} samples)"
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,6 +175,9 @@ class Trigger:
             }
         if self.unless_baseline_too:
             d["unless_baseline_too"] = True
+        if self.sequential is not None:
+            d["sequential"] = {"normal": self.sequential.normal, "alpha": self.sequential.alpha,
+                               "confidence": self.sequential.confidence}
         if self.runbook:
             d["runbook"] = self.runbook
         if self.query:
@@ -164,6 +195,7 @@ class Policy:
     candidate: str = "green"
     baseline: str = "blue"
     interval_s: float = 5.0
+    fast_interval_s: float = 1.0
     cooldown_s: float = 600.0
     clear_after_s: float = 120.0
     approval: Mapping[str, str] = field(default_factory=lambda: {"gradual": "human"})
@@ -173,6 +205,20 @@ class Policy:
     def revision_of(self, role: str) -> str:
         """``candidate``/``baseline`` resolved to a revision name; other names unchanged."""
         return {"candidate": self.candidate, "baseline": self.baseline}.get(role, role)
+
+    @property
+    def look_s(self) -> float:
+        """The shortest time between two looks: ``fast_interval`` when it is shorter than
+        ``interval`` (and not 0), else ``interval``."""
+        if 0 < self.fast_interval_s < self.interval_s:
+            return self.fast_interval_s
+        return self.interval_s
+
+    def without_sequential(self) -> Policy:
+        """The same policy deciding on its windows alone: no sequential test, no fast looks
+        (what the guard did before them; benches compare the two in one run)."""
+        return replace(self, triggers=tuple(replace(t, sequential=None) for t in self.triggers),
+                       fast_interval_s=0.0)
 
     def needs_approval(self, action: str) -> bool:
         """True when the policy says a person approves ``action`` (gradual, by default)."""
@@ -196,6 +242,7 @@ class Policy:
             "candidate": self.candidate,
             "baseline": self.baseline,
             "interval": self.interval_s,
+            "fast_interval": self.fast_interval_s,
             "cooldown": self.cooldown_s,
             "clear_after": self.clear_after_s,
             "approval": dict(self.approval),
@@ -207,7 +254,7 @@ class Policy:
 _TRIGGER_KEYS = {
     "name", "signal", "revision", "comparator", "threshold", "windows", "window", "sustain",
     "min_samples", "severity", "action", "confidence", "baseline", "unless_baseline_too",
-    "runbook", "query", "samples_query",
+    "sequential", "runbook", "query", "samples_query",
 }
 
 
@@ -281,6 +328,9 @@ def parse_trigger(d: Any, index: int = 0) -> Trigger:
         )
     elif signal in DISTRIBUTIONS:
         raise PolicyError(f"{where}: {signal} is a distribution; compare it with a baseline, or use {signal}_p50/_p95")
+    sequential = None
+    if d.get("sequential") is not None:
+        sequential = _parse_sequential(d["sequential"], where, signal, comparator, threshold, baseline)
     return Trigger(
         name=name,
         signal=signal,
@@ -295,10 +345,42 @@ def parse_trigger(d: Any, index: int = 0) -> Trigger:
         confidence=confidence,
         baseline=baseline,
         unless_baseline_too=bool(d.get("unless_baseline_too", False)),
+        sequential=sequential,
         runbook=str(d.get("runbook") or ""),
         query=d.get("query"),
         samples_query=d.get("samples_query"),
     )
+
+
+def _parse_sequential(
+    s: Any, where: str, signal: str, comparator: str, threshold: float, baseline: Baseline | None
+) -> Sequential:
+    if not isinstance(s, Mapping):
+        raise PolicyError(f"{where}: sequential must be a mapping (normal, alpha, confidence)")
+    unknown = set(s) - {"normal", "alpha", "confidence"}
+    if unknown:
+        raise PolicyError(f"{where}: sequential: unknown field(s) {', '.join(sorted(unknown))}")
+    if signal not in PROPORTIONS:
+        raise PolicyError(f"{where}: sequential applies to rates only ({', '.join(sorted(PROPORTIONS))})")
+    if baseline is not None:
+        raise PolicyError(f"{where}: sequential applies to thresholds, not to comparisons with a baseline")
+    if comparator not in (">", ">=", "<", "<="):
+        raise PolicyError(f"{where}: sequential needs a one-sided comparator (> >= < <=), got {comparator!r}")
+    if not 0 < threshold < 1:
+        raise PolicyError(f"{where}: sequential needs a threshold within 0..1 (exclusive), got {threshold:g}")
+    normal = _num(s, "normal", where, 0.005)
+    alpha = _num(s, "alpha", where, 0.01)
+    worse_up = comparator in (">", ">=")
+    if not 0 < normal < 1 or (normal >= threshold if worse_up else normal <= threshold):
+        side = "below" if worse_up else "above"
+        raise PolicyError(f"{where}: sequential.normal must be within 0..1 and {side} the threshold "
+                          f"{threshold:g}, got {normal:g}")
+    if not 0 < alpha < 1:
+        raise PolicyError(f"{where}: sequential.alpha (false alarms a day) must be within 0..1, got {alpha:g}")
+    confidence = _num(s, "confidence", where, 0.75)
+    if not 0.5 <= confidence < 1:
+        raise PolicyError(f"{where}: sequential.confidence must be within 0.5..1 (e.g. 0.75), got {confidence:g}")
+    return Sequential(normal=normal, alpha=alpha, confidence=confidence)
 
 
 def parse_policy(data: Any, name: str = "policy") -> Policy:
@@ -325,6 +407,7 @@ def parse_policy(data: Any, name: str = "policy") -> Policy:
         candidate=str(data.get("candidate", "green")),
         baseline=str(data.get("baseline", "blue")),
         interval_s=parse_duration(data.get("interval", 5), f"{name}: interval"),
+        fast_interval_s=parse_duration(data.get("fast_interval", 1), f"{name}: fast_interval"),
         cooldown_s=parse_duration(data.get("cooldown", 600), f"{name}: cooldown"),
         clear_after_s=parse_duration(data.get("clear_after", 120), f"{name}: clear_after"),
         approval=dict(approval),
@@ -358,6 +441,7 @@ __all__ = [
     "Baseline",
     "Policy",
     "PolicyError",
+    "Sequential",
     "Trigger",
     "load_policy",
     "parse_duration",

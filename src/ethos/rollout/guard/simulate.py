@@ -213,7 +213,9 @@ def simulate(
     from_sources: frozenset[str] = frozenset(),
     before_step: Callable[[float], None] | None = None,
 ) -> SimResult:
-    """Evaluate every ``interval_s`` (default: the policy's) over ``[start, end]``.
+    """Evaluate every ``interval_s`` (default: the policy's) over ``[start, end]``, and every
+    ``policy.fast_interval_s`` in between while a sequential test is building evidence, as the
+    loop does.
 
     With ``sources`` (e.g. a :class:`~..sources.cloudmonitoring.CloudMonitoringSource` over the
     Metric Service fake fed by :func:`publish_minutes`), the signals in ``from_sources`` come
@@ -221,10 +223,13 @@ def simulate(
     sources' clocks.
     """
     step = interval_s or policy.interval_s
+    fast = min(step, policy.look_s)
     state = GuardState()
     res = SimResult()
-    now = start
+    now = tick = start
     while now <= end:
+        if now >= tick:
+            tick = now + step  # a regular evaluation: the next one is due an interval later
         if any(a <= now < b for a, b in outages):
             snap = Snapshot(now, {}, unavailable={"router": "connection refused (simulated outage)"})
         else:
@@ -247,7 +252,7 @@ def simulate(
         res.alerts.extend((now, a) for a in d.alerts)
         if stop_on_action and res.actions:
             break
-        now += step
+        now = min(tick, now + fast) if ev.building else tick
     return res
 
 

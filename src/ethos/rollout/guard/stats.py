@@ -4,7 +4,10 @@
   not read as "5% for sure";
 - :func:`compare_samples`: green against blue on the same window, Mann-Whitney U (one-sided)
   for "is green slower", and the ratio of medians for "by how much";
-- :func:`compare_proportions`: Fisher's exact test (one-sided) and the ratio of rates.
+- :func:`compare_proportions`: Fisher's exact test (one-sided) and the ratio of rates;
+- :func:`rate_evidence`: the sequential test of a rate trigger: the exact binomial tail of a
+  window's count against the normal rate, at a per-look level that keeps the expected false
+  alarms a day under a budget however often the guard looks (an always-valid p-value).
 
 (Samples and quantiles recovered from Prometheus histogram buckets are the sources' part:
 :mod:`ethos.rollout.sources.histograms`.)
@@ -138,7 +141,101 @@ def _lchoose(n: float, k: np.ndarray | float) -> np.ndarray:
     return _gammaln(n + 1) - _gammaln(np.asarray(k) + 1) - _gammaln(n - np.asarray(k) + 1)
 
 
+# --------------------------------------------------------------------------- sequential test
+
+#: Seconds in the day over which :func:`rate_evidence` spreads its false-alarm budget.
+DAY_S = 86400.0
+
+
+def binomial_log_tail(events: int, n: int, p: float, worse: str) -> float:
+    """Natural log of P(X >= events) ("greater") or P(X <= events) ("less") for X ~ Bin(n, p),
+    summed exactly in log space (the pmf from its first term by the ratio of successive terms:
+    O(n), three lgamma calls), equal to ``scipy.stats.binom.logsf(events - 1, n, p)`` /
+    ``logcdf`` (and more accurate than they are far into the tail)."""
+    if n <= 0:
+        return 0.0
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p must be within 0..1 (exclusive), got {p}")
+    if worse == "greater" and events <= 0 or worse == "less" and events >= n:
+        return 0.0
+    events = min(max(events, 0), n)
+    log_odds = math.log(p) - math.log1p(-p)
+    first = (math.lgamma(n + 1) - math.lgamma(events + 1) - math.lgamma(n - events + 1)
+             + events * math.log(p) + (n - events) * math.log1p(-p))
+    if worse == "greater":
+        k = np.arange(events, n, dtype=float)  # pmf(k + 1) / pmf(k) = (n - k) / (k + 1) * odds
+        steps = np.log(n - k) - np.log(k + 1) + log_odds
+    else:
+        k = np.arange(events, 0, -1, dtype=float)  # pmf(k - 1) / pmf(k) = k / (n - k + 1) / odds
+        steps = np.log(k) - np.log(n - k + 1) - log_odds
+    logs = first + np.concatenate(([0.0], np.cumsum(steps)))
+    top = float(logs.max())
+    return min(0.0, top + math.log(float(np.exp(logs - top).sum())))
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The sequential test of a rate trigger on one window at one look.
+
+    ``log_p`` is the natural log of the exact one-sided p-value of the window's count against
+    the normal rate (the chance that a revision at the normal rate shows this many events or
+    more); it is significant when at most ``log_level``, the per-look share of the false-alarm
+    budget: ``alpha`` false alarms a day split over every look the guard can make in a day (one
+    per ``look_s`` at most) and every window it reads. A union bound: the guarantee holds at
+    any cadence down to ``look_s`` and whatever the window holds, with nothing to accumulate
+    first and no horizon to wait for.
+    """
+
+    log_p: float
+    log_level: float
+    null: float  # the rate of the null hypothesis ("normal", or the baseline's when higher)
+    events: int
+    n: int
+    tests_per_day: float  # looks a day x windows: the union bound's count
+
+    @property
+    def significant(self) -> bool:
+        """True when the p-value is at most the per-look level."""
+        return self.log_p <= self.log_level
+
+    @property
+    def strength(self) -> float:
+        """-log10 of the per-look p-value (9.5: p = 3e-10)."""
+        return -self.log_p / math.log(10.0)
+
+    @property
+    def needed(self) -> float:
+        """-log10 of the per-look level the p-value must reach."""
+        return -self.log_level / math.log(10.0)
+
+    @property
+    def false_alarms_per_day(self) -> float:
+        """Expected false alarms a day of a test that fired on evidence this strong, at the
+        normal rate: the always-valid p-value (compared with ``alpha``)."""
+        return math.exp(self.log_p) * self.tests_per_day
+
+
+def rate_evidence(
+    events: int, n: int, threshold: float, null: float, worse: str, *, alpha_per_day: float,
+    look_s: float, windows: int,
+) -> Evidence | None:
+    """The sequential test of a rate trigger on ``events`` in ``n``: against a revision at the
+    ``null`` rate, with ``alpha_per_day`` false alarms a day at most when the guard looks every
+    ``look_s`` over ``windows`` windows. None when ``null`` is not on the good side of the
+    ``threshold`` (nothing to test)."""
+    good = null < threshold if worse == "greater" else null > threshold
+    if not good or not 0.0 < null < 1.0 or n <= 0:
+        return None
+    tests = DAY_S / look_s * max(1, windows)
+    log_p = binomial_log_tail(events, n, null, worse)
+    return Evidence(log_p, math.log(alpha_per_day / tests), null, events, n, tests)
+
+
 __all__ = [
+    "DAY_S",
+    "Evidence",
+    "binomial_log_tail",
+    "rate_evidence",
     "wilson_bounds",
     "Comparison",
     "compare_samples",

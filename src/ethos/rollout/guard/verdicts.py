@@ -1,7 +1,7 @@
 """What an evaluation produces and what the guard remembers between evaluations. Data only.
 
 - :class:`TriggerResult`: one trigger at one evaluation (status, value, threshold, samples,
-  window, bound, baseline, p-value, time left in its sustain);
+  window, bound, baseline, p-value, the sequential test's evidence, time left in its sustain);
 - :class:`Decision`: the action and the trigger that caused it (or why it was held);
 - :class:`Incident` / :class:`GuardState`: the open incident, cooldown, latches and sustain
   clocks (saved to disk by the loop so a restart keeps them);
@@ -36,6 +36,11 @@ class TriggerResult:
     baseline_value: float | None = None
     baseline_samples: int | None = None
     p_value: float | None = None
+    # the sequential test (rate triggers with ``sequential``): -log10 of its per-look p-value on
+    # the window where it is strongest (among those whose rate passes the threshold), and of the
+    # level it must reach to decide; None when it does not apply or the rate does not pass
+    evidence: float | None = None
+    evidence_needed: float | None = None
     breach_for_s: float = 0.0
     time_left_s: float | None = None
     latched: bool = False
@@ -138,6 +143,18 @@ class Evaluation:
     state: GuardState
     unavailable: dict[str, str] = field(default_factory=dict)
     weights: dict[str, int] | None = None  # the traffic split in force, when a source knew it
+
+    @property
+    def building(self) -> bool:
+        """True when a trigger that has not fired has a sequential test past half the level it
+        needs (in log: its p-value under the square root of its level): the guard looks again
+        after ``fast_interval``
+        instead of ``interval``, so that it decides when the evidence suffices."""
+        return any(
+            r.evidence is not None and r.evidence_needed is not None and r.status != "firing"
+            and not r.latched and r.evidence >= r.evidence_needed / 2
+            for r in self.results
+        )
 
     def result(self, name: str) -> TriggerResult:
         """The result of the trigger called ``name``."""
