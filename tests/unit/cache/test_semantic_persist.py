@@ -71,6 +71,13 @@ def nearest_keys(index: VectorIndex, texts: list[str], k: int = 5) -> list[list[
     return [[n.key for n in index.search(E.embed([t])[0], k)] for t in texts]
 
 
+def self_recall(index: VectorIndex) -> float:
+    """The share of the N stored questions whose own row the index finds first."""
+    found = nearest_keys(index, [question(i) for i in range(N)], k=1)
+    own = [make_key(SCOPE, question(i))[0] for i in range(N)]
+    return sum(f[:1] == [o] for f, o in zip(found, own, strict=True)) / N
+
+
 PROBES = [question(i) for i in (3, 17, 42, 99, 150)] + ["subject 5 and item 12"]
 
 
@@ -160,8 +167,10 @@ def test_a_corrupt_or_foreign_file_is_ignored_and_rebuilt(saved, db, index_dir, 
     assert t.loads == {"store": 1} and store.full_reads == 1
     assert "ignored, rebuilding" in caplog.text
     assert t.wait_saved(30)
-    # a graph built again is another graph (HNSW builds in threads): the nearest agree
-    assert [k[0] for k in nearest_keys(index, PROBES[:-1])] == [k[0] for k in saved[:-1]]
+    # a graph built again is another graph (HNSW builds in threads, and is approximate: a
+    # CI run once saw one stored question of five miss itself), so judge it by its recall
+    assert index.uses_ann and index.graphs_built == 1
+    assert self_recall(index) >= 0.95
     # ... and the file written again is good
     t2, store2, index2 = restart(db, index_dir)
     assert t2.loads == {"file": 1} and index2.graphs_built == 0
