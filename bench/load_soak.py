@@ -48,7 +48,8 @@ def caps() -> dict[str, object]:
     return {
         "memory tier entries (ETHOS_CACHE_MEMORY_ENTRIES)": st.cache_memory_entries,
         "memory tier bytes": None,
-        "vector index live rows per scope (MAX_ROWS; held <= 2x with retired)": getattr(sem_index, "MAX_ROWS", None),
+        "vector index live rows per scope (ETHOS_SEMANTIC_MAX_ROWS; held <= 2x with retired)":
+            st.semantic_max_rows,
         "entry ttl s (rows also leave when their entries expire)": st.cache_ttl_s,
         "vector index: compaction after retired rows": sem_index.COMPACT_MIN_RETIRED,
         "expired-entry purge interval s / batch": (getattr(st, "cache_purge_interval_s", None),

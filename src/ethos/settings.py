@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     semantic_enabled: bool = Field(
         True, description="Answer paraphrases from the cache (loads all-MiniLM-L6-v2 offline)."
     )
+    semantic_max_rows: int = Field(
+        100_000, ge=0, description="Questions each scope's vector index holds at most; past it"
+        " the ones whose entries expire first stop answering paraphrases (their entries still"
+        " answer the same question). About 5 KiB of memory each; 0: no cap.",
+    )
     semantic_index_dir: str = Field(
         "", description="Where each scope's vector index (its HNSW graph) is saved once built, so"
         " that a new process installs it instead of building it again; empty: state_dir/"

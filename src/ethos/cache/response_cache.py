@@ -63,6 +63,9 @@ class SemanticMatcher(Protocol):
     def purge_expired(self, now: float) -> int:
         """Drop the vectors of entries expired at ``now``; return how many."""
 
+    def index_counts(self) -> tuple[int, int]:
+        """Vectors held, and vectors dropped because an index was full (for the metrics)."""
+
 
 @dataclass(slots=True)
 class Lookup:

@@ -176,6 +176,17 @@ class ServiceMetrics:
             "ethos_semantic_ready", "1 when the semantic tier answers, else 0.", ["revision"],
             registry=r,
         )
+        self.semantic_rows = Gauge(
+            "ethos_semantic_index_rows",
+            "Questions this process's vector indexes answer paraphrases from (all scopes).",
+            ["revision"], registry=r,
+        )
+        self.semantic_evicted = Gauge(
+            "ethos_semantic_index_evicted",
+            "Questions retired from this process's vector indexes because one was full"
+            " (ETHOS_SEMANTIC_MAX_ROWS), since the process started.",
+            ["revision"], registry=r,
+        )
         self._lookup_children = {
             res: self.cache_lookups.labels(revision, res)
             for res in ("hit", "semantic_hit", "miss", "bypass")

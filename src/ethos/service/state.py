@@ -121,7 +121,8 @@ class AppState:
             from ..cache.semantic import SemanticTier
 
             semantic = SemanticTier(store, names=[*kb.plan_names(), *kb.product_names()],
-                                    index_dir=settings.resolved_semantic_index_dir())
+                                    index_dir=settings.resolved_semantic_index_dir(),
+                                    max_rows=settings.semantic_max_rows)
         cache = ResponseCache(
             store,
             scope,
@@ -243,6 +244,10 @@ class AppState:
         """Gauges read at scrape time: semantic readiness and the last PII scan's leaks."""
         m, rev = self.metrics, self.revision
         m.semantic_ready.labels(rev).set(1 if self.cache.semantic_ready() else 0)
+        if self.cache.semantic is not None:
+            rows, evicted = self.cache.semantic.index_counts()
+            m.semantic_rows.labels(rev).set(rows)
+            m.semantic_evicted.labels(rev).set(evicted)
         m.store_up.labels(rev).set(1 if self.cache.store_up else 0)
         if self.cache.store_up:
             # the store's truth, written only by complete scans (any instance's): a scan that

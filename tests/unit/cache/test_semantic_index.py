@@ -69,3 +69,53 @@ def test_ann_above_the_threshold_agrees_with_brute_force():
     extra = l2_normalise(rng.normal(size=32))
     ann.add("new", "new", extra)
     assert ann.search(extra, 1)[0].key == "new"
+
+
+def _rows(n: int, dim: int = 32, seed: int = 3) -> np.ndarray:
+    return l2_normalise(np.random.default_rng(seed).normal(size=(n, dim))).astype(np.float32)
+
+
+def test_a_full_index_retires_the_rows_that_expire_first_and_stays_bounded():
+    vecs = _rows(2000)
+    idx = VectorIndex(32, max_rows=200)
+    for i, v in enumerate(vecs):
+        idx.add(f"k{i}", f"q{i}", v, expires_at=1000.0 + i)  # one TTL: later puts expire later
+        assert len(idx) <= 200
+        assert idx.rows <= 2 * 200 + 64  # retired rows are compacted away
+    assert idx.evicted == 2000 - len(idx)
+    # the newest rows answer, the oldest do not
+    assert idx.search(vecs[-1], 1)[0].key == "k1999"
+    assert idx.search(vecs[0], 1)[0].key != "k0"
+    kept = {n.key for n in idx.search(vecs[-1], 500)}
+    assert kept == {f"k{i}" for i in range(2000 - len(idx), 2000)}
+    # 1 % of the cap at a time: after an eviction the index is 2 rows under its cap
+    assert 198 <= len(idx) <= 200
+
+
+def test_eviction_goes_by_expiry_before_age():
+    vecs = _rows(4)
+    idx = VectorIndex(32, max_rows=3)
+    idx.add("long", "q", vecs[0], expires_at=9e9)  # put first, expires last
+    idx.add("a", "q", vecs[1], expires_at=100.0)
+    idx.add("b", "q", vecs[2], expires_at=100.0)  # equal expiry: the earlier put goes first
+    idx.add("c", "q", vecs[3], expires_at=200.0)
+    assert {n.key for n in idx.search(vecs[0], 10)} == {"long", "b", "c"}
+    assert idx.evicted == 1
+
+
+def test_no_cap_and_a_bad_cap():
+    idx = VectorIndex(32, max_rows=0)
+    idx.add_many([(f"k{i}", "q", v) for i, v in enumerate(_rows(300))])
+    assert len(idx) == 300 and idx.evicted == 0
+    with pytest.raises(ValueError, match="max_rows"):
+        VectorIndex(32, max_rows=-1)
+
+
+def test_a_capped_index_with_a_graph_keeps_answering_from_its_live_rows():
+    vecs = _rows(700)
+    idx = VectorIndex(32, ann_threshold=100, background=False, max_rows=300)
+    idx.add_many([(f"k{i}", "q", v, 1000.0 + i) for i, v in enumerate(vecs)])
+    assert len(idx) <= 300 and idx.uses_ann
+    live = {n.key for n in idx.search(vecs[-1], 300)}
+    assert all(int(k[1:]) >= 700 - 300 for k in live)
+    assert idx.search(vecs[650], 1)[0].key == "k650"

@@ -116,3 +116,25 @@ def test_other_scopes_do_not_match(cache):
     assert ask(cache, "What are your pricing plans please?", namespace="support").result == (
         "miss"
     )
+
+
+def test_a_full_index_forgets_the_oldest_questions_but_their_entries_still_answer_exactly():
+    store = SQLiteStore(":memory:")
+    clock = FakeClock()
+    tier = SemanticTier(store, HashingEmbedder(), names=PLANS, threshold=0.85, clock=clock,
+                        max_rows=20)
+    tier.load()
+    c = ResponseCache(store, SCOPE, semantic=tier, clock=clock)
+    try:
+        first = "How do I export my campaign analytics to a spreadsheet?"
+        ask(c, first, "Use the export button.")
+        for i in range(40):
+            clock.t += 1  # one TTL: each later question expires later
+            ask(c, f"Question number {i} about topic {i * 7} and item {i}?", f"answer {i}")
+        rows, evicted = tier.index_counts()
+        assert rows <= 20 and evicted == 41 - rows
+        assert tier.stats()["max_rows"] == 20
+        assert ask(c, first).result == "hit"  # its entry is still in the store
+        assert ask(c, first.replace("How do I", "How can I")).result == "miss"  # its row is not
+    finally:
+        c.close()

@@ -11,6 +11,12 @@ Rows carry their entry's expiry: :meth:`VectorIndex.remove_expired` retires the 
 is compacted (the matrix rebuilt from its live rows, the graph built again), so that an index
 over entries that come and go does not grow for ever.
 
+An index holds at most ``max_rows`` live rows (:data:`MAX_ROWS` by default,
+``ETHOS_SEMANTIC_MAX_ROWS`` in the service): past it, the rows whose entries expire first (the
+oldest, under one TTL) are retired, 1 % of the cap at a time. Their entries stay in the store
+and still answer the same question exactly; only paraphrases of them stop finding them. With
+the compaction rule this bounds the rows held to about twice the cap.
+
 An index can be saved with its graph and installed again in a new process (:meth:`export`,
 :meth:`install`; the files are :mod:`ethos.cache.semantic.persist`'s), so that a start does not
 build the graph again.
@@ -38,6 +44,10 @@ ANN_EXPANSION_ADD = 128
 ANN_EXPANSION_SEARCH = 64
 #: retired rows (replaced, expired, removed) kept before a compaction is considered
 COMPACT_MIN_RETIRED = 64
+#: live rows an index holds by default before it retires the ones that expire first. About
+#: 5 KiB of memory each with the HNSW graph (bench/load_soak.py, bench/semantic_ready.py), so
+#: 100k rows are about 0.5 GiB of a revision; 0: no cap.
+MAX_ROWS = 100_000
 
 if TYPE_CHECKING:
     from .persist import Mark, Snapshot
@@ -58,9 +68,14 @@ class VectorIndex:
     """Keys, questions and vectors of one scope, searchable by cosine similarity."""
 
     def __init__(self, dim: int, *, ann_threshold: int = ANN_THRESHOLD,
-                 background: bool = True) -> None:
+                 background: bool = True, max_rows: int = MAX_ROWS) -> None:
+        if max_rows < 0:
+            raise ValueError(f"max_rows must be 0 (no cap) or more, not {max_rows}")
         self.dim = dim
         self.ann_threshold = ann_threshold
+        self.max_rows = max_rows
+        #: live rows retired because the index was full (``max_rows``), since it was made
+        self.evicted = 0
         self.background = background
         self._lock = threading.RLock()
         self._matrix = np.zeros((64, dim), dtype=np.float32)
@@ -141,10 +156,29 @@ class VectorIndex:
                 self._questions.append(question)
                 self._pos[key] = n
                 added += 1
+            if self.max_rows and len(self._pos) > self.max_rows:
+                self._evict()
             if self._ann is not None and len(self._keys) > self._ann_rows:
                 self._ann_extend()
         self._maybe_build_ann()
         return added
+
+    def _evict(self) -> None:
+        """Retire the live rows that expire first (the earliest put among equals) until the
+        index is 1 % under its cap (caller holds the lock), so that the search for them runs
+        once per 1 % of the cap put, not on every put."""
+        n = len(self._keys)
+        live = np.flatnonzero(self._live[:n])
+        drop = len(live) - (self.max_rows - self.max_rows // 100)
+        if drop <= 0:
+            return
+        # a stable sort by expiry: ties keep row order, so the oldest go first
+        order = np.argsort(self._expires[live], kind="stable")[:drop]
+        for row in live[order]:
+            self._live[row] = False
+            del self._pos[self._keys[row]]
+        self.evicted += int(drop)
+        self._maybe_compact()
 
     def _grow(self, rows: int) -> None:
         m = np.zeros((rows, self.dim), dtype=np.float32)
@@ -190,17 +224,26 @@ class VectorIndex:
         if retired < COMPACT_MIN_RETIRED or retired <= live:
             return
         keep = np.flatnonzero(self._live[:n])
-        size = max(64, len(keep))
-        matrix = np.zeros((size, self.dim), dtype=np.float32)
-        matrix[: len(keep)] = self._matrix[keep]
-        alive = np.zeros(size, dtype=bool)
-        alive[: len(keep)] = True
-        expires = np.full(size, math.inf, dtype=np.float64)
-        expires[: len(keep)] = self._expires[keep]
+        m = len(keep)
+        if self._matrix.shape[0] > 4 * max(64, m):
+            # far fewer rows than room: give the memory back
+            size = max(64, m)
+            matrix = np.zeros((size, self.dim), dtype=np.float32)
+            matrix[:m] = self._matrix[keep]
+            expires = np.full(size, math.inf, dtype=np.float64)
+            expires[:m] = self._expires[keep]
+            self._matrix, self._live, self._expires = matrix, np.zeros(size, dtype=bool), expires
+        else:
+            # in place: an index that is full (max_rows) keeps the same arrays, so its memory
+            # stays flat instead of being given back and taken again at every compaction
+            self._matrix[:m] = self._matrix[keep]
+            self._expires[:m] = self._expires[keep]
+            self._expires[m:] = math.inf
+            self._live[:] = False
+        self._live[:m] = True
         self._keys = [self._keys[i] for i in keep]
         self._questions = [self._questions[i] for i in keep]
         self._pos = {k: i for i, k in enumerate(self._keys)}
-        self._matrix, self._live, self._expires = matrix, alive, expires
         self._ann, self._ann_rows = None, 0
         self._generation += 1
         self._maybe_build_ann()  # (a build under way from before finds the generation moved)

@@ -78,7 +78,8 @@ def _stemmer():
 _STEM = _stemmer()
 
 
-@lru_cache(maxsize=65536)
+#: the words of questions seen, stemmed: about 200 bytes each, so at most ~3 MiB
+@lru_cache(maxsize=16384)
 def stem(word: str) -> str:
     return _STEM.stemWord(word)
 

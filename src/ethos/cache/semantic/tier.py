@@ -30,7 +30,7 @@ from ..entry import Entry
 from ..keys import Scope
 from ..stores import Store, StoreUnavailable
 from .embedders import Embedder, MiniLMEmbedder
-from .index import ANN_THRESHOLD, VectorIndex
+from .index import ANN_THRESHOLD, MAX_ROWS, VectorIndex
 from .persist import IndexFiles, Mark, SnapshotInvalid
 from .verify import DEFAULT_THRESHOLD, DEFAULT_THRESHOLD_SAME, Verifier
 
@@ -71,12 +71,15 @@ class SemanticTier:
         ann_threshold: int = ANN_THRESHOLD,
         clock: Callable[[], float] = time.time,
         index_dir: str | os.PathLike[str] | None = None,
+        max_rows: int = MAX_ROWS,
     ) -> None:
         self.store = store
         self.embedder: Embedder = embedder if embedder is not None else MiniLMEmbedder()
         self.verifier = verifier if verifier is not None else Verifier(names, threshold, threshold_same)
         self.candidates = candidates
         self.ann_threshold = ann_threshold
+        #: live rows each scope's index holds at most (0: no cap); see :class:`VectorIndex`
+        self.max_rows = max_rows
         self.clock = clock
         self.error: str | None = None
         #: verifier refusals by reason (numbers, names, negation, entity, threshold)
@@ -253,7 +256,8 @@ class SemanticTier:
             index = self._indexes.get(sid)
             if index is not None:
                 return index
-            index = VectorIndex(self.embedder.dim, ann_threshold=self.ann_threshold)
+            index = VectorIndex(self.embedder.dim, ann_threshold=self.ann_threshold,
+                                max_rows=self.max_rows)
             index.on_graph = lambda ix: self._graph_built(sid, ix)
             self._indexes[sid] = index
         # Registered before it is filled, so that entries stored meanwhile (added()) are
@@ -412,6 +416,13 @@ class SemanticTier:
                 return False
             time.sleep(0.02)
 
+    def index_counts(self) -> tuple[int, int]:
+        """Live rows over every index, and rows retired because an index was full (for the
+        metrics; forgotten indexes' evictions are not counted)."""
+        with self._lock:
+            indexes = list(self._indexes.values())
+        return sum(len(ix) for ix in indexes), sum(ix.evicted for ix in indexes)
+
     def stats(self) -> dict[str, object]:
         """For /health and metrics: state, vectors per scope, what searches each scope (its
         HNSW graph, or brute force while there is none), how indexes were loaded (``store``:
@@ -422,5 +433,7 @@ class SemanticTier:
             loads = dict(self.loads)
         sizes = {":".join(map(str, k)): len(v) for k, v in indexes}
         search = {":".join(map(str, k)): "hnsw" if v.uses_ann else "brute_force" for k, v in indexes}
+        evicted = {":".join(map(str, k)): v.evicted for k, v in indexes if v.evicted}
         return {"state": self._state, "model": self.embedder.name, "error": self.error,
-                "indexed": sizes, "search": search, "loads": loads, "rejections": rejections}
+                "indexed": sizes, "search": search, "loads": loads, "rejections": rejections,
+                "max_rows": self.max_rows, "evicted": evicted}
