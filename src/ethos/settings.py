@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     semantic_enabled: bool = Field(
         True, description="Answer paraphrases from the cache (loads all-MiniLM-L6-v2 offline)."
     )
+    semantic_thresholds: str = Field(
+        "", description="Per-namespace cosine thresholds of the semantic verifier, from"
+        " `ethos cache calibrate`: namespace=threshold/threshold_same,... (others keep the"
+        " defaults).",
+    )
     semantic_max_rows: int = Field(
         100_000, ge=0, description="Questions each scope's vector index holds at most; past it"
         " the ones whose entries expire first stop answering paraphrases (their entries still"
@@ -163,6 +168,27 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown store operation {unknown[0]!r}: price read, write, delete, query")
         return dict(PriceTable.of(v).usd_per_100k)
+
+    @field_validator("semantic_thresholds")
+    @classmethod
+    def _check_semantic_thresholds(cls, v: str) -> str:
+        if not v.strip():
+            return v  # (nothing imported: the semantic package pulls in numpy)
+        from .cache.semantic.calibrate import parse_thresholds
+
+        try:
+            parse_thresholds(v)
+        except ValueError as e:
+            raise ValueError(f"ETHOS_SEMANTIC_THRESHOLDS: {e}") from None
+        return v
+
+    def resolved_semantic_thresholds(self) -> dict[str, tuple[float, float]]:
+        """Per namespace ``(threshold, threshold_same)`` from ETHOS_SEMANTIC_THRESHOLDS."""
+        if not self.semantic_thresholds.strip():
+            return {}
+        from .cache.semantic.calibrate import parse_thresholds
+
+        return parse_thresholds(self.semantic_thresholds)
 
     @field_validator("cache_namespace")
     @classmethod

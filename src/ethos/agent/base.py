@@ -21,6 +21,16 @@ class AnswererTimeout(AnswererError):
         super().__init__(message, status=504, retryable=True)
 
 
+#: the reply when the knowledge base does not answer the question (an abstention): what the
+#: assistant can help with, and how to reach sales and support
+FALLBACK_TEXT = (
+    "I can't answer that from what I know about EthosPrompt. I can help with our plans and"
+    " pricing, features, integrations, security and privacy, and support. For anything else,"
+    " our team can help: sales@ethosprompt.com for sales, support@ethosprompt.com or"
+    " 1300 384 677 (+61 2 8000 4000 from overseas) for support."
+)
+
+
 @dataclass(slots=True)
 class Answer:
     """A complete answer with what grounded it."""
@@ -30,6 +40,17 @@ class Answer:
     finish_reason: str = "stop"  # stop | length | fallback | content_filter
     retrieval_score: float | None = None
     source_texts: list[str] = field(default_factory=list)
+
+    @property
+    def grounded(self) -> bool:
+        """False for an abstention: the knowledge base does not answer the question, and the
+        reply is the honest fallback (never stored in the cache: its finish reason says so)."""
+        return self.finish_reason != "fallback"
+
+
+def abstention(retrieval_score: float | None = None) -> Answer:
+    """The honest fallback: no sources, never cached."""
+    return Answer(FALLBACK_TEXT, finish_reason="fallback", retrieval_score=retrieval_score)
 
 
 class Answerer(Protocol):

@@ -5,19 +5,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 
-from .base import Answer
+from .base import FALLBACK_TEXT as FALLBACK_TEXT  # re-exported: the reply of an abstention
+from .base import Answer, abstention
+from .grounding import Embed, Grounding
 from .knowledge import KnowledgeBase
 
-#: BM25 score under which no passage is trusted to answer (the reply is the fallback).
+#: BM25 score under which no passage is trusted to answer, whatever the grounding judges
 MIN_ANSWER_SCORE = 1.0
 #: a second passage is added when it scores at least this share of the best one
 SECOND_PASSAGE_SHARE = 0.9
-FALLBACK_TEXT = (
-    "I don't have information on that in the EthosPrompt knowledge base. Our team can help:"
-    " email support@ethosprompt.com or call 1300 384 677."
-)
 #: version of the way replies are composed; part of the cache scope
-COMPOSER_VERSION = "kb-1"
+COMPOSER_VERSION = "kb-2"
 #: words per streamed chunk
 STREAM_CHUNK_WORDS = 4
 
@@ -27,19 +25,20 @@ class KnowledgeBaseAnswerer:
 
     id = "kb"
 
-    def __init__(self, kb: KnowledgeBase | None = None) -> None:
+    def __init__(self, kb: KnowledgeBase | None = None, *, embed: Embed | None = None,
+                 grounding: Grounding | None = None) -> None:
+        """``embed``: the sentence embedding model (texts -> unit rows; may return None while
+        it loads) that :class:`Grounding` judges with; without it, words and BM25 alone."""
         self.kb = kb or KnowledgeBase.bundled()
         self.kb_version = self.kb.version
         self.prompt_version = hashlib.sha256(COMPOSER_VERSION.encode()).hexdigest()[:8]
+        self.grounding = grounding or Grounding(self.kb, embed)
 
     def compose(self, question: str) -> Answer:
         hits = self.kb.search(question, k=3)
-        if not hits or hits[0].score < MIN_ANSWER_SCORE:
-            return Answer(
-                FALLBACK_TEXT,
-                finish_reason="fallback",
-                retrieval_score=hits[0].score if hits else 0.0,
-            )
+        best = hits[0].score if hits else 0.0
+        if not hits or best < MIN_ANSWER_SCORE or not self.grounding.judge(question, hits).grounded:
+            return abstention(best)
         chosen = [hits[0]]
         for h in hits[1:2]:
             if h.score >= SECOND_PASSAGE_SHARE * hits[0].score and h.passage.text not in (

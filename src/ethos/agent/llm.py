@@ -15,15 +15,31 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from .base import Answer, AnswererError, AnswererTimeout
+from .base import Answer, AnswererError, AnswererTimeout, abstention
+from .kb_answerer import chunk_text
 from .knowledge import KnowledgeBase
 
+#: what the model answers, alone, when the passages do not answer the question
+ABSTAIN = "NO_ANSWER"
 SYSTEM_PROMPT = (
     "You are the EthosPrompt marketing assistant. Answer the customer's question about"
-    " EthosPrompt using only the facts in the passages below. If they do not contain the"
-    " answer, say you don't know and suggest support@ethosprompt.com. Be concise and do not"
-    " address the customer's personal account or order."
+    " EthosPrompt using only the facts in the passages below. If the passages do not contain"
+    f" the answer, reply with exactly {ABSTAIN} and nothing else: do not guess and do not"
+    " answer from general knowledge. Be concise and do not address the customer's personal"
+    " account or order."
 )
+
+
+def abstained(text: str) -> bool:
+    """The model said the passages do not answer (its reply is the marker, give or take
+    spaces, quotes and a full stop)."""
+    return text.strip().strip("\"'`.").strip() == ABSTAIN
+
+
+def _could_be_abstaining(text: str) -> bool:
+    """What has streamed so far may still turn out to be the marker."""
+    t = text.lstrip().lstrip("\"'`")
+    return ABSTAIN.startswith(t) or abstained(text)
 CONTEXT_PASSAGES = 4
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 BACKOFF_S = 0.2
@@ -125,6 +141,8 @@ class OpenAICompatibleAnswerer:
             raise AnswererError("the LLM provider sent a malformed reply") from e
         finally:
             await resp.aclose()
+        if abstained(ans.text):
+            return abstention(ans.retrieval_score)
         return ans
 
     async def stream(self, question: str) -> AsyncIterator[str | Answer]:
@@ -133,6 +151,9 @@ class OpenAICompatibleAnswerer:
         parts: list[str] = []
         finish = None
         events = 0
+        # Deltas are held back while the reply may still be the abstention marker, so that the
+        # client never sees it: it gets the fallback instead.
+        held = True
         try:
             async for line in resp.aiter_lines():
                 if not line.startswith("data:"):
@@ -148,7 +169,11 @@ class OpenAICompatibleAnswerer:
                 delta = (choice.get("delta") or {}).get("content") or ""
                 if delta:
                     parts.append(delta)
-                    yield delta
+                    if not held:
+                        yield delta
+                    elif not _could_be_abstaining("".join(parts)):
+                        held = False
+                        yield "".join(parts)
                 finish = choice.get("finish_reason") or finish
         except httpx.TimeoutException as e:
             raise AnswererTimeout("the LLM provider stopped streaming") from e
@@ -163,6 +188,14 @@ class OpenAICompatibleAnswerer:
         ans.text = "".join(parts)
         # A stream that ends without a finish reason was cut off.
         ans.finish_reason = finish or "length"
+        if held and abstained(ans.text):
+            fallback = abstention(ans.retrieval_score)
+            for chunk in chunk_text(fallback.text):
+                yield chunk
+            yield fallback
+            return
+        if held and ans.text:  # a reply shorter than the marker, or a prefix of it
+            yield ans.text
         yield ans
 
     async def aclose(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -145,3 +146,79 @@ def scan_pii(purge: bool, as_json: bool, quiet: bool) -> None:
             click.echo(f"purged {report.purged} entries")
     if report.leaks:
         raise SystemExit(1)
+
+
+@cache.command()
+@click.argument("pairs_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--namespace", default=None,
+              help="The namespace the thresholds are for (default: ETHOS_CACHE_NAMESPACE).")
+@click.option("--min-precision", type=click.FloatRange(0.0, 1.0), default=0.98, show_default=True,
+              help="Precision the chosen thresholds must keep (share of served answers that are right).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def calibrate(pairs_file: Path, namespace: str | None, min_precision: float, as_json: bool,
+              quiet: bool) -> None:
+    """Choose a namespace's semantic thresholds from a labelled file of question pairs.
+
+    PAIRS_FILE: a JSON list or JSON lines of {"a": stored question, "b": asked question,
+    "label": 1 when a's answer is right for b, else 0}. Prints precision and recall over the
+    thresholds, and the ETHOS_SEMANTIC_THRESHOLDS value that keeps --min-precision with the
+    most recall. Reads no cache store.
+    """
+    from ..agent import KnowledgeBase
+    from ..cache.keys import validate_namespace
+    from ..cache.semantic import MiniLMEmbedder
+    from ..cache.semantic.calibrate import calibrate as run
+    from ..cache.semantic.calibrate import format_thresholds, load_pairs
+    from ..settings import Settings
+
+    try:
+        settings = Settings()
+        ns = namespace or settings.cache_namespace
+        validate_namespace(ns)
+        pairs = load_pairs(pairs_file)
+        kb = KnowledgeBase.from_dir(settings.kb_dir) if settings.kb_dir else KnowledgeBase.bundled()
+    except ValueError as e:
+        raise CLIError(str(e), 2) from None
+    say = (lambda m: None) if quiet or as_json else (lambda m: click.echo(m, err=True))
+    say(f"{len(pairs)} pairs ({sum(p.same for p in pairs)} the same question); loading the model")
+    model = MiniLMEmbedder()
+    result = run(pairs, model.embed, names=[*kb.plan_names(), *kb.product_names()],
+                 min_precision=min_precision, progress=say)
+    current = settings.resolved_semantic_thresholds()
+    chosen = dict(current)
+    if result.best is not None:
+        chosen[ns] = (result.best.threshold, result.best.threshold_same)
+    out = {
+        "namespace": ns, "pairs": result.pairs, "same": result.positives,
+        "min_precision": min_precision,
+        "best": None if result.best is None else _point(result.best),
+        "table": [_point(p) for p in result.table],
+        "ETHOS_SEMANTIC_THRESHOLDS": format_thresholds(chosen) if result.best is not None else None,
+    }
+    if as_json:
+        click.echo(json.dumps(out))
+    else:
+        click.echo(f"namespace {ns}: {result.pairs} pairs, {result.positives} the same question")
+        click.echo("threshold  threshold_same  precision  recall  served  wrong")
+        for p in result.table:
+            mark = "  <- chosen" if p == result.best else ""
+            click.echo(f"{p.threshold:9.2f}  {p.threshold_same:14.2f}  {p.precision:9.3f}  "
+                       f"{p.recall:6.3f}  {p.served:6d}  {p.wrong:5d}{mark}")
+        if result.best is None:
+            click.echo(f"no thresholds keep precision >= {min_precision:g} on these pairs: the"
+                       " namespace keeps its current thresholds (more pairs, or a lower"
+                       " --min-precision)")
+        else:
+            b = result.best
+            click.echo(f"\nprecision {b.precision:.3f} at recall {b.recall:.3f} with threshold "
+                       f"{b.threshold:g}, threshold_same {b.threshold_same:g}. To use it, set:")
+            click.echo(f"ETHOS_SEMANTIC_THRESHOLDS={format_thresholds(chosen)}")
+    if result.best is None:
+        raise SystemExit(1)
+
+
+def _point(p) -> dict:
+    return {"threshold": p.threshold, "threshold_same": p.threshold_same,
+            "precision": round(p.precision, 4), "recall": round(p.recall, 4),
+            "served": p.served, "wrong": p.wrong}

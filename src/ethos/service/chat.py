@@ -42,8 +42,11 @@ def hit_body(lk: Lookup, revision: str) -> dict:
     return _body(lk.entry.reply, lk, revision, lk.entry.sources)
 
 
-def _body(reply: str, lk: Lookup, revision: str, sources: list[str]) -> dict:
-    out: dict[str, Any] = {"reply": reply, "cache": lk.result, "revision": revision, "sources": sources}
+def _body(reply: str, lk: Lookup, revision: str, sources: list[str], grounded: bool = True) -> dict:
+    # A cached reply is always grounded: an abstention is never stored (its finish reason is
+    # "fallback", which the gates refuse).
+    out: dict[str, Any] = {"reply": reply, "cache": lk.result, "revision": revision,
+                           "sources": sources if grounded else [], "grounded": grounded}
     if lk.entry is not None:
         out["key"] = lk.entry.key
     if lk.similarity is not None:
@@ -163,7 +166,7 @@ async def marketing_chat(request: Request):
     except AnswererError as e:
         return _answerer_failed(st, e)
     await _admit(st, req, lk, ans, session_dependent, rstate.get("request_id", ""))
-    return JSONResponse(_body(ans.text, lk, st.revision, ans.sources), headers=headers)
+    return JSONResponse(_body(ans.text, lk, st.revision, ans.sources, ans.grounded), headers=headers)
 
 
 def _answerer_failed(st, e: AnswererError):
@@ -186,7 +189,7 @@ async def _stream(
     if lk.entry is not None:
         for chunk in chunk_text(lk.entry.reply):
             yield _sse({"delta": chunk})
-        sources = lk.entry.sources
+        sources, grounded = lk.entry.sources, True
     else:
         final: Answer | None = None
 
@@ -208,8 +211,8 @@ async def _stream(
             return
         assert final is not None
         await _admit(st, req, lk, final, session_dependent, request_id)
-        sources = final.sources
-    done = {"cache": lk.result, "revision": st.revision, "sources": sources}
+        sources, grounded = (final.sources, True) if final.grounded else ([], False)
+    done = {"cache": lk.result, "revision": st.revision, "sources": sources, "grounded": grounded}
     if lk.similarity is not None:
         done["similarity"] = round(lk.similarity, 4)
     yield _sse(done, "done")

@@ -90,5 +90,9 @@ class ChatResponse(BaseModel):
     cache: str
     revision: str
     sources: list[str]
+    grounded: bool = Field(True, description="False when the knowledge base does not answer the"
+                           " question: the reply is then the fallback (what the assistant can"
+                           " help with, how to reach sales and support), sources are empty, and"
+                           " it is never cached.")
     key: str | None = None
     similarity: float | None = None

@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..agent import KnowledgeBase, KnowledgeBaseAnswerer
 from ..agent.base import Answerer
+from ..agent.grounding import Embed
 from ..cache import ResponseCache, Scope, Store, StoreError, open_store
 from ..cache.gates.admission import Exchange, completeness_gate
 from ..cache.gates.pii import pii_check
@@ -33,9 +34,13 @@ HIT_FLUSH_INTERVAL_S = 1.0
 STORE_CHECK_INTERVAL_S = 2.0
 #: at stop, how long a purge pass still running may take before the store is closed anyway
 PURGE_STOP_WAIT_S = 10.0
+#: how long the grounding's warm-up waits for the semantic tier's model (seconds)
+SEMANTIC_LOAD_WAIT_S = 300.0
 
 
-def build_answerer(settings: Settings, kb: KnowledgeBase) -> Answerer:
+def build_answerer(settings: Settings, kb: KnowledgeBase, embed: Embed | None = None) -> Answerer:
+    """The LLM answerer when one is configured, else the embedded one, which judges whether
+    the knowledge base answers with ``embed`` (the semantic tier's model) when given."""
     if settings.llm_base_url:
         from ..agent.llm import OpenAICompatibleAnswerer
 
@@ -47,7 +52,7 @@ def build_answerer(settings: Settings, kb: KnowledgeBase) -> Answerer:
             timeout_s=settings.llm_timeout_s,
             retries=settings.llm_retries,
         )
-    return KnowledgeBaseAnswerer(kb)
+    return KnowledgeBaseAnswerer(kb, embed=embed)
 
 
 def open_cache_store(settings: Settings) -> Store:
@@ -94,7 +99,15 @@ class AppState:
     def build(cls, settings: Settings) -> AppState:
         metrics = ServiceMetrics(settings.revision, prices=settings.store_prices_usd_per_100k)
         kb = KnowledgeBase.from_dir(settings.kb_dir) if settings.kb_dir else KnowledgeBase.bundled()
-        answerer = build_answerer(settings, kb)
+        # The embedded answerer's grounding uses the semantic tier's model once it is loaded
+        # (built below: the tier's scope needs the answerer first); words and BM25 until then.
+        tiers: list[Any] = []
+
+        def embed(texts: list[str]):
+            tier = tiers[0] if tiers else None
+            return tier.embedder.embed(texts) if tier is not None and tier.state == "ready" else None
+
+        answerer = build_answerer(settings, kb, embed)
         scope = Scope(
             namespace=settings.cache_namespace,
             format_version=settings.cache_format_version,
@@ -122,7 +135,9 @@ class AppState:
 
             semantic = SemanticTier(store, names=[*kb.plan_names(), *kb.product_names()],
                                     index_dir=settings.resolved_semantic_index_dir(),
-                                    max_rows=settings.semantic_max_rows)
+                                    max_rows=settings.semantic_max_rows,
+                                    thresholds=settings.resolved_semantic_thresholds())
+            tiers.append(semantic)
         cache = ResponseCache(
             store,
             scope,
@@ -164,6 +179,12 @@ class AppState:
             # the model in one thread, the default scope's index in another (from its saved
             # file when that is still valid)
             tier.start(scopes=[self.cache.scope] if self.cache.enabled else [])
+            grounding = getattr(self.answerer, "grounding", None)
+            if grounding is not None:
+                # the knowledge base's sentence vectors, once the model is there
+                self.tasks.append(asyncio.create_task(asyncio.to_thread(
+                    lambda: tier.wait_ready(SEMANTIC_LOAD_WAIT_S) and grounding.warm()),
+                    name="ethos.grounding-warm"))
         self.tasks.append(asyncio.create_task(self._selftest_loop(), name="ethos.pii-selftest"))
         self.tasks.append(asyncio.create_task(self._flush_hits_loop(), name="ethos.flush-hits"))
         self.tasks.append(asyncio.create_task(self._store_watch_loop(), name="ethos.store-watch"))

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import json
-
-from tests.integration.service.service_helpers import ADMIN_KEY, ask
+from tests.integration.service.service_helpers import ADMIN_KEY, ask, sse_events
 
 
 def test_miss_then_hit(service):
@@ -51,17 +49,7 @@ def test_ttl_is_recorded(service):
     assert [e.ttl_s for e in entries] == [60]
 
 
-def _events(text: str) -> list[tuple[str, dict]]:
-    out = []
-    for block in text.strip().split("\n\n"):
-        event, data = "message", None
-        for line in block.splitlines():
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: "):
-                data = json.loads(line[6:])
-        out.append((event, data))
-    return out
+_events = sse_events
 
 
 def test_stream_then_hit_replayed_as_stream(service):
@@ -81,7 +69,7 @@ def test_stream_then_hit_replayed_as_stream(service):
     assert r2.headers["X-Cache"] == "HIT"
     ev2 = _events(r2.text)
     assert "".join(d["delta"] for e, d in ev2 if e == "message") == text1
-    assert ev2[-1] == ("done", {"cache": "hit", "revision": "blue", "sources": ["security-and-privacy.md"]})
+    assert ev2[-1] == ("done", {"cache": "hit", "revision": "blue", "sources": ["security-and-privacy.md"], "grounded": True})
 
 
 def test_stats_count_hits_and_misses(service):
@@ -117,3 +105,16 @@ def test_fast_lane_and_route_give_the_same_hit(service):
     assert 'ethos_cache_lookups_total{result="hit",revision="blue"} 2.0' in text
     assert 'ethos_cache_lookups_total{result="miss",revision="blue"} 1.0' in text
     assert 'ethos_requests_total{revision="blue",route="/api/ai/marketing-chat",status="200"} 3.0' in text
+
+
+def test_a_question_the_knowledge_base_does_not_answer_gets_the_ungrounded_fallback_never_cached(service):
+    client, _ = service
+    q = "Can I self-host EthosPrompt on my own Kubernetes cluster?"
+    for _ in range(2):
+        body = ask(client, q).json()
+        assert body["cache"] == "miss" and body["grounded"] is False and body["sources"] == []
+        assert "sales@ethosprompt.com" in body["reply"]
+    done = sse_events(client.post("/api/ai/marketing-chat", json={"message": q, "stream": True}).text)[-1]
+    assert done[0] == "done" and done[1]["grounded"] is False and done[1]["sources"] == []
+    answered = ask(client, "Where is my data stored?").json()
+    assert answered["grounded"] is True and answered["sources"] == ["security-and-privacy.md"]

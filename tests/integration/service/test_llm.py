@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from tests.integration.service.service_helpers import ask
+from ethos.agent.base import FALLBACK_TEXT
+from tests.integration.service.service_helpers import ask, sse
 from tests.servers import ServerThread
 
 REPLY = "EthosPrompt has five plans: Free, Starter, Team, Business and Enterprise."
@@ -23,6 +24,9 @@ class FakeProvider:
 
     def __init__(self) -> None:
         self.mode = "ok"
+        self.reply = REPLY
+        #: how the streamed reply is cut into deltas (default: after each word)
+        self.deltas: list[str] | None = None
         self.calls: list[dict] = []
         self.auth: list[str | None] = []
         self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
@@ -38,10 +42,11 @@ class FakeProvider:
         finish = "length" if self.mode == "truncated" else "stop"
         if body.get("stream"):
             async def gen():
-                for i, word in enumerate(REPLY.split(" ")):
+                deltas = self.deltas or [w + " " for w in self.reply.split(" ")]
+                for i, piece in enumerate(deltas):
                     if self.mode == "slow_mid" and i == 3:
                         await asyncio.sleep(2)  # longer than the client's read timeout
-                    chunk = {"choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]}
+                    chunk = {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
                     yield f"data: {json.dumps(chunk)}\n\n"
                     await asyncio.sleep(0.001)
                 yield f"data: {json.dumps({'choices': [{'index': 0, 'delta': {}, 'finish_reason': finish}]})}\n\n"
@@ -50,7 +55,7 @@ class FakeProvider:
             return StreamingResponse(gen(), media_type="text/event-stream")
         return JSONResponse({
             "id": "x", "object": "chat.completion", "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply},
                          "finish_reason": finish}],
         })
 
@@ -149,3 +154,35 @@ def test_unreachable_provider_is_502(make_service):
     url, _ = make_service(llm_base_url=f"http://127.0.0.1:{free_port()}/v1", llm_retries=0)
     r = httpx.post(f"{url}/api/ai/marketing-chat", json={"message": "What are your plans?"})
     assert r.status_code == 502 and "cannot reach" in r.json()["detail"]
+
+
+def test_an_abstaining_llm_gives_the_fallback_ungrounded_and_never_cached(llm_service):
+    client, app, provider = llm_service
+    provider.reply = "NO_ANSWER"
+    for _ in range(2):
+        r = ask(client, "Is there an Android app?")
+        body = r.json()
+        assert r.status_code == 200 and body["cache"] == "miss"  # the second time too
+        assert body["grounded"] is False and body["sources"] == []
+        assert body["reply"] == FALLBACK_TEXT and "NO_ANSWER" not in body["reply"]
+    assert "reply with exactly NO_ANSWER" in provider.calls[0]["messages"][0]["content"]
+
+
+@pytest.mark.parametrize("deltas", [["NO_", "ANS", "WER"], [" NO_ANSWER", "."], ["NO_ANSWER"]])
+def test_a_streamed_abstention_never_shows_the_marker(llm_service, deltas):
+    client, app, provider = llm_service
+    provider.reply, provider.deltas = "NO_ANSWER", deltas
+    events = sse(client, "Can I self-host EthosPrompt on Kubernetes?")
+    text = "".join(d["delta"] for e, d in events if e == "message")
+    assert text == FALLBACK_TEXT
+    assert events[-1][0] == "done" and events[-1][1]["grounded"] is False
+    assert events[-1][1]["sources"] == []
+
+
+def test_a_reply_that_starts_like_the_marker_streams_whole(llm_service):
+    client, app, provider = llm_service
+    provider.reply = "NO, the API is on the Business and Enterprise plans only."
+    provider.deltas = ["NO", ", the API", " is on the Business and Enterprise plans only."]
+    events = sse(client, "Does the Team plan include the API?")
+    assert "".join(d["delta"] for e, d in events if e == "message") == provider.reply
+    assert events[-1][1]["grounded"] is True and events[-1][1]["sources"]

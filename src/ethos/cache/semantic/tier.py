@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -72,10 +72,17 @@ class SemanticTier:
         clock: Callable[[], float] = time.time,
         index_dir: str | os.PathLike[str] | None = None,
         max_rows: int = MAX_ROWS,
+        thresholds: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self.store = store
         self.embedder: Embedder = embedder if embedder is not None else MiniLMEmbedder()
         self.verifier = verifier if verifier is not None else Verifier(names, threshold, threshold_same)
+        #: namespaces with their own (threshold, threshold_same), from ``ethos cache calibrate``
+        self.verifiers: dict[str, Verifier] = {
+            ns: Verifier(self.verifier.names, t, ts, rerank_weight=self.verifier.rerank_weight,
+                         margin=self.verifier.margin)
+            for ns, (t, ts) in (thresholds or {}).items()
+        }
         self.candidates = candidates
         self.ann_threshold = ann_threshold
         #: live rows each scope's index holds at most (0: no cap); see :class:`VectorIndex`
@@ -211,7 +218,8 @@ class SemanticTier:
         index = self._index(sid)
         if index is None:
             return None
-        best, refused = self.verifier.choose(question, index.search(vector, self.candidates))
+        verifier = self.verifiers.get(scope.namespace, self.verifier)
+        best, refused = verifier.choose(question, index.search(vector, self.candidates))
         if refused:
             with self._lock:
                 self.rejections.update(refused)

@@ -1,0 +1,177 @@
+"""Per-namespace thresholds from a small labelled file of question pairs.
+
+A namespace's traffic has its own wording, so the verifier's two cosine thresholds
+(``threshold`` for questions whose content words differ, ``threshold_same`` for a pure
+rephrasing; see :mod:`.verify`) may be chosen for it: ``ethos cache calibrate PAIRS`` embeds
+each pair, applies the verifier's hard checks (numbers, names, negation), and prints precision
+and recall over a grid of both thresholds, with the pair that keeps precision at or above the
+target with the most recall. The service takes the result from ``ETHOS_SEMANTIC_THRESHOLDS``
+(``namespace=threshold/threshold_same,...``).
+
+A pairs file is a JSON list, or JSON lines, of ``{"a": stored question, "b": asked question,
+"label": 1 when a's answer is right for b, else 0}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .lexicon import content_words
+from .verify import Verifier
+
+#: the grid: thresholds from 0.50 to 0.99 by 0.01 (threshold_same never above threshold)
+GRID = tuple(round(0.50 + 0.01 * i, 2) for i in range(50))
+DEFAULT_MIN_PRECISION = 0.98
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    stored: str
+    asked: str
+    same: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    threshold: float
+    threshold_same: float
+    precision: float  # 1.0 when nothing would be served
+    recall: float
+    served: int
+    wrong: int
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    pairs: int
+    positives: int
+    #: per threshold, the threshold_same with the most recall at the target precision (or,
+    #: when none reaches it, the most precise), highest threshold first
+    table: list[Point]
+    #: the point with the most recall at the target precision (serving something); None when
+    #: none reaches it
+    best: Point | None
+    min_precision: float
+
+
+def load_pairs(path: Path) -> list[Pair]:
+    """The pairs of a JSON list or JSON-lines file; ValueError naming the bad item."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ValueError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
+        items = json.loads(text) if text.lstrip().startswith("[") else [
+            json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is neither a JSON list nor JSON lines: {e}") from None
+    pairs = []
+    for i, it in enumerate(items, 1):
+        if not isinstance(it, dict):
+            raise ValueError(f"{path}: item {i} is not an object")
+        a, b, label = it.get("a"), it.get("b"), it.get("label")
+        if not isinstance(a, str) or not a.strip() or not isinstance(b, str) or not b.strip():
+            raise ValueError(f'{path}: item {i} needs the two questions as "a" and "b" (non-empty text)')
+        if label not in (0, 1, True, False):
+            raise ValueError(f'{path}: item {i} needs "label": 1 (the same question) or 0')
+        pairs.append(Pair(a, b, bool(label)))
+    if not pairs:
+        raise ValueError(f"{path} holds no pairs")
+    if all(p.same for p in pairs) or not any(p.same for p in pairs):
+        raise ValueError(f"{path} needs pairs of both labels (1 and 0) to measure precision and recall")
+    return pairs
+
+
+def _rules(verifier: Verifier, p: Pair) -> tuple[bool, bool]:
+    """(refused by a hard check, a pure rephrasing): the parts of :meth:`Verifier.check`
+    that do not depend on the thresholds."""
+    hard = not Verifier(verifier.names, 0.0, 0.0).check(p.asked, p.stored, 1.0).ok
+    cq, cc = content_words(p.asked), content_words(p.stored)
+    rephrasing = cq == cc and content_words(p.asked, fold=False) != content_words(p.stored, fold=False)
+    return hard, rephrasing
+
+
+def calibrate(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarray], *,
+              names: Sequence[str] = (), min_precision: float = DEFAULT_MIN_PRECISION,
+              progress: Callable[[str], None] | None = None) -> Calibration:
+    """Precision and recall of the verifier over :data:`GRID` on ``pairs``."""
+    texts = sorted({t for p in pairs for t in (p.stored, p.asked)})
+    if progress:
+        progress(f"embedding {len(texts)} questions")
+    vecs = np.asarray(embed(texts), dtype=np.float32)
+    row = {t: i for i, t in enumerate(texts)}
+    cos = np.array([float(vecs[row[p.stored]] @ vecs[row[p.asked]]) for p in pairs])
+    verifier = Verifier(names)
+    rules = [_rules(verifier, p) for p in pairs]
+    hard = np.array([h for h, _ in rules])
+    rephrasing = np.array([r for _, r in rules])
+    same = np.array([p.same for p in pairs])
+    positives = int(same.sum())
+    table: list[Point] = []
+    best: Point | None = None
+    for t in reversed(GRID):
+        row_best: Point | None = None
+        for ts in GRID:
+            if ts > t:
+                break
+            served = (cos >= ts) & ~hard & ((cos >= t) | rephrasing)
+            n, right = int(served.sum()), int((served & same).sum())
+            pt = Point(t, ts, right / n if n else 1.0, right / positives, n, n - right)
+            ok = n > 0 and pt.precision >= min_precision
+            if row_best is None or _better(pt, row_best, ok,
+                                           row_best.served > 0 and row_best.precision >= min_precision):
+                row_best = pt
+            if ok and (best is None or (pt.recall, pt.threshold, pt.threshold_same)
+                       > (best.recall, best.threshold, best.threshold_same)):
+                best = pt
+        assert row_best is not None
+        table.append(row_best)
+    return Calibration(len(pairs), positives, table, best, min_precision)
+
+
+def _better(pt: Point, than: Point, ok: bool, than_ok: bool) -> bool:
+    if ok != than_ok:
+        return ok
+    if ok:  # ties go to the higher threshold_same (the grid rises): as for the best point
+        return pt.recall >= than.recall
+    return (pt.precision, pt.recall) > (than.precision, than.recall)
+
+
+def parse_thresholds(value: str) -> dict[str, tuple[float, float]]:
+    """``"marketing=0.88/0.72,support=0.9"`` -> per namespace ``(threshold, threshold_same)``
+    (threshold_same defaults to the lower of the default and threshold)."""
+    from .verify import DEFAULT_THRESHOLD_SAME
+
+    out: dict[str, tuple[float, float]] = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        ns, eq, spec = part.partition("=")
+        ns = ns.strip()
+        if not eq or not ns:
+            raise ValueError(f"'{part}': expected namespace=threshold[/threshold_same]")
+        t_s, slash, ts_s = spec.partition("/")
+        try:
+            t = float(t_s)
+            ts = float(ts_s) if slash else min(DEFAULT_THRESHOLD_SAME, t)
+        except ValueError:
+            raise ValueError(f"'{part}': thresholds are cosines, numbers from 0 to 1") from None
+        if not (0.0 < t <= 1.0 and 0.0 < ts <= 1.0):
+            raise ValueError(f"'{part}': thresholds are cosines from 0 to 1 (exclusive of 0)")
+        if ts > t:
+            raise ValueError(f"'{part}': threshold_same ({ts}) may not exceed threshold ({t})")
+        if ns in out:
+            raise ValueError(f"'{ns}' is given twice")
+        out[ns] = (t, ts)
+    return out
+
+
+def format_thresholds(thresholds: dict[str, tuple[float, float]]) -> str:
+    return ",".join(f"{ns}={t:g}/{ts:g}" for ns, (t, ts) in sorted(thresholds.items()))
+
+
+__all__ = ["Calibration", "DEFAULT_MIN_PRECISION", "GRID", "Pair", "Point",
+           "calibrate", "format_thresholds", "load_pairs", "parse_thresholds"]
