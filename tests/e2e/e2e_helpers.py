@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from ethos.rollout.stack.state import free_port
+from tests.polling import wait_until  # noqa: F401 - the e2e tests' poller, re-exported
 
 ETHOS = str(Path(sys.executable).parent / "ethos")
 
@@ -109,17 +110,6 @@ class ChatTraffic:
             t.join(timeout=30)
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
-    """Poll ``predicate()`` until it returns a truthy value (returned) or ``timeout`` seconds pass
-    (AssertionError naming ``what``)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
 
 
 class WeightSampler:

@@ -27,6 +27,7 @@ import redis
 
 from ethos.cache.entry import Entry
 from ethos.rollout.stack.state import free_port
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.slow]
 
@@ -135,13 +136,6 @@ class Traffic:
         return [r for r in self.results if r[0] >= t]
 
 
-def wait_for(cond, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_redis_hung_then_killed_and_restarted_under_traffic(durable_redis: DurableRedis, serve_factory, tmp_path: Path) -> None:
@@ -156,33 +150,33 @@ def test_redis_hung_then_killed_and_restarted_under_traffic(durable_redis: Durab
     thread = threading.Thread(target=traffic.run, name="redis-fault-traffic", daemon=True)
     thread.start()
     try:
-        assert wait_for(lambda: sum(1 for r in traffic.results if r[2] == "HIT") >= 10, 20), traffic.results[-5:]
+        assert eventually(lambda: sum(1 for r in traffic.results if r[2] == "HIT") >= 10, 20), traffic.results[-5:]
 
         # hung first (SIGSTOP: connections open, nothing answers), then resumed
         durable_redis.proc.send_signal(signal.SIGSTOP)
         try:
             hung = time.monotonic()
-            assert wait_for(lambda: health()["status"] == "degraded", 10), health()
-            assert wait_for(lambda: sum(1 for r in traffic.since(hung) if r[2] == "BYPASS") >= 5, 20)
+            assert eventually(lambda: health()["status"] == "degraded", 10), health()
+            assert eventually(lambda: sum(1 for r in traffic.since(hung) if r[2] == "BYPASS") >= 5, 20)
         finally:
             durable_redis.proc.send_signal(signal.SIGCONT)
         resumed = time.monotonic()
-        assert wait_for(lambda: health()["status"] == "ok", 20), health()
-        assert wait_for(lambda: sum(1 for r in traffic.since(resumed) if r[2] == "HIT") >= 5, 20)
+        assert eventually(lambda: health()["status"] == "ok", 20), health()
+        assert eventually(lambda: sum(1 for r in traffic.since(resumed) if r[2] == "HIT") >= 5, 20)
 
         durable_redis.kill()
         killed = time.monotonic()
-        assert wait_for(lambda: health()["status"] == "degraded", 10), health()
+        assert eventually(lambda: health()["status"] == "degraded", 10), health()
         h = health()
         assert h["store"]["reachable"] is False and "redis" in h["store"]["detail"].lower(), h
-        assert wait_for(lambda: sum(1 for r in traffic.since(killed) if r[2] == "BYPASS") >= 10, 20)
+        assert eventually(lambda: sum(1 for r in traffic.since(killed) if r[2] == "BYPASS") >= 10, 20)
         metrics = httpx.get(f"{s.url}/metrics", timeout=10).text
         assert 'ethos_store_up{revision="blue"} 0.0' in metrics
 
         durable_redis.start()  # same port, same append-only file
         restarted = time.monotonic()
-        assert wait_for(lambda: health()["status"] == "ok", 20), health()
-        assert wait_for(lambda: sum(1 for r in traffic.since(restarted) if r[2] == "HIT") >= 10, 20)
+        assert eventually(lambda: health()["status"] == "ok", 20), health()
+        assert eventually(lambda: sum(1 for r in traffic.since(restarted) if r[2] == "HIT") >= 10, 20)
     finally:
         traffic.stop.set()
         thread.join(20)
@@ -242,7 +236,7 @@ def test_puts_cut_by_sigkill_leave_no_half_entry(durable_redis: DurableRedis) ->
     try:
         for t in threads:
             t.start()
-        assert wait_for(lambda: sum(written) >= 200, 20)
+        assert eventually(lambda: sum(written) >= 200, 20)
         durable_redis.kill()
         for t in threads:
             t.join(10)

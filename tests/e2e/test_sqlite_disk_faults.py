@@ -19,13 +19,13 @@ import errno
 import os
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from ethos.cache.entry import Entry
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -70,13 +70,6 @@ def health(url: str) -> dict:
     return httpx.get(f"{url}/health", timeout=10).json()
 
 
-def wait_for(cond, timeout_s: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def fill(point: Path) -> Path:
@@ -172,7 +165,7 @@ def test_full_then_read_only_disk(serve_factory, disk: Path, tmp_path: Path) -> 
         ask(s.url, "Do you have a mobile app?")
         return ask(s.url, "Do you have a mobile app?").headers["X-Cache"] == "HIT"
 
-    assert wait_for(stored_again), "writes did not resume after space returned"
+    assert eventually(stored_again, 20.0, interval=0.1), "writes did not resume after space returned"
     assert health(s.url)["status"] == "ok"
     s.stop()
     log = s.log.read_text()  # one line when it starts, one when it ends: not one per request
@@ -195,14 +188,14 @@ def test_full_then_read_only_disk(serve_factory, disk: Path, tmp_path: Path) -> 
 
     got = _mount("-o", "remount,rw", str(disk))
     assert got.returncode == 0, got.stderr
-    assert wait_for(lambda: health(s.url)["status"] == "ok"), health(s.url)
+    assert eventually(lambda: health(s.url)["status"] == "ok", 20.0, interval=0.1), health(s.url)
 
     def served_again() -> bool:
         nonlocal sent
         sent += 1
         return ask(s.url, stored).headers["X-Cache"] == "HIT"
 
-    assert wait_for(served_again), "the cache did not come back after the remount"
+    assert eventually(served_again, 20.0, interval=0.1), "the cache did not come back after the remount"
     s.stop()
     assert check_file(db_path) == rows_after_full
     print(f"disk faults: {sent} requests sent, 0 failed, 0 5xx")

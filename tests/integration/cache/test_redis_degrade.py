@@ -19,6 +19,7 @@ from ethos.cache.keys import Scope
 from ethos.cache.response_cache import STORE_RETRY_AFTER_S, ResponseCache
 from ethos.cache.stores import StoreUnavailable
 from ethos.cache.stores.redis import RedisStore
+from tests.polling import eventually
 
 pytestmark = pytest.mark.redis
 
@@ -50,13 +51,6 @@ def timed_lookup(cache: ResponseCache) -> str:
     return result
 
 
-def wait_for(cond, timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 class ResetCounter:
@@ -84,7 +78,7 @@ class ResetCounter:
 def no_leaked_threads() -> Iterator[None]:
     before = set(threading.enumerate())
     yield
-    assert wait_for(lambda: not (set(threading.enumerate()) - before), 2.0), (
+    assert eventually(lambda: not (set(threading.enumerate()) - before), 2.0, interval=0.01), (
         set(threading.enumerate()) - before
     )
 
@@ -101,7 +95,7 @@ def test_redis_down_then_back(redis_server_factory, no_leaked_threads) -> None:
         server.stop()
         # Until the subscriber notices the broken connection (milliseconds, more on a busy
         # machine) the memory tier may still answer: nobody can remove anything meanwhile.
-        assert wait_for(lambda: timed_lookup(cache) == "bypass")
+        assert eventually(lambda: timed_lookup(cache) == "bypass", 5.0, interval=0.01)
         results = []
         for _ in range(5):
             clock.offset += STORE_RETRY_AFTER_S  # each time the store is tried again
@@ -122,7 +116,7 @@ def test_redis_down_then_back(redis_server_factory, no_leaked_threads) -> None:
             clock.offset += STORE_RETRY_AFTER_S
             return timed_lookup(cache) != "bypass"
 
-        assert wait_for(back), "the cache did not come back by itself"
+        assert eventually(back, 5.0, interval=0.01), "the cache did not come back by itself"
         assert cache.store_up is True
         remember(cache)  # the restarted Redis is empty
         assert cache.lookup(Q).result == "hit"
@@ -153,7 +147,7 @@ def test_redis_hung_is_bypassed_not_waited_for(redis_server_factory, no_leaked_t
             clock.offset += STORE_RETRY_AFTER_S
             return cache.lookup(Q).result == "hit"
 
-        assert wait_for(back), "the cache did not come back after Redis resumed"
+        assert eventually(back, 5.0, interval=0.01), "the cache did not come back after Redis resumed"
     finally:
         cache.close()
 
@@ -175,7 +169,7 @@ def test_a_store_opened_while_redis_is_down_starts_degraded(
             clock.offset += STORE_RETRY_AFTER_S
             return cache.lookup(Q).result == "miss"
 
-        assert wait_for(up)
+        assert eventually(up, 5.0, interval=0.01)
     finally:
         cache.close()
 
@@ -194,7 +188,7 @@ def test_invalidation_reaches_another_instance(redis_url, no_leaked_threads, rec
 
         t = time.monotonic()
         assert a.invalidate("marketing:*pricing*") == 1
-        assert wait_for(lambda: b.store.epoch() != before, 5.0)
+        assert eventually(lambda: b.store.epoch() != before, 5.0, interval=0.01)
         record_property("invalidation_reached_other_instance_ms", (time.monotonic() - t) * 1000)
 
         assert b.lookup(Q).result == "miss"
@@ -215,7 +209,7 @@ def test_redis_restarted_empty_drops_memory_tiers(redis_server_factory, no_leake
         seen = store.epoch()
         server.stop()
         server.start()
-        assert wait_for(lambda: _epoch_or_none(store) not in (None, seen))
+        assert eventually(lambda: _epoch_or_none(store) not in (None, seen), 5.0, interval=0.01)
     finally:
         store.close()
 

@@ -16,6 +16,7 @@ from ethos.cache.semantic import HashingEmbedder
 from ethos.service import create_app
 from ethos.settings import Settings
 from tests.integration.service.service_helpers import ADMIN_KEY, ask
+from tests.polling import wait_until
 from tests.servers import ServerThread
 
 
@@ -36,15 +37,6 @@ def metric(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-def wait_for(predicate, timeout: float, what: str):
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"no {what} within {timeout} s (last: {last!r})")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
@@ -67,7 +59,7 @@ def revision(tmp_path, cache_url):
     srv = ServerThread(app).start()
     try:
         with httpx.Client(base_url=srv.url, timeout=10) as client:
-            wait_for(lambda: client.get("/health").json()["semantic"] == "ready", 30, "semantic tier")
+            wait_until(lambda: client.get("/health").json()["semantic"] == "ready", 30, what="semantic tier")
             yield client, st, clock
     finally:
         srv.stop()
@@ -95,7 +87,7 @@ def test_an_expired_answer_leaves_the_store_the_memory_tier_and_the_vector_index
         text = client.get("/metrics").text
         return text if metric(text, "ethos_cache_purged_entries_total", tier="store") == 1.0 else None
 
-    text = wait_for(purged, 10, "purge of the expired entry")
+    text = wait_until(purged, 10, what="purge of the expired entry")
     assert metric(text, "ethos_cache_purged_entries_total", tier="memory") == 1.0
     assert metric(text, "ethos_cache_purged_entries_total", tier="semantic") == 1.0
     assert metric(text, "ethos_cache_purge_passes_total", result="complete") >= 1
@@ -122,15 +114,15 @@ def test_a_store_that_is_down_is_counted_and_the_revision_keeps_answering(tmp_pa
     with ServerThread(app) as srv, httpx.Client(base_url=srv.url, timeout=10) as client:
         assert ask(client, "What are your pricing plans?", cache={"ttl": 60}).headers["X-Cache"] == "MISS"
         server.stop()
-        wait_for(lambda: (metric(client.get("/metrics").text, "ethos_cache_purge_passes_total",
-                                 result="failed") or 0) >= 2, 10, "failed purge passes")
+        wait_until(lambda: (metric(client.get("/metrics").text, "ethos_cache_purge_passes_total",
+                                 result="failed") or 0) >= 2, 10, what="failed purge passes")
         assert ask(client, "Do you offer single sign-on?").status_code == 200
         assert client.get("/health").status_code == 200
         server.start()  # empty: Redis ran without persistence
-        wait_for(lambda: client.get("/health").json()["status"] == "ok"
+        wait_until(lambda: client.get("/health").json()["status"] == "ok"
                  and ask(client, "Do you offer single sign-on?", cache={"ttl": 60}).headers["X-Cache"] == "MISS",
-                 15, "the cache storing again")
+                 15, what="the cache storing again")
         assert st.cache.store.count() == 1
         clock.t += 120
-        wait_for(lambda: metric(client.get("/metrics").text, "ethos_cache_purged_entries_total",
-                                tier="store") == 1.0, 15, "purge once Redis is back")
+        wait_until(lambda: metric(client.get("/metrics").text, "ethos_cache_purged_entries_total",
+                                tier="store") == 1.0, 15, what="purge once Redis is back")

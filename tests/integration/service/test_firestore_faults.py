@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.integration.service.service_helpers import ask
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.firestore, pytest.mark.slow]
 
@@ -60,13 +61,6 @@ class Traffic:
                 time.sleep(0.01)
 
 
-def wait_for(cond, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def health(url: str) -> dict:
@@ -85,36 +79,36 @@ def test_emulator_killed_hung_and_back_under_traffic(make_service, firestore_emu
     thread = threading.Thread(target=traffic.run, daemon=True)
     thread.start()
     try:
-        assert wait_for(lambda: traffic.results[("up", "hit")] >= 5, 60), traffic.results
+        assert eventually(lambda: traffic.results[("up", "hit")] >= 5, 60), traffic.results
 
         # --- killed ---------------------------------------------------------------------
         traffic.phase = "killed"
         emulator.kill()
-        assert wait_for(lambda: health(url)["status"] == "degraded", 30)
+        assert eventually(lambda: health(url)["status"] == "degraded", 30)
         h = health(url)
         assert h["store"]["reachable"] is False and "Firestore cache" in h["store"]["detail"]
         traffic.phase = "down"
-        assert wait_for(lambda: traffic.results[("down", "bypass")] >= 10, 60), traffic.results
+        assert eventually(lambda: traffic.results[("down", "bypass")] >= 10, 60), traffic.results
         assert traffic.results[("down", "hit")] == 0  # the memory tier stops serving too
 
         # --- back, empty ----------------------------------------------------------------
         traffic.phase = "restarting"
         emulator.start()
-        assert wait_for(lambda: health(url)["status"] == "ok", 60), health(url)
+        assert eventually(lambda: health(url)["status"] == "ok", 60), health(url)
         traffic.phase = "back"
-        assert wait_for(lambda: traffic.results[("back", "hit")] >= 5, 60), traffic.results
+        assert eventually(lambda: traffic.results[("back", "hit")] >= 5, 60), traffic.results
 
         # --- hung (SIGSTOP): calls time out ------------------------------------------------
         traffic.phase = "hung"
         emulator.pause()
-        assert wait_for(lambda: health(url)["status"] == "degraded", 30)
+        assert eventually(lambda: health(url)["status"] == "degraded", 30)
         assert "DeadlineExceeded" in health(url)["store"]["detail"]
         traffic.phase = "hung-steady"
-        assert wait_for(lambda: traffic.results[("hung-steady", "bypass")] >= 5, 60), traffic.results
+        assert eventually(lambda: traffic.results[("hung-steady", "bypass")] >= 5, 60), traffic.results
         emulator.resume()
         traffic.phase = "resumed"
-        assert wait_for(lambda: health(url)["status"] == "ok", 60), health(url)
-        assert wait_for(lambda: traffic.results[("resumed", "hit")] >= 5, 60), traffic.results
+        assert eventually(lambda: health(url)["status"] == "ok", 60), health(url)
+        assert eventually(lambda: traffic.results[("resumed", "hit")] >= 5, 60), traffic.results
     finally:
         traffic.stop.set()
         thread.join(30)

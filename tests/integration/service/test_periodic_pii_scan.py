@@ -17,6 +17,7 @@ import pytest
 
 from ethos.cache import Entry, open_store
 from ethos.rollout.stack.state import free_port
+from tests.polling import wait_until
 
 ETHOS = str(Path(sys.executable).parent / "ethos")
 
@@ -26,15 +27,6 @@ def gauge(text: str, name: str) -> float | None:
     return None if m is None else float(m.group(1))
 
 
-def wait_for(predicate, timeout: float, what: str):
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"no {what} within {timeout} s (last: {last!r})")
 
 
 @pytest.fixture
@@ -58,7 +50,7 @@ def serve(tmp_path):
             except httpx.HTTPError:
                 return False
 
-        wait_for(up, 30, "healthy revision")
+        wait_until(up, 30, what="healthy revision")
         return url
 
     yield start
@@ -83,7 +75,7 @@ def test_the_periodic_scan_finds_a_planted_entry_and_exports_the_gauge(serve, ca
     url = serve(cache_url)
     metrics = lambda: httpx.get(f"{url}/metrics", timeout=5).text  # noqa: E731
     # the first full pass of an empty store: complete, nothing leaks
-    wait_for(lambda: gauge(metrics(), "ethos_cache_pii_leaks") == 0.0, 10, "first complete scan")
+    wait_until(lambda: gauge(metrics(), "ethos_cache_pii_leaks") == 0.0, 10, what="first complete scan")
     ok_at = gauge(metrics(), "ethos_cache_pii_scan_last_success_timestamp_seconds")
     assert ok_at is not None and abs(ok_at - time.time()) < 60
 
@@ -99,7 +91,7 @@ def test_the_periodic_scan_finds_a_planted_entry_and_exports_the_gauge(serve, ca
             m = metrics()
             return m if gauge(m, "ethos_cache_pii_leaks") == 1.0 else None
 
-        text = wait_for(leaking, 10, "leak gauge at 1")
+        text = wait_until(leaking, 10, what="leak gauge at 1")
         found_s = time.monotonic() - t0
         assert found_s < 5
         assert "ethos_cache_pii_scan_failures_total" not in text or not re.search(
@@ -107,6 +99,6 @@ def test_the_periodic_scan_finds_a_planted_entry_and_exports_the_gauge(serve, ca
         assert gauge(text, "ethos_cache_pii_scan_last_success_timestamp_seconds") >= ok_at
         # removed (as the leak response's clear does): the next complete pass says so
         store.delete_matching("*")
-        wait_for(lambda: gauge(metrics(), "ethos_cache_pii_leaks") == 0.0, 10, "leak gauge back at 0")
+        wait_until(lambda: gauge(metrics(), "ethos_cache_pii_leaks") == 0.0, 10, what="leak gauge back at 0")
     finally:
         store.close()
