@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         " `ethos cache calibrate`: namespace=threshold/threshold_same,... (others keep the"
         " defaults).",
     )
+    semantic_sync_interval_s: float = Field(
+        5.0, ge=0, description="How often each process adds the questions other instances"
+        " stored to its vector indexes (their paraphrases then hit here too), seconds; reads"
+        " only the entries put since the last time (0: never; a restart still loads them).",
+    )
     semantic_max_rows: int = Field(
         100_000, ge=0, description="Questions each scope's vector index holds at most; past it"
         " the ones whose entries expire first stop answering paraphrases (their entries still"

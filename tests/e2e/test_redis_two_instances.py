@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.polling import wait_until
+
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.slow]
 
 Q = "What are your pricing plans?"
@@ -66,3 +68,27 @@ def test_two_instances_share_answers_and_invalidations(two_instances) -> None:
     assert ask(b) == "miss"
     assert ask(a) == "hit"  # B's answer was stored again and is shared
 
+
+
+def test_a_paraphrase_hits_on_the_instance_that_did_not_store_the_answer(redis_url: str, serve_factory,
+                                                                        tmp_path: Path) -> None:
+    env = {"ETHOS_CACHE_URL": redis_url, "ETHOS_SEMANTIC_SYNC_INTERVAL_S": "0.5"}
+    a, b = (serve_factory({**env, "ETHOS_STATE_DIR": str(tmp_path / n)}, revision=n, semantic=True)
+            for n in ("blue", "green"))
+    for s in (a, b):
+        wait_until(lambda s=s: httpx.get(f"{s.url}/health", timeout=5).json()["semantic"] == "ready",
+                   60, what="semantic tier ready")
+    assert ask(b, "Where is my data stored?") == "miss"  # b's index is loaded, without a's question
+    assert ask(a, "Do you support single sign-on?") == "miss"
+    # b never saw that question; its sync brings a's entry into its index (the paraphrase is
+    # asked with no_store, or its own answer would be stored and hit exactly)
+    def paraphrase_on_b() -> str:
+        r = httpx.post(f"{b.url}/api/ai/marketing-chat", timeout=30, json={
+            "message": "Do you support single sign-on please?", "cache": {"no_store": True}})
+        assert r.status_code == 200, r.text
+        return r.json()["cache"]
+
+    assert wait_until(lambda: paraphrase_on_b() == "semantic_hit", 20, interval=0.25,
+                      what="a semantic hit on b for a's question")
+    metrics = httpx.get(f"{b.url}/metrics", timeout=5).text
+    assert 'ethos_semantic_synced_rows_total{revision="green"} 1.0' in metrics

@@ -181,6 +181,12 @@ class ServiceMetrics:
             "Questions this process's vector indexes answer paraphrases from (all scopes).",
             ["revision"], registry=r,
         )
+        self.semantic_synced = Counter(
+            "ethos_semantic_synced_rows",
+            "Questions other instances stored, added to this process's vector indexes by the"
+            " semantic sync (ETHOS_SEMANTIC_SYNC_INTERVAL_S).",
+            ["revision"], registry=r,
+        )
         self.semantic_evicted = Gauge(
             "ethos_semantic_index_evicted",
             "Questions retired from this process's vector indexes because one was full"

@@ -194,6 +194,9 @@ class AppState:
         if self.settings.cache_purge_interval_s > 0 and self.settings.cache_enabled:
             self.purge = self.make_purge()
             self.tasks.append(asyncio.create_task(self._purge_loop(), name="ethos.cache-purge"))
+        if tier is not None and self.settings.semantic_sync_interval_s > 0:
+            self.tasks.append(asyncio.create_task(self._semantic_sync_loop(tier),
+                                                  name="ethos.semantic-sync"))
 
     def make_purge(self) -> PeriodicPurge:
         """The periodic purge of expired entries (store, memory tier, vector indexes),
@@ -244,6 +247,24 @@ class AppState:
             if delay == float("inf"):  # switched off
                 return
             await asyncio.sleep(delay)
+
+    async def _semantic_sync_loop(self, tier: SemanticTier) -> None:
+        """Other instances' new questions into this one's vector indexes, so that their
+        paraphrases hit here too. A store that is down is skipped until the next turn (the
+        store watch reports it)."""
+        from ..cache import StoreError
+
+        while True:
+            await asyncio.sleep(self.settings.semantic_sync_interval_s)
+            if not self.cache.store_up:
+                continue
+            try:
+                added = await asyncio.to_thread(tier.sync)
+            except StoreError as e:
+                log.info("semantic sync skipped: store unavailable", extra={"error": str(e)})
+                continue
+            if added:
+                self.metrics.semantic_synced.labels(self.revision).inc(added)
 
     async def _flush_hits_loop(self) -> None:
         while True:

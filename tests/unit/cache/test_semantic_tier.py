@@ -138,3 +138,42 @@ def test_a_full_index_forgets_the_oldest_questions_but_their_entries_still_answe
         assert ask(c, first.replace("How do I", "How can I")).result == "miss"  # its row is not
     finally:
         c.close()
+
+
+def test_sync_adds_what_another_instance_stored_and_reads_each_entry_once(tmp_path):
+    db = tmp_path / "shared.sqlite3"
+    clock = FakeClock()
+    caches = []
+    for _ in range(2):
+        store = SQLiteStore(db)
+        tier = SemanticTier(store, HashingEmbedder(), names=PLANS, threshold=0.85, clock=clock)
+        tier.load()
+        caches.append(ResponseCache(store, SCOPE, semantic=tier, clock=clock))
+    a, b = caches
+    try:
+        ask(a, "How do I reset my password?", "Use the reset link on the sign-in page.")
+        ask(b, "Which languages do you write in?", "Thirty, including Japanese.")  # loads b's index
+        asked = "Which languages do you write in please?"
+        assert ask(a, asked).result == "miss"  # a's index was read before b stored it
+        reads = []
+        real = a.store.scan_since
+        a.store.scan_since = lambda after, batch=500: reads.append(after) or real(after, batch)
+        assert a.semantic.sync() == 1  # b's entry (a's own is read again and kept once)
+        assert a.semantic.index_counts()[0] == 2 and a.semantic.synced == 1
+        lk = ask(a, asked)
+        assert lk.result == "semantic_hit" and lk.entry is not None and lk.entry.reply.startswith("Thirty")
+        reads.clear()
+        assert a.semantic.sync() == 0 and len(reads) == 1  # from where it stopped: nothing new
+        # b's index was read after a stored its question: it had both already
+        assert b.semantic.sync() == 0 and b.semantic.index_counts()[0] == 2
+    finally:
+        for c in caches:
+            c.close()
+
+
+def test_sync_before_the_tier_is_ready_or_with_no_index_does_nothing():
+    store = SQLiteStore(":memory:")
+    tier = SemanticTier(store, HashingEmbedder(), names=PLANS)
+    assert tier.sync() == 0  # not loaded
+    tier.load()
+    assert tier.sync() == 0  # no scope asked about yet

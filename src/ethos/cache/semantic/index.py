@@ -96,6 +96,9 @@ class VectorIndex:
         #: where the store stood when the rows were read (set by the tier; None: unknown,
         #: and the index is then never saved)
         self.mark: Mark | None = None
+        #: the store position its rows are known up to (set by the tier, moved by its sync;
+        #: None: not synced)
+        self.position: int | None = None
         #: called with the index, outside the lock, each time a graph built here is in use
         self.on_graph: Callable[[VectorIndex], None] | None = None
         self._callback_due = False

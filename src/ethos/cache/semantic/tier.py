@@ -46,6 +46,8 @@ ScopeId = tuple[str, int, str]  # namespace, format version, scope digest
 CATCH_UP_MIN = 10_000
 #: rows caught up (as a share of the index) after which the index is saved again
 RESAVE_SHARE = 0.1
+#: entries a sync reads at most per call (the rest at the next one)
+SYNC_LIMIT = 5_000
 #: longest a preload waits for the model before loading indexes anyway (seconds)
 MODEL_WAIT_S = 300.0
 
@@ -102,6 +104,8 @@ class SemanticTier:
         self.files = IndexFiles(index_dir) if index_dir is not None else None
         #: indexes built from the store (full read) and installed from a file, since start
         self.loads: Counter[str] = Counter()
+        #: rows added by :meth:`sync` (other processes' entries) since start
+        self.synced = 0
         self._busy = 0
         #: scopes whose file was found unusable: written again without looking at its header
         self._bad_files: set[ScopeId] = set()
@@ -234,6 +238,44 @@ class SemanticTier:
         if index is not None:
             index.add(entry.key, entry.question, entry.embedding, entry.expires_at)
 
+    def sync(self, limit: int = SYNC_LIMIT) -> int:
+        """Index the entries put since each loaded index was read or last synced: those other
+        processes stored (this process's own come by :meth:`added`, and are only seen again).
+        Reads at most ``limit`` entries (the rest next time); raises StoreUnavailable.
+        Returns the rows added."""
+        if self._state != "ready":
+            return 0
+        with self._lock:
+            groups: dict[int, dict[ScopeId, VectorIndex]] = {}
+            for sid, ix in self._indexes.items():
+                if ix.position is not None:
+                    groups.setdefault(ix.position, {})[sid] = ix
+        dim_bytes = 4 * self.embedder.dim
+        now = self.clock()
+        added = 0
+        for start, targets in groups.items():
+            after, read = start, 0
+            while read < limit:
+                entries, nxt = self.store.scan_since(after, batch=min(1000, limit - read))
+                read += len(entries)
+                rows: dict[ScopeId, list] = {}
+                for e in entries:
+                    sid = (e.namespace, e.format_version, e.scope)
+                    if sid in targets and len(e.embedding) == dim_bytes and e.expires_at > now:
+                        rows.setdefault(sid, []).append((e.key, e.question, e.embedding, e.expires_at))
+                for sid, found in rows.items():
+                    added += targets[sid].add_many(found, replace=True)
+                if nxt == after:
+                    break
+                after = nxt
+            for ix in targets.values():
+                if ix.position is not None and after > ix.position:
+                    ix.position = after
+        if added:
+            with self._lock:
+                self.synced += added
+        return added
+
     def reset(self) -> None:
         """Forget every index; each is rebuilt from the store on its next lookup."""
         with self._lock:
@@ -274,6 +316,8 @@ class SemanticTier:
             mark = self._mark()
             if mark is not None and self._restore(sid, index, mark):
                 return index
+            # read before the rows, so that a sync from it misses nothing put meanwhile
+            position = mark.position if mark is not None else self.store.position()
             rows = self.store.scope_vectors(sid[0], sid[1], sid[2], self.clock())
         except StoreUnavailable:
             with self._lock:
@@ -282,6 +326,7 @@ class SemanticTier:
             return None
         dim_bytes = 4 * self.embedder.dim
         index.mark = mark  # before the rows: their graph may be built (and saved) at once
+        index.position = position
         index.add_many([r for r in rows if len(r[2]) == dim_bytes])
         with self._lock:
             self.loads["store"] += 1
@@ -351,6 +396,7 @@ class SemanticTier:
                 break
             after = nxt
         index.mark = Mark(mark.store, mark.epoch, max(after, snap.mark.position))
+        index.position = index.mark.position
         index.remove_expired(now)
         with self._lock:
             self.loads["file"] += 1
