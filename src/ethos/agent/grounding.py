@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..text import STOPWORDS as BASE_STOPWORDS
 from .knowledge import Hit, KnowledgeBase, Passage
 
 #: texts -> L2-normalised float32 rows (the sentence embedding model), or None while the
@@ -54,20 +55,12 @@ THRESHOLD_NO_EMBEDDING = 0.2207
 
 _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
-#: words that carry no topic: function words, question words, politeness, the product's name
-STOPWORDS = frozenset(
-    """a an the and or but if then so of to in on at by for with about from into onto over
-    under as than this that these those it its is are was were be been being am do does did
-    doing done have has had having can could will would shall should may might must i me my
-    mine we us our ours you your yours he him his she her they them their what which who whom
-    whose when where why how there here some any each every all both more most other such
-    only own same just also very really quite too much many lot lots get got getting make
-    made one ones someone something anything thing things way possible actually ever
-    people person please tell know want need like anyone anybody else whats hows whos im
-    ive id youre theres thats hi hello hey thanks thank ok okay yes no not dont doesnt isnt
-    arent cant wont didnt there's it's i'm what's don't doesn't isn't can't won't let lets
-    ethosprompt ethos offer offers provide provides available use using used able go going
-    currently still ever already now us""".split()
+#: words that carry no topic: the verifier's, and chat's greetings, negations, the product's name
+STOPWORDS = BASE_STOPWORDS | frozenset(
+    """hi hello hey thanks thank ok okay yes no not dont doesnt isnt arent cant wont didnt
+    there's it's i'm what's don't doesn't isn't can't won't let lets ethosprompt ethos offer
+    offers provide provides available use using used able go going currently still already
+    now""".split()
 )
 
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+from ...text import STOPWORDS
 from ..keys import normalise
 
 NEGATIONS = frozenset(
@@ -56,17 +57,6 @@ CONCEPTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 
-STOPWORDS = frozenset(
-    """a an the and or but if then so of to in on at by for with about from into onto over
-    under as than this that these those it its is are was were be been being am do does did
-    doing done have has had having can could will would shall should may might must i me my
-    mine we us our ours you your yours he him his she her they them their what which who whom
-    whose when where why how there here some any each every all both more most other such
-    only own same just also very really quite too much many lot lots get got getting make
-    made one ones someone something anything thing things way ways possible actually ever
-    people person please tell know want need like anyone anybody someone else whats hows
-    whos im ive id youre theres thats""".split()
-)
 
 
 def _stemmer():

@@ -1,0 +1,19 @@
+"""Words that carry no topic, shared by the semantic verifier (``ethos.cache.semantic``) and
+the answerers' grounding (``ethos.agent.grounding``): function words, question words and the
+fillers of chat questions. Imports nothing of ethos."""
+
+from __future__ import annotations
+
+STOPWORDS = frozenset(
+    """a an the and or but if then so of to in on at by for with about from into onto over
+    under as than this that these those it its is are was were be been being am do does did
+    doing done have has had having can could will would shall should may might must i me my
+    mine we us our ours you your yours he him his she her they them their what which who whom
+    whose when where why how there here some any each every all both more most other such
+    only own same just also very really quite too much many lot lots get got getting make
+    made one ones someone something anything thing things way ways possible actually ever
+    people person please tell know want need like anyone anybody someone else whats hows
+    whos im ive id youre theres thats""".split()
+)
+
+__all__ = ["STOPWORDS"]
