@@ -73,6 +73,10 @@ V = Verifier(PLANS)
         ("How do I learn Python?", "How do I learn Java?", 0.85, "entity"),
         ("How do I learn Python?", "How do I learn Java?", 0.99, "ok"),
         ("How do I learn Python?", "What is the best way to learn Python?", 0.5, "threshold"),
+        ("When was EthosPrompt founded?", "Where was EthosPrompt founded?", 0.98, "asks"),
+        ("How many users can I add?", "How long can I add users for?", 0.95, "asks"),
+        ("Who founded EthosPrompt?", "Whose idea was EthosPrompt, who founded it?", 0.95, "ok"),
+        ("What year was EthosPrompt founded?", "When was EthosPrompt founded?", 0.95, "ok"),
     ],
 )
 def test_verifier(question, candidate, similarity, reason):
@@ -128,3 +132,13 @@ def test_choose_refuses_an_ambiguous_question():
 def test_choose_stops_below_the_threshold():
     best, refused = V.choose("x y", [_n("a", "x y", 0.2), _n("b", "x y", 0.1)])
     assert best is None and refused == ["threshold"]
+
+
+def test_asks_for_names_the_specific_thing_asked_or_none():
+    from ethos.cache.semantic.lexicon import asks_for
+
+    assert asks_for("When was it founded?") == "when"
+    assert asks_for("Whom do I contact?") == "who"
+    assert asks_for("How many seats are there, and when?") == "how many"
+    assert asks_for("What does the Team plan cost?") is None
+    assert asks_for("How much is it?") is None and asks_for("How do I export?") is None

@@ -74,6 +74,22 @@ def stem(word: str) -> str:
     return _STEM.stemWord(word)
 
 
+#: what a question asks for when it names it: a time, a place, a person, a reason, a count, a
+#: duration, a frequency. ("what", "which", "how" and "how much" ask for anything: a price,
+#: a name, a year; they are left out, so "What year ..." may match "When ...".)
+_ASKS_RE = re.compile(r"\b(who|whom|whose|when|where|why|how many|how long|how often)\b")
+
+
+def asks_for(text: str) -> str | None:
+    """The first specific thing the question asks for (``who``, ``when``, ``where``, ``why``,
+    ``how many``, ``how long``, ``how often``), or None."""
+    m = _ASKS_RE.search(normalise(text))
+    if m is None:
+        return None
+    w = m.group(1)
+    return "who" if w in ("whom", "whose") else w
+
+
 def numbers(text: str) -> frozenset[str]:
     """The numbers (digits or number words) and currency/percent units a question names."""
     t = normalise(text)
@@ -153,6 +169,6 @@ def overlap(a: str, b: str) -> float:
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
-__all__ = ["CONCEPTS", "CURRENCIES", "NEGATIONS", "NUMBER_RE", "NUMBER_WORDS", "STOPWORDS",
+__all__ = ["asks_for", "CONCEPTS", "CURRENCIES", "NEGATIONS", "NUMBER_RE", "NUMBER_WORDS", "STOPWORDS",
            "content_words", "jaccard", "names_in", "negated", "numbers", "overlap",
            "rephrased", "same_subject", "stem"]

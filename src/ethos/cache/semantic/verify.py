@@ -9,6 +9,8 @@ than a miss. So a candidate is served only when
    * **numbers and amounts** (``5 users`` is not ``50 users``; ``$10`` is not ``€10``);
      a stored question naming no number is general and may serve one that does;
    * **plan and product names** of the knowledge base (``Team`` is not ``Business``);
+   * **what is asked for**, when both name it: a time, a place, a person, a reason, a count,
+     a duration (``when was it founded`` / ``where was it founded``);
    * **negation** (``does it include SSO`` / ``does it not include SSO``), compared when
      the two share most of their content words, where a negation is the difference;
 2. their cosine similarity (one scale everywhere: -1 to 1, the dot product of unit
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from ..keys import normalise
 from .index import Neighbour
 from .lexicon import (
+    asks_for,
     content_words,
     jaccard,
     names_in,
@@ -54,7 +57,7 @@ DEFAULT_MARGIN = 0.01
 #: negation is compared only between questions sharing this much of their content words
 NEGATION_OVERLAP = 0.5
 
-REASONS = ("ok", "threshold", "numbers", "names", "negation", "entity", "ambiguous")
+REASONS = ("ok", "threshold", "numbers", "names", "asks", "negation", "entity", "ambiguous")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,9 @@ class Verifier:
             return Verdict(False, "numbers")
         if names_in(question, self.names) != names_in(candidate, self.names):
             return Verdict(False, "names")
+        qa, ca = asks_for(question), asks_for(candidate)
+        if qa is not None and ca is not None and qa != ca:
+            return Verdict(False, "asks")
         cq, cc = content_words(question), content_words(candidate)
         # A negation changes the answer when it is the difference between two questions
         # about the same things; across different wordings it is usually rephrased
