@@ -135,18 +135,25 @@ class Grounding:
         out = self.embed(texts)
         return None if out is None else np.asarray(out, dtype=np.float32)
 
-    def warm(self) -> bool:
-        """Embed the knowledge base's sentences and passages now; False while there is no
-        model to do it with."""
-        with self._lock:
+    def warm(self, *, wait: bool = True) -> bool:
+        """Embed the knowledge base's sentences and passages now (about 1.5 s on 2 cores);
+        False while there is no model to do it with, or, with ``wait=False``, while another
+        thread is doing it (a judgement then goes without the cosines rather than wait)."""
+        if self._units is not None:
+            return True
+        if not self._lock.acquire(blocking=wait):
+            return False
+        try:
             if self._units is not None:
                 return True
             units = self._vectors([u for p in self.kb.passages for u in sentences(p)])
             whole = self._vectors([f"{p.title}: {p.text}" for p in self.kb.passages])
             if units is None or whole is None:
                 return False
-            self._units, self._passages = units, whole
+            self._passages, self._units = whole, units  # _units last: it says "warm"
             return True
+        finally:
+            self._lock.release()
 
     def measure(self, question: str, hits: Sequence[Hit]) -> dict[str, float]:
         """The features of ``question`` given its BM25 ``hits``; the cosine ones only when
@@ -158,7 +165,7 @@ class Grounding:
             "covered": len(known) / len(words) if words else 0.0,
             "unknown": float(min(3, len(words) - len(known))),
         }
-        if self.warm():
+        if self.warm(wait=False):
             q = self._vectors([question])
             if q is not None:
                 assert self._units is not None and self._passages is not None

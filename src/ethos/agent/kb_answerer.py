@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
 from collections.abc import AsyncIterator
 
 from .base import FALLBACK_TEXT as FALLBACK_TEXT  # re-exported: the reply of an abstention
@@ -33,6 +35,13 @@ class KnowledgeBaseAnswerer:
         self.kb_version = self.kb.version
         self.prompt_version = hashlib.sha256(COMPOSER_VERSION.encode()).hexdigest()[:8]
         self.grounding = grounding or Grounding(self.kb, embed)
+        # compose() runs in worker threads (it embeds the question: milliseconds of CPU that
+        # would hold up the event loop); the stemmers it uses are not thread-safe
+        self._compose_lock = threading.Lock()
+
+    def _compose_in_thread(self, question: str) -> Answer:
+        with self._compose_lock:
+            return self.compose(question)
 
     def compose(self, question: str) -> Answer:
         hits = self.kb.search(question, k=3)
@@ -55,10 +64,10 @@ class KnowledgeBaseAnswerer:
         )
 
     async def answer(self, question: str) -> Answer:
-        return self.compose(question)
+        return await asyncio.to_thread(self._compose_in_thread, question)
 
     async def stream(self, question: str) -> AsyncIterator[str | Answer]:
-        ans = self.compose(question)
+        ans = await asyncio.to_thread(self._compose_in_thread, question)
         for chunk in chunk_text(ans.text):
             yield chunk
         yield ans

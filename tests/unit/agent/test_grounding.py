@@ -101,3 +101,46 @@ def test_the_answerer_abstains_when_the_grounding_says_no(kb):
     assert "sales@ethosprompt.com" in FALLBACK_TEXT and "support@ethosprompt.com" in FALLBACK_TEXT
     ans = KnowledgeBaseAnswerer(kb).compose("What does the Team plan cost?")
     assert ans.grounded and ans.sources == ["plans.md"] and "$49" in ans.text
+
+
+def test_a_judgement_does_not_wait_for_the_knowledge_base_being_embedded(kb):
+    import threading
+
+    release = threading.Event()
+    inner = StubModel()
+
+    def slow(texts):
+        if len(texts) > 1:  # the knowledge base's sentences: held until released
+            release.wait(10)
+        return inner(texts)
+
+    g = Grounding(kb, slow)
+    warming = threading.Thread(target=g.warm)
+    warming.start()
+    try:
+        q = "What does the Team plan cost?"
+        for _ in range(100):  # until the warm-up holds the lock
+            if g._lock.locked():
+                break
+            threading.Event().wait(0.01)
+        assert set(g.measure(q, kb.search(q, 3))) == set(FEATURES_NO_EMBEDDING)
+    finally:
+        release.set()
+        warming.join(10)
+    assert set(g.measure(q, kb.search(q, 3))) == set(FEATURES)
+
+
+async def _answer(a, q):
+    return await a.answer(q)
+
+
+def test_the_answerer_composes_off_the_event_loop(kb):
+    import asyncio
+    import threading
+
+    seen = []
+    a = KnowledgeBaseAnswerer(kb)
+    real = a.compose
+    a.compose = lambda q: seen.append(threading.current_thread()) or real(q)  # type: ignore[method-assign]
+    ans = asyncio.run(_answer(a, "What does the Team plan cost?"))
+    assert ans.grounded and seen and seen[0] is not threading.main_thread()
