@@ -27,6 +27,7 @@ from ethos.cache.semantic import (
     numbers,
     rephrased,
 )
+from ethos.cache.semantic.lexicon import asks_for
 from ethos.cache.semantic.verify import NEGATION_OVERLAP
 
 CURVE = [0.75, 0.78, 0.80, 0.82, 0.84, 0.86, 0.88, 0.90, 0.92, 0.94, 0.96]
@@ -73,7 +74,9 @@ def main() -> int:
     neg_eq = np.array([negated(x) == negated(y) for x, y in zip(a, b)]) | (
         jac < NEGATION_OVERLAP)
     same = np.array([rephrased(x, y) for x, y in zip(a, b)])
-    rules = num_eq & names_eq & neg_eq
+    qa, qb = [asks_for(x) for x in a], [asks_for(y) for y in b]
+    asks_eq = np.array([x is None or y is None or x == y for x, y in zip(qa, qb)])
+    rules = num_eq & names_eq & asks_eq & neg_eq
 
     def verified(t: float, ts: float) -> np.ndarray:
         ts = min(ts, t)
@@ -96,6 +99,7 @@ def main() -> int:
     refused = {
         "numbers": int((~num_eq & (sim >= verifier.threshold_same)).sum()),
         "names": int((~names_eq & (sim >= verifier.threshold_same)).sum()),
+        "asks": int((~asks_eq & (sim >= verifier.threshold_same)).sum()),
         "negation": int((~neg_eq & (sim >= verifier.threshold_same)).sum()),
         "entity": int((rules & ~same & (sim >= verifier.threshold_same)
                        & (sim < verifier.threshold)).sum()),
