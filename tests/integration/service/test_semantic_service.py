@@ -44,3 +44,15 @@ def test_follow_up_in_a_conversation_is_never_shared(make_service):
         c.post("/api/ai/marketing-chat", json={"message": "What is the Business plan?", "session_id": "s2"})
         r3 = c.post("/api/ai/marketing-chat", json={"message": "and the other one?", "session_id": "s2"})
         assert r3.headers["X-Cache"] == "BYPASS"
+
+
+def test_the_semantic_settings_reach_the_tier_and_its_gauges(make_service):
+    url, app = make_service(semantic_enabled=True, semantic_max_rows=7,
+                            semantic_thresholds="marketing=0.95/0.8")
+    tier = app.state.ethos.cache.semantic
+    assert tier.max_rows == 7
+    assert (tier.verifiers["marketing"].threshold, tier.verifiers["marketing"].threshold_same) == (0.95, 0.8)
+    with httpx.Client(base_url=url, timeout=30) as c:
+        text = c.get("/metrics").text
+    assert 'ethos_semantic_index_rows{revision="blue"}' in text
+    assert 'ethos_semantic_index_evicted{revision="blue"} 0.0' in text
