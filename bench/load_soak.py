@@ -147,8 +147,13 @@ def main() -> None:
     ap.add_argument("--keep-state", action="store_true", help="keep the stack's state dir (logs) after the run")
     ap.add_argument("--timeout", type=float, default=30.0, help="a request not answered in full within "
                     "this many seconds fails")
+    ap.add_argument("--events-within", type=float, default=1.0, metavar="SHARE",
+                    help="fit the weight changes and the rollback into this share of the run (0 to 1], so "
+                         "that the rest is steady traffic: for a memory tail after the rollback refilled the cache")
     ap.add_argument("--json", type=Path, default=None, help="also write the report here")
     a = ap.parse_args()
+    if not 0 < a.events_within <= 1:
+        ap.error(f"--events-within must be more than 0 and at most 1, not {a.events_within}")
     command = shlex.join([".venv/bin/python", "bench/load_soak.py", *sys.argv[1:]])
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     print(f"{started}: {a.rate} req/s for {a.minutes} min, seed {a.seed}; data {DATA if DATA.exists() else 'KB only'}")
@@ -156,6 +161,7 @@ def main() -> None:
         rep = run_load(rate=a.rate, seconds=a.minutes * 60, seed=a.seed, semantic=not a.no_semantic,
                        data_dir=DATA if DATA.exists() else None, rss_interval_s=a.rss_interval,
                        warmup_s=a.warmup, stream_share=a.stream_share, keep_state=a.keep_state, timeout_s=a.timeout,
+                       events_within=a.events_within,
                        shares={k: float(v) for k, v in (x.split("=") for x in a.shares.split(","))} if a.shares else None)
     except KeyboardInterrupt:
         print("interrupted; the stack was stopped", file=sys.stderr)

@@ -46,11 +46,14 @@ class Event:
     label: str = ""
 
 
-def default_events(duration_s: float, short: bool = False) -> list[Event]:
+def default_events(duration_s: float, short: bool = False, within: float = 1.0) -> list[Event]:
     """The schedule. Full: 90/10, 50/50, 0/100 in the first quarter, rollback past half way
     (green serves everything for a while, blue serves everything after the rollback).
-    Short (CI): one change to 50/50, then the rollback."""
-    d = duration_s
+    Short (CI): one change to 50/50, then the rollback. ``within`` (0 to 1] fits the same
+    schedule into that share of the run, leaving the rest steady (a memory soak's tail)."""
+    if not 0 < within <= 1:
+        raise ValueError(f"--events-within must be in (0, 1], not {within}")
+    d = duration_s * within
     if short:
         return [Event(0.3 * d, "weights", {"blue": 50, "green": 50}, "w50/50"),
                 Event(0.6 * d, "rollback", label="rollback")]

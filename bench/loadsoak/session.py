@@ -18,7 +18,7 @@ from .stack import LocalStack
 def run_load(*, rate: float, seconds: float, seed: int, short: bool = False, semantic: bool = True,
              data_dir: Path | None = None, rss_interval_s: float = 5.0, warmup_s: float | None = None,
              stream_share: float | None = None, shares: dict[str, float] | None = None, keep_state: bool = False,
-             timeout_s: float = 30.0, log=print) -> dict[str, Any]:
+             timeout_s: float = 30.0, events_within: float = 1.0, log=print) -> dict[str, Any]:
     """Start a stack in a temporary state dir, drive it, stop it (always); the report."""
     import shutil
     import tempfile
@@ -28,7 +28,7 @@ def run_load(*, rate: float, seconds: float, seed: int, short: bool = False, sem
     topics = default_topics(data_dir, seed)
     requests = build_mix(int(rate * seconds), seed, topics, shares=shares,
                          stream_share=DEFAULT_STREAM_SHARE if stream_share is None else stream_share)
-    events = default_events(seconds, short=short)
+    events = default_events(seconds, short=short, within=events_within)
     warm = warmup_s if warmup_s is not None else min(120.0, 0.2 * seconds)
     root = Path(tempfile.mkdtemp(prefix="ethos-load-"))
     env_args: list[str] = []
