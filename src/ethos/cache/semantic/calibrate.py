@@ -87,10 +87,11 @@ def load_pairs(path: Path) -> list[Pair]:
     return pairs
 
 
-def _rules(verifier: Verifier, p: Pair) -> tuple[bool, bool]:
+def _rules(hard_checks: Verifier, p: Pair) -> tuple[bool, bool]:
     """(refused by a hard check, a pure rephrasing): the parts of :meth:`Verifier.check`
-    that do not depend on the thresholds."""
-    hard = not Verifier(verifier.names, 0.0, 0.0).check(p.asked, p.stored, 1.0).ok
+    that do not depend on the thresholds. ``hard_checks`` has thresholds of 0, so at cosine 1
+    only the hard checks can refuse."""
+    hard = not hard_checks.check(p.asked, p.stored, 1.0).ok
     cq, cc = content_words(p.asked), content_words(p.stored)
     rephrasing = cq == cc and content_words(p.asked, fold=False) != content_words(p.stored, fold=False)
     return hard, rephrasing
@@ -106,8 +107,8 @@ def calibrate(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarray], *
     vecs = np.asarray(embed(texts), dtype=np.float32)
     row = {t: i for i, t in enumerate(texts)}
     cos = np.array([float(vecs[row[p.stored]] @ vecs[row[p.asked]]) for p in pairs])
-    verifier = Verifier(names)
-    rules = [_rules(verifier, p) for p in pairs]
+    hard_checks = Verifier(names, 0.0, 0.0)
+    rules = [_rules(hard_checks, p) for p in pairs]
     hard = np.array([h for h, _ in rules])
     rephrasing = np.array([r for _, r in rules])
     same = np.array([p.same for p in pairs])
