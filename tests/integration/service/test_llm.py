@@ -68,13 +68,32 @@ def provider():
         yield p
 
 
-@pytest.fixture
-def llm_service(make_service, provider):
+# A provider that answers at once gets a timeout it cannot hit on a loaded machine (CI once saw
+# a 0.5 s one expire on a fast answer); the tests of a slow provider use SLOW_TIMEOUT_S, which
+# is far below the provider's two-second sleep.
+TIMEOUT_S = 10.0
+SLOW_TIMEOUT_S = 0.5
+
+
+def _service(make_service, provider, timeout_s: float):
     url, app = make_service(
         llm_base_url=provider.url, llm_api_key="sk-test-secret", llm_model="test-model",
-        llm_timeout_s=0.5, llm_retries=1,
+        llm_timeout_s=timeout_s, llm_retries=1,
     )
-    with httpx.Client(base_url=url, timeout=10) as client:
+    return httpx.Client(base_url=url, timeout=30), app
+
+
+@pytest.fixture
+def llm_service(make_service, provider):
+    client, app = _service(make_service, provider, TIMEOUT_S)
+    with client:
+        yield client, app, provider
+
+
+@pytest.fixture
+def slow_llm_service(make_service, provider):
+    client, app = _service(make_service, provider, SLOW_TIMEOUT_S)
+    with client:
         yield client, app, provider
 
 
@@ -114,8 +133,8 @@ def test_provider_error_is_502_retried_and_not_cached(llm_service):
     assert "sk-test-secret" not in r.text
 
 
-def test_provider_timeout_is_504(llm_service):
-    client, app, provider = llm_service
+def test_provider_timeout_is_504(slow_llm_service):
+    client, app, provider = slow_llm_service
     provider.mode = "slow"
     r = ask(client, "What are your pricing plans?")
     assert r.status_code == 504 and r.json()["error"] == "upstream_timeout"
@@ -139,8 +158,8 @@ def test_stream_that_fails_at_once_is_502(llm_service):
     assert app.state.ethos.cache.store.count() == 0
 
 
-def test_stream_cut_mid_way_ends_with_an_error_event(llm_service):
-    client, app, provider = llm_service
+def test_stream_cut_mid_way_ends_with_an_error_event(slow_llm_service):
+    client, app, provider = slow_llm_service
     provider.mode = "slow_mid"
     r = client.post("/api/ai/marketing-chat", json={"message": "What are your plans?", "stream": True})
     assert r.status_code == 200

@@ -22,7 +22,11 @@ from ethos.rollout.sources.base import collect_snapshot
 
 REPLY = "EthosPrompt has five plans: Free, Starter, Team, Business and Enterprise."
 API_KEY = "sk-fault-test-secret-9f2"
-SLOW_S = 3.0  # the service waits 0.5 s per attempt
+SLOW_S = 3.0  # the service waits SLOW_TIMEOUT_S per attempt
+SLOW_TIMEOUT_S = 0.5
+# A provider that answers (or fails) at once gets a timeout it cannot hit on a loaded machine:
+# CI once saw a 0.5 s one expire, and a 504 where the test counted 502s.
+TIMEOUT_S = 10.0
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -120,12 +124,13 @@ def provider():
         yield p
 
 
-def _service(make_service, provider: FaultyProvider, retries: int = 1, revision: str = "blue"):
+def _service(make_service, provider: FaultyProvider, retries: int = 1, revision: str = "blue",
+             timeout_s: float = TIMEOUT_S):
     url, app = make_service(
         llm_base_url=provider.url, llm_api_key=API_KEY, llm_model="fault-model",
-        llm_timeout_s=0.5, llm_retries=retries, revision=revision,
+        llm_timeout_s=timeout_s, llm_retries=retries, revision=revision,
     )
-    return httpx.Client(base_url=url, timeout=15), app
+    return httpx.Client(base_url=url, timeout=30), app
 
 
 def chat(client: httpx.Client, message: str, stream: bool) -> httpx.Response:
@@ -143,7 +148,7 @@ def assert_clear_error(r: httpx.Response, status: int, error: str, words: str) -
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 def test_slow_provider_is_504_and_nothing_is_cached(make_service, provider, stream: bool) -> None:
-    client, app = _service(make_service, provider)
+    client, app = _service(make_service, provider, timeout_s=SLOW_TIMEOUT_S)
     with client:
         q = "What are your pricing plans?"
         provider.mode = "slow"
@@ -199,15 +204,18 @@ def test_error_rate_trigger_fires_from_the_revisions_metrics(make_service, provi
             assert ev.result("error_rate_critical").status in ("ok", "inconclusive")
 
             sent = failed = 0
+            others = []
             for i, mode in enumerate(["http500", "garbage", "reset"] * 20):
                 provider.mode = mode
                 r = chat(client, f"Do you offer refunds? ({i})", False)
                 sent += 1
                 failed += r.status_code == 502
+                if r.status_code != 502:
+                    others.append((mode, r.status_code, r.text[:200]))
             provider.mode = "ok"
             for i in range(10):
                 assert chat(client, f"Can I export my data? ({i})", False).status_code == 200
-            assert (sent, failed) == (60, 60)
+            assert (sent, failed) == (60, 60), others
 
             t1 = t0 + 10.0
             snap = collect_snapshot([source], policy.needs(), ["green"], t1)
