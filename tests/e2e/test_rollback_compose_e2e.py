@@ -138,6 +138,10 @@ def make_stack(tmp_path):
     for s in stacks:
         s.down()
 
+#: a gradual stage's window that no test waits out: when a test ends before it, the procedure did
+#: not wait it out either
+ESCALATE_WINDOW_S = 600
+
 
 def finish(proc: subprocess.Popen[str], timeout: float) -> tuple[int, str, str]:
     try:
@@ -169,16 +173,16 @@ def test_emergency_preempts_a_running_gradual(make_stack, fault):
     stack = make_stack("blue=0,green=100", [f"ETHOS_FAULTS={fault}"])
     with ChatTraffic(stack.router, QUESTIONS) as traffic, WeightSampler(stack.router) as sampler:
         warm_green(stack, 20)
-        gradual = stack.popen("rollback", "gradual", "--stages", "50:30s,25:30s,5:30s", "--poll", "0.5",
-                              "--yes", "--json", "--reason", "e2e: green misbehaves")
+        # The gradual's first window (600 s) is far longer than the emergency may take (60 s):
+        # an emergency that waited for the gradual fails by its timeout, however slow the machine.
+        gradual = stack.popen("rollback", "gradual", "--stages", f"50:{ESCALATE_WINDOW_S}s,25:30s,5:30s",
+                              "--poll", "0.5", "--yes", "--json", "--reason", "e2e: green misbehaves")
         try:
             gid = wait_until(lambda: (stack.runs_of("gradual") or [None])[0], 20, 0.05, "the gradual's journal")
             wait_until(lambda: stack.step_event(gid, "step_started", "monitor@50"), 30, 0.05,
                        "the gradual's monitor@50 to start")
-            t0 = time.monotonic()
             em = stack.ethos("rollback", "emergency", "--yes", "--json", "--reason", "e2e: on-call says now",
                              timeout=60)
-            em_took = time.monotonic() - t0
             code, gout, gerr = finish(gradual, 30)
         finally:
             if gradual.poll() is None:
@@ -190,7 +194,6 @@ def test_emergency_preempts_a_running_gradual(make_stack, fault):
     # the person's emergency: not refused, quick, 100% blue
     assert em.returncode == 0, em.stdout + em.stderr
     assert "another rollback is running" not in em.stdout + em.stderr
-    assert em_took < 15, f"the emergency took {em_took:.1f} s"
     em_out = json.loads(em.stdout)
     assert em_out["status"] == "done", em_out
     assert stack.weights() == BLUE_ONLY
@@ -264,17 +267,17 @@ def test_gradual_escalates_by_itself_when_green_fails(make_stack):
     stack = make_stack("blue=0,green=100", ["ETHOS_FAULTS=error_rate=0.3"])
     with ChatTraffic(stack.router, QUESTIONS):
         warm_green(stack, 40)
-        t0 = time.monotonic()
-        r = stack.ethos("rollback", "gradual", "--stages", "50:20s,25:20s,5:20s", "--poll", "0.5", "--yes",
-                        "--json", "--reason", "e2e: nobody watching", timeout=90)
-        took = time.monotonic() - t0
+        # The first stage's window (600 s) is far longer than the command may take (180 s): a
+        # gradual that waited it out fails here, however slow the machine, and the journal
+        # shows the escalation inside the window.
+        r = stack.ethos("rollback", "gradual", "--stages", f"50:{ESCALATE_WINDOW_S}s,25:20s,5:20s", "--poll", "0.5",
+                        "--yes", "--json", "--reason", "e2e: nobody watching", timeout=180)
     assert r.returncode == 0, r.stdout + r.stderr
     out = json.loads(r.stdout)
     (gid,) = stack.runs_of("gradual")
     (eid,) = stack.runs_of("emergency")
     assert out["procedure"] == "emergency" and out["rollback_id"] == eid and out["status"] == "done", out
     assert out["links"]["escalated_from"] == gid, out
-    assert took < 20, f"escalated after {took:.1f} s: the first 20 s window was waited out"
     assert stack.weights() == BLUE_ONLY
 
     rec = stack.record(gid)
@@ -282,6 +285,9 @@ def test_gradual_escalates_by_itself_when_green_fails(make_stack):
     monitor = stack.step_event(gid, "step_ended", "monitor@50")
     assert monitor is not None and monitor["status"] == "escalate", monitor
     assert "emergency trigger" in monitor["message"] and "error rate" in monitor["message"], monitor
+    started = stack.step_event(gid, "step_started", "monitor@50")
+    assert started is not None and monitor["t"] - started["t"] < ESCALATE_WINDOW_S, (started, monitor)
+    assert stack.step_event(gid, "step_started", "monitor@25") is None
     assert stack.record(eid).params.get("escalated_from") == gid
     # one episode, one incident holding both runs
     assert out["incident"].get("incident"), out["incident"]
