@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint install bench image clean
+.PHONY: run test test-fast lint install bench image verifier clean
 
 # torch first, with pip, pinned: that takes the CPU build on this kind of machine instead of
 # a CUDA build of several GB pulled in by sentence-transformers.
@@ -47,10 +47,16 @@ image: $(STAMP)
 	VENV=$(VENV) bash deploy/image/build.sh
 
 ## Run the benchmarks (prints figures and the commands that reproduce them); bench/image_bench.py
-## measures the container image, so it is built first.
+## measures the container image, so it is built first. The training scripts are not benchmarks.
 bench: $(STAMP) image
 	$(BIN)/pip install -q -e '.[test,bench]'
-	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+	for b in bench/*.py; do case $$b in bench/train_*) continue;; esac; $(BIN)/python $$b || exit 1; done
+
+## Train the semantic tier's pair model (a cross-encoder from the packaged MiniLM weights) and
+## write it as int8 ONNX with its card to src/ethos/cache/semantic/models/ (bench/train_verifier.py;
+## one epoch over 40k QQP pairs: about 30 min on two fast cores, hours on a slow machine).
+verifier: $(STAMP)
+	$(BIN)/python bench/train_verifier.py
 
 clean:
 	rm -rf $(VENV) .ethos .pytest_cache

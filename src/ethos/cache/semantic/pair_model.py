@@ -1,0 +1,135 @@
+"""The pair model: reads two questions together and says how likely one answer serves both.
+
+A cross-encoder fine-tuned from the packaged all-MiniLM-L6-v2 weights (``bench/train_verifier.py``,
+``make verifier``), shipped in this package as int8 ONNX with its card beside it (``models/pair-model.json``:
+seed, data split, threshold, SHA-256). It runs in ONNX Runtime with the ``tokenizers`` tokenizer
+of the embedding model's package, so serving needs neither torch nor transformers.
+
+Its input is ``[CLS] stored [SEP] asked [SEP]``; the output is one logit, and the probability is
+its sigmoid. The verifier calls it last, on the few candidates that passed the hard checks, in
+one batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODELS = Path(__file__).resolve().parent / "models"
+DEFAULT_FILE = MODELS / "pair-minilm-int8.onnx"
+#: the card's name, beside its model file
+CARD_NAME = "pair-model.json"
+
+
+class PairModelError(RuntimeError):
+    """The pair model cannot be loaded (missing file, wrong checksum, no tokenizer)."""
+
+
+def card(model: Path | None = None) -> dict[str, Any]:
+    """The card the training script wrote beside ``model`` (default :func:`model_file`);
+    empty when there is none."""
+    try:
+        return dict(json.loads((model or model_file()).with_name(CARD_NAME).read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def default_threshold(model: Path | None = None) -> float:
+    """p*: the threshold chosen on QQP dev when the model was trained (0.5 without a card)."""
+    return float(card(model).get("threshold", 0.5))
+
+
+def available(path: Path | None = None) -> bool:
+    return (path or model_file()).is_file()
+
+
+def model_file() -> Path:
+    """``ETHOS_PAIR_MODEL`` when set, else the model shipped in the package."""
+    env = os.environ.get("ETHOS_PAIR_MODEL")
+    return Path(env) if env else DEFAULT_FILE
+
+
+def _tokenizer_file() -> Path:
+    from .embedders import minilm_model_path
+
+    return Path(minilm_model_path()) / "tokenizer.json"
+
+
+class PairModel:
+    """``score(asked, stored_list)`` → probabilities; loads lazily, thread-safe.
+
+    ``verify_checksum``: compare the file's SHA-256 with the card's before the first use, so a
+    truncated or swapped file is refused rather than served.
+    """
+
+    def __init__(self, path: Path | str | None = None, *, max_tokens: int | None = None,
+                 verify_checksum: bool = False) -> None:
+        self.path = Path(path) if path is not None else model_file()
+        self.max_tokens = int(max_tokens or card(self.path).get("max_tokens", 64))
+        self.verify_checksum = verify_checksum
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    def load(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            if not self.path.is_file():
+                raise PairModelError(f"no pair model at {self.path} (make verifier builds one)")
+            if self.verify_checksum:
+                want = card(self.path).get("sha256")
+                got = hashlib.sha256(self.path.read_bytes()).hexdigest()
+                if want and got != want:
+                    raise PairModelError(f"pair model {self.path}: SHA-256 {got[:12]}… is not "
+                                         f"the card's {str(want)[:12]}…")
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            tok_file = _tokenizer_file()
+            if not tok_file.is_file():
+                raise PairModelError(f"no tokenizer at {tok_file}")
+            tokenizer = Tokenizer.from_file(str(tok_file))
+            tokenizer.enable_truncation(max_length=self.max_tokens)
+            tokenizer.enable_padding()
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            self._session = ort.InferenceSession(str(self.path), options,
+                                                 providers=["CPUExecutionProvider"])
+            self._inputs = {i.name for i in self._session.get_inputs()}
+            self._tokenizer = tokenizer
+
+    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Probability for each ``(stored, asked)`` pair (one batch)."""
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        self.load()
+        enc = self._tokenizer.encode_batch([(a, b) for a, b in pairs])
+        feeds = {
+            "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64),
+        }
+        logits = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+        return (1.0 / (1.0 + np.exp(-logits.reshape(-1).astype(np.float64)))).astype(np.float32)
+
+    def score(self, asked: str, stored: Sequence[str]) -> np.ndarray:
+        """Probability that each stored question's answer serves ``asked``."""
+        return self.score_pairs([(s, asked) for s in stored])
+
+
+__all__ = ["CARD_NAME", "DEFAULT_FILE", "PairModel", "PairModelError", "available", "card",
+           "default_threshold", "model_file"]

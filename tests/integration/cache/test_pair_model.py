@@ -1,0 +1,112 @@
+"""The pair model's runtime (:mod:`ethos.cache.semantic.pair_model`) on a real ONNX file.
+
+The graph here is made by hand, so that its answer is known: the logit is the number of real
+tokens of the second text minus those of the first. That checks what the runtime feeds the
+model (the MiniLM tokenizer's pair encoding: ``[CLS] stored [SEP] asked [SEP]`` with segment
+ids, padding masked out in a batch) and what it makes of the output (a sigmoid per pair).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from ethos.cache.semantic import pair_model
+from ethos.cache.semantic.pair_model import PairModel, PairModelError
+
+
+def _count_graph(path: Path) -> None:
+    """logit = (real tokens of segment 1) - (real tokens of segment 0) - 1."""
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["b", "t"])
+    mask = helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["b", "t"])
+    types = helper.make_tensor_value_info("token_type_ids", TensorProto.INT64, ["b", "t"])
+    out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["b", 1])
+    one = helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])
+    two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [1])
+    nodes = [
+        helper.make_node("Cast", ["attention_mask"], ["m"], to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["token_type_ids"], ["y"], to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["input_ids"], ["unused"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["m", "y"], ["my"]),
+        helper.make_node("ReduceSum", ["my", "axes"], ["second"], keepdims=1),
+        helper.make_node("ReduceSum", ["m", "axes"], ["all"], keepdims=1),
+        helper.make_node("Mul", ["second", "two"], ["second2"]),
+        helper.make_node("Sub", ["second2", "all"], ["diff"]),  # second - first
+        helper.make_node("Sub", ["diff", "one"], ["logits"]),
+    ]
+    graph = helper.make_graph(nodes, "count", [ids, mask, types], [out], [one, two, axes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def _tokens(text: str) -> int:
+    from tokenizers import Tokenizer
+
+    from ethos.cache.semantic.embedders import minilm_model_path
+
+    tok = Tokenizer.from_file(str(Path(minilm_model_path()) / "tokenizer.json"))
+    tok.no_padding()
+    tok.no_truncation()
+    return len(tok.encode(text, add_special_tokens=False).ids)
+
+
+def _expected(stored: str, asked: str) -> float:
+    # [CLS] stored [SEP] (segment 0) asked [SEP] (segment 1)
+    first, second = 1 + _tokens(stored) + 1, _tokens(asked) + 1
+    return 1 / (1 + math.exp(-(second - first - 1)))
+
+
+@pytest.fixture
+def graph(tmp_path: Path) -> Path:
+    path = tmp_path / "count.onnx"
+    _count_graph(path)
+    return path
+
+
+def test_pairs_are_encoded_as_two_segments_and_batched_with_padding(graph: Path) -> None:
+    model = PairModel(graph, max_tokens=64)
+    stored = ["How much is the Team plan?", "Do you support single sign-on for every plan you sell?", "Hi"]
+    asked = "What does Team cost per month?"
+    got = model.score(asked, stored)
+    assert got.shape == (3,) and got.dtype == np.float32
+    assert got == pytest.approx([_expected(s, asked) for s in stored], abs=1e-6)
+    assert model.score(asked, []).shape == (0,)
+
+
+def test_long_pairs_are_cut_to_max_tokens(graph: Path) -> None:
+    long = "plan " * 200  # 200 tokens
+    p = float(PairModel(graph, max_tokens=32).score_pairs([(long, "Hi")])[0])
+    # cut to 32 tokens in all, from the longer text: [CLS] 28 x plan [SEP] | Hi [SEP]
+    assert p == pytest.approx(1 / (1 + math.exp(-((1 + 1) - (1 + 28 + 1) - 1))), rel=1e-4)
+
+
+def test_missing_file_and_wrong_checksum_are_refused(graph: Path, tmp_path: Path) -> None:
+    with pytest.raises(PairModelError, match="make verifier"):
+        PairModel(tmp_path / "none.onnx").load()
+    card = graph.with_name("pair-model.json")  # the card lies beside its model
+    card.write_text(json.dumps({"sha256": "0" * 64, "threshold": 0.7}))
+    with pytest.raises(PairModelError, match="SHA-256"):
+        PairModel(graph, verify_checksum=True).load()
+    card.write_text(json.dumps({"sha256": hashlib.sha256(graph.read_bytes()).hexdigest(), "threshold": 0.7}))
+    assert PairModel(graph, verify_checksum=True).score("a", ["b"]).shape == (1,)
+
+
+def test_the_file_and_threshold_come_from_the_environment_and_the_card(graph: Path, tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    monkeypatch.setenv("ETHOS_PAIR_MODEL", str(graph))
+    assert pair_model.model_file() == graph and pair_model.available()
+    assert pair_model.card() == {} and pair_model.default_threshold() == 0.5
+    graph.with_name("pair-model.json").write_text(json.dumps({"threshold": 0.83, "max_tokens": 48}))
+    assert pair_model.default_threshold() == 0.83
+    assert PairModel().max_tokens == 48 and PairModel().path == graph
+    monkeypatch.delenv("ETHOS_PAIR_MODEL")
+    assert pair_model.model_file() == pair_model.DEFAULT_FILE
