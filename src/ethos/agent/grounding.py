@@ -105,7 +105,8 @@ def _sigmoid(x: float) -> float:
 
 class Grounding:
     """Judges questions against one knowledge base. Thread-safe; the passages' vectors are
-    computed once, on the first judgement the model can serve, or by :meth:`warm`."""
+    computed once, by :meth:`warm` or, while :attr:`warm_on_use` is true, on the first
+    judgement the model can serve."""
 
     def __init__(self, kb: KnowledgeBase, embed: Embed | None = None, *,
                  weights: dict[str, float] | None = None,
@@ -125,6 +126,10 @@ class Grounding:
         self._stem = _stemmer()
         self.vocabulary = frozenset(
             w for p in kb.passages for w in content_words(f"{p.title} {p.text}", self._stem))
+        #: embed the knowledge base inside the first judgement that can (about 1.5 s of CPU
+        #: on two cores). The service turns it off and warms in the background instead, so
+        #: that no request pays for it; judgements until then go without the cosines.
+        self.warm_on_use = True
         self._lock = threading.Lock()
         self._units: np.ndarray | None = None  # sentence vectors
         self._passages: np.ndarray | None = None  # passage vectors
@@ -165,7 +170,7 @@ class Grounding:
             "covered": len(known) / len(words) if words else 0.0,
             "unknown": float(min(3, len(words) - len(known))),
         }
-        if self.warm(wait=False):
+        if self._units is not None or (self.warm_on_use and self.warm(wait=False)):
             q = self._vectors([question])
             if q is not None:
                 assert self._units is not None and self._passages is not None

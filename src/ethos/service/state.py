@@ -181,7 +181,9 @@ class AppState:
             tier.start(scopes=[self.cache.scope] if self.cache.enabled else [])
             grounding = getattr(self.answerer, "grounding", None)
             if grounding is not None:
-                # the knowledge base's sentence vectors, once the model is there
+                # the knowledge base's sentence vectors, once the model is there, here only:
+                # a request never waits for them (it is judged without the cosines until then)
+                grounding.warm_on_use = False
                 self.tasks.append(asyncio.create_task(asyncio.to_thread(
                     lambda: tier.wait_ready(SEMANTIC_LOAD_WAIT_S) and grounding.warm()),
                     name="ethos.grounding-warm"))

@@ -80,6 +80,19 @@ def test_a_model_still_loading_is_not_waited_for_and_its_vectors_are_computed_on
     assert model.texts == units + 1  # only the question the second time
 
 
+def test_without_warm_on_use_only_warm_embeds_the_knowledge_base(kb):
+    model = StubModel()
+    g = Grounding(kb, model)
+    g.warm_on_use = False  # as the service sets it: its background task warms
+    q = "What does the Team plan cost?"
+    assert set(g.measure(q, kb.search(q, 3))) == set(FEATURES_NO_EMBEDDING)
+    assert model.texts == 0  # neither the knowledge base nor the question was embedded
+    assert g.warm()
+    units = model.texts
+    assert units > 1 and set(g.measure(q, kb.search(q, 3))) == set(FEATURES)
+    assert model.texts == units + 1
+
+
 def test_the_weights_decide_and_must_be_complete(kb):
     q = "What does the Team plan cost?"
     hits = kb.search(q, 3)
