@@ -1,8 +1,11 @@
-"""Words that carry no topic, shared by the semantic verifier (``ethos.cache.semantic``) and
-the answerers' grounding (``ethos.agent.grounding``): function words, question words and the
-fillers of chat questions. Imports nothing of ethos."""
+"""Words that carry no topic, and the stemmer, shared by the semantic verifier
+(``ethos.cache.semantic``), the knowledge base's BM25 and the answerers' grounding
+(``ethos.agent``): function words, question words and the fillers of chat questions. Imports
+nothing of ethos."""
 
 from __future__ import annotations
+
+from typing import Any
 
 STOPWORDS = frozenset(
     """a an the and or but if then so of to in on at by for with about from into onto over
@@ -16,4 +19,21 @@ STOPWORDS = frozenset(
     whos im ive id youre theres thats""".split()
 )
 
-__all__ = ["STOPWORDS"]
+
+
+def stemmer() -> Any:
+    """A PyStemmer Snowball English stemmer (in C) without its word cache.
+
+    PyStemmer keeps up to 10,000 words per stemmer by default. Every new question brings new
+    words, so each cache grew for hours of traffic (the 60-minute soak showed a revision's RSS
+    rising 0.15 MiB/min with the stem caches the largest growth in a tracemalloc probe), and
+    it saves nothing: stemming a word takes about 1 µs, a cache that thrashes 4.6 µs.
+    """
+    import Stemmer
+
+    s = Stemmer.Stemmer("english")
+    s.maxCacheSize = 0
+    return s
+
+
+__all__ = ["STOPWORDS", "stemmer"]

@@ -74,10 +74,9 @@ class Verdict:
 
 
 def _stemmer() -> Callable[[str], str]:
-    import Stemmer  # PyStemmer (bm25s's stemmer): Snowball English, in C
+    from ..text import stemmer
 
-    s = Stemmer.Stemmer("english")
-    return s.stemWord
+    return stemmer().stemWord
 
 
 def content_words(text: str, stem: Callable[[str], str]) -> list[str]:

@@ -93,10 +93,11 @@ class KnowledgeBase:
             if self._bm25 is not None:
                 return
             import bm25s
-            import Stemmer
+
+            from ..text import stemmer
 
             self._bm25s = bm25s
-            self._stemmer = Stemmer.Stemmer("english")
+            self._stemmer = stemmer()
             corpus = [" ".join([p.title] * _TITLE_WEIGHT + [p.text]) for p in self.passages]
             index = bm25s.BM25(b=_BM25_B)
             index.index(self._tokenize(corpus), show_progress=False)

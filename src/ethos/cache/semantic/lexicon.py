@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import lru_cache
 
 from ...text import STOPWORDS
 from ..keys import normalise
@@ -60,16 +59,14 @@ CONCEPTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 
 
 def _stemmer():
-    import Stemmer  # PyStemmer: Snowball English, in C
+    from ethos.text import stemmer
 
-    return Stemmer.Stemmer("english")
+    return stemmer()
 
 
 _STEM = _stemmer()
 
 
-#: the words of questions seen, stemmed: about 200 bytes each, so at most ~3 MiB
-@lru_cache(maxsize=16384)
 def stem(word: str) -> str:
     return _STEM.stemWord(word)
 
