@@ -44,6 +44,10 @@ from .receiver import WebhookReceiver
 from .traffic import Traffic
 
 SEED_QUESTION = "What does the company do?"  # never asked by the drill's traffic
+#: the seed and verify requests' patience: they check what the cache answers, not how fast (a
+#: revision of a sandbox stack on a busy two-core machine once took more than 15 s to answer
+#: the first one, and the drill failed its cache check for it)
+CACHE_CHECK_TIMEOUT_S = 60.0
 APPROVER = "drill-approver"
 RUNBOOK_CANDIDATES = ("../shared/spec/rollback-procedures.md", "spec/rollback-procedures.md",
                       "docs/rollback-procedures.md")
@@ -108,7 +112,7 @@ class _Timer:
 
 
 def _seed_cache(blue_url: str) -> tuple[bool, str]:
-    with httpx.Client(timeout=15) as c:
+    with httpx.Client(timeout=CACHE_CHECK_TIMEOUT_S) as c:
         states = [c.post(f"{blue_url}/api/ai/marketing-chat", json={"message": SEED_QUESTION}).headers.get("x-cache")
                   for _ in range(2)]
     return states[-1] == "HIT", " then ".join(str(s) for s in states)
@@ -373,7 +377,8 @@ def _checks(o: DrillOptions, sd: Path, stack: Any, hook: WebhookReceiver, report
     # 2. cache invalidation: the question cached before is a MISS now
     t0 = time.monotonic()
     try:
-        r = httpx.post(f"{stack.revisions['blue']}/api/ai/marketing-chat", json={"message": SEED_QUESTION}, timeout=15)
+        r = httpx.post(f"{stack.revisions['blue']}/api/ai/marketing-chat", json={"message": SEED_QUESTION},
+                       timeout=CACHE_CHECK_TIMEOUT_S)
         xc = r.headers.get("x-cache")
     except httpx.HTTPError as e:
         xc = f"error {type(e).__name__}"
