@@ -63,8 +63,13 @@ def test_ann_above_the_threshold_agrees_with_brute_force():
         brute.add(f"k{i}", str(i), v)
         ann.add(f"k{i}", str(i), v)
     assert ann.uses_ann and not brute.uses_ann
-    q = l2_normalise(vecs[42] + 0.1 * rng.normal(size=32))
-    assert ann.search(q, 1)[0].key == brute.search(q, 1)[0].key == "k42"
+    # HNSW is approximate and builds its graph in threads, so one query may miss on one run
+    # (CI saw it once): the graph is judged by its recall over every row, which a broken
+    # graph fails, and brute force must be exact.
+    noisy = l2_normalise(vecs + 0.1 * rng.normal(size=vecs.shape))
+    assert [brute.search(q, 1)[0].key for q in noisy] == [f"k{i}" for i in range(len(vecs))]
+    agree = sum(ann.search(q, 1)[0].key == f"k{i}" for i, q in enumerate(noisy))
+    assert agree >= 0.95 * len(vecs), f"{agree} of {len(vecs)}"
     # rows added after the graph was built are searchable too
     extra = l2_normalise(rng.normal(size=32))
     ann.add("new", "new", extra)
