@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from semantic_common import ROOT, command_line, load_qqp, qqp_disjoint_split
+from semantic_common import KB_PLANS, ROOT, command_line, load_qqp, qqp_disjoint_split
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -42,7 +42,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 OUT = ROOT / "src" / "ethos" / "cache" / "semantic" / "models"
 KB_PAIRS = ROOT / "bench" / "data" / "kb_pairs.json"
 
-PLANS = ["Free", "Starter", "Team", "Business", "Enterprise"]
 VERBS = [("cancel", "pause"), ("cancel", "upgrade"), ("upgrade", "downgrade"), ("import", "export"),
          ("add", "remove"), ("enable", "disable"), ("monthly", "annual"), ("month", "year"),
          ("hours", "days"), ("daily", "weekly"), ("price", "limit"), ("users", "workspaces")]
@@ -57,9 +56,9 @@ def kb_swaps(pairs: list[dict], rng: random.Random) -> list[dict]:
             continue
         b = p["b"]
         variants = []
-        for plan in PLANS:
+        for plan in KB_PLANS:
             if re.search(rf"\b{plan}\b", b):
-                other = rng.choice([x for x in PLANS if x != plan])
+                other = rng.choice([x for x in KB_PLANS if x != plan])
                 variants.append(re.sub(rf"\b{plan}\b", other, b))
         for x, y in VERBS:
             for u, v in ((x, y), (y, x)):

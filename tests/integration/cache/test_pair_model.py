@@ -103,7 +103,7 @@ def test_missing_file_and_wrong_checksum_are_refused(graph: Path, tmp_path: Path
 def test_the_file_and_threshold_come_from_the_environment_and_the_card(graph: Path, tmp_path: Path,
                                                                       monkeypatch) -> None:
     monkeypatch.setenv("ETHOS_PAIR_MODEL", str(graph))
-    assert pair_model.model_file() == graph and pair_model.available()
+    assert pair_model.model_file() == graph
     assert pair_model.card() == {} and pair_model.default_threshold() == 0.5
     graph.with_name("pair-model.json").write_text(json.dumps({"threshold": 0.83, "max_tokens": 48}))
     assert pair_model.default_threshold() == 0.83

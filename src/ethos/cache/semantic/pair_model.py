@@ -46,10 +46,6 @@ def default_threshold(model: Path | None = None) -> float:
     return float(card(model).get("threshold", 0.5))
 
 
-def available(path: Path | None = None) -> bool:
-    return (path or model_file()).is_file()
-
-
 def model_file() -> Path:
     """``ETHOS_PAIR_MODEL`` when set, else the model shipped in the package."""
     env = os.environ.get("ETHOS_PAIR_MODEL")
@@ -131,5 +127,5 @@ class PairModel:
         return self.score_pairs([(s, asked) for s in stored])
 
 
-__all__ = ["CARD_NAME", "DEFAULT_FILE", "PairModel", "PairModelError", "available", "card",
+__all__ = ["CARD_NAME", "DEFAULT_FILE", "PairModel", "PairModelError", "card",
            "default_threshold", "model_file"]
