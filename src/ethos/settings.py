@@ -57,6 +57,16 @@ class Settings(BaseSettings):
         " `ethos cache calibrate`: namespace=threshold/threshold_same,... (others keep the"
         " defaults).",
     )
+    semantic_pair_model: str = Field(
+        "", description="The pair model (a cross-encoder read last, before a paraphrase is"
+        " served): empty, the int8 ONNX model shipped in the package (the cosine rules decide"
+        " when it is not there); a path to another one (`make verifier` trains one); 'off': the"
+        " cosine rules only.",
+    )
+    semantic_pair_thresholds: str = Field(
+        "", description="Per-namespace p* of the pair model, from `ethos cache calibrate`:"
+        " namespace=p,... (others keep the model's own, from its card).",
+    )
     semantic_sync_interval_s: float = Field(
         5.0, ge=0, description="How often each process adds the questions other instances"
         " stored to its vector indexes (their paraphrases then hit here too), seconds; reads"
@@ -186,6 +196,37 @@ class Settings(BaseSettings):
         except ValueError as e:
             raise ValueError(f"ETHOS_SEMANTIC_THRESHOLDS: {e}") from None
         return v
+
+    @field_validator("semantic_pair_thresholds")
+    @classmethod
+    def _check_pair_thresholds(cls, v: str) -> str:
+        if not v.strip():
+            return v
+        from .cache.semantic.calibrate import parse_pair_thresholds
+
+        try:
+            parse_pair_thresholds(v)
+        except ValueError as e:
+            raise ValueError(f"ETHOS_SEMANTIC_PAIR_THRESHOLDS: {e}") from None
+        return v
+
+    @field_validator("semantic_pair_model")
+    @classmethod
+    def _check_pair_model(cls, v: str) -> str:
+        # a model named explicitly must be there: a typo would silently turn the model off
+        w = v.strip()
+        if w and w.lower() != "off" and not Path(w).expanduser().is_file():
+            raise ValueError(f"ETHOS_SEMANTIC_PAIR_MODEL: no model file at {w} (empty: the"
+                             " shipped model; 'off': none)")
+        return v
+
+    def resolved_pair_thresholds(self) -> dict[str, float]:
+        """Per namespace p* from ETHOS_SEMANTIC_PAIR_THRESHOLDS."""
+        if not self.semantic_pair_thresholds.strip():
+            return {}
+        from .cache.semantic.calibrate import parse_pair_thresholds
+
+        return parse_pair_thresholds(self.semantic_pair_thresholds)
 
     def resolved_semantic_thresholds(self) -> dict[str, tuple[float, float]]:
         """Per namespace ``(threshold, threshold_same)`` from ETHOS_SEMANTIC_THRESHOLDS."""

@@ -66,6 +66,12 @@ class SemanticMatcher(Protocol):
     def index_counts(self) -> tuple[int, int]:
         """Vectors held, and vectors dropped because an index was full (for the metrics)."""
 
+    def refusals(self) -> dict[str, int]:
+        """Candidates the verifier refused since start, by reason (for the metrics)."""
+
+    def pair_model_state(self) -> str:
+        """``off`` | ``loading`` | ``ready`` | ``error``: whether the pair model decides."""
+
 
 @dataclass(slots=True)
 class Lookup:

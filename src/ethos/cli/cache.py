@@ -161,15 +161,18 @@ def calibrate(pairs_file: Path, namespace: str | None, min_precision: float, as_
     """Choose a namespace's semantic thresholds from a labelled file of question pairs.
 
     PAIRS_FILE: a JSON list or JSON lines of {"a": stored question, "b": asked question,
-    "label": 1 when a's answer is right for b, else 0}. Prints precision and recall over the
-    thresholds, and the ETHOS_SEMANTIC_THRESHOLDS value that keeps --min-precision with the
-    most recall. Reads no cache store.
+    "label": 1 when a's answer is right for b, else 0}. With the pair model (the default when
+    the package ships one; see ETHOS_SEMANTIC_PAIR_MODEL), prints precision and recall over its
+    threshold p* and the ETHOS_SEMANTIC_PAIR_THRESHOLDS value that keeps --min-precision with
+    the most recall; without it, the same for the cosine thresholds
+    (ETHOS_SEMANTIC_THRESHOLDS). Reads no cache store.
     """
     from ..agent import KnowledgeBase
     from ..cache.keys import validate_namespace
     from ..cache.semantic import MiniLMEmbedder
     from ..cache.semantic.calibrate import calibrate as run
     from ..cache.semantic.calibrate import format_thresholds, load_pairs
+    from ..cache.semantic.pair_model import PairModel, PairModelError, model_file
     from ..settings import Settings
 
     try:
@@ -183,6 +186,16 @@ def calibrate(pairs_file: Path, namespace: str | None, min_precision: float, as_
     say = (lambda m: None) if quiet or as_json else (lambda m: click.echo(m, err=True))
     say(f"{len(pairs)} pairs ({sum(p.same for p in pairs)} the same question); loading the model")
     model = MiniLMEmbedder()
+    pair_file = model_file(settings.semantic_pair_model)
+    if pair_file is not None and pair_file.is_file():
+        try:
+            pair_model = PairModel(pair_file, verify_checksum=True)
+            pair_model.load()
+        except PairModelError as e:
+            raise CLIError(str(e), 2) from None
+        _calibrate_pair_model(pairs, model, pair_model, ns, settings, kb, min_precision,
+                              as_json, say)
+        return
     result = run(pairs, model.embed, names=[*kb.plan_names(), *kb.product_names()],
                  min_precision=min_precision, progress=say)
     current = settings.resolved_semantic_thresholds()
@@ -216,6 +229,52 @@ def calibrate(pairs_file: Path, namespace: str | None, min_precision: float, as_
             click.echo(f"ETHOS_SEMANTIC_THRESHOLDS={format_thresholds(chosen)}")
     if result.best is None:
         raise SystemExit(1)
+
+
+def _calibrate_pair_model(pairs, model, pair_model, ns: str, settings, kb, min_precision: float,
+                          as_json: bool, say) -> None:
+    from ..cache.semantic.calibrate import calibrate_pairs, format_pair_thresholds
+
+    result = calibrate_pairs(pairs, model.embed, pair_model.score_pairs,
+                             names=[*kb.plan_names(), *kb.product_names()],
+                             min_precision=min_precision, progress=say)
+    chosen = dict(settings.resolved_pair_thresholds())
+    if result.best is not None:
+        chosen[ns] = result.best.p_min
+    value = format_pair_thresholds(chosen) if result.best is not None else None
+    if as_json:
+        click.echo(json.dumps({
+            "namespace": ns, "pairs": result.pairs, "same": result.positives,
+            "min_precision": min_precision, "pair_model": str(pair_model.path),
+            "model_p_min": pair_model.threshold, "floor": result.floor,
+            "best": None if result.best is None else _pair_point(result.best),
+            "table": [_pair_point(p) for p in result.table],
+            "ETHOS_SEMANTIC_PAIR_THRESHOLDS": value,
+        }))
+    else:
+        click.echo(f"namespace {ns}: {result.pairs} pairs, {result.positives} the same question;"
+                   f" pair model {pair_model.name} (its own p* {pair_model.threshold:g}), cosine"
+                   f" floor {result.floor:g}")
+        click.echo("   p*  precision  recall  served  wrong")
+        for p in result.table:
+            mark = "  <- chosen" if p == result.best else ""
+            click.echo(f"{p.p_min:5.2f}  {p.precision:9.3f}  {p.recall:6.3f}  {p.served:6d}  "
+                       f"{p.wrong:5d}{mark}")
+        if result.best is None:
+            click.echo(f"no p* keeps precision >= {min_precision:g} on these pairs: the namespace"
+                       " keeps the model's own p* (more pairs, or a lower --min-precision)")
+        else:
+            b = result.best
+            click.echo(f"\nprecision {b.precision:.3f} at recall {b.recall:.3f} with p* {b.p_min:g}."
+                       " To use it, set:")
+            click.echo(f"ETHOS_SEMANTIC_PAIR_THRESHOLDS={value}")
+    if result.best is None:
+        raise SystemExit(1)
+
+
+def _pair_point(p) -> dict:
+    return {"p_min": p.p_min, "precision": round(p.precision, 4), "recall": round(p.recall, 4),
+            "served": p.served, "wrong": p.wrong}
 
 
 def _point(p) -> dict:

@@ -14,6 +14,7 @@ def health_body(st) -> dict:
     cache = st.cache
     store_ok = cache.store_up
     semantic = cache.semantic.state if cache.semantic is not None else "off"
+    pair_model = cache.semantic.pair_model_state() if cache.semantic is not None else "off"
     degraded = cache.enabled and not (store_ok and cache.writable)
     if not store_ok:
         detail = f"cache bypassed: {cache.store_error}"
@@ -35,6 +36,7 @@ def health_body(st) -> dict:
         "answerer": st.answerer.id,
         "kb_version": st.answerer.kb_version,
         "semantic": semantic,
+        "pair_model": pair_model,
         "faults": st.faults.faults.describe() or None,
     }
 

@@ -187,6 +187,18 @@ class ServiceMetrics:
             " semantic sync (ETHOS_SEMANTIC_SYNC_INTERVAL_S).",
             ["revision"], registry=r,
         )
+        self.semantic_refusals = Gauge(
+            "ethos_semantic_refusals",
+            "Nearest stored questions the semantic verifier refused since the process started,"
+            " by reason (threshold, numbers, names, asks, negation, entity, ambiguous; pair: the"
+            " pair model's probability was under p*).",
+            ["revision", "reason"], registry=r,
+        )
+        self.semantic_pair_model_ready = Gauge(
+            "ethos_semantic_pair_model_ready",
+            "1 when the pair model decides semantic hits, else 0 (off, loading, or failed to"
+            " load: the cosine rules decide).", ["revision"], registry=r,
+        )
         self.semantic_evicted = Gauge(
             "ethos_semantic_index_evicted",
             "Questions retired from this process's vector indexes because one was full"

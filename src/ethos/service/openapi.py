@@ -67,6 +67,7 @@ _HEALTH = {
         "cache_enabled": {"type": "boolean"},
         "answerer": {"type": "string"},
         "semantic": {"type": "string"},
+        "pair_model": {"enum": ["off", "loading", "ready", "error"]},
         "faults": {"anyOf": [_FAULTS_ON, {"type": "null"}]},
     },
 }

@@ -132,11 +132,20 @@ class AppState:
         semantic = None
         if settings.semantic_enabled and settings.cache_enabled:
             from ..cache.semantic import SemanticTier
+            from ..cache.semantic.pair_model import PairModel, model_file
 
+            pair_file = model_file(settings.semantic_pair_model)
+            pair_model = None
+            if pair_file is not None and pair_file.is_file():
+                pair_model = PairModel(pair_file, verify_checksum=True)
+            elif pair_file is not None:
+                log.info("semantic tier: no pair model at %s; the cosine rules decide", pair_file)
             semantic = SemanticTier(store, names=[*kb.plan_names(), *kb.product_names()],
                                     index_dir=settings.resolved_semantic_index_dir(),
                                     max_rows=settings.semantic_max_rows,
-                                    thresholds=settings.resolved_semantic_thresholds())
+                                    thresholds=settings.resolved_semantic_thresholds(),
+                                    pair_model=pair_model,
+                                    pair_thresholds=settings.resolved_pair_thresholds())
             tiers.append(semantic)
         cache = ResponseCache(
             store,
@@ -292,6 +301,10 @@ class AppState:
             rows, evicted = self.cache.semantic.index_counts()
             m.semantic_rows.labels(rev).set(rows)
             m.semantic_evicted.labels(rev).set(evicted)
+            for reason, n in self.cache.semantic.refusals().items():
+                m.semantic_refusals.labels(rev, reason).set(n)
+            m.semantic_pair_model_ready.labels(rev).set(
+                1 if self.cache.semantic.pair_model_state() == "ready" else 0)
         m.store_up.labels(rev).set(1 if self.cache.store_up else 0)
         if self.cache.store_up:
             # the store's truth, written only by complete scans (any instance's): a scan that

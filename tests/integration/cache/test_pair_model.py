@@ -100,13 +100,11 @@ def test_missing_file_and_wrong_checksum_are_refused(graph: Path, tmp_path: Path
     assert PairModel(graph, verify_checksum=True).score("a", ["b"]).shape == (1,)
 
 
-def test_the_file_and_threshold_come_from_the_environment_and_the_card(graph: Path, tmp_path: Path,
-                                                                      monkeypatch) -> None:
-    monkeypatch.setenv("ETHOS_PAIR_MODEL", str(graph))
-    assert pair_model.model_file() == graph
-    assert pair_model.card() == {} and pair_model.default_threshold() == 0.5
+def test_the_file_comes_from_the_setting_and_the_threshold_from_the_card(graph: Path) -> None:
+    assert pair_model.model_file(str(graph)) == graph
+    assert pair_model.model_file("") == pair_model.DEFAULT_FILE
+    assert pair_model.model_file(" OFF ") is None
+    assert pair_model.card(graph) == {} and PairModel(graph).threshold == 0.5
     graph.with_name("pair-model.json").write_text(json.dumps({"threshold": 0.83, "max_tokens": 48}))
-    assert pair_model.default_threshold() == 0.83
-    assert PairModel().max_tokens == 48 and PairModel().path == graph
-    monkeypatch.delenv("ETHOS_PAIR_MODEL")
-    assert pair_model.model_file() == pair_model.DEFAULT_FILE
+    assert pair_model.default_threshold(graph) == 0.83
+    assert PairModel(graph).max_tokens == 48 and PairModel(graph).threshold == 0.83

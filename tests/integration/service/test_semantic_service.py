@@ -29,8 +29,13 @@ def test_paraphrase_is_a_semantic_hit_and_another_plan_is_not(make_service):
         assert 0 < sim <= 1 and r.json()["similarity"] == pytest.approx(sim, abs=1e-3)
         assert r.json()["key"].endswith(":what-are-your-pricing-plans:" + r.json()["key"].rsplit(":", 1)[1])
         assert c.post("/api/ai/marketing-chat", json={"message": "How much is the Team plan?"}).headers["X-Cache"] == "MISS"
+        # the shipped pair model loaded after the embedding model and decided the hit
+        assert c.get("/health").json()["pair_model"] == "ready"
+        assert app.state.ethos.cache.semantic.verifier.uses_pair_model
         text = c.get("/metrics").text
         assert 'ethos_cache_lookups_total{result="semantic_hit",revision="blue"} 1.0' in text
+        assert 'ethos_semantic_pair_model_ready{revision="blue"} 1.0' in text
+        assert 'ethos_semantic_refusals{reason="names",revision="blue"}' in text  # Team vs no plan
 
 
 def test_follow_up_in_a_conversation_is_never_shared(make_service):
@@ -48,11 +53,23 @@ def test_follow_up_in_a_conversation_is_never_shared(make_service):
 
 def test_the_semantic_settings_reach_the_tier_and_its_gauges(make_service):
     url, app = make_service(semantic_enabled=True, semantic_max_rows=7,
-                            semantic_thresholds="marketing=0.95/0.8")
+                            semantic_thresholds="marketing=0.95/0.8",
+                            semantic_pair_thresholds="marketing=0.9,support=0.7")
     tier = app.state.ethos.cache.semantic
     assert tier.max_rows == 7
     assert (tier.verifiers["marketing"].threshold, tier.verifiers["marketing"].threshold_same) == (0.95, 0.8)
+    assert (tier.verifiers["marketing"].p_min, tier.verifiers["support"].p_min) == (0.9, 0.7)
+    assert tier.verifier.p_min == tier.pair_model.threshold == 0.8  # the card's, elsewhere
+    assert tier.verifiers["support"].pair_model is tier.pair_model  # one model, loaded once
     with httpx.Client(base_url=url, timeout=30) as c:
         text = c.get("/metrics").text
     assert 'ethos_semantic_index_rows{revision="blue"}' in text
     assert 'ethos_semantic_index_evicted{revision="blue"} 0.0' in text
+
+
+def test_with_the_pair_model_off_the_cosine_rules_decide(make_service):
+    url, app = make_service(semantic_enabled=True, semantic_pair_model="off")
+    assert app.state.ethos.cache.semantic.pair_model is None
+    with httpx.Client(base_url=url, timeout=30) as c:
+        assert c.get("/health").json()["pair_model"] == "off"
+        assert 'ethos_semantic_pair_model_ready{revision="blue"} 0.0' in c.get("/metrics").text

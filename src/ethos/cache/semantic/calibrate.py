@@ -8,6 +8,11 @@ and recall over a grid of both thresholds, with the pair that keeps precision at
 target with the most recall. The service takes the result from ``ETHOS_SEMANTIC_THRESHOLDS``
 (``namespace=threshold/threshold_same,...``).
 
+With the pair model (the service's default when the package ships one), what decides is its
+probability: :func:`calibrate_pairs` sweeps p* over the pairs that reach the cosine floor and
+pass the hard checks, and the lowest p* keeping the target precision goes into
+``ETHOS_SEMANTIC_PAIR_THRESHOLDS`` (``namespace=p,...``).
+
 A pairs file is a JSON list, or JSON lines, of ``{"a": stored question, "b": asked question,
 "label": 1 when a's answer is right for b, else 0}``.
 """
@@ -22,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .lexicon import content_words
-from .verify import Verifier
+from .verify import DEFAULT_FLOOR, Verifier
 
 #: the grid: thresholds from 0.50 to 0.99 by 0.01 (threshold_same never above threshold)
 GRID = tuple(round(0.50 + 0.01 * i, 2) for i in range(50))
@@ -135,6 +140,68 @@ def calibrate(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarray], *
     return Calibration(len(pairs), positives, table, best, min_precision)
 
 
+@dataclass(frozen=True, slots=True)
+class PairPoint:
+    p_min: float
+    precision: float  # 1.0 when nothing would be served
+    recall: float
+    served: int
+    wrong: int
+
+
+@dataclass(frozen=True, slots=True)
+class PairCalibration:
+    pairs: int
+    positives: int
+    floor: float
+    #: one row per p* of :data:`GRID`, lowest first
+    table: list[PairPoint]
+    #: the lowest p* (most recall) keeping the target precision while serving something;
+    #: None when none does
+    best: PairPoint | None
+    min_precision: float
+
+
+def calibrate_pairs(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarray],
+                    score_pairs: Callable[[list[tuple[str, str]]], np.ndarray], *,
+                    names: Sequence[str] = (), floor: float = DEFAULT_FLOOR,
+                    min_precision: float = DEFAULT_MIN_PRECISION,
+                    progress: Callable[[str], None] | None = None,
+                    batch: int = 64) -> PairCalibration:
+    """Precision and recall over p* (:data:`GRID`) of the verifier with a pair model: a pair is
+    served when its cosine reaches ``floor``, it passes the hard checks, and the pair model's
+    probability reaches p*."""
+    texts = sorted({t for p in pairs for t in (p.stored, p.asked)})
+    if progress:
+        progress(f"embedding {len(texts)} questions")
+    vecs = np.asarray(embed(texts), dtype=np.float32)
+    row = {t: i for i, t in enumerate(texts)}
+    cos = np.array([float(vecs[row[p.stored]] @ vecs[row[p.asked]]) for p in pairs])
+    hard_checks = Verifier(names)
+    candidate = (cos >= floor) & np.array([hard_checks.hard_check(p.asked, p.stored).ok
+                                           for p in pairs], dtype=bool)
+    prob = np.zeros(len(pairs))
+    idx = np.flatnonzero(candidate)
+    if progress:
+        progress(f"pair model on {len(idx)} pairs (cosine >= {floor:g}, hard checks passed)")
+    for i in range(0, len(idx), batch):
+        part = idx[i:i + batch]
+        prob[part] = score_pairs([(pairs[j].stored, pairs[j].asked) for j in part])
+    same = np.array([p.same for p in pairs], dtype=bool)
+    positives = int(same.sum())
+    table: list[PairPoint] = []
+    best: PairPoint | None = None
+    for t in GRID:
+        served = candidate & (prob >= t)
+        n, right = int(served.sum()), int((served & same).sum())
+        pt = PairPoint(t, right / n if n else 1.0, right / positives if positives else 0.0,
+                       n, n - right)
+        table.append(pt)
+        if best is None and n > 0 and pt.precision >= min_precision:
+            best = pt
+    return PairCalibration(len(pairs), positives, floor, table, best, min_precision)
+
+
 def _better(pt: Point, than: Point, ok: bool, than_ok: bool) -> bool:
     if ok != than_ok:
         return ok
@@ -170,9 +237,34 @@ def parse_thresholds(value: str) -> dict[str, tuple[float, float]]:
     return out
 
 
+def parse_pair_thresholds(value: str) -> dict[str, float]:
+    """``"marketing=0.93,support=0.9"`` -> per namespace p* of the pair model."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        ns, eq, spec = part.partition("=")
+        ns = ns.strip()
+        if not eq or not ns:
+            raise ValueError(f"'{part}': expected namespace=probability")
+        try:
+            p_min = float(spec)
+        except ValueError:
+            raise ValueError(f"'{part}': p* is a probability, a number from 0 to 1") from None
+        if not 0.0 < p_min < 1.0:
+            raise ValueError(f"'{part}': p* is a probability between 0 and 1 (exclusive)")
+        if ns in out:
+            raise ValueError(f"'{ns}' is given twice")
+        out[ns] = p_min
+    return out
+
+
 def format_thresholds(thresholds: dict[str, tuple[float, float]]) -> str:
     return ",".join(f"{ns}={t:g}/{ts:g}" for ns, (t, ts) in sorted(thresholds.items()))
 
 
-__all__ = ["Calibration", "DEFAULT_MIN_PRECISION", "GRID", "Pair", "Point",
-           "calibrate", "format_thresholds", "load_pairs", "parse_thresholds"]
+def format_pair_thresholds(thresholds: dict[str, float]) -> str:
+    return ",".join(f"{ns}={p:g}" for ns, p in sorted(thresholds.items()))
+
+
+__all__ = ["Calibration", "DEFAULT_MIN_PRECISION", "GRID", "Pair", "PairCalibration",
+           "PairPoint", "Point", "calibrate", "calibrate_pairs", "format_pair_thresholds",
+           "format_thresholds", "load_pairs", "parse_pair_thresholds", "parse_thresholds"]

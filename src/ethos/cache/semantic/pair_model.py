@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,10 +32,10 @@ class PairModelError(RuntimeError):
 
 
 def card(model: Path | None = None) -> dict[str, Any]:
-    """The card the training script wrote beside ``model`` (default :func:`model_file`);
+    """The card the training script wrote beside ``model`` (default: the shipped model);
     empty when there is none."""
     try:
-        return dict(json.loads((model or model_file()).with_name(CARD_NAME).read_text()))
+        return dict(json.loads((model or DEFAULT_FILE).with_name(CARD_NAME).read_text()))
     except (OSError, ValueError):
         return {}
 
@@ -46,10 +45,13 @@ def default_threshold(model: Path | None = None) -> float:
     return float(card(model).get("threshold", 0.5))
 
 
-def model_file() -> Path:
-    """``ETHOS_PAIR_MODEL`` when set, else the model shipped in the package."""
-    env = os.environ.get("ETHOS_PAIR_MODEL")
-    return Path(env) if env else DEFAULT_FILE
+def model_file(setting: str = "") -> Path | None:
+    """The model file a setting names (``ETHOS_SEMANTIC_PAIR_MODEL``): empty, the one shipped in
+    the package; ``off``, none; else a path."""
+    v = setting.strip()
+    if v.lower() == "off":
+        return None
+    return Path(v).expanduser() if v else DEFAULT_FILE
 
 
 def _tokenizer_file() -> Path:
@@ -67,8 +69,11 @@ class PairModel:
 
     def __init__(self, path: Path | str | None = None, *, max_tokens: int | None = None,
                  verify_checksum: bool = False) -> None:
-        self.path = Path(path) if path is not None else model_file()
+        self.path = Path(path) if path is not None else DEFAULT_FILE
         self.max_tokens = int(max_tokens or card(self.path).get("max_tokens", 64))
+        #: p*: the probability from which a pair is served, chosen when the model was trained
+        #: (its card's ``threshold``; 0.5 without a card)
+        self.threshold = default_threshold(self.path)
         self.verify_checksum = verify_checksum
         self._session: Any = None
         self._tokenizer: Any = None
@@ -77,6 +82,10 @@ class PairModel:
     @property
     def loaded(self) -> bool:
         return self._session is not None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
 
     def load(self) -> None:
         with self._lock:
@@ -90,8 +99,9 @@ class PairModel:
                 if want and got != want:
                     raise PairModelError(f"pair model {self.path}: SHA-256 {got[:12]}… is not "
                                          f"the card's {str(want)[:12]}…")
-            import onnxruntime as ort
             from tokenizers import Tokenizer
+
+            from .embedders import onnx_session
 
             tok_file = _tokenizer_file()
             if not tok_file.is_file():
@@ -99,12 +109,7 @@ class PairModel:
             tokenizer = Tokenizer.from_file(str(tok_file))
             tokenizer.enable_truncation(max_length=self.max_tokens)
             tokenizer.enable_padding()
-            options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            options.inter_op_num_threads = 1
-            options.log_severity_level = 3
-            self._session = ort.InferenceSession(str(self.path), options,
-                                                 providers=["CPUExecutionProvider"])
+            self._session = onnx_session(self.path)
             self._inputs = {i.name for i in self._session.get_inputs()}
             self._tokenizer = tokenizer
 

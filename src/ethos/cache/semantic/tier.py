@@ -31,6 +31,7 @@ from ..keys import Scope
 from ..stores import Store, StoreUnavailable
 from .embedders import Embedder, MiniLMEmbedder
 from .index import ANN_THRESHOLD, MAX_ROWS, VectorIndex
+from .pair_model import PairModel
 from .persist import IndexFiles, Mark, SnapshotInvalid
 from .verify import DEFAULT_THRESHOLD, DEFAULT_THRESHOLD_SAME, Verifier
 
@@ -75,15 +76,24 @@ class SemanticTier:
         index_dir: str | os.PathLike[str] | None = None,
         max_rows: int = MAX_ROWS,
         thresholds: Mapping[str, tuple[float, float]] | None = None,
+        pair_model: PairModel | None = None,
+        pair_thresholds: Mapping[str, float] | None = None,
     ) -> None:
         self.store = store
         self.embedder: Embedder = embedder if embedder is not None else MiniLMEmbedder()
-        self.verifier = verifier if verifier is not None else Verifier(names, threshold, threshold_same)
-        #: namespaces with their own (threshold, threshold_same), from ``ethos cache calibrate``
+        #: the cross-encoder read last (loaded after the embedder); None: the cosine rules
+        self.pair_model = pair_model
+        self.pair_error: str | None = None
+        self.verifier = verifier if verifier is not None else Verifier(
+            names, threshold, threshold_same, pair_model=pair_model,
+            p_min=pair_model.threshold if pair_model is not None else 0.5)
+        #: namespaces with their own thresholds, from ``ethos cache calibrate``: cosines
+        #: (threshold, threshold_same) for the rules, p* for the pair model
+        cosines, probs = dict(thresholds or {}), dict(pair_thresholds or {})
+        v = self.verifier
         self.verifiers: dict[str, Verifier] = {
-            ns: Verifier(self.verifier.names, t, ts, rerank_weight=self.verifier.rerank_weight,
-                         margin=self.verifier.margin)
-            for ns, (t, ts) in (thresholds or {}).items()
+            ns: v.with_thresholds(*cosines.get(ns, (v.threshold, v.threshold_same)), probs.get(ns))
+            for ns in sorted(cosines.keys() | probs.keys())
         }
         self.candidates = candidates
         self.ann_threshold = ann_threshold
@@ -192,11 +202,26 @@ class SemanticTier:
             log.exception("semantic tier: the embedding model did not load")
             self.error = f"{type(e).__name__}: {e}"
             self._state = "off"
-        else:
-            self.error = None
-            self._state = "ready"
-        finally:
             self._loaded.set()
+            return
+        self._load_pair_model()
+        self.error = None
+        self._state = "ready"
+        self._loaded.set()
+
+    def _load_pair_model(self) -> None:
+        """Load the pair model; when it cannot load, the cosine rules decide (said in stats)."""
+        if self.pair_model is None:
+            return
+        try:
+            self.pair_model.load()
+            self.pair_model.score_pairs([("warm up", "warm up")])
+        except Exception as e:  # noqa: BLE001 - any failure leaves the rules deciding
+            log.error("semantic tier: the pair model did not load (%s: %s); the cosine rules "
+                      "decide", type(e).__name__, e)
+            self.pair_error = f"{type(e).__name__}: {e}"
+        else:
+            self.pair_error = None
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until loading ended; True when the tier is ready."""
@@ -470,6 +495,20 @@ class SemanticTier:
                 return False
             time.sleep(0.02)
 
+    def pair_model_state(self) -> str:
+        """``off`` (none given), ``loading``, ``ready`` (it decides) or ``error`` (it could not
+        load: the cosine rules decide; :attr:`pair_error` says why)."""
+        if self.pair_model is None:
+            return "off"
+        if self.pair_error:
+            return "error"
+        return "ready" if self.pair_model.loaded else "loading"
+
+    def refusals(self) -> dict[str, int]:
+        """Candidates the verifier refused since start, by reason."""
+        with self._lock:
+            return dict(self.rejections)
+
     def index_counts(self) -> tuple[int, int]:
         """Live rows over every index, and rows retired because an index was full (for the
         metrics; forgotten indexes' evictions are not counted)."""
@@ -489,5 +528,6 @@ class SemanticTier:
         search = {":".join(map(str, k)): "hnsw" if v.uses_ann else "brute_force" for k, v in indexes}
         evicted = {":".join(map(str, k)): v.evicted for k, v in indexes if v.evicted}
         return {"state": self._state, "model": self.embedder.name, "error": self.error,
+                "pair_model": self.pair_model_state(), "pair_model_error": self.pair_error,
                 "indexed": sizes, "search": search, "loads": loads, "rejections": rejections,
                 "max_rows": self.max_rows, "evicted": evicted}
