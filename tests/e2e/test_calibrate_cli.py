@@ -1,4 +1,5 @@
-"""`ethos cache calibrate` as a user runs it (the real MiniLM model, no cache store)."""
+"""`ethos cache calibrate` as a user runs it (the real MiniLM model and the shipped pair model, no
+cache store): the pair model's p* by default, the cosine thresholds with the model off."""
 
 from __future__ import annotations
 
@@ -25,8 +26,11 @@ PAIRS = [
 ]
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, env: dict[str, str] | None = None, pair_model: bool = False
+        ) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if not k.startswith("ETHOS_")}
+    if not pair_model:
+        full["ETHOS_SEMANTIC_PAIR_MODEL"] = "off"
     full.update(env or {})
     return subprocess.run([str(ETHOS), "cache", "calibrate", *args], capture_output=True,
                           text=True, timeout=120, env=full)
@@ -37,6 +41,24 @@ def pairs(tmp_path: Path) -> Path:
     f = tmp_path / "pairs.jsonl"
     f.write_text("\n".join(json.dumps(p) for p in PAIRS) + "\n")
     return f
+
+
+def test_with_the_pair_model_prints_p_star_and_its_setting(pairs: Path) -> None:
+    p = run(str(pairs), "--namespace", "support", "--min-precision", "1", pair_model=True,
+            env={"ETHOS_SEMANTIC_PAIR_THRESHOLDS": "marketing=0.9"})
+    assert p.returncode == 0, p.stderr
+    assert "pair model pair-minilm-int8.onnx" in p.stdout and "<- chosen" in p.stdout
+    assert "   p*  precision  recall  served  wrong" in p.stdout
+    line = p.stdout.strip().splitlines()[-1]
+    assert line.startswith("ETHOS_SEMANTIC_PAIR_THRESHOLDS=marketing=0.9,support=0.")
+    assert "pair model on " in p.stderr  # progress
+    j = run(str(pairs), "--min-precision", "1", "--json", pair_model=True)
+    out = json.loads(j.stdout)
+    # the names, numbers and negation near-misses never reach the model; the rest it ranks
+    assert out["best"]["precision"] == 1.0 and out["best"]["recall"] >= 0.75
+    assert len(out["table"]) == 50 and out["ETHOS_SEMANTIC_PAIR_THRESHOLDS"].startswith("marketing=")
+    bad = run(str(pairs), pair_model=True, env={"ETHOS_SEMANTIC_PAIR_MODEL": str(pairs.parent / "x.onnx")})
+    assert bad.returncode == 2 and "no model file at" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_prints_the_table_and_the_setting_to_use(pairs: Path) -> None:
