@@ -127,3 +127,29 @@ def command_line() -> str:
     return "cd " + str(ROOT) + " && .venv/bin/python " + " ".join(
         [os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]
     )
+
+
+def add_pair_model_option(ap) -> None:
+    """``--pair-model``: the pair model the verifier reads last (default: the shipped one)."""
+    ap.add_argument("--pair-model", default="", metavar="PATH|off",
+                    help="pair model (int8 ONNX with its card beside it); default: the one shipped"
+                         " in the package; 'off': the cosine rules only")
+
+
+def load_pair_model(value: str):
+    """The PairModel a ``--pair-model`` value names, loaded; None for 'off' (or when the package
+    ships none and none was named)."""
+    from ethos.cache.semantic.pair_model import PairModel, model_file
+
+    path = model_file(value)
+    if path is None:
+        return None
+    if not path.is_file():
+        if value:
+            raise SystemExit(f"no pair model at {path}")
+        print(f"(no pair model at {path}: the cosine rules only; `make verifier` trains one)")
+        return None
+    pm = PairModel(path, verify_checksum=True)
+    pm.load()
+    return pm
+
