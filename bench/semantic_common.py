@@ -139,17 +139,14 @@ def add_pair_model_option(ap) -> None:
 def load_pair_model(value: str):
     """The PairModel a ``--pair-model`` value names, loaded; None for 'off' (or when the package
     ships none and none was named)."""
-    from ethos.cache.semantic.pair_model import PairModel, model_file
+    from ethos.cache.semantic.pair_model import configured, model_file
 
-    path = model_file(value)
-    if path is None:
+    pm = configured(value)
+    if pm is None:
+        if value and value.strip().lower() != "off":
+            raise SystemExit(f"no pair model at {model_file(value)}")
+        if not value:
+            print("(the package ships no pair model: the cosine rules only; `make verifier` trains one)")
         return None
-    if not path.is_file():
-        if value:
-            raise SystemExit(f"no pair model at {path}")
-        print(f"(no pair model at {path}: the cosine rules only; `make verifier` trains one)")
-        return None
-    pm = PairModel(path, verify_checksum=True)
     pm.load()
     return pm
-

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The cache format this code writes and reads. Entries of other formats are misses.
@@ -184,30 +184,19 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown store operation {unknown[0]!r}: price read, write, delete, query")
         return dict(PriceTable.of(v).usd_per_100k)
 
-    @field_validator("semantic_thresholds")
+    @field_validator("semantic_thresholds", "semantic_pair_thresholds")
     @classmethod
-    def _check_semantic_thresholds(cls, v: str) -> str:
+    def _check_per_namespace(cls, v: str, info: ValidationInfo) -> str:
         if not v.strip():
             return v  # (nothing imported: the semantic package pulls in numpy)
-        from .cache.semantic.calibrate import parse_thresholds
+        from .cache.semantic import calibrate
 
+        parse = (calibrate.parse_thresholds if info.field_name == "semantic_thresholds"
+                 else calibrate.parse_pair_thresholds)
         try:
-            parse_thresholds(v)
+            parse(v)
         except ValueError as e:
-            raise ValueError(f"ETHOS_SEMANTIC_THRESHOLDS: {e}") from None
-        return v
-
-    @field_validator("semantic_pair_thresholds")
-    @classmethod
-    def _check_pair_thresholds(cls, v: str) -> str:
-        if not v.strip():
-            return v
-        from .cache.semantic.calibrate import parse_pair_thresholds
-
-        try:
-            parse_pair_thresholds(v)
-        except ValueError as e:
-            raise ValueError(f"ETHOS_SEMANTIC_PAIR_THRESHOLDS: {e}") from None
+            raise ValueError(f"ETHOS_{str(info.field_name).upper()}: {e}") from None
         return v
 
     @field_validator("semantic_pair_model")

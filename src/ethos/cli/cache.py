@@ -172,7 +172,7 @@ def calibrate(pairs_file: Path, namespace: str | None, min_precision: float, as_
     from ..cache.semantic import MiniLMEmbedder
     from ..cache.semantic.calibrate import calibrate as run
     from ..cache.semantic.calibrate import format_thresholds, load_pairs
-    from ..cache.semantic.pair_model import PairModel, PairModelError, model_file
+    from ..cache.semantic.pair_model import PairModelError, configured
     from ..settings import Settings
 
     try:
@@ -186,10 +186,9 @@ def calibrate(pairs_file: Path, namespace: str | None, min_precision: float, as_
     say = (lambda m: None) if quiet or as_json else (lambda m: click.echo(m, err=True))
     say(f"{len(pairs)} pairs ({sum(p.same for p in pairs)} the same question); loading the model")
     model = MiniLMEmbedder()
-    pair_file = model_file(settings.semantic_pair_model)
-    if pair_file is not None and pair_file.is_file():
+    pair_model = configured(settings.semantic_pair_model)
+    if pair_model is not None:
         try:
-            pair_model = PairModel(pair_file, verify_checksum=True)
             pair_model.load()
         except PairModelError as e:
             raise CLIError(str(e), 2) from None

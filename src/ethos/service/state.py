@@ -132,14 +132,11 @@ class AppState:
         semantic = None
         if settings.semantic_enabled and settings.cache_enabled:
             from ..cache.semantic import SemanticTier
-            from ..cache.semantic.pair_model import PairModel, model_file
+            from ..cache.semantic.pair_model import configured
 
-            pair_file = model_file(settings.semantic_pair_model)
-            pair_model = None
-            if pair_file is not None and pair_file.is_file():
-                pair_model = PairModel(pair_file, verify_checksum=True)
-            elif pair_file is not None:
-                log.info("semantic tier: no pair model at %s; the cosine rules decide", pair_file)
+            pair_model = configured(settings.semantic_pair_model)
+            if pair_model is None and settings.semantic_pair_model.strip().lower() != "off":
+                log.info("semantic tier: the package ships no pair model; the cosine rules decide")
             semantic = SemanticTier(store, names=[*kb.plan_names(), *kb.product_names()],
                                     index_dir=settings.resolved_semantic_index_dir(),
                                     max_rows=settings.semantic_max_rows,

@@ -108,3 +108,10 @@ def test_the_file_comes_from_the_setting_and_the_threshold_from_the_card(graph: 
     graph.with_name("pair-model.json").write_text(json.dumps({"threshold": 0.83, "max_tokens": 48}))
     assert pair_model.default_threshold(graph) == 0.83
     assert PairModel(graph).max_tokens == 48 and PairModel(graph).threshold == 0.83
+
+
+def test_the_configured_model_is_checked_against_its_card_and_off_means_none(graph: Path) -> None:
+    pm = pair_model.configured(str(graph))
+    assert pm is not None and pm.path == graph and pm.verify_checksum and not pm.loaded
+    assert pair_model.configured("off") is None
+    assert pair_model.configured(str(graph.with_name("missing.onnx"))) is None

@@ -84,15 +84,17 @@ def test_choose_reads_the_candidates_in_one_batch_and_serves_the_nearest_it_acce
     v = Verifier(PLANS, pair_model=pm, p_min=0.9, floor=0.4)
     best, refused = v.choose(ASKED, [n("Can I log in with SSO?", 0.5),
                                      n("Do you support SAML?", 0.8),
-                                     n("Is the Team plan cheaper?", 0.45),
+                                     n("Is the Team plan cheaper?", 0.55),
                                      n("Do you support single sign-on?", 0.6),
                                      n("What is the weather?", 0.1)])
     assert best is not None and best.question == "Do you support single sign-on?"
-    # the nearest alone, then the rest that passed the hard checks (names kept one out) in one
-    # batch, nearest first
+    # the nearest alone, then the next that passed the hard checks (names kept one out) in one
+    # batch, nearest first; with three to read, the rest are not looked at
     assert [[q for q, _ in c] for c in pm.calls] == [
         ["Do you support SAML?"], ["Do you support single sign-on?", "Can I log in with SSO?"]]
-    assert sorted(refused) == ["names", "pair", "threshold"]
+    assert sorted(refused) == ["names", "pair"]
+    assert v.choose(ASKED, [n("Do you support SAML?", 0.8), n("What is the weather?", 0.1)]) == (
+        None, ["threshold", "pair"])
 
 
 def test_a_hit_on_the_nearest_reads_one_pair_and_at_most_three_are_read():

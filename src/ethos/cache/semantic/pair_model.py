@@ -54,6 +54,16 @@ def model_file(setting: str = "") -> Path | None:
     return Path(v).expanduser() if v else DEFAULT_FILE
 
 
+def configured(setting: str = "") -> PairModel | None:
+    """The pair model a setting (``ETHOS_SEMANTIC_PAIR_MODEL``) gives, not loaded yet and checked
+    against its card's SHA-256 when it loads; None for ``off``, or when the setting is empty
+    and the package ships no model (the cosine rules then decide)."""
+    path = model_file(setting)
+    if path is None or not path.is_file():
+        return None
+    return PairModel(path, verify_checksum=True)
+
+
 def _tokenizer_file() -> Path:
     from .embedders import minilm_model_path
 
@@ -132,5 +142,5 @@ class PairModel:
         return self.score_pairs([(s, asked) for s in stored])
 
 
-__all__ = ["CARD_NAME", "DEFAULT_FILE", "PairModel", "PairModelError", "card",
+__all__ = ["CARD_NAME", "DEFAULT_FILE", "PairModel", "PairModelError", "card", "configured",
            "default_threshold", "model_file"]

@@ -215,14 +215,15 @@ class Verifier:
                 refused.append("threshold")
                 break  # the rest are further away still
             verdict = self.hard_check(question, n.question)
-            if verdict.ok:
-                read.append(n)
-            else:
+            if not verdict.ok:
                 refused.append(verdict.reason)
+                continue
+            read.append(n)
+            if len(read) == PAIR_READ_MAX:
+                break
         assert self.pair_model is not None
         # Nearest first: the nearest alone (most hits end there, and one pair costs a fifth of
         # five), then the next few in one batch.
-        read = read[:PAIR_READ_MAX]
         for batch in (read[:1], read[1:]):
             if not batch:
                 continue
