@@ -31,7 +31,7 @@ nearest few are candidates, recall first), passes the hard checks of step 1, and
 served when the pair model's probability reaches ``p_min`` (p*). The model reads the nearest
 :data:`PAIR_READ_MAX` candidates that pass, the nearest alone first; the first it accepts is
 served (ranking by the model's probability instead served more wrong answers on
-``mock_data``: 75 against 43 at p* 0.5); the model has read each pair whole, so the ambiguity
+``mock_data``: 152 against 74 at p* 0.5); the model has read each pair whole, so the ambiguity
 rule of step 3 is not applied. Until the model has loaded (or when it cannot load) the cosine
 rules above decide.
 """
