@@ -42,6 +42,7 @@ from ethos.cache.semantic import (
     numbers,
     rephrased,
 )
+from ethos.cache.semantic.calibrate import Pair, pair_probabilities
 from ethos.cache.semantic.lexicon import asks_for
 from ethos.cache.semantic.verify import NEGATION_OVERLAP
 
@@ -154,17 +155,15 @@ PAIR_CURVE = [0.50, 0.60, 0.70, 0.80, 0.85, 0.90, 0.93, 0.95, 0.97, 0.98, 0.99]
 def test_split(pair_model, emb, rules: Verifier, show_false: int) -> bool:
     """Issue 19's figure: the pair model on the QQP test split at its p*, with the curve."""
     test = qqp_disjoint_split(load_qqp())["test"]
-    a = norm_all([p["text_a"] for p in test])
-    b = norm_all([p["text_b"] for p in test])
+    a = norm_all([p["text_a"] for p in test])  # asked
+    b = norm_all([p["text_b"] for p in test])  # stored
     label = np.array([p["label"] == 1 for p in test])
-    sim = (embed_cached(a, emb, "qqp") * embed_cached(b, emb, "qqp")).sum(axis=1)
     v = Verifier(KB_PLANS, pair_model=pair_model, p_min=pair_model.threshold)
-    cand = (sim >= v.floor) & np.array([v.hard_check(x, y).ok for x, y in zip(a, b)])
-    prob = np.zeros(len(test))
+    sim, cand, prob = pair_probabilities(
+        [Pair(y, x, bool(lab)) for x, y, lab in zip(a, b, label)],
+        lambda texts: embed_cached(texts, emb, "qqp"), pair_model.score_pairs, names=KB_PLANS,
+        floor=v.floor)
     idx = np.flatnonzero(cand)
-    for i in range(0, len(idx), 64):
-        part = idx[i:i + 64]
-        prob[part] = pair_model.score_pairs([(b[j], a[j]) for j in part])  # (stored, asked)
     print(f"\nQQP TEST SPLIT (question-disjoint, never trained or tuned on): {len(test)} pairs"
           f" ({int(label.sum())} duplicates); pair model {pair_model.name}, cosine floor"
           f" {v.floor:g}, {len(idx)} pairs reach it and pass the hard checks")

@@ -94,9 +94,8 @@ def load_pairs(path: Path) -> list[Pair]:
 
 def _rules(hard_checks: Verifier, p: Pair) -> tuple[bool, bool]:
     """(refused by a hard check, a pure rephrasing): the parts of :meth:`Verifier.check`
-    that do not depend on the thresholds. ``hard_checks`` has thresholds of 0, so at cosine 1
-    only the hard checks can refuse."""
-    hard = not hard_checks.check(p.asked, p.stored, 1.0).ok
+    that do not depend on the thresholds."""
+    hard = not hard_checks.hard_check(p.asked, p.stored).ok
     cq, cc = content_words(p.asked), content_words(p.stored)
     rephrasing = cq == cc and content_words(p.asked, fold=False) != content_words(p.stored, fold=False)
     return hard, rephrasing
@@ -112,7 +111,7 @@ def calibrate(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarray], *
     vecs = np.asarray(embed(texts), dtype=np.float32)
     row = {t: i for i, t in enumerate(texts)}
     cos = np.array([float(vecs[row[p.stored]] @ vecs[row[p.asked]]) for p in pairs])
-    hard_checks = Verifier(names, 0.0, 0.0)
+    hard_checks = Verifier(names)
     rules = [_rules(hard_checks, p) for p in pairs]
     hard = np.array([h for h, _ in rules])
     rephrasing = np.array([r for _, r in rules])
@@ -162,6 +161,32 @@ class PairCalibration:
     min_precision: float
 
 
+def pair_probabilities(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarray],
+                       score_pairs: Callable[[list[tuple[str, str]]], np.ndarray], *,
+                       names: Sequence[str] = (), floor: float = DEFAULT_FLOOR,
+                       progress: Callable[[str], None] | None = None, batch: int = 64
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair: the cosine, whether the pair model reads it (cosine >= ``floor`` and the hard
+    checks passed), and its probability (0 for pairs it does not read)."""
+    texts = sorted({t for p in pairs for t in (p.stored, p.asked)})
+    if progress:
+        progress(f"embedding {len(texts)} questions")
+    vecs = np.asarray(embed(texts), dtype=np.float32)
+    row = {t: i for i, t in enumerate(texts)}
+    cos = np.array([float(vecs[row[p.stored]] @ vecs[row[p.asked]]) for p in pairs])
+    hard_checks = Verifier(names)
+    read = (cos >= floor) & np.array([hard_checks.hard_check(p.asked, p.stored).ok
+                                      for p in pairs], dtype=bool)
+    prob = np.zeros(len(pairs))
+    idx = np.flatnonzero(read)
+    if progress:
+        progress(f"pair model on {len(idx)} pairs (cosine >= {floor:g}, hard checks passed)")
+    for i in range(0, len(idx), batch):
+        part = idx[i:i + batch]
+        prob[part] = score_pairs([(pairs[j].stored, pairs[j].asked) for j in part])
+    return cos, read, prob
+
+
 def calibrate_pairs(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarray],
                     score_pairs: Callable[[list[tuple[str, str]]], np.ndarray], *,
                     names: Sequence[str] = (), floor: float = DEFAULT_FLOOR,
@@ -171,22 +196,8 @@ def calibrate_pairs(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarr
     """Precision and recall over p* (:data:`GRID`) of the verifier with a pair model: a pair is
     served when its cosine reaches ``floor``, it passes the hard checks, and the pair model's
     probability reaches p*."""
-    texts = sorted({t for p in pairs for t in (p.stored, p.asked)})
-    if progress:
-        progress(f"embedding {len(texts)} questions")
-    vecs = np.asarray(embed(texts), dtype=np.float32)
-    row = {t: i for i, t in enumerate(texts)}
-    cos = np.array([float(vecs[row[p.stored]] @ vecs[row[p.asked]]) for p in pairs])
-    hard_checks = Verifier(names)
-    candidate = (cos >= floor) & np.array([hard_checks.hard_check(p.asked, p.stored).ok
-                                           for p in pairs], dtype=bool)
-    prob = np.zeros(len(pairs))
-    idx = np.flatnonzero(candidate)
-    if progress:
-        progress(f"pair model on {len(idx)} pairs (cosine >= {floor:g}, hard checks passed)")
-    for i in range(0, len(idx), batch):
-        part = idx[i:i + batch]
-        prob[part] = score_pairs([(pairs[j].stored, pairs[j].asked) for j in part])
+    _, candidate, prob = pair_probabilities(pairs, embed, score_pairs, names=names, floor=floor,
+                                            progress=progress, batch=batch)
     same = np.array([p.same for p in pairs], dtype=bool)
     positives = int(same.sum())
     table: list[PairPoint] = []
@@ -267,4 +278,5 @@ def format_pair_thresholds(thresholds: dict[str, float]) -> str:
 
 __all__ = ["Calibration", "DEFAULT_MIN_PRECISION", "GRID", "Pair", "PairCalibration",
            "PairPoint", "Point", "calibrate", "calibrate_pairs", "format_pair_thresholds",
+           "pair_probabilities",
            "format_thresholds", "load_pairs", "parse_pair_thresholds", "parse_thresholds"]

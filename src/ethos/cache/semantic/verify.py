@@ -158,14 +158,9 @@ class Verifier:
     def check(self, question: str, candidate: str, similarity: float) -> Verdict:
         """May ``candidate``'s answer be served for ``question`` at this cosine?"""
         if self.uses_pair_model:
-            if similarity < self.floor:
-                return Verdict(False, "threshold")
-            hard = self.hard_check(question, candidate)
-            if not hard.ok:
-                return hard
-            assert self.pair_model is not None
-            p = float(self.pair_model.score_pairs([(candidate, question)])[0])
-            return Verdict(True, "ok") if p >= self.p_min else Verdict(False, "pair")
+            served, refused = self._choose_by_model(
+                question, [Neighbour(candidate, candidate, similarity)])
+            return Verdict(True, "ok") if served is not None else Verdict(False, refused[-1])
         if similarity < self.threshold_same:
             return Verdict(False, "threshold")
         hard = self.hard_check(question, candidate)
@@ -229,7 +224,9 @@ class Verifier:
                 continue
             probs = self.pair_model.score_pairs([(n.question, question) for n in batch])
             for n, p in zip(batch, probs, strict=True):
-                if p >= self.p_min:
+                # as a Python float: numpy would compare a float32 with p* in float32, so a
+                # probability a hair under p* would pass here and not in calibration
+                if float(p) >= self.p_min:
                     return n, refused
                 refused.append("pair")
         return None, refused
