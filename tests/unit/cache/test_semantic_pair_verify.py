@@ -77,6 +77,23 @@ def test_the_floor_and_the_hard_checks_come_first_and_the_model_never_reads_thos
     assert pm.calls == []
 
 
+def test_statements_and_instructions_go_by_the_cosine_rules_even_with_the_model():
+    stored = "The Team plan includes approval workflows."
+    asked = "Approval workflows are included in the Team plan."
+    pm = ScriptedPairModel({(stored, asked): 0.0, ("Write a tagline for a sale", "Write a tagline for our sale"): 1.0})
+    v = Verifier(PLANS, pair_model=pm, p_min=0.5, floor=0.0)
+    assert not v.reads_with_model(asked) and v.reads_with_model("approval workflows on Team?")
+    assert v.reads_with_model("does the Team plan include approval workflows")  # no mark
+    # the model would refuse (0.0); the rules serve a pure rephrasing at this cosine
+    assert v.check(asked, stored, 0.93).ok
+    assert Verifier(PLANS).check(asked, stored, 0.93).ok
+    # and the rules refuse what they refuse, whatever the model says (1.0)
+    verdict = v.check("Write a tagline for our sale", "Write a tagline for a sale", 0.5)
+    assert verdict.reason == "threshold"
+    served, _ = v.choose(asked, [n(stored, 0.93)])
+    assert served is not None and served.question == stored
+    assert pm.calls == []
+
 def test_choose_reads_the_candidates_in_one_batch_and_serves_the_nearest_it_accepts():
     pm = ScriptedPairModel({("Do you support single sign-on?", ASKED): 0.93,
                             ("Can I log in with SSO?", ASKED): 0.97,
@@ -178,6 +195,10 @@ PAIRS = [
     Pair("How do I reset my password?", "How do I change my email address?", False),
     Pair("Which languages do you support?", "What languages are supported?", True),
     Pair("Can I pause my subscription?", "Can I cancel my subscription?", False),
+    # statements: the cosine rules decide, at every p*
+    Pair("Approval workflows come with the Team plan.",
+         "The Team plan comes with approval workflows.", True),
+    Pair("Refunds are given within 30 days.", "Refunds are given within 60 days.", False),
 ]
 PROBS = {("How much is the Team plan?", "What does the Team plan cost?"): 0.96,
          ("How do I reset my password?", "How can I reset my password?"): 0.99,
@@ -195,9 +216,11 @@ def test_calibrating_p_star_agrees_with_the_verifier_at_every_point():
         served = [p for p in PAIRS if v.check(p.asked, p.stored,
                                               float(E.embed([p.stored])[0] @ E.embed([p.asked])[0])).ok]
         assert pt.served == len(served) and pt.wrong == sum(not p.same for p in served)
-    # above 0.93 only right answers are served; the lowest such p* has the most recall
+    # above 0.93 only right answers are served; the lowest such p* has the most recall; the
+    # statement the cosine rules accept is served at every p*, the one they refuse at none
     assert result.best is not None and result.best.p_min == 0.94
-    assert (result.best.served, result.best.wrong) == (2, 0)
+    assert (result.best.served, result.best.wrong) == (3, 0)
+    assert all(pt.served >= 1 for pt in result.table)
     # the names check refuses the Team/Business pair before the model: never read
     assert all(("How much is the Team plan?", "How much is the Business plan?") not in c
                for c in pm.calls)

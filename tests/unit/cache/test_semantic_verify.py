@@ -77,6 +77,9 @@ V = Verifier(PLANS)
         ("How many users can I add?", "How long can I add users for?", 0.95, "asks"),
         ("Who founded EthosPrompt?", "Whose idea was EthosPrompt, who founded it?", 0.95, "ok"),
         ("What year was EthosPrompt founded?", "When was EthosPrompt founded?", 0.95, "ok"),
+        ("Can I import segments from HubSpot?", "Can I export segments to HubSpot?", 0.97,
+         "contrast"),
+        ("Is support open on Saturdays?", "Is support open on Mondays?", 0.98, "contrast"),
     ],
 )
 def test_verifier(question, candidate, similarity, reason):
@@ -142,3 +145,27 @@ def test_asks_for_names_the_specific_thing_asked_or_none():
     assert asks_for("How many seats are there, and when?") == "how many"
     assert asks_for("What does the Team plan cost?") is None
     assert asks_for("How much is it?") is None and asks_for("How do I export?") is None
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "contrasted"),
+    [
+        ("What's the monthly price of Starter?", "What's the annual price of Starter?", True),
+        ("How many countries do your customers come from?",
+         "How many countries do your staff work from?", True),
+        ("Is support open on Saturdays?", "Is support open on a Saturday?", False),
+        # one option said two ways is the same option
+        ("Is there a discount for paying yearly?", "Do I save anything with annual billing?",
+         False),
+        # a text naming no option of the group is left to the other checks
+        ("What does Starter cost?", "What does Starter cost monthly?", False),
+        # naming both options against one of them shares that one
+        ("Can I enable or disable caching?", "How do I disable caching?", False),
+        ("How do I sign in?", "How do I log out?", False),  # only the words listed count
+    ],
+)
+def test_contrasted_needs_different_options_of_one_group_on_both_sides(a, b, contrasted):
+    from ethos.cache.semantic.lexicon import contrasted as is_contrasted
+
+    assert is_contrasted(a, b) is contrasted
+    assert is_contrasted(b, a) is contrasted

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .lexicon import content_words
+from .lexicon import content_words, is_question
 from .verify import DEFAULT_FLOOR, Verifier
 
 #: the grid: thresholds from 0.50 to 0.99 by 0.01 (threshold_same never above threshold)
@@ -167,18 +167,25 @@ def pair_probabilities(pairs: Sequence[Pair], embed: Callable[[list[str]], np.nd
                        progress: Callable[[str], None] | None = None, batch: int = 64
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per pair: the cosine, whether the pair model reads it (cosine >= ``floor`` and the hard
-    checks passed), and its probability (0 for pairs it does not read)."""
+    checks passed), and its probability (0 for pairs it does not read). A pair whose asked text
+    is not a question is judged by the cosine rules, as the verifier does
+    (:meth:`.Verifier.reads_with_model`): it counts as read with probability 1 when they
+    accept it, so that it is served at every p*, and as not read when they refuse it."""
     texts = sorted({t for p in pairs for t in (p.stored, p.asked)})
     if progress:
         progress(f"embedding {len(texts)} questions")
     vecs = np.asarray(embed(texts), dtype=np.float32)
     row = {t: i for i, t in enumerate(texts)}
     cos = np.array([float(vecs[row[p.stored]] @ vecs[row[p.asked]]) for p in pairs])
-    hard_checks = Verifier(names)
-    read = (cos >= floor) & np.array([hard_checks.hard_check(p.asked, p.stored).ok
-                                      for p in pairs], dtype=bool)
-    prob = np.zeros(len(pairs))
-    idx = np.flatnonzero(read)
+    rules = Verifier(names)
+    asks = np.array([is_question(p.asked) for p in pairs], dtype=bool)
+    read = (cos >= floor) & np.array([rules.hard_check(p.asked, p.stored).ok for p in pairs],
+                                     dtype=bool)
+    by_rules = np.array([not q and rules.check(p.asked, p.stored, float(c)).ok
+                         for p, q, c in zip(pairs, asks, cos, strict=True)], dtype=bool)
+    read = (read & asks) | by_rules
+    prob = np.where(by_rules, 1.0, 0.0)
+    idx = np.flatnonzero(read & asks)
     if progress:
         progress(f"pair model on {len(idx)} pairs (cosine >= {floor:g}, hard checks passed)")
     for i in range(0, len(idx), batch):

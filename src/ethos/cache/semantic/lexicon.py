@@ -57,6 +57,67 @@ CONCEPTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
+#: Words that name one of several exclusive options: two questions that each name a different
+#: option of one group ask different things ("import from HubSpot" / "export to HubSpot",
+#: "monthly" / "annual price", "on Saturdays" / "on Mondays"), however close their wording.
+#: Each group lists its options; words separated by "=" are one option said differently.
+#: Kept to options no one uses for each other; plurals are folded ("saturdays").
+CONTRAST_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("import", "export"),
+    ("upload", "download"),
+    ("buy=purchase", "sell"),
+    ("upgrade", "downgrade"),
+    ("enable", "disable"),
+    ("encrypt", "decrypt"),
+    ("inbound=incoming", "outbound=outgoing"),
+    ("input", "output"),
+    ("login=signin", "logout=signout"),
+    ("before", "after"),
+    ("minimum", "maximum"),
+    ("lowest", "highest"),
+    ("cheapest", "priciest"),
+    ("fastest", "slowest"),
+    ("oldest", "newest"),
+    ("public", "private"),
+    ("internal", "external"),
+    ("online", "offline"),
+    ("male=man=men", "female=woman=women"),
+    ("customer=client", "staff=employee"),
+    ("hourly", "daily", "weekly", "fortnightly", "monthly", "quarterly",
+     "annual=annually=yearly"),
+    ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+     "weekday", "weekend"),
+    ("january", "february", "march", "april", "june", "july", "august", "september",
+     "october", "november", "december"),
+)
+_CONTRAST: dict[str, tuple[int, int]] = {
+    word: (g, o)
+    for g, options in enumerate(CONTRAST_GROUPS)
+    for o, option in enumerate(options)
+    for word in option.split("=")
+}
+
+
+def _options(text: str) -> dict[int, frozenset[int]]:
+    found: dict[int, set[int]] = {}
+    for w in normalise(text).split():
+        hit = _CONTRAST.get(w)
+        if hit is None and w.endswith("s"):
+            hit = _CONTRAST.get(w[:-1])
+        if hit is not None:
+            found.setdefault(hit[0], set()).add(hit[1])
+    return {g: frozenset(o) for g, o in found.items()}
+
+
+def contrasted(a: str, b: str) -> bool:
+    """True when both texts name options of one :data:`CONTRAST_GROUPS` group, and none in
+    common. A text naming no option of the group is not contrasted ("What does Starter
+    cost?" / "What does Starter cost monthly?" is left to the other checks), nor is one
+    naming both ("enable or disable caching" / "disable caching")."""
+    oa, ob = _options(a), _options(b)
+    return any(not oa[g] & ob[g] for g in oa.keys() & ob.keys())
+
+
 
 def _stemmer():
     from ethos.text import stemmer
@@ -86,6 +147,20 @@ def asks_for(text: str) -> str | None:
     w = m.group(1)
     return "who" if w in ("whom", "whose") else w
 
+
+#: how a question opens when it carries no question mark: an interrogative, or an auxiliary
+#: verb put first ("can I ...", "is there ...", "doesnt it ...")
+_QUESTION_RE = re.compile(
+    r"^(?:what|whats|how|hows|why|when|where|wheres|who|whos|whom|whose|which|can|could|do"
+    r"|does|did|is|are|was|were|will|would|should|shall|may|might|must|have|has|had|am|any"
+    r"|anyone|anybody|isnt|arent|wasnt|dont|doesnt|didnt|cant|wont|wouldnt|shouldnt"
+    r"|couldnt|havent|hasnt)\b")
+
+
+def is_question(text: str) -> bool:
+    """True when the text asks something: it holds a question mark, or it opens the way a
+    question does. Statements and instructions ("Write a tagline for ...") are not."""
+    return "?" in text or bool(_QUESTION_RE.match(normalise(text)))
 
 def numbers(text: str) -> frozenset[str]:
     """The numbers (digits or number words) and currency/percent units a question names."""
@@ -166,6 +241,6 @@ def overlap(a: str, b: str) -> float:
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
-__all__ = ["asks_for", "CONCEPTS", "CURRENCIES", "NEGATIONS", "NUMBER_RE", "NUMBER_WORDS", "STOPWORDS",
-           "content_words", "jaccard", "names_in", "negated", "numbers", "overlap",
+__all__ = ["asks_for", "CONCEPTS", "CONTRAST_GROUPS", "contrasted", "CURRENCIES", "NEGATIONS", "NUMBER_RE", "NUMBER_WORDS", "STOPWORDS",
+           "content_words", "is_question", "jaccard", "names_in", "negated", "numbers", "overlap",
            "rephrased", "same_subject", "stem"]
