@@ -43,7 +43,7 @@ from ethos.cache.semantic import (
     rephrased,
 )
 from ethos.cache.semantic.calibrate import Pair, pair_probabilities
-from ethos.cache.semantic.lexicon import asks_for
+from ethos.cache.semantic.lexicon import asks_for, contrasted
 from ethos.cache.semantic.verify import NEGATION_OVERLAP
 
 CURVE = [0.75, 0.78, 0.80, 0.82, 0.84, 0.86, 0.88, 0.90, 0.92, 0.94, 0.96]
@@ -94,7 +94,8 @@ def main() -> int:
     same = np.array([rephrased(x, y) for x, y in zip(a, b)])
     qa, qb = [asks_for(x) for x in a], [asks_for(y) for y in b]
     asks_eq = np.array([x is None or y is None or x == y for x, y in zip(qa, qb)])
-    rules = num_eq & names_eq & asks_eq & neg_eq
+    options_ok = np.array([not contrasted(x, y) for x, y in zip(a, b)])
+    rules = num_eq & names_eq & asks_eq & options_ok & neg_eq
 
     def verified(t: float, ts: float) -> np.ndarray:
         ts = min(ts, t)
@@ -118,6 +119,7 @@ def main() -> int:
         "numbers": int((~num_eq & (sim >= verifier.threshold_same)).sum()),
         "names": int((~names_eq & (sim >= verifier.threshold_same)).sum()),
         "asks": int((~asks_eq & (sim >= verifier.threshold_same)).sum()),
+        "contrast": int((~options_ok & (sim >= verifier.threshold_same)).sum()),
         "negation": int((~neg_eq & (sim >= verifier.threshold_same)).sum()),
         "entity": int((rules & ~same & (sim >= verifier.threshold_same)
                        & (sim < verifier.threshold)).sum()),

@@ -154,6 +154,8 @@ def test_asks_for_names_the_specific_thing_asked_or_none():
         ("How many countries do your customers come from?",
          "How many countries do your staff work from?", True),
         ("Is support open on Saturdays?", "Is support open on a Saturday?", False),
+        ("Can I add users mid-month?", "Can I remove users mid-month?", True),
+        ("How do I remove a user?", "How can I delete a user?", False),  # one option
         # one option said two ways is the same option
         ("Is there a discount for paying yearly?", "Do I save anything with annual billing?",
          False),

@@ -66,6 +66,7 @@ CONTRAST_GROUPS: tuple[tuple[str, ...], ...] = (
     ("import", "export"),
     ("upload", "download"),
     ("buy=purchase", "sell"),
+    ("add", "remove=delete"),
     ("upgrade", "downgrade"),
     ("enable", "disable"),
     ("encrypt", "decrypt"),
