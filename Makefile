@@ -54,7 +54,7 @@ bench: $(STAMP) image
 
 ## Train the semantic tier's pair model (a cross-encoder from the packaged MiniLM weights) and
 ## write it as int8 ONNX with its card to src/ethos/cache/semantic/models/ (bench/train_verifier.py;
-## one epoch over 40k QQP pairs: about 30 min on two fast cores, hours on a slow machine).
+## one epoch over the 64,894 QQP train pairs: about 42 min on two fast cores, hours on a slow machine).
 verifier: $(STAMP)
 	$(BIN)/python bench/train_verifier.py
 

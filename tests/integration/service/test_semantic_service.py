@@ -59,7 +59,9 @@ def test_the_semantic_settings_reach_the_tier_and_its_gauges(make_service):
     assert tier.max_rows == 7
     assert (tier.verifiers["marketing"].threshold, tier.verifiers["marketing"].threshold_same) == (0.95, 0.8)
     assert (tier.verifiers["marketing"].p_min, tier.verifiers["support"].p_min) == (0.9, 0.7)
-    assert tier.verifier.p_min == tier.pair_model.threshold == 0.8  # the card's, elsewhere
+    from ethos.cache.semantic.pair_model import default_threshold
+
+    assert tier.verifier.p_min == tier.pair_model.threshold == default_threshold()  # the card's
     assert tier.verifiers["support"].pair_model is tier.pair_model  # one model, loaded once
     with httpx.Client(base_url=url, timeout=30) as c:
         text = c.get("/metrics").text
