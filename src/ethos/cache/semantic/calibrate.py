@@ -179,13 +179,14 @@ def pair_probabilities(pairs: Sequence[Pair], embed: Callable[[list[str]], np.nd
     cos = np.array([float(vecs[row[p.stored]] @ vecs[row[p.asked]]) for p in pairs])
     rules = Verifier(names)
     asks = np.array([is_question(p.asked) for p in pairs], dtype=bool)
-    read = (cos >= floor) & np.array([rules.hard_check(p.asked, p.stored).ok for p in pairs],
-                                     dtype=bool)
+    to_model = asks & (cos >= floor) & np.array(
+        [q and rules.hard_check(p.asked, p.stored).ok for p, q in zip(pairs, asks, strict=True)],
+        dtype=bool)
     by_rules = np.array([not q and rules.check(p.asked, p.stored, float(c)).ok
                          for p, q, c in zip(pairs, asks, cos, strict=True)], dtype=bool)
-    read = (read & asks) | by_rules
+    read = to_model | by_rules
     prob = np.where(by_rules, 1.0, 0.0)
-    idx = np.flatnonzero(read & asks)
+    idx = np.flatnonzero(to_model)
     if progress:
         progress(f"pair model on {len(idx)} pairs (cosine >= {floor:g}, hard checks passed)")
     for i in range(0, len(idx), batch):

@@ -119,7 +119,6 @@ def contrasted(a: str, b: str) -> bool:
     return any(not oa[g] & ob[g] for g in oa.keys() & ob.keys())
 
 
-
 def _stemmer():
     from ethos.text import stemmer
 
@@ -162,6 +161,7 @@ def is_question(text: str) -> bool:
     """True when the text asks something: it holds a question mark, or it opens the way a
     question does. Statements and instructions ("Write a tagline for ...") are not."""
     return "?" in text or bool(_QUESTION_RE.match(normalise(text)))
+
 
 def numbers(text: str) -> frozenset[str]:
     """The numbers (digits or number words) and currency/percent units a question names."""
@@ -242,6 +242,6 @@ def overlap(a: str, b: str) -> float:
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
-__all__ = ["asks_for", "CONCEPTS", "CONTRAST_GROUPS", "contrasted", "CURRENCIES", "NEGATIONS", "NUMBER_RE", "NUMBER_WORDS", "STOPWORDS",
-           "content_words", "is_question", "jaccard", "names_in", "negated", "numbers", "overlap",
+__all__ = ["asks_for", "CONCEPTS", "CONTRAST_GROUPS", "contrasted", "CURRENCIES", "NEGATIONS",
+           "NUMBER_RE", "NUMBER_WORDS", "STOPWORDS", "content_words", "is_question", "jaccard", "names_in", "negated", "numbers", "overlap",
            "rephrased", "same_subject", "stem"]
