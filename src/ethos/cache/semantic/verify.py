@@ -176,6 +176,9 @@ class Verifier:
             served, refused = self._choose_by_model(
                 question, [Neighbour(candidate, candidate, similarity)])
             return Verdict(True, "ok") if served is not None else Verdict(False, refused[-1])
+        return self._check_by_rules(question, candidate, similarity)
+
+    def _check_by_rules(self, question: str, candidate: str, similarity: float) -> Verdict:
         if similarity < self.threshold_same:
             return Verdict(False, "threshold")
         hard = self.hard_check(question, candidate)
@@ -199,7 +202,8 @@ class Verifier:
         passed: list[tuple[float, Neighbour]] = []
         cq = content_words(question)
         for n in sorted(neighbours, key=lambda n: -n.similarity):
-            verdict = self.check(question, n.question, n.similarity)
+            # the question was routed once above: the rules, not check()'s routing again
+            verdict = self._check_by_rules(question, n.question, n.similarity)
             if verdict.ok:
                 score = n.similarity + self.rerank_weight * jaccard(
                     cq, content_words(n.question))
