@@ -92,6 +92,30 @@ def test_a_later_start_does_not_import_torch(onnx_model: MiniLMEmbedder, cache_d
     assert out.stdout.strip() == "False"
 
 
+def test_not_even_the_first_start_imports_torch(tmp_path: Path) -> None:
+    # a fresh cache: the export runs in a child process, this one loads the file it wrote
+    code = (
+        "import sys\n"
+        "from ethos.cache.semantic import MiniLMEmbedder\n"
+        f"m = MiniLMEmbedder(cache_dir={str(tmp_path)!r}); m.load()\n"
+        "assert m.backend == 'onnx', m.fallback_reason\n"
+        "print('torch' in sys.modules, m.embed(['pricing for teams']).shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=600, env=os.environ.copy())
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False (1, 384)"
+    assert [p.suffix for p in tmp_path.iterdir()] == [".onnx"]  # no temporary file left
+
+
+def test_a_failed_export_is_one_line_from_the_child(tmp_path: Path) -> None:
+    from ethos.cache.semantic.onnx_export import ExportError, export_in_subprocess
+
+    with pytest.raises(ExportError, match=r"^export failed: \w+Error: .*no-such-model"):
+        export_in_subprocess(tmp_path / "no-such-model", tmp_path / "out.onnx")
+    assert not (tmp_path / "out.onnx").exists()
+
+
 def test_auto_falls_back_to_torch_when_the_export_fails(tmp_path: Path) -> None:
     # A cache directory that is a file: the export cannot be written there.
     blocker = tmp_path / "not-a-dir"

@@ -104,8 +104,8 @@ class MiniLMEmbedder:
 
     * ``onnx`` (the default when onnxruntime is installed): the model exported once from
       the package's weights (:mod:`.onnx_export`) and run by ONNX Runtime, with the
-      ``tokenizers`` tokenizer. About three times faster for one question, and later
-      starts do not import torch.
+      ``tokenizers`` tokenizer. About three times faster for one question, and the service
+      never imports torch (the export runs in a child process).
     * ``torch``: sentence-transformers, used when the export or ONNX Runtime fails.
 
     Construction is cheap; :meth:`load` does the heavy work (a few seconds) and is called
@@ -168,7 +168,7 @@ class MiniLMEmbedder:
 
         from tokenizers import Tokenizer
 
-        from .onnx_export import default_cache_dir, export, exported_file, onnx_file_for
+        from .onnx_export import default_cache_dir, export_in_subprocess, exported_file, onnx_file_for
 
         model_dir = Path(path)
         given = exported_file() if self.cache_dir is None else None
@@ -179,8 +179,8 @@ class MiniLMEmbedder:
         else:
             cache = Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
             onnx_file = onnx_file_for(model_dir, cache)
-            if not onnx_file.exists():
-                export(model_dir, onnx_file)
+            if not onnx_file.exists():  # once per model version, in a child process
+                export_in_subprocess(model_dir, onnx_file)
         self._session = onnx_session(onnx_file)
         tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         tokenizer.enable_truncation(max_length=self.MAX_TOKENS)

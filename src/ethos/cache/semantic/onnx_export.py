@@ -4,7 +4,9 @@ ONNX Runtime answers one short question about three times faster than torch on t
 (measured: 3.1 ms against 8.7 ms) with the same vectors (largest difference 1e-7), so the
 semantic tier runs the model there. The ONNX file is built here from ``model.safetensors``
 (never downloaded), once per model version, into a cache directory; later starts load it
-without importing torch at all.
+without importing torch at all. The first start does not import it either: it runs
+:func:`export` in a child process (:func:`export_in_subprocess`), so the service never keeps
+torch's few hundred megabytes resident.
 
 The exported graph includes mean pooling and L2 normalisation, exactly as
 sentence-transformers computes them for this model (``1_Pooling/config.json``: mean over
@@ -14,6 +16,8 @@ real tokens), so its one output is the sentence vector.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import warnings
 from importlib import metadata
@@ -103,6 +107,29 @@ def export(model_dir: Path, target: Path) -> Path:
     return target
 
 
+#: how long the child process may take to export (about 20 s on two cores)
+EXPORT_TIMEOUT_S = 600.0
+
+
+class ExportError(RuntimeError):
+    """The export in the child process failed; the message is its last line of error output."""
+
+
+def export_in_subprocess(model_dir: Path, target: Path, *, timeout: float = EXPORT_TIMEOUT_S) -> Path:
+    """:func:`export` in a child Python process (``python -m ethos.cache.semantic.onnx_export``),
+    so this process never imports torch: the export needs it, running the file does not."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "ethos.cache.semantic.onnx_export", str(model_dir), str(target)],
+            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise ExportError(f"exporting the embedding model took longer than {timeout:g} s") from e
+    if done.returncode != 0 or not target.is_file():
+        lines = [ln for ln in (done.stderr or "").splitlines() if ln.strip()]
+        raise ExportError(lines[-1] if lines else f"the export exited with code {done.returncode}")
+    return target
+
+
 def store_weights_as_fp16(source: Path, target: Path, min_elements: int = 1024) -> int:
     """Write ``source`` to ``target`` with its float32 weight tensors stored as float16, each
     followed by a Cast back to float32; returns how many tensors were halved.
@@ -147,5 +174,24 @@ def store_weights_as_fp16(source: Path, target: Path, min_elements: int = 1024) 
     return len(casts)
 
 
-__all__ = ["EXPORT_VERSION", "default_cache_dir", "export", "exported_file", "onnx_file_for",
-           "store_weights_as_fp16"]
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ethos.cache.semantic.onnx_export MODEL_DIR TARGET``: what
+    :func:`export_in_subprocess` runs. Errors are one line on stderr, exit code 1."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m ethos.cache.semantic.onnx_export MODEL_DIR TARGET", file=sys.stderr)
+        return 2
+    try:
+        export(Path(args[0]), Path(args[1]))
+    except Exception as e:  # noqa: BLE001 - reported to the parent as one line
+        print(f"export failed: {type(e).__name__}: {e}".replace("\n", " "), file=sys.stderr)
+        return 1
+    return 0
+
+
+__all__ = ["EXPORT_TIMEOUT_S", "EXPORT_VERSION", "ExportError", "default_cache_dir", "export",
+           "export_in_subprocess", "exported_file", "main", "onnx_file_for", "store_weights_as_fp16"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
