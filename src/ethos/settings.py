@@ -118,6 +118,18 @@ class Settings(BaseSettings):
         " list prices (see ethos.cache.stores.pricing for the date they were read).",
     )
 
+    # --- capacity: load shedding (ethos.service.capacity) -------------------
+    max_concurrent: int = Field(
+        16, ge=0, description="Requests past the exact tier (semantic lookup, answerer) at once;"
+        " 0 turns the limit off.",
+    )
+    max_queued: int = Field(
+        64, ge=0, description="Requests waiting for one of those slots; more get 503 at once.",
+    )
+    queue_timeout_s: float = Field(
+        5.0, gt=0, description="Longest wait for a slot, seconds; then 503 with Retry-After.",
+    )
+
     # --- the answerer -------------------------------------------------------
     llm_base_url: str = Field(
         "", description="OpenAI-compatible base URL (…/v1); empty: the embedded KB answerer."

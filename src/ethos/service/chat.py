@@ -17,6 +17,7 @@ from ..agent.base import Answer, AnswererError
 from ..agent.kb_answerer import chunk_text
 from ..cache import Exchange, Lookup
 from ..pii import log_safe as redact
+from .capacity import Overloaded
 from .errors import error_response
 from .schemas import ChatRequest, ChatResponse
 from .sessions import session_hash
@@ -26,6 +27,8 @@ log = logging.getLogger("ethos.chat")
 
 CHAT_PATH = "/api/ai/marketing-chat"
 LOGGED_MESSAGE_CHARS = 300
+#: what a shed request is told to wait before trying again, seconds
+RETRY_AFTER_S = "1"
 X_CACHE = {"hit": "HIT", "semantic_hit": "SEMANTIC-HIT", "miss": "MISS", "bypass": "BYPASS"}
 
 
@@ -54,14 +57,19 @@ def _body(reply: str, lk: Lookup, revision: str, sources: list[str], grounded: b
     return out
 
 
-async def _lookup(st, req: ChatRequest, session_dependent: bool) -> Lookup:
+async def _lookup_exact(st, req: ChatRequest, session_dependent: bool) -> Lookup:
+    """The exact tier alone (cheap: no slot needed); :func:`_lookup_rest` finishes it."""
     cache = st.cache
     ns = req.cache.namespace
     no_cache = req.cache.no_cache or session_dependent
     if cache.store.remote:
-        lk = await run_in_threadpool(cache.lookup_exact, req.message, ns, no_cache=no_cache)
-    else:
-        lk = cache.lookup_exact(req.message, ns, no_cache=no_cache)
+        return await run_in_threadpool(cache.lookup_exact, req.message, ns, no_cache=no_cache)
+    return cache.lookup_exact(req.message, ns, no_cache=no_cache)
+
+
+async def _lookup_rest(st, lk: Lookup, session_dependent: bool) -> Lookup:
+    """The semantic tier for an exact miss, then the lookup is counted."""
+    cache = st.cache
     if lk.result == "miss" and cache.semantic_ready():
         lk = await run_in_threadpool(
             cache.lookup_semantic, lk, session_dependent=session_dependent
@@ -69,6 +77,26 @@ async def _lookup(st, req: ChatRequest, session_dependent: bool) -> Lookup:
     if session_dependent and lk.result == "bypass":
         lk.reason = "the question depends on earlier turns of the conversation"
     return cache.finish(lk)
+
+
+def _overloaded(st, e: Overloaded) -> JSONResponse:
+    st.metrics.shed.labels(st.revision, e.reason).inc()
+    log.warning("request shed", extra={"reason": e.reason})
+    return error_response(503, "overloaded", e.detail,
+                          headers={"Retry-After": RETRY_AFTER_S, "X-Revision": st.revision})
+
+
+async def _admitted(st, request: Request) -> JSONResponse | None:
+    """Take a slot of the slow path (:mod:`.capacity`); the 503 to give instead, if none.
+    A request whose client left while it waited is dropped here, before any work."""
+    try:
+        await st.capacity.acquire()
+    except Overloaded as e:
+        return _overloaded(st, e)
+    if await request.is_disconnected():
+        st.capacity.release()
+        return _overloaded(st, Overloaded("client_gone", "the client closed the connection"))
+    return None
 
 
 def _exchange(req: ChatRequest, ans: Answer, answerer_id: str, session_dependent: bool) -> Exchange:
@@ -136,7 +164,23 @@ async def marketing_chat(request: Request):
     rstate = request.scope.setdefault("state", {})
     rstate["session_hash"] = session_hash(req.session_id)
     session_dependent = st.depends_on_history(req.session_id, req.message)
-    lk = await _lookup(st, req, session_dependent)
+    lk = await _lookup_exact(st, req, session_dependent)
+    if lk.entry is not None:  # an exact hit takes no slot
+        return await _respond(st, request, req, st.cache.finish(lk), session_dependent)
+    refused = await _admitted(st, request)
+    if refused is not None:
+        return refused
+    # The slot covers the work: the semantic lookup and the answer (for a stream, up to its
+    # first piece; the rest is the provider's pace, not this revision's CPU).
+    try:
+        lk = await _lookup_rest(st, lk, session_dependent)
+        return await _respond(st, request, req, lk, session_dependent)
+    finally:
+        st.capacity.release()
+
+
+async def _respond(st, request: Request, req: ChatRequest, lk: Lookup, session_dependent: bool):
+    rstate = request.scope.setdefault("state", {})
     rstate["cache"] = lk.result
     st.sessions.record(req.session_id, lk.normalised)
     want_stream = req.stream or "text/event-stream" in request.headers.get("accept", "")

@@ -100,6 +100,18 @@ class ServiceMetrics:
             "ethos_answerer_errors", "Answerer failures by HTTP status given.",
             ["revision", "status"], registry=r,
         )
+        self.shed = Counter(
+            "ethos_requests_shed", "Chat requests refused 503 for want of capacity, by reason:"
+            " queue_full, queue_timeout, client_gone (ethos.service.capacity).",
+            ["revision", "reason"], registry=r,
+        )
+        self.capacity_active = Gauge(
+            "ethos_capacity_active", "Chat requests holding a slot of the slow path.",
+            ["revision"], registry=r,
+        )
+        self.capacity_queued = Gauge(
+            "ethos_capacity_queued", "Chat requests waiting for a slot.", ["revision"], registry=r,
+        )
         self.faults_on = Gauge(
             "ethos_faults_enabled", "1 when fault injection is switched on.", ["revision"],
             registry=r,

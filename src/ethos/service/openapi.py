@@ -127,6 +127,8 @@ ERRORS: dict[str, dict[int, str]] = {
         400: "The body is not a JSON object.",
         422: "A field is missing, of the wrong type or out of range.",
         502: "The LLM provider failed.",
+        503: "Overloaded: no capacity for this request now (error \"overloaded\"); try again after"
+             " Retry-After seconds.",
         504: "The LLM provider timed out.",
     },
     "/api/admin/cache/invalidate": {400: "key_pattern is not a valid pattern."},

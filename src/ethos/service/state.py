@@ -19,6 +19,7 @@ from ..cache.purge import PeriodicPurge, PurgeSchedule
 from ..cache.scan.leaks import PII_LEAKS_META, PII_SCAN_OK_META
 from ..cache.scan.periodic import PeriodicLeakScan, ScanSchedule
 from ..settings import Settings
+from .capacity import Capacity, CapacitySettings
 from .faults import FaultSwitch
 from .metrics import ServiceMetrics
 from .sessions import SessionHistory
@@ -74,6 +75,8 @@ class AppState:
     sessions: SessionHistory = field(default_factory=SessionHistory)
     #: the faults in force (ETHOS_FAULTS at start; switched by /api/admin/faults)
     faults: FaultSwitch = field(default_factory=FaultSwitch)
+    #: slots of the slow path of a chat request (ETHOS_MAX_CONCURRENT and friends)
+    capacity: Capacity = field(default_factory=Capacity)
     tasks: list[asyncio.Task] = field(default_factory=list)
     #: at stop, wait for a model still loading (in-process use); `ethos serve` exits at once
     wait_for_model: bool = True
@@ -167,7 +170,11 @@ class AppState:
         )
         if isinstance(store, UnavailableStore):
             cache.mark_unavailable(store.reason, store.kind)
-        return cls(settings, metrics, kb, answerer, cache)
+        capacity = Capacity(CapacitySettings(
+            settings.max_concurrent, settings.max_queued, settings.queue_timeout_s))
+        metrics.capacity_active.labels(settings.revision).set_function(lambda: capacity.active)
+        metrics.capacity_queued.labels(settings.revision).set_function(lambda: capacity.queued)
+        return cls(settings, metrics, kb, answerer, cache, capacity=capacity)
 
     def depends_on_history(self, session_id: str | None, message: str) -> bool:
         """A follow-up ("and the other one?") in a conversation that has earlier turns."""
