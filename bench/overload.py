@@ -289,13 +289,6 @@ def main() -> int:
                     for line in httpx.get(f"{rev.url}/metrics", timeout=30).text.splitlines()
                     if line.startswith("ethos_requests_shed_total{")}
             print(f"  shed by the revision: {shed or 'none'}", flush=True)
-            if os.environ.get("OVERLOAD_TRACE"):
-                per = defaultdict(lambda: [0, 0])
-                t0 = min(r.sent_at for r in surge.results)
-                for r in surge.results + after.results:
-                    per[int(r.sent_at - t0)][0] += r.status == 200
-                    per[int(r.sent_at - t0)][1] += 1
-                print("  ok/sent by second:", " ".join(f"{k}:{v[0]}/{v[1]}" for k, v in sorted(per.items())))
             rows.append((name, measured, surge.summary(), after.summary(), rec))
         finally:
             rev.stop()

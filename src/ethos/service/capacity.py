@@ -63,7 +63,7 @@ class Capacity:
 
     @property
     def queued(self) -> int:
-        return sum(1 for f in self._waiters if not f.done())
+        return len(self._waiters)
 
     async def acquire(self) -> None:
         """Take a slot, waiting in the queue if need be; raises :class:`Overloaded`."""
@@ -98,12 +98,11 @@ class Capacity:
 
     def release(self) -> None:
         """Give the slot back: to the first request still waiting, else to the pool."""
-        while self._waiters:
-            slot = self._waiters.popleft()
-            if not slot.done():
-                slot.set_result(None)  # the slot changes hands: ``active`` stays
-                return
-        self.active -= 1
+        # every future in the queue is pending: one that gives up leaves it (``acquire``)
+        if self._waiters:
+            self._waiters.popleft().set_result(None)  # the slot changes hands: ``active`` stays
+        else:
+            self.active -= 1
 
 
 __all__ = ["SHED_REASONS", "Capacity", "CapacitySettings", "Overloaded"]

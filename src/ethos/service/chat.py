@@ -86,7 +86,7 @@ def _overloaded(st, e: Overloaded) -> JSONResponse:
                           headers={"Retry-After": RETRY_AFTER_S, "X-Revision": st.revision})
 
 
-async def _admitted(st, request: Request) -> JSONResponse | None:
+async def _take_slot(st, request: Request) -> JSONResponse | None:
     """Take a slot of the slow path (:mod:`.capacity`); the 503 to give instead, if none.
     A request whose client left while it waited is dropped here, before any work."""
     try:
@@ -167,7 +167,7 @@ async def marketing_chat(request: Request):
     lk = await _lookup_exact(st, req, session_dependent)
     if lk.entry is not None:  # an exact hit takes no slot
         return await _respond(st, request, req, st.cache.finish(lk), session_dependent)
-    refused = await _admitted(st, request)
+    refused = await _take_slot(st, request)
     if refused is not None:
         return refused
     # The slot covers the work: the semantic lookup and the answer (for a stream, up to its
