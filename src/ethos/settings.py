@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     semantic_enabled: bool = Field(
         True, description="Answer paraphrases from the cache (loads all-MiniLM-L6-v2 offline)."
     )
+    onnx_threads: int = Field(
+        0, ge=0, description="Threads one embedding or pair-model call may use; 0: one per core"
+        " (ONNX Runtime's choice). 1 suits several revisions sharing a machine's cores.",
+    )
     semantic_thresholds: str = Field(
         "", description="Per-namespace cosine thresholds of the semantic verifier, from"
         " `ethos cache calibrate`: namespace=threshold/threshold_same,... (others keep the"

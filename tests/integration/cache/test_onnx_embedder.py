@@ -163,3 +163,24 @@ def test_weights_stored_as_fp16_halve_the_file_and_keep_the_vectors(
     optimized = onnx.load(str(tmp_path / "optimized.onnx"))
     assert not [n for n in optimized.graph.node if n.op_type == "Cast" and n.name.endswith("__cast")]
     assert all(t.data_type != onnx.TensorProto.FLOAT16 for t in optimized.graph.initializer)
+
+
+@pytest.mark.parametrize(("value", "threads"), [("", 0), ("0", 0), ("1", 1), (" 3 ", 3)])
+def test_onnx_threads_setting(value: str, threads: int, monkeypatch: pytest.MonkeyPatch,
+                              onnx_model: MiniLMEmbedder, cache_dir: Path) -> None:
+    from ethos.cache.semantic.embedders import onnx_session, onnx_threads
+
+    monkeypatch.setenv("ETHOS_ONNX_THREADS", value)
+    assert onnx_threads() == threads
+    session = onnx_session(next(cache_dir.iterdir()))
+    got = session.get_session_options().intra_op_num_threads
+    assert got == threads  # 0: ONNX Runtime chooses, one per core
+
+
+@pytest.mark.parametrize("value", ["two", "-1", "1.5"])
+def test_a_bad_onnx_threads_setting_is_named(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ethos.cache.semantic.embedders import onnx_threads
+
+    monkeypatch.setenv("ETHOS_ONNX_THREADS", value)
+    with pytest.raises(ValueError, match="ETHOS_ONNX_THREADS must be"):
+        onnx_threads()

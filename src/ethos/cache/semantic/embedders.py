@@ -78,14 +78,32 @@ class HashingEmbedder:
         return l2_normalise(out)
 
 
+def onnx_threads() -> int:
+    """``ETHOS_ONNX_THREADS``: threads one model call may use (0 or unset: ONNX Runtime's own
+    choice, one per core). Several revisions sharing a machine's cores do better with 1: each
+    call then computes on one core instead of spinning up a thread on every core."""
+    raw = os.environ.get("ETHOS_ONNX_THREADS", "").strip()
+    try:
+        n = int(raw or 0)
+    except ValueError:
+        raise ValueError(f"ETHOS_ONNX_THREADS must be a whole number, not {raw!r}") from None
+    if n < 0:
+        raise ValueError(f"ETHOS_ONNX_THREADS must be 0 or more, not {n}")
+    return n
+
+
 def onnx_session(path: str | os.PathLike[str]) -> Any:
     """An ONNX Runtime session on the CPU, as every model of the semantic tier runs: full graph
-    optimisation, one inter-op thread (the graphs are sequential), errors-only logging."""
+    optimisation, one inter-op thread (the graphs are sequential), :func:`onnx_threads`
+    intra-op threads, errors-only logging."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.inter_op_num_threads = 1
+    threads = onnx_threads()
+    if threads:
+        options.intra_op_num_threads = threads
     options.log_severity_level = 3  # errors only
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

@@ -129,7 +129,8 @@ def plan_stack(
     ``ethos_argv`` is how to run the ``ethos`` command; ``revision_env`` holds, per revision in
     order, the variables it gets on top of the shared ones (``--blue-env``/``--green-env``).
     Every revision shares one SQLite cache under the state dir unless its env overrides
-    ``ETHOS_CACHE_URL``; each gets its own ``ETHOS_STATE_DIR`` below the stack's.
+    ``ETHOS_CACHE_URL``; each gets its own ``ETHOS_STATE_DIR`` below the stack's, and
+    ``ETHOS_ONNX_THREADS=1`` unless its env says otherwise.
     """
     state_dir = state_dir.resolve()
     logs = state_dir / "logs"
@@ -140,7 +141,10 @@ def plan_stack(
         port = base_port + i
         url = f"http://{host}:{port}"
         urls[name] = url
-        env = {"ETHOS_CACHE_URL": shared_cache, "ETHOS_STATE_DIR": str(state_dir / "revisions" / name)}
+        env = {"ETHOS_CACHE_URL": shared_cache, "ETHOS_STATE_DIR": str(state_dir / "revisions" / name),
+               # the revisions share this machine's cores: one thread per model call serves
+               # 1.58x the answers of one per core (bench/onnx_threads.py)
+               "ETHOS_ONNX_THREADS": "1"}
         env.update(extra)
         specs.append(ProcessSpec(
             name=name,

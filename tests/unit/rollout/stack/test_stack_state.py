@@ -63,7 +63,8 @@ def test_plan_stack(tmp_path: Path) -> None:
 
     specs = plan_stack(
         state_dir=tmp_path, base_port=9100, ethos_argv=["ethos"],
-        revision_env={"blue": {}, "green": parse_env_pairs(["ETHOS_CACHE_URL=sqlite:///other.db", "X=a=b"])},
+        revision_env={"blue": {}, "green": parse_env_pairs(["ETHOS_CACHE_URL=sqlite:///other.db", "X=a=b",
+                                                            "ETHOS_ONNX_THREADS=2"])},
         weights={"blue": 90, "green": 10},
     )
     by = {s.name: s for s in specs}
@@ -74,6 +75,8 @@ def test_plan_stack(tmp_path: Path) -> None:
     assert by["blue"].env["ETHOS_CACHE_URL"] == f"sqlite:///{tmp_path.resolve() / 'cache.sqlite3'}"
     assert by["green"].env["ETHOS_CACHE_URL"] == "sqlite:///other.db"  # per-revision override
     assert by["green"].env["X"] == "a=b"
+    # the revisions share the machine's cores: one model thread each, unless a revision says
+    assert by["blue"].env["ETHOS_ONNX_THREADS"] == "1" and by["green"].env["ETHOS_ONNX_THREADS"] == "2"
     assert "--revision" in by["router"].argv and "blue=http://127.0.0.1:9101" in by["router"].argv
     assert by["router"].argv[-2:] == ["--weights", "blue=90,green=10"]
     assert by["router"].health_url.endswith("/router/health")
