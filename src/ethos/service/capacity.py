@@ -37,7 +37,9 @@ class Overloaded(Exception):
 
 @dataclass(frozen=True, slots=True)
 class CapacitySettings:
-    max_concurrent: int = 16
+    #: the slot is held through an LLM call (the provider's pace): enough for an LLM answerer's
+    #: requests in flight, while the queue's bound is what sheds a surge
+    max_concurrent: int = 64
     max_queued: int = 64
     queue_timeout_s: float = 5.0
 
