@@ -170,8 +170,8 @@ async def marketing_chat(request: Request):
     refused = await _take_slot(st, request)
     if refused is not None:
         return refused
-    # The slot covers the work: the semantic lookup and the answer (for a stream, up to its
-    # first piece; the rest is the provider's pace, not this revision's CPU).
+    # The slot covers the work: the semantic lookup and the answer, an LLM call included (for
+    # a stream, up to its first piece; the rest arrives at the provider's pace).
     try:
         lk = await _lookup_rest(st, lk, session_dependent)
         return await _respond(st, request, req, lk, session_dependent)

@@ -134,13 +134,14 @@ class AppState:
         )
         semantic = None
         if settings.semantic_enabled and settings.cache_enabled:
-            from ..cache.semantic import SemanticTier
+            from ..cache.semantic import MiniLMEmbedder, SemanticTier
             from ..cache.semantic.pair_model import configured
 
-            pair_model = configured(settings.semantic_pair_model)
+            pair_model = configured(settings.semantic_pair_model, threads=settings.onnx_threads)
             if pair_model is None and settings.semantic_pair_model.strip().lower() != "off":
                 log.info("semantic tier: the package ships no pair model; the cosine rules decide")
-            semantic = SemanticTier(store, names=[*kb.plan_names(), *kb.product_names()],
+            semantic = SemanticTier(store, MiniLMEmbedder(threads=settings.onnx_threads),
+                                    names=[*kb.plan_names(), *kb.product_names()],
                                     index_dir=settings.resolved_semantic_index_dir(),
                                     max_rows=settings.semantic_max_rows,
                                     thresholds=settings.resolved_semantic_thresholds(),

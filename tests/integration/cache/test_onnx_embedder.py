@@ -184,3 +184,23 @@ def test_a_bad_onnx_threads_setting_is_named(value: str, monkeypatch: pytest.Mon
     monkeypatch.setenv("ETHOS_ONNX_THREADS", value)
     with pytest.raises(ValueError, match="ETHOS_ONNX_THREADS must be"):
         onnx_threads()
+
+
+def test_a_models_own_threads_win_over_the_environment(cache_dir: Path, onnx_model: MiniLMEmbedder,
+                                                       monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ethos.cache.semantic.pair_model import configured
+    from ethos.service.state import AppState
+    from ethos.settings import Settings
+
+    monkeypatch.setenv("ETHOS_ONNX_THREADS", "3")
+    m = MiniLMEmbedder(cache_dir=cache_dir, threads=1)
+    m.load()
+    assert m._session.get_session_options().intra_op_num_threads == 1
+    pair = configured("", threads=1)
+    assert pair is not None
+    pair.load()
+    assert pair._session.get_session_options().intra_op_num_threads == 1
+    # the service hands its setting (ETHOS_ONNX_THREADS, validated at start) to both models
+    st = AppState.build(Settings(state_dir=tmp_path, onnx_threads=2))
+    tier = st.cache.semantic
+    assert tier.embedder.threads == 2 and tier.verifier.pair_model.threads == 2

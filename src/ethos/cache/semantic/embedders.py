@@ -80,8 +80,9 @@ class HashingEmbedder:
 
 def onnx_threads() -> int:
     """``ETHOS_ONNX_THREADS``: threads one model call may use (0 or unset: ONNX Runtime's own
-    choice, one per core). Several revisions sharing a machine's cores do better with 1: each
-    call then computes on one core instead of spinning up a thread on every core."""
+    choice, one per core), for a model built without its own setting (the service passes its
+    settings' value). Several revisions sharing a machine's cores do better with 1: each call
+    then computes on one core instead of spinning up a thread on every core."""
     raw = os.environ.get("ETHOS_ONNX_THREADS", "").strip()
     try:
         n = int(raw or 0)
@@ -92,16 +93,16 @@ def onnx_threads() -> int:
     return n
 
 
-def onnx_session(path: str | os.PathLike[str]) -> Any:
+def onnx_session(path: str | os.PathLike[str], threads: int | None = None) -> Any:
     """An ONNX Runtime session on the CPU, as every model of the semantic tier runs: full graph
-    optimisation, one inter-op thread (the graphs are sequential), :func:`onnx_threads`
-    intra-op threads, errors-only logging."""
+    optimisation, one inter-op thread (the graphs are sequential), ``threads`` intra-op threads
+    (None: :func:`onnx_threads`; 0: one per core), errors-only logging."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.inter_op_num_threads = 1
-    threads = onnx_threads()
+    threads = onnx_threads() if threads is None else threads
     if threads:
         options.intra_op_num_threads = threads
     options.log_severity_level = 3  # errors only
@@ -137,7 +138,8 @@ class MiniLMEmbedder:
 
     def __init__(self, model_path: str | None = None, *, device: str = "cpu",
                  batch_size: int = 64, backend: str = "auto",
-                 cache_dir: str | os.PathLike[str] | None = None) -> None:
+                 cache_dir: str | os.PathLike[str] | None = None,
+                 threads: int | None = None) -> None:
         if backend not in ("auto", "onnx", "torch"):
             raise ValueError(f"backend must be auto, onnx or torch, not {backend!r}")
         self.model_path = model_path
@@ -145,6 +147,8 @@ class MiniLMEmbedder:
         self.batch_size = batch_size
         self.requested_backend = backend
         self.cache_dir = cache_dir
+        #: intra-op threads of the ONNX session (None: ``ETHOS_ONNX_THREADS``; 0: one per core)
+        self.threads = threads
         #: the backend in use once loaded (``onnx`` or ``torch``)
         self.backend: str | None = None
         #: why the ONNX backend was not used, when ``auto`` fell back to torch
@@ -199,7 +203,7 @@ class MiniLMEmbedder:
             onnx_file = onnx_file_for(model_dir, cache)
             if not onnx_file.exists():  # once per model version, in a child process
                 export_in_subprocess(model_dir, onnx_file)
-        self._session = onnx_session(onnx_file)
+        self._session = onnx_session(onnx_file, self.threads)
         tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         tokenizer.enable_truncation(max_length=self.MAX_TOKENS)
         tokenizer.no_padding()

@@ -54,14 +54,14 @@ def model_file(setting: str = "") -> Path | None:
     return Path(v).expanduser() if v else DEFAULT_FILE
 
 
-def configured(setting: str = "") -> PairModel | None:
+def configured(setting: str = "", *, threads: int | None = None) -> PairModel | None:
     """The pair model a setting (``ETHOS_SEMANTIC_PAIR_MODEL``) gives, not loaded yet and checked
     against its card's SHA-256 when it loads; None for ``off``, or when the setting is empty
     and the package ships no model (the cosine rules then decide)."""
     path = model_file(setting)
     if path is None or not path.is_file():
         return None
-    return PairModel(path, verify_checksum=True)
+    return PairModel(path, verify_checksum=True, threads=threads)
 
 
 def _tokenizer_file() -> Path:
@@ -78,8 +78,10 @@ class PairModel:
     """
 
     def __init__(self, path: Path | str | None = None, *, max_tokens: int | None = None,
-                 verify_checksum: bool = False) -> None:
+                 verify_checksum: bool = False, threads: int | None = None) -> None:
         self.path = Path(path) if path is not None else DEFAULT_FILE
+        #: intra-op threads of the ONNX session (None: ``ETHOS_ONNX_THREADS``; 0: one per core)
+        self.threads = threads
         self.max_tokens = int(max_tokens or card(self.path).get("max_tokens", 64))
         #: p*: the probability from which a pair is served, chosen when the model was trained
         #: (its card's ``threshold``; 0.5 without a card)
@@ -119,7 +121,7 @@ class PairModel:
             tokenizer = Tokenizer.from_file(str(tok_file))
             tokenizer.enable_truncation(max_length=self.max_tokens)
             tokenizer.enable_padding()
-            self._session = onnx_session(self.path)
+            self._session = onnx_session(self.path, self.threads)
             self._inputs = {i.name for i in self._session.get_inputs()}
             self._tokenizer = tokenizer
 
