@@ -17,19 +17,25 @@ from ethos.cache.semantic.calibrate import (
     format_pair_thresholds,
     parse_pair_thresholds,
 )
+from ethos.cache.semantic.lexicon import spelt_out
 from ethos.cache.stores.sqlite import SQLiteStore
 from ethos.settings import Settings
 
 PLANS = ["Free", "Starter", "Team", "Business", "Enterprise"]
 
 
+def as_read(text: str) -> str:
+    """A question as the verifier hands it to the model (abbreviations spelt out), normalised."""
+    return normalise(spelt_out(text))
+
+
 class ScriptedPairModel:
-    """Probabilities by (stored, asked), compared as the cache normalises questions; 0.0 for
-    pairs it was not told about. Records calls."""
+    """Probabilities by (stored, asked), compared as the verifier reads and the cache normalises
+    questions; 0.0 for pairs it was not told about. Records calls."""
 
     def __init__(self, probs: dict[tuple[str, str], float], *, loaded: bool = True,
                  threshold: float = 0.8) -> None:
-        self.probs = {(normalise(a), normalise(b)): p for (a, b), p in probs.items()}
+        self.probs = {(as_read(a), as_read(b)): p for (a, b), p in probs.items()}
         self._loaded = loaded
         self.threshold = threshold
         self.calls: list[list[tuple[str, str]]] = []
@@ -44,7 +50,7 @@ class ScriptedPairModel:
 
     def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         self.calls.append(list(pairs))
-        return np.array([self.probs.get((normalise(a), normalise(b)), 0.0) for a, b in pairs],
+        return np.array([self.probs.get((as_read(a), as_read(b)), 0.0) for a, b in pairs],
                         dtype=np.float32)
 
 
@@ -94,6 +100,18 @@ def test_statements_and_instructions_go_by_the_cosine_rules_even_with_the_model(
     assert served is not None and served.question == stored
     assert pm.calls == []
 
+def test_abbreviations_are_spelt_out_for_the_model_and_the_neighbour_comes_back_as_given():
+    pm = ScriptedPairModel({("Can I pay with American Express?", "Do you take Amex?"): 0.95})
+    v = Verifier(PLANS, pair_model=pm, p_min=0.9, floor=0.4)
+    given = n("Can I pay with American Express?", 0.69, key="k1")
+    best, refused = v.choose("Do you take Amex?", [given])
+    assert best is given and refused == []
+    assert pm.calls == [[("Can I pay with American Express?", "Do you take american express?")]]
+    # the hard checks read them spelt out too: "MS Teams" names the product "Microsoft Teams"
+    names = Verifier(["Microsoft Teams"])
+    assert names.hard_check("Is there an MS Teams integration?", "Do you work with Microsoft Teams?").ok
+
+
 def test_choose_reads_the_candidates_in_one_batch_and_serves_the_nearest_it_accepts():
     pm = ScriptedPairModel({("Do you support single sign-on?", ASKED): 0.93,
                             ("Can I log in with SSO?", ASKED): 0.97,
@@ -106,9 +124,10 @@ def test_choose_reads_the_candidates_in_one_batch_and_serves_the_nearest_it_acce
                                      n("What is the weather?", 0.1)])
     assert best is not None and best.question == "Do you support single sign-on?"
     # the nearest alone, then the next that passed the hard checks (names kept one out) in one
-    # batch, nearest first; with three to read, the rest are not looked at
+    # batch, nearest first; with three to read, the rest are not looked at. The model reads
+    # abbreviations spelt out; what is served is the neighbour as given.
     assert [[q for q, _ in c] for c in pm.calls] == [
-        ["Do you support SAML?"], ["Do you support single sign-on?", "Can I log in with SSO?"]]
+        ["Do you support SAML?"], ["Do you support single sign-on?", "Can I log in with single sign-on?"]]
     assert sorted(refused) == ["names", "pair"]
     assert v.choose(ASKED, [n("Do you support SAML?", 0.8), n("What is the weather?", 0.1)]) == (
         None, ["threshold", "pair"])
@@ -118,7 +137,7 @@ def test_a_hit_on_the_nearest_reads_one_pair_and_at_most_three_are_read():
     pm = ScriptedPairModel({("A?", ASKED): 0.95})
     v = Verifier(PLANS, pair_model=pm, p_min=0.9)
     assert v.choose(ASKED, [n("A?", 0.9), n("B?", 0.8)])[0] is not None
-    assert pm.calls == [[("A?", ASKED)]]
+    assert pm.calls == [[("A?", spelt_out(ASKED))]]  # the model reads "single sign-on"
     pm.calls.clear()
     best, refused = v.choose(ASKED, [n(f"Q{c}?", 0.9 - i / 100) for i, c in enumerate("ABCDE")])
     assert best is None and sum(len(c) for c in pm.calls) == 3 and refused == ["pair"] * 3

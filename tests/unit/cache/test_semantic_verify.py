@@ -171,3 +171,20 @@ def test_contrasted_needs_different_options_of_one_group_on_both_sides(a, b, con
 
     assert is_contrasted(a, b) is contrasted
     assert is_contrasted(b, a) is contrasted
+
+
+@pytest.mark.parametrize(("text", "spelt"), [
+    ("Is SSO supported?", "Is single sign-on supported?"),
+    ("Do you take AMEX?", "Do you take american express?"),
+    ("Is there an MS Teams integration?", "Is there an microsoft teams integration?"),
+    ("SLAs and FAQs", "service level agreements and frequently asked questions"),
+    # not abbreviations of these: milliseconds, a degree, part of a longer word or name
+    ("p95 under 200 ms", "p95 under 200 ms"),
+    ("Should I do an MS in the US?", "Should I do an MS in the US?"),
+    ("ssosettings and sso-enabled", "ssosettings and sso-enabled"),
+])
+def test_abbreviations_are_spelt_out(text: str, spelt: str) -> None:
+    from ethos.cache.semantic.lexicon import spelt_out
+
+    assert spelt_out(text) == spelt
+    assert spelt_out(spelt) == spelt  # idempotent: the verifier may read a text twice

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .lexicon import content_words, is_question
+from .lexicon import content_words, is_question, spelt_out
 from .verify import DEFAULT_FLOOR, Verifier
 
 #: the grid: thresholds from 0.50 to 0.99 by 0.01 (threshold_same never above threshold)
@@ -92,6 +92,12 @@ def load_pairs(path: Path) -> list[Pair]:
     return pairs
 
 
+def spelt(pairs: Sequence[Pair]) -> list[Pair]:
+    """The pairs with abbreviations spelt out (:func:`.lexicon.spelt_out`), as the tier embeds
+    and the verifier reads them."""
+    return [Pair(spelt_out(p.stored), spelt_out(p.asked), p.same) for p in pairs]
+
+
 def _rules(hard_checks: Verifier, p: Pair) -> tuple[bool, bool]:
     """(refused by a hard check, a pure rephrasing): the parts of :meth:`Verifier.check`
     that do not depend on the thresholds."""
@@ -105,6 +111,7 @@ def calibrate(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarray], *
               names: Sequence[str] = (), min_precision: float = DEFAULT_MIN_PRECISION,
               progress: Callable[[str], None] | None = None) -> Calibration:
     """Precision and recall of the verifier over :data:`GRID` on ``pairs``."""
+    pairs = spelt(pairs)
     texts = sorted({t for p in pairs for t in (p.stored, p.asked)})
     if progress:
         progress(f"embedding {len(texts)} questions")
@@ -171,6 +178,7 @@ def pair_probabilities(pairs: Sequence[Pair], embed: Callable[[list[str]], np.nd
     is not a question is judged by the cosine rules, as the verifier does
     (:meth:`.Verifier.reads_with_model`): it counts as read with probability 1 when they
     accept it, so that it is served at every p*, and as not read when they refuse it."""
+    pairs = spelt(pairs)
     texts = sorted({t for p in pairs for t in (p.stored, p.asked)})
     if progress:
         progress(f"embedding {len(texts)} questions")

@@ -31,6 +31,7 @@ from ..keys import Scope
 from ..stores import Store, StoreUnavailable
 from .embedders import Embedder, MiniLMEmbedder
 from .index import ANN_THRESHOLD, MAX_ROWS, VectorIndex
+from .lexicon import spelt_out
 from .pair_model import PairModel
 from .persist import IndexFiles, Mark, SnapshotInvalid
 from .verify import DEFAULT_THRESHOLD, DEFAULT_THRESHOLD_SAME, Verifier
@@ -230,10 +231,13 @@ class SemanticTier:
 
     # --- SemanticMatcher ----------------------------------------------------------
     def embed(self, text: str) -> bytes | None:
-        """The question's unit vector as float32 bytes, or None when not ready."""
+        """The question's unit vector as float32 bytes, or None when not ready. Abbreviations
+        are spelt out first (:func:`.lexicon.spelt_out`: "SSO" and "single sign-on" are far
+        apart for the model), as the verifier does."""
         if self._state != "ready":
             return None
-        return np.ascontiguousarray(self.embedder.embed([text])[0], dtype=np.float32).tobytes()
+        vec = self.embedder.embed([spelt_out(text)])[0]
+        return np.ascontiguousarray(vec, dtype=np.float32).tobytes()
 
     def nearest(
         self, scope: Scope, question: str, vector: bytes, *, session_dependent: bool

@@ -42,7 +42,7 @@ rules above decide, and they always decide for a text that is not a question
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -61,6 +61,7 @@ from .lexicon import (
     overlap,
     rephrased,
     same_subject,
+    spelt_out,
 )
 
 #: cosine needed when the content words differ (a substituted entity)
@@ -150,6 +151,7 @@ class Verifier:
     def hard_check(self, question: str, candidate: str) -> Verdict:
         """Step 1 alone: numbers, names, what is asked for, exclusive options, negation (no
         cosine)."""
+        question, candidate = spelt_out(question), spelt_out(candidate)
         qn, cn = numbers(question), numbers(candidate)
         # A stored question without numbers has a general answer, which also serves a
         # question with numbers; the reverse would answer a narrower question.
@@ -172,6 +174,7 @@ class Verifier:
 
     def check(self, question: str, candidate: str, similarity: float) -> Verdict:
         """May ``candidate``'s answer be served for ``question`` at this cosine?"""
+        question, candidate = spelt_out(question), spelt_out(candidate)
         if self.reads_with_model(question):
             served, refused = self._choose_by_model(
                 question, [Neighbour(candidate, candidate, similarity)])
@@ -195,7 +198,17 @@ class Verifier:
 
     def choose(self, question: str, neighbours: Sequence[Neighbour]
                ) -> tuple[Neighbour | None, list[str]]:
-        """The neighbour to serve, or None; and the reasons candidates were refused."""
+        """The neighbour to serve (one of ``neighbours``), or None; and the reasons candidates
+        were refused. Abbreviations are spelt out on both sides first
+        (:func:`.lexicon.spelt_out`), as the tier does before it embeds."""
+        spelt = [replace(n, question=spelt_out(n.question)) for n in neighbours]
+        chosen, refused = self._choose(spelt_out(question), spelt)
+        if chosen is None:
+            return None, refused
+        return neighbours[next(i for i, n in enumerate(spelt) if n is chosen)], refused
+
+    def _choose(self, question: str, neighbours: Sequence[Neighbour]
+                ) -> tuple[Neighbour | None, list[str]]:
         if self.reads_with_model(question):
             return self._choose_by_model(question, neighbours)
         refused: list[str] = []
