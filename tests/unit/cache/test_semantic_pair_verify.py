@@ -127,7 +127,7 @@ def test_choose_reads_the_candidates_in_one_batch_and_serves_the_nearest_it_acce
     # batch, nearest first; with three to read, the rest are not looked at. The model reads
     # abbreviations spelt out; what is served is the neighbour as given.
     assert [[q for q, _ in c] for c in pm.calls] == [
-        ["Do you support SAML?"], ["Do you support single sign-on?", "Can I log in with single sign-on?"]]
+        ["Do you support SAML?"], ["Do you support single sign-on?", "Can I log in with single sign on?"]]
     assert sorted(refused) == ["names", "pair"]
     assert v.choose(ASKED, [n("Do you support SAML?", 0.8), n("What is the weather?", 0.1)]) == (
         None, ["threshold", "pair"])
@@ -137,7 +137,7 @@ def test_a_hit_on_the_nearest_reads_one_pair_and_at_most_three_are_read():
     pm = ScriptedPairModel({("A?", ASKED): 0.95})
     v = Verifier(PLANS, pair_model=pm, p_min=0.9)
     assert v.choose(ASKED, [n("A?", 0.9), n("B?", 0.8)])[0] is not None
-    assert pm.calls == [[("A?", spelt_out(ASKED))]]  # the model reads "single sign-on"
+    assert pm.calls == [[("A?", spelt_out(ASKED))]]  # the model reads "single sign on"
     pm.calls.clear()
     best, refused = v.choose(ASKED, [n(f"Q{c}?", 0.9 - i / 100) for i, c in enumerate("ABCDE")])
     assert best is None and sum(len(c) for c in pm.calls) == 3 and refused == ["pair"] * 3

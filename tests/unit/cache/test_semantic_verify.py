@@ -174,7 +174,7 @@ def test_contrasted_needs_different_options_of_one_group_on_both_sides(a, b, con
 
 
 @pytest.mark.parametrize(("text", "spelt"), [
-    ("Is SSO supported?", "Is single sign-on supported?"),
+    ("Is SSO supported?", "Is single sign on supported?"),
     ("Do you take AMEX?", "Do you take american express?"),
     ("Is there an MS Teams integration?", "Is there an microsoft teams integration?"),
     ("SLAs and FAQs", "service level agreements and frequently asked questions"),

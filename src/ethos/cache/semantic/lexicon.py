@@ -38,13 +38,14 @@ NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 #: sign-on" as far apart (cosine 0.45 for "Is SSO supported?" / "Do you support single
 #: sign-on?"; 0.90 once spelt out), so both sides of a comparison are spelt out first
 #: (:func:`spelt_out`). Only unambiguous ones: "ms" alone is also milliseconds, "MS" a degree.
+#: Written as the cache normalises text (:func:`..keys.normalise` drops hyphens).
 ABBREVIATIONS = {
-    "sso": "single sign-on",
-    "mfa": "multi-factor authentication",
-    "2fa": "two-factor authentication",
+    "sso": "single sign on",
+    "mfa": "multi factor authentication",
+    "2fa": "two factor authentication",
     "amex": "american express",
     "dpa": "data processing agreement",
-    "nda": "non-disclosure agreement",
+    "nda": "non disclosure agreement",
     "sla": "service level agreement",
     "slas": "service level agreements",
     "faq": "frequently asked questions",
@@ -66,7 +67,7 @@ _ABBREVIATION_RE = re.compile(
 
 def spelt_out(text: str) -> str:
     """``text`` with the abbreviations of :data:`ABBREVIATIONS` spelt out ("Is SSO supported?"
-    -> "Is single sign-on supported?"); everything else as it was. Idempotent."""
+    -> "Is single sign on supported?"); everything else as it was. Idempotent."""
     return _ABBREVIATION_RE.sub(lambda m: ABBREVIATIONS[m.group(1).lower()], text)
 CURRENCIES = {
     "$": "usd", "usd": "usd", "dollar": "usd", "dollars": "usd", "€": "eur", "eur": "eur",
