@@ -150,8 +150,10 @@ class Verifier:
 
     def hard_check(self, question: str, candidate: str) -> Verdict:
         """Step 1 alone: numbers, names, what is asked for, exclusive options, negation (no
-        cosine)."""
-        question, candidate = spelt_out(question), spelt_out(candidate)
+        cosine), on the two texts with their abbreviations spelt out."""
+        return self._hard_check(spelt_out(question), spelt_out(candidate))
+
+    def _hard_check(self, question: str, candidate: str) -> Verdict:
         qn, cn = numbers(question), numbers(candidate)
         # A stored question without numbers has a general answer, which also serves a
         # question with numbers; the reverse would answer a narrower question.
@@ -184,7 +186,7 @@ class Verifier:
     def _check_by_rules(self, question: str, candidate: str, similarity: float) -> Verdict:
         if similarity < self.threshold_same:
             return Verdict(False, "threshold")
-        hard = self.hard_check(question, candidate)
+        hard = self._hard_check(question, candidate)
         if not hard.ok:
             return hard
         cq, cc = content_words(question), content_words(candidate)
@@ -241,7 +243,7 @@ class Verifier:
             if n.similarity < self.floor:
                 refused.append("threshold")
                 break  # the rest are further away still
-            verdict = self.hard_check(question, n.question)
+            verdict = self._hard_check(question, n.question)
             if not verdict.ok:
                 refused.append(verdict.reason)
                 continue
