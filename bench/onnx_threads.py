@@ -22,7 +22,7 @@ import sys
 import time
 
 import numpy as np
-from overload import QUESTIONS, RawClient, Revision, one, questions
+from revision import QUESTIONS, RawClient, Revision, one, questions
 
 
 async def busy(ports: list[int], seconds: float, clients: int, start: int) -> float:

@@ -18,6 +18,7 @@ from ..cache.purge import in_purge, outcome
 from ..cache.response_cache import PurgeReport
 from ..cache.scan.periodic import in_periodic_scan
 from ..cache.stores.pricing import FIRESTORE_MULTI_REGION_USD_PER_100K, OPS, PriceTable
+from .capacity import SHED_REASONS
 
 _OP_OF_KIND = {"reads": "read", "writes": "write", "deletes": "delete", "queries": "query"}
 
@@ -105,6 +106,8 @@ class ServiceMetrics:
             " queue_full, queue_timeout, client_gone (ethos.service.capacity).",
             ["revision", "reason"], registry=r,
         )
+        for reason in SHED_REASONS:  # every reason at 0 from the start, so rate() sees the first
+            self.shed.labels(revision, reason)
         self.capacity_active = Gauge(
             "ethos_capacity_active", "Chat requests holding a slot of the slow path.",
             ["revision"], registry=r,
