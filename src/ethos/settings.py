@@ -68,8 +68,10 @@ class Settings(BaseSettings):
         " cosine rules only.",
     )
     semantic_pair_thresholds: str = Field(
-        "", description="Per-namespace p* of the pair model, from `ethos cache calibrate`:"
-        " namespace=p,... (others keep the model's own, from its card).",
+        "", description="Per-namespace p* of the pair model, and optionally its cosine floor"
+        " (the cosine a stored question needs before the model reads it), from `ethos cache"
+        " calibrate`: namespace=p[/floor],... (others keep the model's own p*, from its card,"
+        " and the floor 0.5).",
     )
     semantic_sync_interval_s: float = Field(
         5.0, ge=0, description="How often each process adds the questions other instances"
@@ -233,6 +235,14 @@ class Settings(BaseSettings):
         from .cache.semantic.calibrate import parse_pair_thresholds
 
         return parse_pair_thresholds(self.semantic_pair_thresholds)
+
+    def resolved_pair_floors(self) -> dict[str, float]:
+        """Per namespace cosine floor from ETHOS_SEMANTIC_PAIR_THRESHOLDS (``ns=p/floor``)."""
+        if not self.semantic_pair_thresholds.strip():
+            return {}
+        from .cache.semantic.calibrate import parse_pair_floors
+
+        return parse_pair_floors(self.semantic_pair_thresholds)
 
     def resolved_semantic_thresholds(self) -> dict[str, tuple[float, float]]:
         """Per namespace ``(threshold, threshold_same)`` from ETHOS_SEMANTIC_THRESHOLDS."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,15 +49,20 @@ def test_with_the_pair_model_prints_p_star_and_its_setting(pairs: Path) -> None:
             env={"ETHOS_SEMANTIC_PAIR_THRESHOLDS": "marketing=0.9"})
     assert p.returncode == 0, p.stderr
     assert "pair model pair-minilm-int8.onnx" in p.stdout and "<- chosen" in p.stdout
+    assert "floor     p*  precision  recall  served  wrong" in p.stdout  # per cosine floor
     assert "   p*  precision  recall  served  wrong" in p.stdout
     line = p.stdout.strip().splitlines()[-1]
-    assert line.startswith("ETHOS_SEMANTIC_PAIR_THRESHOLDS=marketing=0.9,support=0.")
+    # the namespace's p* and the floor chosen with it; the other namespace is kept as it was
+    assert re.fullmatch(r"ETHOS_SEMANTIC_PAIR_THRESHOLDS=marketing=0\.9,support=0\.\d+/0\.\d+", line), line
     assert "pair model on " in p.stderr  # progress
     j = run(str(pairs), "--min-precision", "1", "--json", pair_model=True)
     out = json.loads(j.stdout)
     # the names, numbers and negation near-misses never reach the model; the rest it ranks
     assert out["best"]["precision"] == 1.0 and out["best"]["recall"] >= 0.75
     assert len(out["table"]) == 50 and out["ETHOS_SEMANTIC_PAIR_THRESHOLDS"].startswith("marketing=")
+    assert [f["floor"] for f in out["floors"]] == [0.7, 0.65, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2]
+    assert out["floor"] == out["best"]["floor"] and all(r["floor"] == out["floor"] for r in out["table"])
+    assert out["ETHOS_SEMANTIC_PAIR_THRESHOLDS"] == f"marketing={out['best']['p_min']:g}/{out['floor']:g}"
     bad = run(str(pairs), pair_model=True, env={"ETHOS_SEMANTIC_PAIR_MODEL": str(pairs.parent / "x.onnx")})
     assert bad.returncode == 2 and "no model file at" in bad.stderr and "Traceback" not in bad.stderr
 

@@ -163,8 +163,8 @@ def calibrate(pairs_file: Path, namespace: str | None, min_precision: float, as_
     PAIRS_FILE: a JSON list or JSON lines of {"a": stored question, "b": asked question,
     "label": 1 when a's answer is right for b, else 0}. With the pair model (the default when
     the package ships one; see ETHOS_SEMANTIC_PAIR_MODEL), prints precision and recall over its
-    threshold p* and the ETHOS_SEMANTIC_PAIR_THRESHOLDS value that keeps --min-precision with
-    the most recall; without it, the same for the cosine thresholds
+    threshold p* at each cosine floor from 0.2 to 0.7, and the ETHOS_SEMANTIC_PAIR_THRESHOLDS
+    value (p* and floor) that keeps --min-precision with the most recall; without it, the same for the cosine thresholds
     (ETHOS_SEMANTIC_THRESHOLDS). Reads no cache store.
     """
     from ..agent import KnowledgeBase
@@ -232,28 +232,39 @@ def calibrate(pairs_file: Path, namespace: str | None, min_precision: float, as_
 
 def _calibrate_pair_model(pairs, model, pair_model, ns: str, settings, kb, min_precision: float,
                           as_json: bool, say) -> None:
-    from ..cache.semantic.calibrate import calibrate_pairs, format_pair_thresholds
+    from ..cache.semantic.calibrate import FLOOR_GRID, calibrate_pairs, format_pair_thresholds
 
     result = calibrate_pairs(pairs, model.embed, pair_model.score_pairs,
-                             names=[*kb.plan_names(), *kb.product_names()],
+                             names=[*kb.plan_names(), *kb.product_names()], floors=FLOOR_GRID,
                              min_precision=min_precision, progress=say)
-    chosen = dict(settings.resolved_pair_thresholds())
+    chosen, floors = dict(settings.resolved_pair_thresholds()), dict(settings.resolved_pair_floors())
     if result.best is not None:
-        chosen[ns] = result.best.p_min
-    value = format_pair_thresholds(chosen) if result.best is not None else None
+        chosen[ns], floors[ns] = result.best.p_min, result.best.floor
+    value = format_pair_thresholds(chosen, floors) if result.best is not None else None
     if as_json:
         click.echo(json.dumps({
             "namespace": ns, "pairs": result.pairs, "same": result.positives,
             "min_precision": min_precision, "pair_model": str(pair_model.path),
             "model_p_min": pair_model.threshold, "floor": result.floor,
             "best": None if result.best is None else _pair_point(result.best),
+            "floors": [{"floor": f, "best": None if b is None else _pair_point(b)}
+                       for f, b in result.by_floor],
             "table": [_pair_point(p) for p in result.table],
             "ETHOS_SEMANTIC_PAIR_THRESHOLDS": value,
         }))
     else:
         click.echo(f"namespace {ns}: {result.pairs} pairs, {result.positives} the same question;"
-                   f" pair model {pair_model.name} (its own p* {pair_model.threshold:g}), cosine"
-                   f" floor {result.floor:g}")
+                   f" pair model {pair_model.name} (its own p* {pair_model.threshold:g})")
+        click.echo(f"per cosine floor, the lowest p* keeping precision >= {min_precision:g}:")
+        click.echo("floor     p*  precision  recall  served  wrong")
+        for f, b in result.by_floor:
+            if b is None:
+                click.echo(f"{f:5.2f}  {'none':>5s}")
+                continue
+            mark = "  <- chosen" if b == result.best else ""
+            click.echo(f"{f:5.2f}  {b.p_min:5.2f}  {b.precision:9.3f}  {b.recall:6.3f}  {b.served:6d}  "
+                       f"{b.wrong:5d}{mark}")
+        click.echo(f"\nevery p* at the cosine floor {result.floor:g}:")
         click.echo("   p*  precision  recall  served  wrong")
         for p in result.table:
             mark = "  <- chosen" if p == result.best else ""
@@ -264,16 +275,16 @@ def _calibrate_pair_model(pairs, model, pair_model, ns: str, settings, kb, min_p
                        " keeps the model's own p* (more pairs, or a lower --min-precision)")
         else:
             b = result.best
-            click.echo(f"\nprecision {b.precision:.3f} at recall {b.recall:.3f} with p* {b.p_min:g}."
-                       " To use it, set:")
+            click.echo(f"\nprecision {b.precision:.3f} at recall {b.recall:.3f} with p* {b.p_min:g}"
+                       f" and the cosine floor {b.floor:g}. To use it, set:")
             click.echo(f"ETHOS_SEMANTIC_PAIR_THRESHOLDS={value}")
     if result.best is None:
         raise SystemExit(1)
 
 
 def _pair_point(p) -> dict:
-    return {"p_min": p.p_min, "precision": round(p.precision, 4), "recall": round(p.recall, 4),
-            "served": p.served, "wrong": p.wrong}
+    return {"p_min": p.p_min, "floor": p.floor, "precision": round(p.precision, 4),
+            "recall": round(p.recall, 4), "served": p.served, "wrong": p.wrong}
 
 
 def _point(p) -> dict:

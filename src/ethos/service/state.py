@@ -146,7 +146,8 @@ class AppState:
                                     max_rows=settings.semantic_max_rows,
                                     thresholds=settings.resolved_semantic_thresholds(),
                                     pair_model=pair_model,
-                                    pair_thresholds=settings.resolved_pair_thresholds())
+                                    pair_thresholds=settings.resolved_pair_thresholds(),
+                                    pair_floors=settings.resolved_pair_floors())
             tiers.append(semantic)
         cache = ResponseCache(
             store,

@@ -54,11 +54,12 @@ def test_follow_up_in_a_conversation_is_never_shared(make_service):
 def test_the_semantic_settings_reach_the_tier_and_its_gauges(make_service):
     url, app = make_service(semantic_enabled=True, semantic_max_rows=7,
                             semantic_thresholds="marketing=0.95/0.8",
-                            semantic_pair_thresholds="marketing=0.9,support=0.7")
+                            semantic_pair_thresholds="marketing=0.9/0.35,support=0.7")
     tier = app.state.ethos.cache.semantic
     assert tier.max_rows == 7
     assert (tier.verifiers["marketing"].threshold, tier.verifiers["marketing"].threshold_same) == (0.95, 0.8)
     assert (tier.verifiers["marketing"].p_min, tier.verifiers["support"].p_min) == (0.9, 0.7)
+    assert (tier.verifiers["marketing"].floor, tier.verifiers["support"].floor) == (0.35, 0.5)
     from ethos.cache.semantic.pair_model import default_threshold
 
     assert tier.verifier.p_min == tier.pair_model.threshold == default_threshold()  # the card's

@@ -15,6 +15,8 @@ from ethos.cache.semantic.calibrate import (
     Pair,
     calibrate_pairs,
     format_pair_thresholds,
+    parse_pair_floors,
+    parse_pair_settings,
     parse_pair_thresholds,
 )
 from ethos.cache.semantic.lexicon import spelt_out
@@ -191,6 +193,21 @@ def test_the_tier_serves_what_the_model_accepts_with_per_namespace_p_star():
     assert tier.rejections["pair"] == 1
 
 
+def test_a_namespace_with_its_own_floor_lets_the_model_read_a_farther_paraphrase():
+    stored, asked = "How much is the Team plan?", "What does the Team plan cost?"  # hashing cosine 0.53
+    pm = ScriptedPairModel({(stored, asked): 0.96}, threshold=0.8)
+    tier, store = _tier(pm, pair_floors={"wide": 0.3, "narrow": 0.6}, pair_thresholds={"wide": 0.9})
+    assert (tier.verifiers["wide"].floor, tier.verifiers["wide"].p_min) == (0.3, 0.9)
+    assert (tier.verifiers["narrow"].floor, tier.verifiers["narrow"].p_min) == (0.6, 0.8)
+    results = {}
+    for ns in ("wide", "narrow"):
+        c = ResponseCache(store, Scope(ns, 3, "kb", "p1", "kb1"), semantic=tier)
+        c.admit(c.lookup(stored, namespace=ns), Exchange(stored, "Team is A$29 a user a month.", "kb"))
+        results[ns] = c.lookup(asked, namespace=ns).result
+    assert results == {"wide": "semantic_hit", "narrow": "miss"}
+    assert tier.rejections["threshold"] >= 1  # the narrow namespace never let the model read it
+
+
 def test_a_pair_model_that_cannot_load_leaves_the_rules_deciding_and_says_so():
     class Broken(ScriptedPairModel):
         def load(self) -> None:
@@ -226,23 +243,50 @@ PROBS = {("How much is the Team plan?", "What does the Team plan cost?"): 0.96,
          ("Can I pause my subscription?", "Can I cancel my subscription?"): 0.93}
 
 
-def test_calibrating_p_star_agrees_with_the_verifier_at_every_point():
+def _cos(p: Pair) -> float:
+    return float(E.embed([p.stored])[0] @ E.embed([p.asked])[0])
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.5, 0.6])
+def test_calibrating_p_star_agrees_with_the_verifier_at_every_point(floor):
     pm = ScriptedPairModel(PROBS)
-    result = calibrate_pairs(PAIRS, E.embed, pm.score_pairs, names=PLANS, floor=0.0,
+    result = calibrate_pairs(PAIRS, E.embed, pm.score_pairs, names=PLANS, floor=floor,
                              min_precision=1.0)
+    assert result.floor == floor and all(pt.floor == floor for pt in result.table)
     for pt in result.table:
-        v = Verifier(PLANS, pair_model=pm, p_min=pt.p_min, floor=0.0)
-        served = [p for p in PAIRS if v.check(p.asked, p.stored,
-                                              float(E.embed([p.stored])[0] @ E.embed([p.asked])[0])).ok]
+        v = Verifier(PLANS, pair_model=pm, p_min=pt.p_min, floor=floor)
+        served = [p for p in PAIRS if v.check(p.asked, p.stored, _cos(p)).ok]
         assert pt.served == len(served) and pt.wrong == sum(not p.same for p in served)
     # above 0.93 only right answers are served; the lowest such p* has the most recall; the
     # statement the cosine rules accept is served at every p*, the one they refuse at none
     assert result.best is not None and result.best.p_min == 0.94
-    assert (result.best.served, result.best.wrong) == (3, 0)
+    assert (result.best.served, result.best.wrong) == ((2, 0) if floor == 0.6 else (3, 0))
     assert all(pt.served >= 1 for pt in result.table)
     # the names check refuses the Team/Business pair before the model: never read
     assert all(("How much is the Team plan?", "How much is the Business plan?") not in c
                for c in pm.calls)
+
+
+def test_calibrating_the_floor_too_takes_the_most_recall_and_the_higher_floor_on_a_tie():
+    # hashing cosines: "What does the Team plan cost?" 0.53 and "What languages are
+    # supported?" 0.51 (both the same question), "How do I change my email address?" 0.46
+    # (another, p 0.7); the pause/cancel near-miss 0.80 has p 0.93
+    pm = ScriptedPairModel(PROBS)
+    result = calibrate_pairs(PAIRS, E.embed, pm.score_pairs, names=PLANS, floors=(0.3, 0.6, 0.5),
+                             min_precision=1.0)
+    got = {f: (b.p_min, b.served, b.recall) for f, b in result.by_floor if b is not None}
+    assert [f for f, _ in result.by_floor] == [0.6, 0.5, 0.3]  # highest first
+    assert got == {0.6: (0.94, 2, 0.5), 0.5: (0.94, 3, 0.75), 0.3: (0.94, 3, 0.75)}
+    # 0.5 adds the Team paraphrase; 0.3 adds nothing at that precision: the higher floor stays
+    assert result.best is not None and (result.best.floor, result.best.p_min) == (0.5, 0.94)
+    assert result.floor == 0.5 and all(pt.floor == 0.5 for pt in result.table)
+    # each pair reaching the lowest floor is read by the model once, not once per floor
+    read = [pair for call in pm.calls for pair in call]
+    assert len(read) == len(set(read)) == 5
+    # the chosen point is what a verifier at that floor and p* serves
+    v = Verifier(PLANS, pair_model=pm, p_min=0.94, floor=0.5)
+    served = [p for p in PAIRS if v.check(p.asked, p.stored, _cos(p)).ok]
+    assert (len(served), sum(not p.same for p in served)) == (result.best.served, result.best.wrong)
 
 
 def test_no_p_star_reaching_the_precision_gives_none():
@@ -255,8 +299,15 @@ def test_no_p_star_reaching_the_precision_gives_none():
 def test_the_pair_setting_parses_and_refuses_what_cannot_work(monkeypatch, tmp_path):
     assert parse_pair_thresholds(" marketing=0.93, support=0.9 ") == {"marketing": 0.93, "support": 0.9}
     assert format_pair_thresholds({"b": 0.9, "a": 0.93}) == "a=0.93,b=0.9"
+    # a namespace's own cosine floor after a slash; the others keep the default
+    assert parse_pair_settings("m=0.9/0.3,s=0.8") == {"m": (0.9, 0.3), "s": (0.8, None)}
+    assert parse_pair_thresholds("m=0.9/0.3,s=0.8") == {"m": 0.9, "s": 0.8}
+    assert parse_pair_floors("m=0.9/0.3,s=0.8") == {"m": 0.3}
+    assert format_pair_thresholds({"s": 0.8, "m": 0.9}, {"m": 0.3}) == "m=0.9/0.3,s=0.8"
     for bad, msg in (("marketing", "expected namespace="), ("m=high", "a probability"),
-                     ("m=1", "between 0 and 1"), ("m=0.9,m=0.8", "given twice")):
+                     ("m=1", "between 0 and 1"), ("m=0.9,m=0.8", "given twice"),
+                     ("m=0.9/low", "the floor is a cosine"), ("m=0.9/1", "from 0 \\(inclusive\\) to 1"),
+                     ("m=0.9/-0.1", "from 0 \\(inclusive\\) to 1")):
         with pytest.raises(ValueError, match=msg):
             parse_pair_thresholds(bad)
     monkeypatch.setenv("ETHOS_SEMANTIC_PAIR_THRESHOLDS", "m=2")
@@ -264,6 +315,14 @@ def test_the_pair_setting_parses_and_refuses_what_cannot_work(monkeypatch, tmp_p
         Settings()
     monkeypatch.setenv("ETHOS_SEMANTIC_PAIR_THRESHOLDS", "m=0.9")
     assert Settings().resolved_pair_thresholds() == {"m": 0.9}
+    assert Settings().resolved_pair_floors() == {}
+    monkeypatch.setenv("ETHOS_SEMANTIC_PAIR_THRESHOLDS", "m=0.9/0.35")
+    assert (Settings().resolved_pair_thresholds(), Settings().resolved_pair_floors()) == (
+        {"m": 0.9}, {"m": 0.35})
+    monkeypatch.setenv("ETHOS_SEMANTIC_PAIR_THRESHOLDS", "m=0.9/2")
+    with pytest.raises(ValueError, match="ETHOS_SEMANTIC_PAIR_THRESHOLDS"):
+        Settings()
+    monkeypatch.setenv("ETHOS_SEMANTIC_PAIR_THRESHOLDS", "m=0.9")
     monkeypatch.setenv("ETHOS_SEMANTIC_PAIR_MODEL", str(tmp_path / "missing.onnx"))
     with pytest.raises(ValueError, match="no model file at"):
         Settings()

@@ -10,8 +10,11 @@ target with the most recall. The service takes the result from ``ETHOS_SEMANTIC_
 
 With the pair model (the service's default when the package ships one), what decides is its
 probability: :func:`calibrate_pairs` sweeps p* over the pairs that reach the cosine floor and
-pass the hard checks, and the lowest p* keeping the target precision goes into
-``ETHOS_SEMANTIC_PAIR_THRESHOLDS`` (``namespace=p,...``).
+pass the hard checks, for each floor of :data:`FLOOR_GRID`, and the (p*, floor) keeping the
+target precision with the most recall goes into ``ETHOS_SEMANTIC_PAIR_THRESHOLDS``
+(``namespace=p[/floor],...``). A namespace whose paraphrases share few words (cosine 0.3 for
+"What's your headcount?" / "How many people work at EthosPrompt?") gains recall from a lower
+floor; one whose near-misses sit far apart can raise it and spare the model's reads.
 
 A pairs file is a JSON list, or JSON lines, of ``{"a": stored question, "b": asked question,
 "label": 1 when a's answer is right for b, else 0}``.
@@ -31,6 +34,8 @@ from .verify import DEFAULT_FLOOR, Verifier
 
 #: the grid: thresholds from 0.50 to 0.99 by 0.01 (threshold_same never above threshold)
 GRID = tuple(round(0.50 + 0.01 * i, 2) for i in range(50))
+#: the cosine floors :func:`calibrate_pairs` tries, from 0.20 to 0.70 by 0.05
+FLOOR_GRID = tuple(round(0.20 + 0.05 * i, 2) for i in range(11))
 DEFAULT_MIN_PRECISION = 0.98
 
 
@@ -153,19 +158,24 @@ class PairPoint:
     recall: float
     served: int
     wrong: int
+    floor: float = DEFAULT_FLOOR
 
 
 @dataclass(frozen=True, slots=True)
 class PairCalibration:
     pairs: int
     positives: int
+    #: the floor chosen (the best point's; the first one tried when no point qualifies)
     floor: float
-    #: one row per p* of :data:`GRID`, lowest first
+    #: one row per p* of :data:`GRID`, lowest first, at :attr:`floor`
     table: list[PairPoint]
-    #: the lowest p* (most recall) keeping the target precision while serving something;
-    #: None when none does
+    #: the point with the most recall keeping the target precision while serving something
+    #: (at one floor, the lowest such p*; between floors, the higher floor on a tie: it reads
+    #: fewer pairs); None when none does
     best: PairPoint | None
     min_precision: float
+    #: per floor tried, highest first: its best point, or None when none qualifies there
+    by_floor: tuple[tuple[float, PairPoint | None], ...] = ()
 
 
 def pair_probabilities(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarray],
@@ -206,27 +216,43 @@ def pair_probabilities(pairs: Sequence[Pair], embed: Callable[[list[str]], np.nd
 def calibrate_pairs(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarray],
                     score_pairs: Callable[[list[tuple[str, str]]], np.ndarray], *,
                     names: Sequence[str] = (), floor: float = DEFAULT_FLOOR,
+                    floors: Sequence[float] | None = None,
                     min_precision: float = DEFAULT_MIN_PRECISION,
                     progress: Callable[[str], None] | None = None,
                     batch: int = 64) -> PairCalibration:
     """Precision and recall over p* (:data:`GRID`) of the verifier with a pair model: a pair is
-    served when its cosine reaches ``floor``, it passes the hard checks, and the pair model's
-    probability reaches p*."""
-    _, candidate, prob = pair_probabilities(pairs, embed, score_pairs, names=names, floor=floor,
-                                            progress=progress, batch=batch)
+    served when its cosine reaches the floor, it passes the hard checks, and the pair model's
+    probability reaches p*. The floor is ``floor``, or with ``floors`` (e.g.
+    :data:`FLOOR_GRID`) each of them in turn, the model reading each pair once."""
+    tried = sorted({float(f) for f in (floors or (floor,))}, reverse=True)
+    cos, candidate, prob = pair_probabilities(pairs, embed, score_pairs, names=names,
+                                              floor=tried[-1], progress=progress, batch=batch)
+    # statements are judged by the cosine rules, whatever the floor (as the verifier does)
+    statement = np.array([not is_question(p.asked) for p in spelt(pairs)], dtype=bool)
     same = np.array([p.same for p in pairs], dtype=bool)
     positives = int(same.sum())
-    table: list[PairPoint] = []
+    tables: dict[float, list[PairPoint]] = {}
+    by_floor: list[tuple[float, PairPoint | None]] = []
     best: PairPoint | None = None
-    for t in GRID:
-        served = candidate & (prob >= t)
-        n, right = int(served.sum()), int((served & same).sum())
-        pt = PairPoint(t, right / n if n else 1.0, right / positives if positives else 0.0,
-                       n, n - right)
-        table.append(pt)
-        if best is None and n > 0 and pt.precision >= min_precision:
-            best = pt
-    return PairCalibration(len(pairs), positives, floor, table, best, min_precision)
+    for f in tried:  # highest first: a tie in recall keeps the higher floor
+        reach = candidate & ((cos >= f) | statement)
+        table: list[PairPoint] = []
+        first: PairPoint | None = None
+        for t in GRID:
+            served = reach & (prob >= t)
+            n, right = int(served.sum()), int((served & same).sum())
+            pt = PairPoint(t, right / n if n else 1.0, right / positives if positives else 0.0,
+                           n, n - right, f)
+            table.append(pt)
+            if first is None and n > 0 and pt.precision >= min_precision:
+                first = pt
+        tables[f] = table
+        by_floor.append((f, first))
+        if first is not None and (best is None or first.recall > best.recall):
+            best = first
+    chosen = best.floor if best is not None else tried[0]
+    return PairCalibration(len(pairs), positives, chosen, tables[chosen], best, min_precision,
+                           tuple(by_floor))
 
 
 def _better(pt: Point, than: Point, ok: bool, than_ok: bool) -> bool:
@@ -264,35 +290,59 @@ def parse_thresholds(value: str) -> dict[str, tuple[float, float]]:
     return out
 
 
-def parse_pair_thresholds(value: str) -> dict[str, float]:
-    """``"marketing=0.93,support=0.9"`` -> per namespace p* of the pair model."""
-    out: dict[str, float] = {}
+def parse_pair_settings(value: str) -> dict[str, tuple[float, float | None]]:
+    """``"marketing=0.93/0.4,support=0.9"`` -> per namespace (p*, cosine floor or None)."""
+    out: dict[str, tuple[float, float | None]] = {}
     for part in filter(None, (p.strip() for p in value.split(","))):
         ns, eq, spec = part.partition("=")
         ns = ns.strip()
         if not eq or not ns:
-            raise ValueError(f"'{part}': expected namespace=probability")
+            raise ValueError(f"'{part}': expected namespace=probability[/floor]")
+        p_text, slash, f_text = spec.partition("/")
         try:
-            p_min = float(spec)
+            p_min = float(p_text)
         except ValueError:
             raise ValueError(f"'{part}': p* is a probability, a number from 0 to 1") from None
         if not 0.0 < p_min < 1.0:
             raise ValueError(f"'{part}': p* is a probability between 0 and 1 (exclusive)")
+        floor: float | None = None
+        if slash:
+            try:
+                floor = float(f_text)
+            except ValueError:
+                raise ValueError(f"'{part}': the floor is a cosine, a number from 0 to 1") from None
+            if not 0.0 <= floor < 1.0:
+                raise ValueError(f"'{part}': the floor is a cosine from 0 (inclusive) to 1")
         if ns in out:
             raise ValueError(f"'{ns}' is given twice")
-        out[ns] = p_min
+        out[ns] = (p_min, floor)
     return out
+
+
+def parse_pair_thresholds(value: str) -> dict[str, float]:
+    """``"marketing=0.93/0.4,support=0.9"`` -> per namespace p* of the pair model."""
+    return {ns: p for ns, (p, _) in parse_pair_settings(value).items()}
+
+
+def parse_pair_floors(value: str) -> dict[str, float]:
+    """``"marketing=0.93/0.4,support=0.9"`` -> the namespaces' own cosine floors
+    (``{"marketing": 0.4}``; the others keep the default)."""
+    return {ns: f for ns, (_, f) in parse_pair_settings(value).items() if f is not None}
 
 
 def format_thresholds(thresholds: dict[str, tuple[float, float]]) -> str:
     return ",".join(f"{ns}={t:g}/{ts:g}" for ns, (t, ts) in sorted(thresholds.items()))
 
 
-def format_pair_thresholds(thresholds: dict[str, float]) -> str:
-    return ",".join(f"{ns}={p:g}" for ns, p in sorted(thresholds.items()))
+def format_pair_thresholds(thresholds: dict[str, float], floors: dict[str, float] | None = None
+                           ) -> str:
+    floors = floors or {}
+    return ",".join(f"{ns}={p:g}" + (f"/{floors[ns]:g}" if ns in floors else "")
+                    for ns, p in sorted(thresholds.items()))
 
 
-__all__ = ["Calibration", "DEFAULT_MIN_PRECISION", "GRID", "Pair", "PairCalibration",
+__all__ = ["Calibration", "DEFAULT_MIN_PRECISION", "FLOOR_GRID", "GRID", "Pair", "PairCalibration",
            "PairPoint", "Point", "calibrate", "calibrate_pairs", "format_pair_thresholds",
            "pair_probabilities",
-           "format_thresholds", "load_pairs", "parse_pair_thresholds", "parse_thresholds"]
+           "format_thresholds", "load_pairs", "parse_pair_floors", "parse_pair_settings",
+           "parse_pair_thresholds", "parse_thresholds"]

@@ -79,6 +79,7 @@ class SemanticTier:
         thresholds: Mapping[str, tuple[float, float]] | None = None,
         pair_model: PairModel | None = None,
         pair_thresholds: Mapping[str, float] | None = None,
+        pair_floors: Mapping[str, float] | None = None,
     ) -> None:
         self.store = store
         self.embedder: Embedder = embedder if embedder is not None else MiniLMEmbedder()
@@ -89,12 +90,14 @@ class SemanticTier:
             names, threshold, threshold_same, pair_model=pair_model,
             p_min=pair_model.threshold if pair_model is not None else 0.5)
         #: namespaces with their own thresholds, from ``ethos cache calibrate``: cosines
-        #: (threshold, threshold_same) for the rules, p* for the pair model
+        #: (threshold, threshold_same) for the rules, p* and the cosine floor for the pair model
         cosines, probs = dict(thresholds or {}), dict(pair_thresholds or {})
+        floors = dict(pair_floors or {})
         v = self.verifier
         self.verifiers: dict[str, Verifier] = {
-            ns: v.with_thresholds(*cosines.get(ns, (v.threshold, v.threshold_same)), probs.get(ns))
-            for ns in sorted(cosines.keys() | probs.keys())
+            ns: v.with_thresholds(*cosines.get(ns, (v.threshold, v.threshold_same)), probs.get(ns),
+                                  floors.get(ns))
+            for ns in sorted(cosines.keys() | probs.keys() | floors.keys())
         }
         self.candidates = candidates
         self.ann_threshold = ann_threshold

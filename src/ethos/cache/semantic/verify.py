@@ -142,11 +142,12 @@ class Verifier:
         return self.uses_pair_model and is_question(question)
 
     def with_thresholds(self, threshold: float, threshold_same: float,
-                        p_min: float | None = None) -> Verifier:
+                        p_min: float | None = None, floor: float | None = None) -> Verifier:
         """This verifier with other thresholds (a namespace's calibration), sharing its model."""
         return Verifier(self.names, threshold, threshold_same, rerank_weight=self.rerank_weight,
                         margin=self.margin, pair_model=self.pair_model,
-                        p_min=self.p_min if p_min is None else p_min, floor=self.floor)
+                        p_min=self.p_min if p_min is None else p_min,
+                        floor=self.floor if floor is None else floor)
 
     def hard_check(self, question: str, candidate: str) -> Verdict:
         """Step 1 alone: numbers, names, what is asked for, exclusive options, negation (no
