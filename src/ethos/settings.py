@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         "", description="Per-namespace p* of the pair model, and optionally its cosine floor"
         " (the cosine a stored question needs before the model reads it), from `ethos cache"
         " calibrate`: namespace=p[/floor],... (others keep the model's own p*, from its card,"
-        " and the floor 0.5).",
+        " and the floor 0.35).",
     )
     semantic_sync_interval_s: float = Field(
         5.0, ge=0, description="How often each process adds the questions other instances"

@@ -59,7 +59,9 @@ def test_the_semantic_settings_reach_the_tier_and_its_gauges(make_service):
     assert tier.max_rows == 7
     assert (tier.verifiers["marketing"].threshold, tier.verifiers["marketing"].threshold_same) == (0.95, 0.8)
     assert (tier.verifiers["marketing"].p_min, tier.verifiers["support"].p_min) == (0.9, 0.7)
-    assert (tier.verifiers["marketing"].floor, tier.verifiers["support"].floor) == (0.35, 0.5)
+    from ethos.cache.semantic.verify import DEFAULT_FLOOR
+
+    assert (tier.verifiers["marketing"].floor, tier.verifiers["support"].floor) == (0.35, DEFAULT_FLOOR)
     from ethos.cache.semantic.pair_model import default_threshold
 
     assert tier.verifier.p_min == tier.pair_model.threshold == default_threshold()  # the card's
