@@ -7,7 +7,7 @@ Each query is timed end to end, embedding included, alternately on each side:
 * ethos: ``ResponseCache.lookup`` over a SQLite file, SemanticTier (index: HNSW above
   ANN_THRESHOLD), verifier on, with the pair model when there is one (the shipped model, or
   ``--pair-model``): the candidates that reach its cosine floor and pass the hard checks are
-  read by it in one batch;
+  read by it, nearest first, until one is accepted;
 * GPTCache: its standard setup from its README and its own benchmark: a ``sqlite`` cache
   base + ``faiss`` vector base from ``get_data_manager``, ``SearchDistanceEvaluation``,
   ``gptcache.adapter.api.get``; similarity_threshold 0.95 on its 0-4 distance scale

@@ -114,7 +114,7 @@ def test_abbreviations_are_spelt_out_for_the_model_and_the_neighbour_comes_back_
     assert names.hard_check("Is there an MS Teams integration?", "Do you work with Microsoft Teams?").ok
 
 
-def test_choose_reads_the_candidates_in_one_batch_and_serves_the_nearest_it_accepts():
+def test_choose_reads_the_candidates_one_at_a_time_and_serves_the_nearest_it_accepts():
     pm = ScriptedPairModel({("Do you support single sign-on?", ASKED): 0.93,
                             ("Can I log in with SSO?", ASKED): 0.97,
                             ("Do you support SAML?", ASKED): 0.2})
@@ -125,11 +125,11 @@ def test_choose_reads_the_candidates_in_one_batch_and_serves_the_nearest_it_acce
                                      n("Do you support single sign-on?", 0.6),
                                      n("What is the weather?", 0.1)])
     assert best is not None and best.question == "Do you support single sign-on?"
-    # the nearest alone, then the next that passed the hard checks (names kept one out) in one
-    # batch, nearest first; with three to read, the rest are not looked at. The model reads
-    # abbreviations spelt out; what is served is the neighbour as given.
+    # nearest first, one pair per call, among those that passed the hard checks (names kept
+    # one out); the first accepted ends the reading, so the third is never read. The model
+    # reads abbreviations spelt out; what is served is the neighbour as given.
     assert [[q for q, _ in c] for c in pm.calls] == [
-        ["Do you support SAML?"], ["Do you support single sign-on?", "Can I log in with single sign on?"]]
+        ["Do you support SAML?"], ["Do you support single sign-on?"]]
     assert sorted(refused) == ["names", "pair"]
     assert v.choose(ASKED, [n("Do you support SAML?", 0.8), n("What is the weather?", 0.1)]) == (
         None, ["threshold", "pair"])
