@@ -188,6 +188,17 @@ def pair_probabilities(pairs: Sequence[Pair], embed: Callable[[list[str]], np.nd
     is not a question is judged by the cosine rules, as the verifier does
     (:meth:`.Verifier.reads_with_model`): it counts as read with probability 1 when they
     accept it, so that it is served at every p*, and as not read when they refuse it."""
+    cos, to_model, by_rules, prob = _read(pairs, embed, score_pairs, names=names, floor=floor,
+                                          progress=progress, batch=batch)
+    return cos, to_model | by_rules, prob
+
+
+def _read(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarray],
+          score_pairs: Callable[[list[tuple[str, str]]], np.ndarray], *, names: Sequence[str],
+          floor: float, progress: Callable[[str], None] | None, batch: int
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pair_probabilities` with who decides kept apart: (cosine, read by the model,
+    accepted by the cosine rules, probability)."""
     pairs = spelt(pairs)
     texts = sorted({t for p in pairs for t in (p.stored, p.asked)})
     if progress:
@@ -202,7 +213,6 @@ def pair_probabilities(pairs: Sequence[Pair], embed: Callable[[list[str]], np.nd
         dtype=bool)
     by_rules = np.array([not q and rules.check(p.asked, p.stored, float(c)).ok
                          for p, q, c in zip(pairs, asks, cos, strict=True)], dtype=bool)
-    read = to_model | by_rules
     prob = np.where(by_rules, 1.0, 0.0)
     idx = np.flatnonzero(to_model)
     if progress:
@@ -210,7 +220,7 @@ def pair_probabilities(pairs: Sequence[Pair], embed: Callable[[list[str]], np.nd
     for i in range(0, len(idx), batch):
         part = idx[i:i + batch]
         prob[part] = score_pairs([(pairs[j].stored, pairs[j].asked) for j in part])
-    return cos, read, prob
+    return cos, to_model, by_rules, prob
 
 
 def calibrate_pairs(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarray],
@@ -225,17 +235,16 @@ def calibrate_pairs(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarr
     probability reaches p*. The floor is ``floor``, or with ``floors`` (e.g.
     :data:`FLOOR_GRID`) each of them in turn, the model reading each pair once."""
     tried = sorted({float(f) for f in (floors or (floor,))}, reverse=True)
-    cos, candidate, prob = pair_probabilities(pairs, embed, score_pairs, names=names,
-                                              floor=tried[-1], progress=progress, batch=batch)
-    # statements are judged by the cosine rules, whatever the floor (as the verifier does)
-    statement = np.array([not is_question(p.asked) for p in spelt(pairs)], dtype=bool)
+    cos, to_model, by_rules, prob = _read(pairs, embed, score_pairs, names=names,
+                                          floor=tried[-1], progress=progress, batch=batch)
     same = np.array([p.same for p in pairs], dtype=bool)
     positives = int(same.sum())
     tables: dict[float, list[PairPoint]] = {}
     by_floor: list[tuple[float, PairPoint | None]] = []
     best: PairPoint | None = None
     for f in tried:  # highest first: a tie in recall keeps the higher floor
-        reach = candidate & ((cos >= f) | statement)
+        # statements go by the cosine rules whatever the floor, as in the verifier
+        reach = (to_model & (cos >= f)) | by_rules
         table: list[PairPoint] = []
         first: PairPoint | None = None
         for t in GRID:
