@@ -44,6 +44,25 @@ def test_names_are_whole_words():
     assert names_in("Single sign-on for Acme Cloud", ["Acme Cloud"]) == {"Acme Cloud"}
 
 
+@pytest.mark.parametrize(("text", "names"), [
+    # a plan name that is also a common word, where it means the word
+    ("How can I reach your support team?", set()),
+    ("Can my team share templates?", set()),
+    ("How long is the free trial?", set()),
+    ("How do I grow my business?", set()),
+    ("Do you answer during business hours?", set()),
+    # and where it means the plan: a plan noun after it, or no common-word use around it
+    ("Is there a free plan?", {"Free"}),
+    ("Do you offer a free tier?", {"Free"}),
+    ("What does my team plan cost?", {"Team"}),
+    ("How much is Team?", {"Team"}),
+    ("Is the Business plan right for a small business?", {"Business"}),
+    ("Does the free trial include Team features?", {"Team"}),
+])
+def test_a_plan_name_that_is_a_common_word_counts_only_as_the_plan(text, names):
+    assert names_in(text, PLANS) == names
+
+
 def test_content_words_fold_price_phrasings():
     assert content_words("What are your pricing plans?") == content_words(
         "How much are your plans?"
@@ -164,6 +183,9 @@ def test_asks_for_names_the_specific_thing_asked_or_none():
         # naming both options against one of them shares that one
         ("Can I enable or disable caching?", "How do I disable caching?", False),
         ("How do I sign in?", "How do I log out?", False),  # only the words listed count
+        # units of time are options too: "within two business days" is not "within two hours"
+        ("Do you reply within two business days?", "Do you reply within two hours?", True),
+        ("How many generations per month?", "How many generations a month?", False),
     ],
 )
 def test_contrasted_needs_different_options_of_one_group_on_both_sides(a, b, contrasted):

@@ -123,6 +123,7 @@ CONTRAST_GROUPS: tuple[tuple[str, ...], ...] = (
     ("customer=client", "staff=employee"),
     ("hourly", "daily", "weekly", "fortnightly", "monthly", "quarterly",
      "annual=annually=yearly"),
+    ("second", "minute", "hour", "day", "week", "fortnight", "month", "year"),
     ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
      "weekday", "weekend"),
     ("january", "february", "march", "april", "june", "july", "august", "september",
@@ -236,9 +237,31 @@ def negated(text: str) -> bool:
     return n % 2 == 1
 
 
+#: what follows a plan's name when the plan is meant ("the team plan", "free tier users")
+_PLAN_NOUNS = (r"(?:plans?|tiers?|subscriptions?|editions?|packages?|users?|seats?|customers?|"
+               r"workspaces?|accounts?|levels?|versions?|options?)")
+#: where a plan name that is also a common word means the word: "your support team", "my
+#: team", "the free trial", "a small business", "business hours". General English, not a list
+#: of test questions; a plan noun after the word ("my team plan", "small business plan") keeps
+#: it a plan.
+COMMON_WORD_USES = (
+    ("team", re.compile(r"\b(?:my|our|your|their|his|her|whole|entire|support|sales|marketing|"
+                        r"success|security|legal|design|engineering|product|content|creative|"
+                        rf"dev|it|ops) team(?! {_PLAN_NOUNS}\b)")),
+    ("free", re.compile(r"\bfree (?:trials?|of charge)\b")),
+    ("business", re.compile(r"\b(?:a|an|my|our|your|their|small|own|local|online|family) "
+                            rf"business(?:es)?\b(?! {_PLAN_NOUNS}\b)")),
+    ("business", re.compile(r"\bbusiness (?:hours|days?|email|address|model|owners?)\b")),
+)
+
+
 def names_in(text: str, names: Iterable[str]) -> frozenset[str]:
-    """Which of the knowledge base's plan/product ``names`` the question mentions."""
+    """Which of the knowledge base's plan/product ``names`` the question mentions; a name that
+    is also a common word is not counted where it means the word (:data:`COMMON_WORD_USES`)."""
     t = f" {normalise(text)} "
+    for word, pattern in COMMON_WORD_USES:
+        # the word upper-cased: normalised names are lower-case, so it no longer matches
+        t = pattern.sub(lambda m, w=word: m.group(0).replace(w, w.upper()), t)
     return frozenset(n for n in names if f" {normalise(n)} " in t)
 
 
@@ -279,6 +302,6 @@ def overlap(a: str, b: str) -> float:
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
-__all__ = ["asks_for", "CONCEPTS", "CONTRAST_GROUPS", "contrasted", "CURRENCIES", "NEGATIONS",
+__all__ = ["asks_for", "COMMON_WORD_USES", "CONCEPTS", "CONTRAST_GROUPS", "contrasted", "CURRENCIES", "NEGATIONS",
            "NUMBER_RE", "NUMBER_WORDS", "STOPWORDS", "content_words", "is_question", "jaccard", "names_in", "negated", "numbers", "overlap",
            "rephrased", "same_subject", "stem"]
