@@ -7,7 +7,7 @@ with these. Kept small and general; the embedding does the rest.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ...text import STOPWORDS
 from ..keys import normalise
@@ -261,8 +261,12 @@ def names_in(text: str, names: Iterable[str]) -> frozenset[str]:
     t = f" {normalise(text)} "
     for word, pattern in COMMON_WORD_USES:
         # the word upper-cased: normalised names are lower-case, so it no longer matches
-        t = pattern.sub(lambda m, w=word: m.group(0).replace(w, w.upper()), t)
+        t = pattern.sub(_upper_case(word), t)
     return frozenset(n for n in names if f" {normalise(n)} " in t)
+
+
+def _upper_case(word: str) -> Callable[[re.Match[str]], str]:
+    return lambda m: m.group(0).replace(word, word.upper())
 
 
 def content_words(text: str, *, fold: bool = True) -> frozenset[str]:
