@@ -3,7 +3,8 @@
 What the contract suite cannot see: how many documents each operation reads and writes (a
 hit: one read, no write; an invalidation: only its key range), that an invalidation goes in
 bounded steps and can be resumed, that ``expire_at`` is a timestamp a TTL policy can use,
-that the epoch is polled no more than once per ``epoch_poll_s`` and never served staler, and
+that the epoch is polled no more than once per ``epoch_poll_s`` and never served staler, that
+the mark a saved vector index is checked against is one read and changes with the cache, and
 that the client is rebuilt after a connection failure. Time is a clock the test moves.
 """
 
@@ -169,6 +170,21 @@ def test_meta_rides_on_the_epoch_read(stores, clock) -> None:
     before = snapshot(b)
     assert b.get_meta("pii_leaks") == 2 and b.get_meta("other") is None
     assert delta(b, before)["reads"] == 0
+
+
+def test_the_index_mark_is_one_read_shared_by_every_instance_and_new_for_a_cache_made_anew(
+        stores) -> None:
+    a, b = stores(), stores()
+    mark = a.index_mark()  # a new cache: its state document is made by the first to ask
+    assert mark is not None and mark[1] == 0
+    before = snapshot(b)
+    assert b.index_mark() == mark and delta(b, before)["reads"] == 1
+    a.put(make("ns:x", time.time()))
+    assert a.delete_matching("ns:x") == 1
+    assert b.index_mark() == (mark[0], 1)  # a removal moves the count, not the identity
+    a._state_ref.delete()  # the cache made anew (its collections deleted)
+    fresh = b.index_mark()
+    assert fresh is not None and fresh[0] != mark[0] and fresh[1] == 0
 
 
 def test_create_false_refuses_a_collection_that_holds_no_cache(firestore_url) -> None:

@@ -1,5 +1,6 @@
-"""A semantic tier restarted on a real store (a SQLite file, a real Redis) installs the index
-its predecessor saved: the same nearest neighbours, no full read, no graph built.
+"""A semantic tier restarted on a real store (a SQLite file, a real Redis, the Firestore
+emulator) installs the index its predecessor saved: the same nearest neighbours, no full read,
+no graph built.
 
 Counted, never timed: full reads of the scope (``scope_vectors`` calls), rows read from the
 store, graphs built.
@@ -36,10 +37,13 @@ def put(store: Store, i: int, scope: Scope = SCOPE) -> str:
     return key
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis),
+                        pytest.param("firestore", marks=pytest.mark.firestore)])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'cache.sqlite3'}"
+    if request.param == "firestore":  # the real emulator, a project of this test's own
+        return str(request.getfixturevalue("firestore_url"))
     return str(request.getfixturevalue("redis_url"))
 
 

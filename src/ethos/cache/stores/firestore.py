@@ -47,7 +47,9 @@ read), not round trips; every choice below follows from that:
   positions. ``put_at`` is the time Firestore received the put: a put still in flight when a
   scan has read a later one is seen by the next full scan, not by :meth:`scan_since`.
 - **Vectors** stay in the process index (``ethos.cache.semantic``), loaded by an equality
-  query per scope (:meth:`scope_vectors`); see the README for why not ``find_nearest``.
+  query per scope (:meth:`scope_vectors`); see the README for why not ``find_nearest``. A
+  saved index (:mod:`ethos.cache.semantic.persist`) is checked against :meth:`index_mark`:
+  the state document's creation time and removal count, one read.
 
 Errors: every google.api_core error becomes ``StoreUnavailable``, ``kind="quota"`` for
 RESOURCE_EXHAUSTED, ``"deadline"`` for DEADLINE_EXCEEDED, else ``"unavailable"``. RPCs are
@@ -624,6 +626,25 @@ class FirestoreStore(Store):
             last = page[-1]
         if out:
             yield out
+
+    def index_mark(self) -> tuple[str, int] | None:
+        """The state document's creation time, new whenever the cache is made anew (its
+        collections deleted), with the removal count ``n`` it holds: one document read. What
+        lets a saved vector index be installed instead of reading every vector again, which
+        on Firestore is one billed read per entry."""
+        snap = self._call(lambda: self._state_ref.get(**self._kw()))
+        self._count("reads")
+        if not snap.exists and self.create:  # a new cache: its state document is made here
+            self._refresh()
+            snap = self._call(lambda: self._state_ref.get(**self._kw()))
+            self._count("reads")
+        created = getattr(snap, "create_time", None) if snap.exists else None
+        if created is None:
+            return None
+        n = int((snap.to_dict() or {}).get("n", 0) or 0)
+        self._observe(created, n)
+        stamp = created.rfc3339() if hasattr(created, "rfc3339") else created.isoformat()
+        return f"firestore:{self.project}/{self.database}/{self.collection}@{stamp}", n
 
     def position(self) -> int:
         from google.cloud import firestore
