@@ -12,7 +12,7 @@ With the pair model (the service's default when the package ships one), what dec
 probability: :func:`calibrate_pairs` sweeps p* over the pairs that reach the cosine floor and
 pass the hard checks, for each floor of :data:`FLOOR_GRID`, and the (p*, floor) keeping the
 target precision with the most recall goes into ``ETHOS_SEMANTIC_PAIR_THRESHOLDS``
-(``namespace=p[/floor],...``). A namespace whose paraphrases share few words (cosine 0.3 for
+(``namespace=p[/floor],...``). A namespace whose paraphrases share few words (cosine 0.24 for
 "What's your headcount?" / "How many people work at EthosPrompt?") gains recall from a lower
 floor; one whose near-misses sit far apart can raise it and spare the model's reads.
 
