@@ -181,7 +181,7 @@ class PairCalibration:
 def pair_probabilities(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarray],
                        score_pairs: Callable[[list[tuple[str, str]]], np.ndarray], *,
                        names: Sequence[str] = (), floor: float = DEFAULT_FLOOR,
-                       progress: Callable[[str], None] | None = None, batch: int = 64
+                       progress: Callable[[str], None] | None = None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per pair: the cosine, whether the pair model reads it (cosine >= ``floor`` and the hard
     checks passed), and its probability (0 for pairs it does not read). A pair whose asked text
@@ -189,13 +189,13 @@ def pair_probabilities(pairs: Sequence[Pair], embed: Callable[[list[str]], np.nd
     (:meth:`.Verifier.reads_with_model`): it counts as read with probability 1 when they
     accept it, so that it is served at every p*, and as not read when they refuse it."""
     cos, to_model, by_rules, prob = _read(pairs, embed, score_pairs, names=names, floor=floor,
-                                          progress=progress, batch=batch)
+                                          progress=progress)
     return cos, to_model | by_rules, prob
 
 
 def _read(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarray],
           score_pairs: Callable[[list[tuple[str, str]]], np.ndarray], *, names: Sequence[str],
-          floor: float, progress: Callable[[str], None] | None, batch: int
+          floor: float, progress: Callable[[str], None] | None
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`pair_probabilities` with who decides kept apart: (cosine, read by the model,
     accepted by the cosine rules, probability)."""
@@ -217,9 +217,8 @@ def _read(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarray],
     idx = np.flatnonzero(to_model)
     if progress:
         progress(f"pair model on {len(idx)} pairs (cosine >= {floor:g}, hard checks passed)")
-    for i in range(0, len(idx), batch):
-        part = idx[i:i + batch]
-        prob[part] = score_pairs([(pairs[j].stored, pairs[j].asked) for j in part])
+    if len(idx):  # the model reads each pair alone (PairModel.score_pairs): one call for all
+        prob[idx] = score_pairs([(pairs[j].stored, pairs[j].asked) for j in idx])
     return cos, to_model, by_rules, prob
 
 
@@ -228,15 +227,14 @@ def calibrate_pairs(pairs: Sequence[Pair], embed: Callable[[list[str]], np.ndarr
                     names: Sequence[str] = (), floor: float = DEFAULT_FLOOR,
                     floors: Sequence[float] | None = None,
                     min_precision: float = DEFAULT_MIN_PRECISION,
-                    progress: Callable[[str], None] | None = None,
-                    batch: int = 64) -> PairCalibration:
+                    progress: Callable[[str], None] | None = None) -> PairCalibration:
     """Precision and recall over p* (:data:`GRID`) of the verifier with a pair model: a pair is
     served when its cosine reaches the floor, it passes the hard checks, and the pair model's
     probability reaches p*. The floor is ``floor``, or with ``floors`` (e.g.
     :data:`FLOOR_GRID`) each of them in turn, the model reading each pair once."""
     tried = sorted({float(f) for f in (floors or (floor,))}, reverse=True)
     cos, to_model, by_rules, prob = _read(pairs, embed, score_pairs, names=names,
-                                          floor=tried[-1], progress=progress, batch=batch)
+                                          floor=tried[-1], progress=progress)
     same = np.array([p.same for p in pairs], dtype=bool)
     positives = int(same.sum())
     tables: dict[float, list[PairPoint]] = {}

@@ -632,17 +632,11 @@ class FirestoreStore(Store):
         collections deleted), with the removal count ``n`` it holds: one document read. What
         lets a saved vector index be installed instead of reading every vector again, which
         on Firestore is one billed read per entry."""
-        snap = self._call(lambda: self._state_ref.get(**self._kw()))
-        self._count("reads")
-        if not snap.exists and self.create:  # a new cache: its state document is made here
-            self._refresh()
-            snap = self._call(lambda: self._state_ref.get(**self._kw()))
-            self._count("reads")
-        created = getattr(snap, "create_time", None) if snap.exists else None
+        created, n = self._refresh()
+        if created is None and self.create:  # made just now: Firestore set its creation time
+            created, n = self._refresh()
         if created is None:
             return None
-        n = int((snap.to_dict() or {}).get("n", 0) or 0)
-        self._observe(created, n)
         stamp = created.rfc3339() if hasattr(created, "rfc3339") else created.isoformat()
         return f"firestore:{self.project}/{self.database}/{self.collection}@{stamp}", n
 
@@ -746,8 +740,9 @@ class FirestoreStore(Store):
                 return
         self._observe(None, n)
 
-    def _refresh(self) -> None:
-        """Read the state document (one read): the epoch and the meta values."""
+    def _refresh(self) -> tuple[Any, int]:
+        """Read the state document (one read): the epoch and the meta values. Returns its
+        creation time (None when it was missing, and made here when ``create``) and ``n``."""
         snap = self._call(lambda: self._state_ref.get(**self._kw()))
         self._count("reads")
         if not snap.exists:
@@ -769,6 +764,7 @@ class FirestoreStore(Store):
         with self._state_lock:
             self._meta = {str(k): int(v) for k, v in meta.items()}
             self._state_at = self.clock()
+        return created, n
 
     def _fresh_state(self) -> None:
         if self.clock() - self._state_at <= self.epoch_poll_s:
